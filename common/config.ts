@@ -1,0 +1,171 @@
+/**
+ * Configuration, parsed once at boot from the environment with zod.
+ * Nothing else in the code base reads process.env: tiers receive a typed Config.
+ *
+ * Embedded defaults need no variables at all: a nats-server child and chDB, both
+ * under DATA_DIR. Setting NATS_URL / CLICKHOUSE_URL points a tier at external
+ * servers (distributed mode) with no code change.
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { resolve, join } from 'node:path'
+import { z } from 'zod'
+
+export const TIERS = ['ingest', 'processor', 'query-api'] as const
+export type Tier = (typeof TIERS)[number]
+
+const secret = z.string().min(16, 'must be at least 16 characters')
+const positiveInt = (d: number) => z.coerce.number().int().positive().default(d)
+
+const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  DATA_DIR: z.string().default('./data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  NATS_URL: z.string().optional(),
+  NATS_SERVER_BIN: z.string().default('nats-server'),
+  CLICKHOUSE_URL: z.string().url().optional(),
+  CLICKHOUSE_USER: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
+
+  /** Partitions of the event stream; fixed once the stream exists (changing it remaps keys). */
+  PARTITIONS: z.coerce.number().int().min(1).max(1024).default(16),
+  /** JetStream duplicate window for Nats-Msg-Id, seconds. Longer-lived postback idempotency lives in KV. */
+  DEDUP_WINDOW_S: positiveInt(120),
+  /** Postback idempotency records (event_id → first answer) are kept this long. */
+  POSTBACK_IDEMPOTENCY_DAYS: positiveInt(35),
+  /** Event stream retention; 0 keeps everything (the stream is the system of record). */
+  STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(0).default(0),
+
+  /** 'stored': a click redirect waits for JetStream to store the click (group-committed).
+   *  'buffered': redirect at once, the click is published within milliseconds. */
+  CLICK_ACK: z.enum(['stored', 'buffered']).default('stored'),
+  /** A stored-mode click waits at most this long for the store before redirecting anyway. */
+  CLICK_ACK_TIMEOUT_MS: positiveInt(2000),
+  PUBLISH_MAX_BATCH_EVENTS: positiveInt(1000),
+  PUBLISH_MAX_INFLIGHT: positiveInt(4),
+
+  PROCESSOR_THREADS: positiveInt(2),
+  PROCESSOR_BATCH_MESSAGES: positiveInt(1000),
+  PROCESSOR_BATCH_WAIT_MS: positiveInt(100),
+  PROCESSOR_ACK_WAIT_S: positiveInt(60),
+  ATTRIBUTION_WINDOW_DAYS: positiveInt(30),
+
+  CLICK_SECRET: secret.optional(),
+  PSEUDONYM_SECRET: secret.optional(),
+  TOKEN_SECRET: secret.optional(),
+  OPERATOR_API_KEY: secret.optional(),
+})
+
+export type Secrets = { clickSecret: string; pseudonymSecret: string; tokenSecret: string; operatorApiKey: string }
+
+export type Config = {
+  port: number
+  host: string
+  dataDir: string
+  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL']
+  nats: { url: string | undefined; serverBin: string }
+  clickhouse: { url: string | undefined; user: string; password: string; database: string }
+  stream: { partitions: number; dedupWindowS: number; maxAgeDays: number; postbackIdempotencyDays: number }
+  ingest: { clickAck: 'stored' | 'buffered'; clickAckTimeoutMs: number; maxBatchEvents: number; maxInflight: number }
+  processor: { threads: number; batchMessages: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number }
+  secrets: Secrets
+  /** True when this process runs its own nats-server and chDB. */
+  embedded: boolean
+}
+
+export class ConfigError extends Error {}
+
+/** Parse the environment into a Config. Secrets missing in embedded mode are generated
+ *  once and kept in DATA_DIR/secrets.json (mode 0600); distributed mode requires them. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  const e = parsed.data
+  const dataDir = resolve(e.DATA_DIR)
+  const embedded = !e.NATS_URL
+  const given: Partial<Secrets> = {
+    clickSecret: e.CLICK_SECRET,
+    pseudonymSecret: e.PSEUDONYM_SECRET,
+    tokenSecret: e.TOKEN_SECRET,
+    operatorApiKey: e.OPERATOR_API_KEY,
+  }
+  const secrets = resolveSecrets(given, dataDir, embedded)
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir,
+    logLevel: e.LOG_LEVEL,
+    nats: { url: e.NATS_URL, serverBin: e.NATS_SERVER_BIN },
+    clickhouse: { url: e.CLICKHOUSE_URL, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD, database: e.CLICKHOUSE_DATABASE },
+    stream: {
+      partitions: e.PARTITIONS,
+      dedupWindowS: e.DEDUP_WINDOW_S,
+      maxAgeDays: e.STREAM_MAX_AGE_DAYS,
+      postbackIdempotencyDays: e.POSTBACK_IDEMPOTENCY_DAYS,
+    },
+    ingest: {
+      clickAck: e.CLICK_ACK,
+      clickAckTimeoutMs: e.CLICK_ACK_TIMEOUT_MS,
+      maxBatchEvents: e.PUBLISH_MAX_BATCH_EVENTS,
+      maxInflight: e.PUBLISH_MAX_INFLIGHT,
+    },
+    processor: {
+      threads: e.PROCESSOR_THREADS,
+      batchMessages: e.PROCESSOR_BATCH_MESSAGES,
+      batchWaitMs: e.PROCESSOR_BATCH_WAIT_MS,
+      ackWaitS: e.PROCESSOR_ACK_WAIT_S,
+      attributionWindowDays: e.ATTRIBUTION_WINDOW_DAYS,
+    },
+    secrets,
+    embedded,
+  }
+}
+
+export function secretsFile(dataDir: string): string {
+  return join(dataDir, 'secrets.json')
+}
+
+function resolveSecrets(given: Partial<Secrets>, dataDir: string, embedded: boolean): Secrets {
+  const file = secretsFile(dataDir)
+  let stored: Partial<Secrets> = {}
+  if (existsSync(file)) stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<Secrets>
+  const names: (keyof Secrets)[] = ['clickSecret', 'pseudonymSecret', 'tokenSecret', 'operatorApiKey']
+  const out: Partial<Secrets> = {}
+  let generated = false
+  for (const n of names) {
+    const v = given[n] ?? stored[n]
+    if (v) {
+      out[n] = v
+      continue
+    }
+    if (!embedded) {
+      const envName = n.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()
+      throw new ConfigError(`${envName} is required when NATS_URL is set (every tier of a cluster must share it)`)
+    }
+    out[n] = randomBytes(24).toString('base64url')
+    generated = true
+  }
+  if (generated) {
+    mkdirSync(dataDir, { recursive: true })
+    writeFileSync(file, JSON.stringify(out, null, 2) + '\n', { mode: 0o600 })
+  }
+  return out as Secrets
+}
+
+/** `--tier ingest,processor` (or `--tier all`); default all. */
+export function parseTiers(argv: string[]): Tier[] {
+  const i = argv.findIndex((a) => a === '--tier' || a.startsWith('--tier='))
+  if (i < 0) return [...TIERS]
+  const raw = argv[i]!.includes('=') ? argv[i]!.split('=')[1]! : argv[i + 1]
+  if (!raw) throw new ConfigError('--tier needs a value: all, ingest, processor, query-api (comma separated)')
+  if (raw === 'all') return [...TIERS]
+  const tiers = raw.split(',').map((t) => t.trim())
+  for (const t of tiers) if (!(TIERS as readonly string[]).includes(t)) throw new ConfigError(`unknown tier '${t}' (ingest, processor, query-api, all)`)
+  return tiers as Tier[]
+}

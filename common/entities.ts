@@ -1,0 +1,243 @@
+/**
+ * Entities live in JetStream KV buckets: compare-and-set updates, history per key, and a
+ * watch so every tier keeps a live in-memory copy. This file holds the storage schemas and
+ * the few operations the spine needs; the full entity model grows from here.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { KV, NatsConnection } from 'nats'
+import { z } from 'zod'
+import { AmountSchema, CurrencySchema } from './money.js'
+import { openKv } from './nats.js'
+import { BUCKETS } from './subjects.js'
+
+export const AffiliateSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string(),
+  email: z.string().optional(),
+  status: z.enum(['active', 'suspended']),
+  createdAt: z.number().int(),
+})
+export type Affiliate = z.infer<typeof AffiliateSchema>
+
+export const LINK_CODE = /^[A-Za-z0-9_-]{3,64}$/
+export const LinkSchema = z.object({
+  id: z.number().int().positive(),
+  code: z.string().regex(LINK_CODE),
+  affiliateId: z.number().int().positive(),
+  offerId: z.number().int().nonnegative(),
+  /** destination URL template; {click_id}, {affiliate_id}, {link_id}, {sub1}..{sub5} are substituted */
+  destination: z.string().url(),
+  status: z.enum(['active', 'paused']),
+  createdAt: z.number().int(),
+})
+export type Link = z.infer<typeof LinkSchema>
+
+export const CpaVersionSchema = z.object({
+  version: z.number().int().positive(),
+  amount: AmountSchema,
+  currency: CurrencySchema,
+  /** ms epoch; the version applies to events at or after this time */
+  effectiveFrom: z.number().int(),
+  createdAt: z.number().int(),
+})
+export type CpaVersion = z.infer<typeof CpaVersionSchema>
+export const CpaDealSchema = z.object({
+  affiliateId: z.number().int().positive(),
+  versions: z.array(CpaVersionSchema),
+})
+export type CpaDeal = z.infer<typeof CpaDealSchema>
+
+export const SourceSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string(),
+  tokenHash: z.string(),
+  createdAt: z.number().int(),
+})
+export type Source = z.infer<typeof SourceSchema>
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export function sha256hex(s: string): string {
+  return createHash('sha256').update(s).digest('hex')
+}
+
+/** Constant-time check of a presented secret against its stored sha256. */
+export function secretMatches(presented: string, storedHash: string): boolean {
+  const a = Buffer.from(sha256hex(presented), 'hex')
+  const b = Buffer.from(storedHash, 'hex')
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+export class ConflictError extends Error {}
+export class NotFoundError extends Error {}
+
+export class EntityStore {
+  private constructor(
+    readonly affiliates: KV,
+    readonly links: KV,
+    readonly deals: KV,
+    readonly sources: KV,
+    readonly counters: KV,
+  ) {}
+
+  static async open(nc: NatsConnection): Promise<EntityStore> {
+    const [a, l, d, s, c] = await Promise.all(
+      [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters].map((b) => openKv(nc, b)),
+    )
+    return new EntityStore(a!, l!, d!, s!, c!)
+  }
+
+  /** Next id of a kind, allocated by compare-and-set on a counter. */
+  async nextId(kind: string): Promise<number> {
+    const key = `id.${kind}`
+    for (;;) {
+      const cur = await this.counters.get(key)
+      const next = (cur ? Number(cur.string()) : 0) + 1
+      try {
+        if (cur && cur.operation === 'PUT') await this.counters.update(key, enc.encode(String(next)), cur.revision)
+        else await this.counters.create(key, enc.encode(String(next)))
+        return next
+      } catch (err) {
+        if (!isCasConflict(err)) throw err
+      }
+    }
+  }
+
+  async createAffiliate(input: { name: string; email?: string }, now: number): Promise<Affiliate> {
+    const a: Affiliate = AffiliateSchema.parse({ id: await this.nextId('affiliate'), name: input.name, email: input.email, status: 'active', createdAt: now })
+    await this.affiliates.create(`a.${a.id}`, enc.encode(JSON.stringify(a)))
+    return a
+  }
+
+  async getAffiliate(id: number): Promise<Affiliate | undefined> {
+    return readJson(this.affiliates, `a.${id}`, AffiliateSchema)
+  }
+
+  async listAffiliates(): Promise<Affiliate[]> {
+    return listJson(this.affiliates, AffiliateSchema)
+  }
+
+  async createLink(input: { affiliateId: number; destination: string; code?: string; offerId?: number }, now: number): Promise<Link> {
+    const code = input.code ?? randomBytes(6).toString('base64url')
+    const link = LinkSchema.parse({
+      id: await this.nextId('link'),
+      code,
+      affiliateId: input.affiliateId,
+      offerId: input.offerId ?? 0,
+      destination: input.destination,
+      status: 'active',
+      createdAt: now,
+    })
+    try {
+      await this.links.create(`code.${code}`, enc.encode(JSON.stringify(link)))
+    } catch (err) {
+      if (isCasConflict(err)) throw new ConflictError(`link code '${code}' is taken`)
+      throw err
+    }
+    return link
+  }
+
+  async listLinks(): Promise<Link[]> {
+    return listJson(this.links, LinkSchema)
+  }
+
+  /** Append a CPA deal version. Versions never change once written; a new one applies from its effective date. */
+  async addCpaVersion(affiliateId: number, v: { amount: string; currency: string; effectiveFrom: number }, now: number): Promise<CpaDeal> {
+    const key = `cpa.${affiliateId}`
+    for (;;) {
+      const cur = await this.deals.get(key)
+      const deal: CpaDeal = cur && cur.operation === 'PUT' ? CpaDealSchema.parse(JSON.parse(cur.string())) : { affiliateId, versions: [] }
+      const last = deal.versions.at(-1)
+      if (last && v.effectiveFrom <= last.effectiveFrom) {
+        throw new ConflictError(`effectiveFrom must be after the latest version's (${new Date(last.effectiveFrom).toISOString()})`)
+      }
+      deal.versions.push({ version: (last?.version ?? 0) + 1, amount: v.amount, currency: v.currency, effectiveFrom: v.effectiveFrom, createdAt: now })
+      try {
+        const data = enc.encode(JSON.stringify(deal))
+        if (cur && cur.operation === 'PUT') await this.deals.update(key, data, cur.revision)
+        else await this.deals.create(key, data)
+        return deal
+      } catch (err) {
+        if (!isCasConflict(err)) throw err
+      }
+    }
+  }
+
+  async listDeals(): Promise<CpaDeal[]> {
+    return listJson(this.deals, CpaDealSchema)
+  }
+
+  /** Create a postback source; the token is returned once and only its hash is stored. */
+  async createSource(input: { name: string }, now: number): Promise<{ source: Source; token: string }> {
+    const token = randomBytes(24).toString('base64url')
+    const source = SourceSchema.parse({ id: await this.nextId('source'), name: input.name, tokenHash: sha256hex(token), createdAt: now })
+    await this.sources.create(`s.${source.id}`, enc.encode(JSON.stringify(source)))
+    return { source, token }
+  }
+
+  async listSources(): Promise<Source[]> {
+    return listJson(this.sources, SourceSchema)
+  }
+}
+
+export function isCasConflict(err: unknown): boolean {
+  const m = String((err as Error)?.message ?? err)
+  return m.includes('wrong last sequence') || m.includes('key exists')
+}
+
+async function readJson<T>(kv: KV, key: string, schema: z.ZodType<T>): Promise<T | undefined> {
+  const e = await kv.get(key)
+  if (!e || e.operation !== 'PUT') return undefined
+  return schema.parse(JSON.parse(dec.decode(e.value)))
+}
+
+async function listJson<T>(kv: KV, schema: z.ZodType<T>): Promise<T[]> {
+  const out: T[] = []
+  const keys = await kv.keys()
+  const names: string[] = []
+  for await (const k of keys) names.push(k)
+  for (const k of names) {
+    const v = await readJson(kv, k, schema)
+    if (v) out.push(v)
+  }
+  return out
+}
+
+/**
+ * A live in-memory copy of a bucket, keyed by KV key, kept current by a KV watch. `ready`
+ * resolves once the initial values are loaded, so a tier reports ready only with its
+ * config in memory.
+ */
+export class WatchedBucket<T> {
+  readonly map = new Map<string, T>()
+  readonly ready: Promise<void>
+  #stop: (() => void) | undefined
+
+  constructor(kv: KV, schema: z.ZodType<T>, onError: (err: unknown, key: string) => void) {
+    this.ready = new Promise((resolve, reject) => {
+      kv.watch({ initializedFn: () => resolve() })
+        .then((iter) => {
+          this.#stop = () => iter.stop()
+          void (async () => {
+            for await (const e of iter) {
+              if (e.operation !== 'PUT') {
+                this.map.delete(e.key)
+                continue
+              }
+              try {
+                this.map.set(e.key, schema.parse(JSON.parse(dec.decode(e.value))))
+              } catch (err) {
+                onError(err, e.key)
+              }
+            }
+          })()
+        })
+        .catch(reject)
+    })
+  }
+
+  stop() {
+    this.#stop?.()
+  }
+}

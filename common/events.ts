@@ -1,0 +1,66 @@
+/**
+ * Event contracts: what travels on the event stream. Storage shapes (ClickHouse rows)
+ * live with the processor; API shapes live with the tiers that serve them.
+ *
+ * A stream message body is NDJSON: one or more events of the subject's kind. Clicks are
+ * group-committed many to a message (one publish per flush is what makes a tracked
+ * redirect cheap); a postback is one event per message, published with its idempotency
+ * key as Nats-Msg-Id.
+ */
+import { z } from 'zod'
+import { AmountSchema, CurrencySchema } from './money.js'
+
+export const SUB_IDS = ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
+
+export const ClickEventSchema = z.object({
+  kind: z.literal('click'),
+  /** the signed click id: the click's idempotency key */
+  id: z.string().min(1),
+  ts: z.number().int().nonnegative(),
+  code: z.string(),
+  linkId: z.number().int().nonnegative(),
+  affiliateId: z.number().int().nonnegative(),
+  offerId: z.number().int().nonnegative(),
+  ip: z.string(),
+  ua: z.string(),
+  referer: z.string(),
+  sub: z.record(z.string(), z.string()),
+  params: z.record(z.string(), z.string()),
+})
+export type ClickEvent = z.infer<typeof ClickEventSchema>
+
+/** Conversion kinds the postback accepts; later issues add deposits, activity, trades, … */
+export const CONVERSION_KINDS = ['registration', 'ftd'] as const
+export type ConversionKind = (typeof CONVERSION_KINDS)[number]
+
+export const ConversionEventSchema = z.object({
+  kind: z.enum(CONVERSION_KINDS),
+  /** idempotency key: `${sourceId}:${eventId}` */
+  id: z.string().min(1),
+  sourceId: z.number().int().positive(),
+  eventId: z.string().min(1),
+  ts: z.number().int().nonnegative(),
+  clickId: z.string().optional(),
+  playerId: z.string().optional(),
+  amount: AmountSchema.optional(),
+  currency: CurrencySchema.optional(),
+})
+export type ConversionEvent = z.infer<typeof ConversionEventSchema>
+
+export type StreamEvent = ClickEvent | ConversionEvent
+
+export function conversionKey(sourceId: number, eventId: string): string {
+  return `${sourceId}:${eventId}`
+}
+
+/** The key that orders a conversion: the player when known, else the click. */
+export function conversionOrderKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'>): string {
+  return e.playerId ? `p:${e.playerId}` : e.clickId ? `c:${e.clickId}` : `e:${e.id}`
+}
+
+const enc = new TextEncoder()
+export function encodeEvents(events: readonly StreamEvent[]): Uint8Array {
+  let s = ''
+  for (const e of events) s += JSON.stringify(e) + '\n'
+  return enc.encode(s)
+}

@@ -1,0 +1,50 @@
+/**
+ * Names on the bus. The event stream is the system of record; subjects carry a fixed
+ * partition derived from the key that orders the event (the player for conversions, the
+ * click for clicks), so per-key order and one owner per partition need no migration later.
+ */
+export const EVENTS_STREAM = 'EVENTS'
+export const DLQ_STREAM = 'DEADLETTER'
+export const LIVE_DELTA_SUBJECT = 'live.delta'
+
+export const BUCKETS = {
+  affiliates: 'affiliates',
+  links: 'links',
+  deals: 'deals',
+  sources: 'sources',
+  counters: 'counters',
+  /** postback idempotency: event id → content hash and first answer */
+  postbacks: 'postback_ids',
+  /** per-player processing state (attribution binding, FTD/CPA flags) */
+  players: 'players',
+  /** per-consumer progress: applied high-water mark and the batch in flight */
+  progress: 'processor_progress',
+} as const
+
+export function eventSubject(partition: number, kind: string): string {
+  return `ev.${partition}.${kind}`
+}
+
+export function parseEventSubject(subject: string): { partition: number; kind: string } | undefined {
+  const m = /^ev\.(\d+)\.([a-z_]+)$/.exec(subject)
+  if (!m) return undefined
+  return { partition: Number(m[1]), kind: m[2]! }
+}
+
+export function dlqSubject(kind: string): string {
+  return `dlq.${kind}`
+}
+
+/** FNV-1a 32-bit: stable across processes and versions, cheap on the click path. */
+export function fnv1a(key: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+export function partitionOf(key: string, partitions: number): number {
+  return fnv1a(key) % partitions
+}

@@ -1,0 +1,101 @@
+/**
+ * GET /c/:code — the tracked redirect. The hot path: an in-memory link lookup (kept live
+ * by a KV watch), a signed click id, one enqueue into the group-committed publisher, 302.
+ * No per-request log line, no I/O but the publish.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { ClickIdSigner } from '../common/clickid.js'
+import type { Link, WatchedBucket } from '../common/entities.js'
+import { SUB_IDS, type ClickEvent } from '../common/events.js'
+import type { Publisher } from './publisher.js'
+
+const MAX_PARAMS = 32
+const MAX_VALUE = 512
+
+const NOT_FOUND_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Link not found</title></head>
+<body style="font-family:system-ui;margin:4rem auto;max-width:32rem;color:#333"><h1>Link not found</h1>
+<p>This tracking link does not exist or is no longer active.</p></body></html>`
+
+export type ClickDeps = {
+  links: WatchedBucket<Link>
+  signer: ClickIdSigner
+  publisher: Publisher
+  ack: 'stored' | 'buffered'
+  ackTimeoutMs: number
+}
+
+function first(v: unknown): string {
+  const s = Array.isArray(v) ? v[0] : v
+  return typeof s === 'string' ? s.slice(0, MAX_VALUE) : ''
+}
+
+/** Substitute {macros} in a destination template; appends click_id when the template has no {click_id}. */
+export function expandDestination(template: string, vars: Record<string, string>): string {
+  let url = template.includes('{') ? template.replace(/\{([a-z0-9_]+)\}/g, (m, k: string) => (k in vars ? encodeURIComponent(vars[k]!) : m)) : template
+  if (!template.includes('{click_id}')) url += `${url.includes('?') ? '&' : '?'}click_id=${encodeURIComponent(vars.click_id ?? '')}`
+  return url
+}
+
+export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
+  const deadline = sharedDeadline(deps.ackTimeoutMs)
+  app.get<{ Params: { code: string }; Querystring: Record<string, unknown> }>('/c/:code', async (req, reply) => {
+    const link = deps.links.map.get(`code.${req.params.code}`)
+    if (!link || link.status !== 'active') {
+      return reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE)
+    }
+    const ts = Date.now()
+    const id = deps.signer.issue({ ts, linkId: link.id, affiliateId: link.affiliateId, offerId: link.offerId })
+    const sub: Record<string, string> = {}
+    const params: Record<string, string> = {}
+    let n = 0
+    for (const k in req.query) {
+      if ((SUB_IDS as readonly string[]).includes(k)) sub[k] = first(req.query[k])
+      else if (n++ < MAX_PARAMS) params[k.slice(0, 64)] = first(req.query[k])
+    }
+    const ev: ClickEvent = {
+      kind: 'click',
+      id,
+      ts,
+      code: link.code,
+      linkId: link.id,
+      affiliateId: link.affiliateId,
+      offerId: link.offerId,
+      ip: req.ip,
+      ua: (req.headers['user-agent'] ?? '').slice(0, MAX_VALUE),
+      referer: (req.headers.referer ?? '').slice(0, MAX_VALUE),
+      sub,
+      params,
+    }
+    const stored = deps.publisher.click(ev)
+    // A click is never lost by a slow store: the publisher keeps retrying; the visitor is
+    // redirected at the latest after ackTimeoutMs.
+    if (deps.ack === 'stored') await Promise.race([stored, deadline()])
+    else stored.catch(() => {})
+    const location = expandDestination(link.destination, {
+      click_id: id,
+      affiliate_id: String(link.affiliateId),
+      link_id: String(link.id),
+      offer_id: String(link.offerId),
+      sub1: sub.sub1 ?? '',
+      sub2: sub.sub2 ?? '',
+      sub3: sub.sub3 ?? '',
+      sub4: sub.sub4 ?? '',
+      sub5: sub.sub5 ?? '',
+    })
+    return reply.code(302).header('location', location).header('cache-control', 'no-store').send()
+  })
+}
+
+/** One timer per 50 ms slot shared by every request in it, instead of a timer per click. */
+function sharedDeadline(ms: number): () => Promise<void> {
+  let slot = -1
+  let p: Promise<void> = Promise.resolve()
+  return () => {
+    const now = Math.floor(Date.now() / 50)
+    if (now !== slot) {
+      slot = now
+      p = new Promise((r) => setTimeout(r, ms).unref())
+    }
+    return p
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Group-committed publishing to the event stream.
+ *
+ * Requests enqueue events and wait for one shared flush: all events that arrive while a
+ * flush is in flight go out together in the next one (one await per flush, not per event).
+ * Clicks of a flush travel as one NDJSON message: a publish per click caps out near 16k/s
+ * on this machine kind, a message of many clicks at over 400k clicks/s. A conversion is one
+ * message with its idempotency key as Nats-Msg-Id, sent in the same flush.
+ *
+ * A failed publish is retried with backoff under the same Nats-Msg-Id (the stream drops a
+ * repeat), so nothing is lost or doubled while NATS is briefly away.
+ */
+import { randomBytes } from 'node:crypto'
+import type { JetStreamClient, PubAck } from 'nats'
+import type { Logger } from '../common/log.js'
+import { encodeEvents, type ClickEvent, type ConversionEvent } from '../common/events.js'
+
+/** Characters per click message: at most 3 UTF-8 bytes each, so under nats-server's
+ *  default max_payload of 1 MiB. */
+const MAX_MESSAGE_CHARS = 300_000
+const enc = new TextEncoder()
+import { eventSubject, partitionOf } from '../common/subjects.js'
+
+type Waiter = { resolve: (ack: PubAck | undefined) => void; reject: (err: Error) => void }
+type Single = { subject: string; msgId: string; data: Uint8Array; waiters: Waiter[] }
+
+export type PublisherStats = { published: number; flushes: number; retries: number; queued: number; failed: number }
+
+export class ShuttingDownError extends Error {}
+
+export class Publisher {
+  #clicks: ClickEvent[] = []
+  #clickWaiters: Waiter[] = []
+  #singles: Single[] = []
+  #inflight = 0
+  #scheduled = false
+  #closed = false
+  #batchNo = 0
+  readonly #instance = randomBytes(6).toString('base64url')
+  readonly #idle: (() => void)[] = []
+  readonly stats: PublisherStats = { published: 0, flushes: 0, retries: 0, queued: 0, failed: 0 }
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly opts: { partitions: number; maxBatchEvents: number; maxInflight: number; log: Logger },
+  ) {}
+
+  /** Queue a click; resolves with the ack when JetStream has stored it. */
+  click(e: ClickEvent): Promise<PubAck | undefined> {
+    if (this.#closed) return Promise.reject(new ShuttingDownError('ingest is shutting down'))
+    return new Promise((resolve, reject) => {
+      this.#clicks.push(e)
+      this.#clickWaiters.push({ resolve, reject })
+      this.stats.queued++
+      this.#schedule()
+    })
+  }
+
+  /** Queue one conversion under its idempotency key; resolves with the stream's ack. */
+  conversion(e: ConversionEvent, partitionKey: string): Promise<PubAck> {
+    if (this.#closed) return Promise.reject(new ShuttingDownError('ingest is shutting down'))
+    return new Promise<PubAck | undefined>((resolve, reject) => {
+      const subject = eventSubject(partitionOf(partitionKey, this.opts.partitions), e.kind)
+      this.#singles.push({ subject, msgId: `cv:${e.id}`, data: encodeEvents([e]), waiters: [{ resolve, reject }] })
+      this.stats.queued++
+      this.#schedule()
+    }) as Promise<PubAck>
+  }
+
+  #schedule() {
+    if (this.#scheduled || this.#inflight >= this.opts.maxInflight) return
+    this.#scheduled = true
+    // setImmediate runs after the current poll phase, so every request parsed in this
+    // loop turn joins the same flush.
+    setImmediate(() => {
+      this.#scheduled = false
+      void this.#flush()
+    })
+  }
+
+  async #flush() {
+    if (this.#clicks.length === 0 && this.#singles.length === 0) return this.#checkIdle()
+    this.#inflight++
+    const clicks = this.#clicks.splice(0, this.opts.maxBatchEvents)
+    const clickWaiters = this.#clickWaiters.splice(0, clicks.length)
+    const singles = this.#singles.splice(0, this.opts.maxBatchEvents)
+    this.stats.flushes++
+    const jobs: Promise<void>[] = []
+    // Clicks go out as NDJSON messages of at most MAX_MESSAGE_CHARS each.
+    let lines = ''
+    let from = 0
+    const flushChunk = (to: number) => {
+      if (to === from) return
+      const subject = eventSubject(partitionOf(clicks[from]!.id, this.opts.partitions), 'click')
+      const msgId = `cb:${this.#instance}:${++this.#batchNo}`
+      jobs.push(this.#publish(subject, msgId, enc.encode(lines), clickWaiters.slice(from, to), to - from))
+      lines = ''
+      from = to
+    }
+    for (let i = 0; i < clicks.length; i++) {
+      const line = JSON.stringify(clicks[i]) + '\n'
+      if (lines.length + line.length > MAX_MESSAGE_CHARS) flushChunk(i)
+      lines += line
+    }
+    flushChunk(clicks.length)
+    for (const s of singles) jobs.push(this.#publish(s.subject, s.msgId, s.data, s.waiters, 1))
+    await Promise.all(jobs)
+    this.#inflight--
+    if (this.#clicks.length > 0 || this.#singles.length > 0) this.#schedule()
+    else this.#checkIdle()
+  }
+
+  async #publish(subject: string, msgId: string, data: Uint8Array, waiters: Waiter[], events: number): Promise<void> {
+    let delay = 50
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ack = await this.js.publish(subject, data, { msgID: msgId, timeout: 5000 })
+        this.stats.published += events
+        this.stats.queued -= events
+        for (const w of waiters) w.resolve(ack)
+        return
+      } catch (err) {
+        // Keep trying while the process lives: the events are already promised to callers
+        // (clicks were redirected). Shutdown gives up after a bounded time.
+        if (this.#closed && attempt > 20) {
+          this.stats.failed += events
+          this.stats.queued -= events
+          this.opts.log.error({ err, subject, events }, 'giving up publishing at shutdown')
+          for (const w of waiters) w.reject(err as Error)
+          return
+        }
+        this.stats.retries++
+        if (attempt === 1 || attempt % 20 === 0) this.opts.log.warn({ err: (err as Error).message, subject, attempt }, 'publish failed, retrying')
+        await new Promise((r) => setTimeout(r, delay))
+        delay = Math.min(delay * 2, 2000)
+      }
+    }
+  }
+
+  #checkIdle() {
+    if (this.#inflight === 0 && this.#clicks.length === 0 && this.#singles.length === 0) {
+      for (const r of this.#idle.splice(0)) r()
+    }
+  }
+
+  /** Stop accepting and wait until everything queued is stored. */
+  async drain(): Promise<void> {
+    this.#closed = true
+    if (this.#inflight === 0 && this.#clicks.length === 0 && this.#singles.length === 0) return
+    await new Promise<void>((r) => {
+      this.#idle.push(r)
+      this.#schedule()
+    })
+  }
+}

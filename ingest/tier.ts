@@ -1,0 +1,47 @@
+/**
+ * The ingest tier: tracked clicks and postbacks in, group-committed onto the event stream.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { NatsConnection } from 'nats'
+import { ClickIdSigner } from '../common/clickid.js'
+import type { Config } from '../common/config.js'
+import { EntityStore, LinkSchema, SourceSchema, WatchedBucket } from '../common/entities.js'
+import type { Logger } from '../common/log.js'
+import { openKv } from '../common/nats.js'
+import { BUCKETS } from '../common/subjects.js'
+import type { RunningTier } from '../common/tier.js'
+import { clickRoutes } from './clicks.js'
+import { postbackRoutes } from './postbacks.js'
+import { Publisher } from './publisher.js'
+
+export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger): Promise<RunningTier & { publisher: Publisher }> {
+  const store = await EntityStore.open(nc)
+  const onBad = (err: unknown, key: string) => log.error({ err, key }, 'unreadable entity in KV, ignored')
+  const links = new WatchedBucket(store.links, LinkSchema, onBad)
+  const sources = new WatchedBucket(store.sources, SourceSchema, onBad)
+  const idempotency = await openKv(nc, BUCKETS.postbacks)
+  const publisher = new Publisher(nc.jetstream(), {
+    partitions: cfg.stream.partitions,
+    maxBatchEvents: cfg.ingest.maxBatchEvents,
+    maxInflight: cfg.ingest.maxInflight,
+    log,
+  })
+  await Promise.all([links.ready, sources.ready])
+  let stopping = false
+  return {
+    name: 'ingest',
+    publisher,
+    routes(app: FastifyInstance) {
+      clickRoutes(app, { links, signer: new ClickIdSigner(cfg.secrets.clickSecret), publisher, ack: cfg.ingest.clickAck, ackTimeoutMs: cfg.ingest.clickAckTimeoutMs })
+      postbackRoutes(app, { sources, idempotency, publisher })
+    },
+    ready: () => !stopping && !nc.isClosed(),
+    async stop() {
+      stopping = true
+      await publisher.drain()
+      links.stop()
+      sources.stop()
+      log.info({ published: publisher.stats.published }, 'ingest drained')
+    },
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The one launcher. With no arguments it runs every tier in this process (embedded mode:
+ * a nats-server child and chDB under DATA_DIR, everything on one HTTP port). `--tier`
+ * picks tiers for distributed mode (NATS_URL, CLICKHOUSE_URL); `--demo` adds demo data
+ * and live demo traffic.
+ */
+import { join } from 'node:path'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } from 'fastify'
+import { createClickHouse, type ClickHouseClient } from './clickhouse/client.js'
+import { migrate } from './clickhouse/migrate.js'
+import { ConfigError, loadConfig, parseTiers, secretsFile, type Config, type Tier } from './common/config.js'
+import { createLogger, type Logger } from './common/log.js'
+import { connectNats, ensureTopology, startNatsServer, type EmbeddedNats } from './common/nats.js'
+import type { RunningTier } from './common/tier.js'
+import { startIngest } from './ingest/tier.js'
+import { startProcessor } from './processor/tier.js'
+import { HttpError, sendError } from './query-api/auth.js'
+import { startQueryApi } from './query-api/tier.js'
+import { startDemo } from './scripts/demo-traffic.js'
+
+export type App = { url: string; stop: () => Promise<void>; cfg: Config; log: Logger }
+
+export async function launch(argv: string[], env: Record<string, string | undefined> = process.env): Promise<App> {
+  const cfg = loadConfig(env)
+  const log = createLogger(cfg.logLevel)
+  const tiers: Tier[] = parseTiers(argv)
+  const demoOn = argv.includes('--demo')
+
+  let nats: EmbeddedNats | undefined
+  let natsUrl = cfg.nats.url
+  if (!natsUrl) {
+    nats = await startNatsServer({ storeDir: join(cfg.dataDir, 'nats'), bin: cfg.nats.serverBin, log })
+    natsUrl = nats.url
+    log.info({ url: natsUrl }, 'embedded nats-server started')
+  }
+  const nc = await connectNats(natsUrl, `amp:${tiers.join('+')}`, log)
+  await ensureTopology(nc, cfg)
+
+  let ch: ClickHouseClient | undefined
+  if (tiers.includes('processor') || tiers.includes('query-api')) {
+    ch = createClickHouse(cfg)
+    const applied = await migrate(ch)
+    if (applied.length) log.info({ applied }, 'clickhouse migrations applied')
+  }
+
+  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), trustProxy: false, bodyLimit: 256 * 1024 })
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+  })
+  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
+    if (err instanceof HttpError) return sendError(reply, err)
+    const status = (err as FastifyError).statusCode ?? 500
+    if (status < 500) return reply.code(status).send({ error: 'bad_request', reason: err.message })
+    req.log.error({ err, url: req.url.split('?')[0], method: req.method }, 'request failed')
+    return reply.code(500).send({ error: 'internal', reason: 'internal error; see the server log' })
+  })
+
+  const running: RunningTier[] = []
+  const ingest = tiers.includes('ingest') ? await startIngest(nc, cfg, log) : undefined
+  if (ingest) running.push(ingest)
+  const processor = tiers.includes('processor') ? await startProcessor(nc, ch!, cfg, log) : undefined
+  if (processor) running.push(processor)
+  let demo: Awaited<ReturnType<typeof startDemo>> | undefined
+  const status = async () => ({
+    tiers,
+    processor: processor ? { ...processor.processor.stats, lag: await processor.processor.lag() } : undefined,
+    ingest: ingest ? ingest.publisher.stats : undefined,
+    live: queryApi ? { clients: queryApi.hub.clients, delivered: queryApi.hub.delivered } : undefined,
+  })
+  const queryApi = tiers.includes('query-api')
+    ? await startQueryApi(nc, ch!, cfg, log, { status, demo: demoOn ? (o) => demo!.burst(o) : undefined })
+    : undefined
+  if (queryApi) running.push(queryApi)
+
+  for (const t of running) await t.routes?.(app)
+  app.get('/healthz', async () => ({ ok: true }))
+  app.get('/readyz', async (_req, reply) => {
+    const notReady = running.filter((t) => !t.ready()).map((t) => t.name)
+    return reply.code(notReady.length ? 503 : 200).send({ ready: notReady.length === 0, tiers: running.map((t) => t.name), notReady })
+  })
+
+  const address = await app.listen({ port: cfg.port, host: cfg.host })
+  const port = app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : cfg.port
+  const url = `http://127.0.0.1:${port}`
+  log.info({ address, tiers, dataDir: cfg.dataDir }, 'listening')
+
+  if (demoOn && ingest && queryApi) demo = await startDemo(nc, url, cfg, log)
+
+  let stopped: Promise<void> | undefined
+  const stop = () =>
+    (stopped ??= (async () => {
+      log.info('shutting down')
+      demo?.stop()
+      await app.close() // stop accepting; in-flight requests finish (they wait on their publish)
+      if (ingest) await ingest.stop() // flush pending publishes
+      if (processor) await processor.stop() // finish the batch in hand, ack it
+      if (queryApi) await queryApi.stop()
+      await nc.drain()
+      await ch?.close()
+      await nats?.stop()
+      log.info('stopped')
+    })())
+  return { url, stop, cfg, log }
+}
+
+const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('launcher.ts')
+if (isMain) {
+  try {
+    const app = await launch(process.argv.slice(2))
+    const { cfg } = app
+    process.stdout.write(
+      `\n  Affiliate platform running: ${app.url.replace('127.0.0.1', 'localhost')}\n` +
+        (cfg.embedded ? `  Operator API key: in ${secretsFile(cfg.dataDir)} (operatorApiKey)\n` : '') +
+        `  Ctrl-C stops it gracefully.\n\n`,
+    )
+    let signals = 0
+    const onSignal = () => {
+      if (++signals > 1) process.exit(130)
+      app.stop().then(
+        () => process.exit(0),
+        (err) => {
+          app.log.error({ err }, 'shutdown failed')
+          process.exit(1)
+        },
+      )
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+}

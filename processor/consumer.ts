@@ -1,0 +1,327 @@
+/**
+ * The processor's main thread: it owns all I/O. Per batch, in this order:
+ *
+ *   1. record the batch's stream range as pending        (KV)  — a crash redoes exactly it
+ *   2. compute on worker threads                          (piscina, pure)
+ *   3. insert rows, tokens derived from the range        (ClickHouse, idempotent)
+ *   4. dead letters, with the reason                      (DEADLETTER stream)
+ *   5. publish the live delta, tagged with the range      (NATS)
+ *   6. save player states, then progress = applied        (KV)
+ *   7. ack the last message (AckAll acks the batch)       (JetStream)
+ *
+ * A crash anywhere ends, after restart, in the totals of a run without it: a pending range
+ * is redone with the same boundaries, so ClickHouse drops the repeated inserts by token; a
+ * player state already saved recognises its events by stream position; readers drop a
+ * delta whose range they have seen.
+ */
+import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
+import type { Piscina } from 'piscina'
+import type { ClickHouseClient } from '../clickhouse/client.js'
+import { insertNdjson } from '../clickhouse/client.js'
+import type { CpaDeal, WatchedBucket } from '../common/entities.js'
+import { ConversionEventSchema } from '../common/events.js'
+import type { Logger } from '../common/log.js'
+import { sleep } from '../common/nats.js'
+import { dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
+import { DeltaBuilder, type LiveDelta } from './delta.js'
+import { chTime, playerKey, type MessageRef, type TaskInput, type TaskOutput } from './pipeline.js'
+import type { PlayerStore } from './state.js'
+
+export type Progress = { applied: number; pending?: { first: number; last: number } }
+
+export type ProcessorStats = {
+  batches: number
+  events: number
+  deadLetters: number
+  applied: number
+  lastBatchMs: number
+  retries: number
+  counts: Record<string, number>
+}
+
+export type ProcessorDeps = {
+  nc: NatsConnection
+  ch: ClickHouseClient
+  pool: Piscina
+  players: PlayerStore
+  deals: WatchedBucket<CpaDeal>
+  progressKv: KV
+  log: Logger
+  consumer: string
+  filterSubject: string
+  batchMessages: number
+  batchWaitMs: number
+  ackWaitS: number
+}
+
+const TASK_BYTES = 256 * 1024
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export class Processor {
+  #applied = 0
+  #pending: Progress['pending']
+  #buffer: JsMsg[] = []
+  #lastBuffered = 0
+  #wake: (() => void) | undefined
+  #stopping = false
+  #iter: ConsumerMessages | undefined
+  #loop: Promise<void> = Promise.resolve()
+  #inBatch = false
+  readonly stats: ProcessorStats = { batches: 0, events: 0, deadLetters: 0, applied: 0, lastBatchMs: 0, retries: 0, counts: {} }
+
+  constructor(private readonly d: ProcessorDeps) {}
+
+  async start(): Promise<void> {
+    const { nc, consumer } = this.d
+    const jsm = await nc.jetstreamManager()
+    const config = {
+      durable_name: consumer,
+      ack_policy: AckPolicy.All,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: this.d.filterSubject,
+      max_ack_pending: 50_000,
+      ack_wait: nanos(this.d.ackWaitS * 1000),
+      max_deliver: -1,
+    }
+    try {
+      await jsm.consumers.info(EVENTS_STREAM, consumer)
+      await jsm.consumers.update(EVENTS_STREAM, consumer, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending })
+    } catch {
+      await jsm.consumers.add(EVENTS_STREAM, config)
+    }
+    const p = await this.#readProgress()
+    this.#applied = p.applied
+    this.#pending = p.pending
+    this.stats.applied = p.applied
+    if (p.pending) this.d.log.warn({ pending: p.pending }, 'redoing the batch that was in flight when the processor stopped')
+    const c = await nc.jetstream().consumers.get(EVENTS_STREAM, consumer)
+    this.#iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages * 2) })
+    void this.#fill(this.#iter)
+    this.#loop = this.#run()
+  }
+
+  /** Consumer lag: messages in the stream not yet processed. */
+  async lag(): Promise<number> {
+    const jsm = await this.d.nc.jetstreamManager()
+    const info = await jsm.consumers.info(EVENTS_STREAM, this.d.consumer)
+    return info.num_pending + info.num_ack_pending
+  }
+
+  get applied(): number {
+    return this.#applied
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true
+    this.#wake?.()
+    await this.#loop
+    this.#iter?.stop()
+  }
+
+  async #fill(iter: ConsumerMessages) {
+    for await (const m of iter) {
+      if (m.seq <= this.#applied) {
+        m.ack() // processed before a crash that came between saving progress and the ack
+        continue
+      }
+      if (m.seq <= this.#lastBuffered) continue // a redelivery of what we hold
+      this.#lastBuffered = m.seq
+      this.#buffer.push(m)
+      if (this.#buffer.length === 1 || this.#buffer.length >= this.d.batchMessages) this.#wake?.()
+    }
+  }
+
+  /** Sleep up to `ms`, or until #fill (or stop) wakes us. */
+  #wait(ms: number): Promise<void> {
+    return new Promise((r) => {
+      const done = () => {
+        clearTimeout(t)
+        this.#wake = undefined
+        r()
+      }
+      const t = setTimeout(done, ms)
+      this.#wake = done
+    })
+  }
+
+  async #nextBatch(): Promise<JsMsg[] | undefined> {
+    while (this.#buffer.length === 0) {
+      if (this.#stopping) return undefined
+      await this.#wait(1000)
+    }
+    if (this.#pending) {
+      const { first, last } = this.#pending
+      if (this.#buffer[0]!.seq > last) {
+        this.d.log.warn({ first, last }, 'pending batch was acknowledged before the stop; nothing to redo')
+        this.#pending = undefined
+      } else {
+        while (this.#buffer.at(-1)!.seq < last && !this.#stopping) await this.#wait(20)
+        if (this.#stopping) return undefined
+        const n = this.#buffer.findIndex((m) => m.seq > last)
+        return this.#buffer.splice(0, n < 0 ? this.#buffer.length : n)
+      }
+    }
+    const started = Date.now()
+    while (this.#buffer.length < this.d.batchMessages && Date.now() - started < this.d.batchWaitMs && !this.#stopping) {
+      await this.#wait(this.d.batchWaitMs - (Date.now() - started))
+    }
+    return this.#buffer.splice(0, this.d.batchMessages)
+  }
+
+  async #run() {
+    for (;;) {
+      const batch = await this.#nextBatch()
+      if (!batch || batch.length === 0) return
+      this.#inBatch = true
+      let delay = 100
+      for (;;) {
+        try {
+          await this.#process(batch)
+          break
+        } catch (err) {
+          // Stopping mid-retry leaves the range pending and unacknowledged: redone at start.
+          if (this.#stopping) return
+          this.stats.retries++
+          const reason = String((err as Error)?.message ?? err).slice(0, 500)
+          this.d.log.error({ reason, first: batch[0]!.seq, last: batch.at(-1)!.seq, attempt: this.stats.retries }, 'batch failed; retrying the same range')
+          await sleep(delay)
+          delay = Math.min(delay * 2, 5000)
+        }
+      }
+      this.#inBatch = false
+    }
+  }
+
+  async #process(batch: JsMsg[]) {
+    const t0 = performance.now()
+    const first = batch[0]!.seq
+    const last = batch.at(-1)!.seq
+    const redo = this.#pending?.first === first && this.#pending.last === last
+    if (!redo) {
+      this.#pending = { first, last }
+      await this.#saveProgress({ applied: this.#applied, pending: this.#pending })
+    }
+
+    const { tasks, playerKeys } = this.#tasks(batch)
+    const players = await this.d.players.load(playerKeys)
+    const deals: Record<string, CpaDeal> = {}
+    for (const deal of this.d.deals.map.values()) deals[String(deal.affiliateId)] = deal
+    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals })
+    const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
+
+    const token = `${this.d.consumer}:${first}-${last}`
+    const delta = new DeltaBuilder()
+    let eventRows = ''
+    let ledgerRows = ''
+    let events = 0
+    let maxTs = 0
+    const changed: TaskOutput['players'] = {}
+    const dead: TaskOutput['dead'] = []
+    for (const o of outs) {
+      eventRows += o.eventRows
+      ledgerRows += o.ledgerRows
+      events += o.events
+      maxTs = Math.max(maxTs, o.maxTs)
+      delta.merge(o.delta)
+      Object.assign(changed, o.players)
+      dead.push(...o.dead)
+      for (const [k, v] of Object.entries(o.counts)) this.stats.counts[k] = (this.stats.counts[k] ?? 0) + v
+    }
+
+    await this.#insert('events', eventRows, `${token}:events`)
+    await this.#insert('ledger', ledgerRows, `${token}:ledger`)
+    const js = this.d.nc.jetstream()
+    for (const x of dead) {
+      const kind = parseEventSubject(x.subject)?.kind ?? 'unknown'
+      const body = enc.encode(JSON.stringify({ ...x, consumer: this.d.consumer }))
+      await js.publish(dlqSubject(kind), body, { msgID: `dlq:${x.seq}:${x.idx}` })
+    }
+    await this.#insert(
+      'processed_batches',
+      JSON.stringify({ consumer: this.d.consumer, first_seq: first, last_seq: last, messages: batch.length, events, max_ts: chTime(maxTs) }) + '\n',
+      `${token}:batch`,
+    )
+    const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }
+    if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
+
+    await this.d.players.save(changed)
+    await this.#saveProgress({ applied: last })
+    await batch.at(-1)!.ackAck()
+    this.#applied = last
+    this.#pending = undefined
+    this.stats.applied = last
+    this.stats.batches++
+    this.stats.events += events
+    this.stats.deadLetters += dead.length
+    this.stats.lastBatchMs = performance.now() - t0
+  }
+
+  /** Click messages in byte-bounded chunks; conversions in one ordered task (per-key order). */
+  #tasks(batch: JsMsg[]): { tasks: TaskInput[]; playerKeys: string[] } {
+    const tasks: TaskInput[] = []
+    const playerKeys: string[] = []
+    let chunk: JsMsg[] = []
+    let bytes = 0
+    const conv: JsMsg[] = []
+    for (const m of batch) {
+      if (parseEventSubject(m.subject)?.kind === 'click') {
+        chunk.push(m)
+        bytes += m.data.length
+        if (bytes >= TASK_BYTES) {
+          tasks.push({ kind: 'clicks', ...pack(chunk) })
+          chunk = []
+          bytes = 0
+        }
+      } else {
+        conv.push(m)
+        for (const line of dec.decode(m.data).split('\n')) {
+          if (!line) continue
+          try {
+            const e = ConversionEventSchema.pick({ playerId: true, clickId: true, id: true }).safeParse(JSON.parse(line))
+            if (e.success) playerKeys.push(playerKey(e.data))
+          } catch {
+            // undecodable: the worker dead-letters it with the reason
+          }
+        }
+      }
+    }
+    if (chunk.length > 0) tasks.push({ kind: 'clicks', ...pack(chunk) })
+    if (conv.length > 0) tasks.push({ kind: 'conversions', ...pack(conv), players: {}, deals: {} })
+    return { tasks, playerKeys }
+  }
+
+  async #insert(table: string, ndjson: string, token: string) {
+    if (ndjson.length === 0) return
+    await insertNdjson(this.d.ch, table, ndjson, token)
+  }
+
+  async #readProgress(): Promise<Progress> {
+    const e = await this.d.progressKv.get(this.d.consumer)
+    if (!e || e.operation !== 'PUT') return { applied: 0 }
+    return JSON.parse(dec.decode(e.value)) as Progress
+  }
+
+  async #saveProgress(p: Progress) {
+    await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify(p)))
+  }
+
+  get busy(): boolean {
+    return this.#inBatch
+  }
+}
+
+/** One buffer per task (copied once, moved to the worker), with each message's slice. */
+function pack(msgs: JsMsg[]): { buf: Uint8Array; msgs: MessageRef[] } {
+  let total = 0
+  for (const m of msgs) total += m.data.length
+  const buf = new Uint8Array(total)
+  const refs: MessageRef[] = []
+  let off = 0
+  for (const m of msgs) {
+    buf.set(m.data, off)
+    refs.push({ seq: m.seq, subject: m.subject, start: off, end: off + m.data.length })
+    off += m.data.length
+  }
+  return { buf, msgs: refs }
+}

@@ -1,0 +1,234 @@
+/**
+ * The processor's compute, pure and in one place: (state snapshot, stream messages) →
+ * (ClickHouse rows, ledger entries, state changes, live delta, dead letters). It runs on
+ * piscina worker threads; nothing here does I/O or reads a clock, so replaying the stream
+ * recomputes the same rows.
+ *
+ * Steps, per message, top to bottom:
+ *   decode    NDJSON lines of the subject's kind         → dead letter: undecodable / invalid
+ *   click     a tracked click (signed id issued by ingest) → events row
+ *   convert   registration / ftd against the player state  → events row, ledger entry, state
+ *   tally     the batch's live delta per affiliate and minute
+ */
+import { createHash, createHmac } from 'node:crypto'
+import type { ClickIdCheck } from '../common/clickid.js'
+import type { CpaDeal } from '../common/entities.js'
+import { ConversionEventSchema, type ClickEvent, type ConversionEvent } from '../common/events.js'
+import { parseEventSubject } from '../common/subjects.js'
+import { DeltaBuilder, type DeltaRow } from './delta.js'
+import { applyConversion, type PlayerState } from './domain/players.js'
+import type { LedgerEntry } from './domain/commission.js'
+
+export type MessageRef = { seq: number; subject: string; start: number; end: number }
+
+export type TaskInput =
+  | { kind: 'clicks'; buf: Uint8Array; msgs: MessageRef[] }
+  | { kind: 'conversions'; buf: Uint8Array; msgs: MessageRef[]; players: Record<string, PlayerState>; deals: Record<string, CpaDeal> }
+
+export type DeadLetter = { seq: number; idx: number; subject: string; reason: string; data: string }
+
+export type TaskOutput = {
+  eventRows: string
+  ledgerRows: string
+  events: number
+  maxTs: number
+  delta: DeltaRow[]
+  players: Record<string, PlayerState>
+  dead: DeadLetter[]
+  /** outcome counts per step, for metrics */
+  counts: Record<string, number>
+}
+
+export type ComputeContext = {
+  verify: (id: string) => ClickIdCheck
+  pseudonym: (playerId: string) => string
+  windowMs: number
+}
+
+/** KV key of a player's state. */
+export function playerKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'>): string {
+  const k = e.playerId ? `p:${e.playerId}` : e.clickId ? `c:${e.clickId}` : `e:${e.id}`
+  return `p.${createHash('sha256').update(k).digest('hex').slice(0, 40)}`
+}
+
+/** Keyed hash of a player id: what analytics and the portal see instead of the id. */
+export function pseudonymizer(secret: string): (playerId: string) => string {
+  return (id) => createHmac('sha256', secret).update(id).digest('hex').slice(0, 32)
+}
+
+const dec = new TextDecoder()
+
+/** ClickHouse DateTime64(3) text from a ms epoch. */
+export function chTime(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 23).replace('T', ' ')
+}
+
+function lines(buf: Uint8Array, m: MessageRef): string[] {
+  return dec.decode(buf.subarray(m.start, m.end)).split('\n').filter((l) => l.length > 0)
+}
+
+function isClick(x: unknown): x is ClickEvent {
+  const c = x as ClickEvent
+  return (
+    typeof c === 'object' && c !== null && c.kind === 'click' && typeof c.id === 'string' && c.id.length > 0 &&
+    Number.isSafeInteger(c.ts) && Number.isSafeInteger(c.linkId) && Number.isSafeInteger(c.affiliateId) &&
+    Number.isSafeInteger(c.offerId) && typeof c.ip === 'string' && typeof c.ua === 'string' && typeof c.code === 'string' &&
+    typeof c.sub === 'object' && c.sub !== null && typeof c.params === 'object' && c.params !== null
+  )
+}
+
+class Counts {
+  readonly c: Record<string, number> = {}
+  inc(k: string) {
+    this.c[k] = (this.c[k] ?? 0) + 1
+  }
+}
+
+export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): TaskOutput {
+  const delta = new DeltaBuilder()
+  const dead: DeadLetter[] = []
+  const counts = new Counts()
+  let rows = ''
+  let events = 0
+  let maxTs = 0
+  for (const m of input.msgs) {
+    const ls = lines(input.buf, m)
+    for (let idx = 0; idx < ls.length; idx++) {
+      let e: unknown
+      try {
+        e = JSON.parse(ls[idx]!)
+      } catch {
+        dead.push({ seq: m.seq, idx, subject: m.subject, reason: 'undecodable', data: ls[idx]! })
+        counts.inc('decode.undecodable')
+        continue
+      }
+      if (!isClick(e)) {
+        dead.push({ seq: m.seq, idx, subject: m.subject, reason: 'invalid_click', data: ls[idx]! })
+        counts.inc('decode.invalid')
+        continue
+      }
+      rows +=
+        JSON.stringify({
+          event_id: e.id,
+          kind: 'click',
+          ts: chTime(e.ts),
+          affiliate_id: e.affiliateId,
+          link_id: e.linkId,
+          offer_id: e.offerId,
+          source_id: 0,
+          click_id: '',
+          player_ref: '',
+          amount: '0',
+          currency: '',
+          status: 'valid',
+          reason: '',
+          ip: e.ip,
+          ua: e.ua,
+          referer: e.referer ?? '',
+          sub1: e.sub.sub1 ?? '',
+          sub2: e.sub.sub2 ?? '',
+          sub3: e.sub.sub3 ?? '',
+          sub4: e.sub.sub4 ?? '',
+          sub5: e.sub.sub5 ?? '',
+          params: e.params,
+          stream_seq: m.seq,
+          stream_idx: idx,
+        }) + '\n'
+      events++
+      if (e.ts > maxTs) maxTs = e.ts
+      delta.row(e.affiliateId, e.ts).clicks++
+      counts.inc('click.valid')
+    }
+  }
+  return { eventRows: rows, ledgerRows: '', events, maxTs, delta: delta.rows(), players: {}, dead, counts: counts.c }
+}
+
+export function computeConversions(input: Extract<TaskInput, { kind: 'conversions' }>, ctx: ComputeContext): TaskOutput {
+  const delta = new DeltaBuilder()
+  const dead: DeadLetter[] = []
+  const counts = new Counts()
+  const players = new Map<string, PlayerState>(Object.entries(input.players))
+  const changed: Record<string, PlayerState> = {}
+  const ledger: LedgerEntry[] = []
+  let rows = ''
+  let events = 0
+  let maxTs = 0
+  for (const m of input.msgs) {
+    const kind = parseEventSubject(m.subject)?.kind
+    const ls = lines(input.buf, m)
+    for (let idx = 0; idx < ls.length; idx++) {
+      let raw: unknown
+      try {
+        raw = JSON.parse(ls[idx]!)
+      } catch {
+        dead.push({ seq: m.seq, idx, subject: m.subject, reason: 'undecodable', data: ls[idx]! })
+        counts.inc('decode.undecodable')
+        continue
+      }
+      const parsed = ConversionEventSchema.safeParse(raw)
+      if (!parsed.success || parsed.data.kind !== kind) {
+        const why = parsed.success ? `kind ${parsed.data.kind} on a ${kind} subject` : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+        dead.push({ seq: m.seq, idx, subject: m.subject, reason: `invalid_conversion: ${why}`, data: ls[idx]! })
+        counts.inc('decode.invalid')
+        continue
+      }
+      const ev = parsed.data
+      const key = playerKey(ev)
+      const playerRef = ev.playerId ? ctx.pseudonym(ev.playerId) : ''
+      const out = applyConversion(ev, [m.seq, idx], players.get(key), {
+        verify: ctx.verify,
+        windowMs: ctx.windowMs,
+        dealOf: (a) => input.deals[String(a)],
+        playerRef,
+      })
+      if (out.status === 'already_applied') {
+        counts.inc('convert.already_applied')
+        continue
+      }
+      players.set(key, out.next)
+      changed[key] = out.next
+      counts.inc(`convert.${ev.kind}.${out.status}.${out.reason}`)
+      rows +=
+        JSON.stringify({
+          event_id: ev.id,
+          kind: ev.kind,
+          ts: chTime(ev.ts),
+          affiliate_id: out.affiliateId,
+          link_id: out.linkId,
+          offer_id: out.offerId,
+          source_id: ev.sourceId,
+          click_id: out.clickId || (ev.clickId ?? ''),
+          player_ref: playerRef,
+          amount: ev.amount ?? '0',
+          currency: ev.currency ?? '',
+          status: out.status,
+          reason: out.reason,
+          ip: '',
+          ua: '',
+          referer: '',
+          sub1: '',
+          sub2: '',
+          sub3: '',
+          sub4: '',
+          sub5: '',
+          params: {},
+          stream_seq: m.seq,
+          stream_idx: idx,
+        }) + '\n'
+      events++
+      if (ev.ts > maxTs) maxTs = ev.ts
+      const d = delta.row(out.affiliateId, ev.ts)
+      if (out.status === 'unattributed') d.unattributed++
+      else if (out.status === 'attributed') {
+        if (ev.kind === 'registration') d.registrations++
+        else d.ftds++
+      }
+      if (out.ledger) {
+        ledger.push(out.ledger)
+        delta.addCommission(d, out.ledger.currency, out.ledger.amount)
+      }
+    }
+  }
+  const ledgerRows = ledger.map((l) => JSON.stringify({ ...l, ts: chTime(l.ts) }) + '\n').join('')
+  return { eventRows: rows, ledgerRows, events, maxTs, delta: delta.rows(), players: changed, dead, counts: counts.c }
+}

@@ -1,0 +1,69 @@
+/**
+ * The processor tier: a durable pull consumer feeding batches to piscina workers, results
+ * into ClickHouse, live deltas onto NATS.
+ */
+import { Piscina } from 'piscina'
+import type { NatsConnection } from 'nats'
+import type { ClickHouseClient } from '../clickhouse/client.js'
+import type { Config } from '../common/config.js'
+import { CpaDealSchema, WatchedBucket } from '../common/entities.js'
+import type { Logger } from '../common/log.js'
+import { openKv } from '../common/nats.js'
+import { BUCKETS } from '../common/subjects.js'
+import type { RunningTier } from '../common/tier.js'
+import { Processor } from './consumer.js'
+import { PlayerStore } from './state.js'
+import type { WorkerInit } from './worker.js'
+
+/** Run from TypeScript sources (tsx) or from compiled JavaScript alike. */
+export function createPool(init: WorkerInit, threads: number): Piscina {
+  const fromTs = import.meta.url.endsWith('.ts')
+  return new Piscina({
+    filename: new URL(fromTs ? './worker.ts' : './worker.js', import.meta.url).href,
+    workerData: init,
+    minThreads: threads,
+    maxThreads: threads,
+    execArgv: fromTs ? ['--import', 'tsx'] : [],
+  })
+}
+
+export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor }> {
+  const pool = createPool(
+    { clickSecret: cfg.secrets.clickSecret, pseudonymSecret: cfg.secrets.pseudonymSecret, windowMs: cfg.processor.attributionWindowDays * 86_400_000 },
+    cfg.processor.threads,
+  )
+  const js = nc.jetstream()
+  const dealsKv = await js.views.kv(BUCKETS.deals, { bindOnly: true })
+  const deals = new WatchedBucket(dealsKv, CpaDealSchema, (err, key) => log.error({ err, key }, 'unreadable deal in KV, ignored'))
+  await deals.ready
+  const processor = new Processor({
+    nc,
+    ch,
+    pool,
+    players: new PlayerStore(await openKv(nc, BUCKETS.players)),
+    deals,
+    progressKv: await openKv(nc, BUCKETS.progress),
+    log,
+    // One consumer over every partition for now; distributed mode gives each process a
+    // partition range with its own durable consumer and filter.
+    consumer: 'processor-all',
+    filterSubject: 'ev.>',
+    batchMessages: cfg.processor.batchMessages,
+    batchWaitMs: cfg.processor.batchWaitMs,
+    ackWaitS: cfg.processor.ackWaitS,
+  })
+  await processor.start()
+  let stopping = false
+  return {
+    name: 'processor',
+    processor,
+    ready: () => !stopping && !nc.isClosed(),
+    async stop() {
+      stopping = true
+      await processor.stop()
+      deals.stop()
+      await pool.destroy()
+      log.info({ applied: processor.applied, events: processor.stats.events }, 'processor stopped')
+    },
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * piscina worker entry: pure compute on a batch. Secrets arrive once, in workerData.
+ */
+import { workerData } from 'node:worker_threads'
+import { ClickIdSigner } from '../common/clickid.js'
+import { computeClicks, computeConversions, pseudonymizer, type ComputeContext, type TaskInput, type TaskOutput } from './pipeline.js'
+
+export type WorkerInit = { clickSecret: string; pseudonymSecret: string; windowMs: number }
+
+const init = workerData as WorkerInit
+const signer = new ClickIdSigner(init.clickSecret)
+const ctx: ComputeContext = { verify: (id) => signer.verify(id), pseudonym: pseudonymizer(init.pseudonymSecret), windowMs: init.windowMs }
+
+export default function run(task: TaskInput): TaskOutput {
+  return task.kind === 'clicks' ? computeClicks(task) : computeConversions(task, ctx)
+}

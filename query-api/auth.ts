@@ -1,0 +1,80 @@
+/**
+ * Who is asking. Two kinds of principal: the operator (an API key) and an affiliate (a
+ * signed, expiring token scoped to one affiliate id). Every route states which it
+ * accepts; an affiliate can only ever be served its own affiliate's data.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+export type Principal = { kind: 'operator' } | { kind: 'affiliate'; affiliateId: number }
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly reason: string,
+    readonly fields?: Record<string, string>,
+  ) {
+    super(reason)
+  }
+}
+
+export class Auth {
+  readonly #operatorKey: Buffer
+  constructor(
+    operatorKey: string,
+    private readonly tokenSecret: string,
+  ) {
+    this.#operatorKey = Buffer.from(operatorKey)
+  }
+
+  /** `aff.<id>.<expiry ms>.<mac>` */
+  issueAffiliateToken(affiliateId: number, expiresAt: number): string {
+    return `aff.${affiliateId}.${expiresAt}.${this.#mac(affiliateId, expiresAt)}`
+  }
+
+  #mac(id: number, exp: number): string {
+    return createHmac('sha256', this.tokenSecret).update(`aff:${id}:${exp}`).digest('base64url')
+  }
+
+  /** The principal a credential stands for, or undefined. */
+  resolve(credential: string | undefined, now: number): Principal | undefined {
+    if (!credential) return undefined
+    if (credential.startsWith('aff.')) {
+      const [, id, exp, mac] = credential.split('.')
+      const affiliateId = Number(id)
+      const expiresAt = Number(exp)
+      if (!Number.isInteger(affiliateId) || affiliateId <= 0 || !Number.isInteger(expiresAt) || !mac) return undefined
+      const want = Buffer.from(this.#mac(affiliateId, expiresAt))
+      const got = Buffer.from(mac)
+      if (want.length !== got.length || !timingSafeEqual(want, got) || expiresAt <= now) return undefined
+      return { kind: 'affiliate', affiliateId }
+    }
+    const got = Buffer.from(credential)
+    if (got.length === this.#operatorKey.length && timingSafeEqual(got, this.#operatorKey)) return { kind: 'operator' }
+    return undefined
+  }
+
+  fromRequest(req: FastifyRequest): Principal {
+    const h = req.headers.authorization
+    const cred = h?.startsWith('Bearer ') ? h.slice(7) : (req.headers['x-api-key'] as string | undefined)
+    const p = this.resolve(cred, Date.now())
+    if (!p) throw new HttpError(401, 'unauthorized', cred ? 'invalid or expired credential' : 'send Authorization: Bearer <operator key or affiliate token>')
+    return p
+  }
+}
+
+export function requireOperator(p: Principal): void {
+  if (p.kind !== 'operator') throw new HttpError(403, 'forbidden', 'operator only')
+}
+
+/** The affiliate a request may see: an affiliate is pinned to itself, whatever it asked for. */
+export function scopeAffiliate(p: Principal, asked: number | undefined): number | undefined {
+  if (p.kind === 'operator') return asked
+  if (asked !== undefined && asked !== p.affiliateId) throw new HttpError(403, 'forbidden', 'an affiliate can only see its own data')
+  return p.affiliateId
+}
+
+export function sendError(reply: FastifyReply, e: HttpError) {
+  return reply.code(e.status).send({ error: e.error, reason: e.reason, ...(e.fields ? { fields: e.fields } : {}) })
+}

@@ -1,0 +1,102 @@
+/**
+ * Live deltas to WebSocket clients. The hub subscribes to the processors' deltas, drops a
+ * batch range it has already seen (a batch redone after a crash), and pushes each client
+ * only the rows it may see: an affiliate gets its own rows, nothing else.
+ *
+ * Protocol (JSON text frames):
+ *   client → {"type":"auth","token":"…"}            first frame, within 5 s
+ *   server → {"type":"hello","principal":{…}}
+ *   server → {"type":"delta","consumer","from","to","rows":[…]}
+ */
+import type { NatsConnection, Subscription } from 'nats'
+import type { WebSocket } from 'ws'
+import type { Logger } from '../common/log.js'
+import { LIVE_DELTA_SUBJECT } from '../common/subjects.js'
+import type { LiveDelta } from '../processor/delta.js'
+import type { Auth, Principal } from './auth.js'
+
+type Client = { ws: WebSocket; principal: Principal }
+
+export class LiveHub {
+  readonly #clients = new Set<Client>()
+  readonly #lastTo = new Map<string, number>()
+  #sub: Subscription | undefined
+  delivered = 0
+
+  constructor(
+    private readonly auth: Auth,
+    private readonly log: Logger,
+  ) {}
+
+  start(nc: NatsConnection, initial: Record<string, number>) {
+    for (const [c, to] of Object.entries(initial)) this.#lastTo.set(c, to)
+    this.#sub = nc.subscribe(LIVE_DELTA_SUBJECT)
+    void (async () => {
+      for await (const m of this.#sub!) {
+        try {
+          this.publish(JSON.parse(m.string()) as LiveDelta)
+        } catch (err) {
+          this.log.error({ err }, 'unreadable live delta')
+        }
+      }
+    })()
+  }
+
+  publish(d: LiveDelta) {
+    if (d.to <= (this.#lastTo.get(d.consumer) ?? 0)) return
+    this.#lastTo.set(d.consumer, d.to)
+    let all: string | undefined
+    for (const c of this.#clients) {
+      if (c.ws.readyState !== c.ws.OPEN) continue
+      if (c.principal.kind === 'operator') {
+        all ??= JSON.stringify({ type: 'delta', ...d })
+        c.ws.send(all)
+      } else {
+        const id = c.principal.affiliateId
+        const rows = d.rows.filter((r) => r.affiliateId === id)
+        if (rows.length > 0) c.ws.send(JSON.stringify({ type: 'delta', ...d, rows }))
+      }
+      this.delivered++
+    }
+  }
+
+  accept(ws: WebSocket) {
+    let client: Client | undefined
+    const timer = setTimeout(() => {
+      if (!client) ws.close(4401, 'auth required')
+    }, 5000)
+    ws.on('message', (raw) => {
+      if (client) return // the server does not take commands yet
+      let token: unknown
+      try {
+        token = (JSON.parse(String(raw)) as { type?: string; token?: unknown }).token
+      } catch {
+        token = undefined
+      }
+      const p = typeof token === 'string' ? this.auth.resolve(token, Date.now()) : undefined
+      if (!p) {
+        ws.send(JSON.stringify({ type: 'error', error: 'unauthorized', reason: 'send {"type":"auth","token":"…"} with a valid credential' }))
+        ws.close(4401, 'unauthorized')
+        return
+      }
+      clearTimeout(timer)
+      client = { ws, principal: p }
+      this.#clients.add(client)
+      ws.send(JSON.stringify({ type: 'hello', principal: p }))
+    })
+    ws.on('close', () => {
+      clearTimeout(timer)
+      if (client) this.#clients.delete(client)
+    })
+  }
+
+  get clients(): number {
+    return this.#clients.size
+  }
+
+  stop() {
+    this.#sub?.unsubscribe()
+    for (const c of this.#clients) c.ws.close(1001, 'server shutting down')
+    this.#clients.clear()
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Reports from the per-minute rollups. Money leaves ClickHouse as strings and is summed
+ * with decimal.js, per currency.
+ */
+import type { ClickHouseClient } from '../clickhouse/client.js'
+import { queryRows } from '../clickhouse/client.js'
+import { D } from '../common/money.js'
+
+export type Counters = { clicks: number; registrations: number; ftds: number; unattributed: number; commission: Record<string, string> }
+export type SummaryRow = Counters & { affiliateId: number; minute: number }
+export type Summary = {
+  from: string
+  to: string
+  /** per consumer, the last stream sequence whose rows are included: drop live deltas up to it */
+  asOf: Record<string, number>
+  totals: Counters
+  byAffiliate: (Counters & { affiliateId: number })[]
+  byMinute: (Counters & { minute: number })[]
+}
+
+const empty = (): Counters => ({ clicks: 0, registrations: 0, ftds: 0, unattributed: 0, commission: {} })
+
+function add(into: Counters, r: Partial<Counters>) {
+  into.clicks += r.clicks ?? 0
+  into.registrations += r.registrations ?? 0
+  into.ftds += r.ftds ?? 0
+  into.unattributed += r.unattributed ?? 0
+  for (const [c, a] of Object.entries(r.commission ?? {})) into.commission[c] = new D(into.commission[c] ?? 0).plus(a).toFixed()
+}
+
+export async function watermarks(ch: ClickHouseClient): Promise<Record<string, number>> {
+  const rows = await queryRows<{ consumer: string; last: string }>(ch, 'SELECT consumer, toString(max(last_seq)) AS last FROM processed_batches GROUP BY consumer')
+  return Object.fromEntries(rows.map((r) => [r.consumer, Number(r.last)]))
+}
+
+export async function summary(ch: ClickHouseClient, q: { from: Date; to: Date; affiliateId?: number }): Promise<Summary> {
+  const asOf = await watermarks(ch)
+  const params = { from: Math.floor(q.from.getTime() / 1000), to: Math.ceil(q.to.getTime() / 1000), aff: q.affiliateId ?? 0 }
+  const where = `minute >= toDateTime({from:UInt32}) AND minute < toDateTime({to:UInt32})${q.affiliateId !== undefined ? ' AND affiliate_id = {aff:UInt32}' : ''}`
+  const [ev, com] = await Promise.all([
+    queryRows<{ a: string; m: string; clicks: string; registrations: string; ftds: string; unattributed: string }>(
+      ch,
+      `SELECT toString(affiliate_id) AS a, toString(toUnixTimestamp(minute)) AS m,
+              toString(sumIf(events, kind = 'click')) AS clicks,
+              toString(sumIf(events, kind = 'registration' AND status = 'attributed')) AS registrations,
+              toString(sumIf(events, kind = 'ftd' AND status = 'attributed')) AS ftds,
+              toString(sumIf(events, kind != 'click' AND status = 'unattributed')) AS unattributed
+       FROM events_minute WHERE ${where} GROUP BY a, m`,
+      params,
+    ),
+    queryRows<{ a: string; m: string; currency: string; amount: string }>(
+      ch,
+      `SELECT toString(affiliate_id) AS a, toString(toUnixTimestamp(minute)) AS m, currency, toString(sum(amount)) AS amount
+       FROM commission_minute WHERE ${where} GROUP BY a, m, currency`,
+      params,
+    ),
+  ])
+  const totals = empty()
+  const byAff = new Map<number, Counters>()
+  const byMin = new Map<number, Counters>()
+  const bucket = <K>(m: Map<K, Counters>, k: K) => m.get(k) ?? (m.set(k, empty()), m.get(k)!)
+  for (const r of ev) {
+    const c = { clicks: Number(r.clicks), registrations: Number(r.registrations), ftds: Number(r.ftds), unattributed: Number(r.unattributed) }
+    add(totals, c)
+    add(bucket(byAff, Number(r.a)), c)
+    add(bucket(byMin, Number(r.m) * 1000), c)
+  }
+  for (const r of com) {
+    const c = { commission: { [r.currency]: r.amount } }
+    add(totals, c)
+    add(bucket(byAff, Number(r.a)), c)
+    add(bucket(byMin, Number(r.m) * 1000), c)
+  }
+  return {
+    from: q.from.toISOString(),
+    to: q.to.toISOString(),
+    asOf,
+    totals,
+    byAffiliate: [...byAff].map(([affiliateId, c]) => ({ affiliateId, ...c })).sort((a, b) => a.affiliateId - b.affiliateId),
+    byMinute: [...byMin].map(([minute, c]) => ({ minute, ...c })).sort((a, b) => a.minute - b.minute),
+  }
+}
+
+/** Raw tables against rollups: the numbers must agree to the unit and the cent. */
+export async function reconcile(ch: ClickHouseClient) {
+  const [raw] = await queryRows<Record<string, string>>(
+    ch,
+    `SELECT toString(countIf(kind = 'click')) AS clicks,
+            toString(countIf(kind = 'registration' AND status = 'attributed')) AS registrations,
+            toString(countIf(kind = 'ftd' AND status = 'attributed')) AS ftds,
+            toString(countIf(kind != 'click' AND status = 'unattributed')) AS unattributed,
+            toString(countIf(kind != 'click' AND status = 'duplicate')) AS duplicates,
+            toString(count()) AS events, toString(uniqExact(event_id)) AS distinct_events
+     FROM events`,
+  )
+  const ledger = await queryRows<{ currency: string; amount: string; entries: string; distinct_entries: string }>(
+    ch,
+    'SELECT currency, toString(sum(amount)) AS amount, toString(count()) AS entries, toString(uniqExact(entry_id)) AS distinct_entries FROM ledger GROUP BY currency ORDER BY currency',
+  )
+  const rollup = await summary(ch, { from: new Date(0), to: new Date(Date.now() + 366 * 86_400_000) })
+  return {
+    raw: {
+      clicks: Number(raw!.clicks),
+      registrations: Number(raw!.registrations),
+      ftds: Number(raw!.ftds),
+      unattributed: Number(raw!.unattributed),
+      duplicates: Number(raw!.duplicates),
+      events: Number(raw!.events),
+      distinctEvents: Number(raw!.distinct_events),
+      commission: Object.fromEntries(ledger.map((l) => [l.currency, new D(l.amount).toFixed()])),
+      ledgerEntries: ledger.reduce((n, l) => n + Number(l.entries), 0),
+      distinctLedgerEntries: ledger.reduce((n, l) => n + Number(l.distinct_entries), 0),
+    },
+    rollup: rollup.totals,
+    asOf: rollup.asOf,
+  }
+}

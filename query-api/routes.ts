@@ -1,0 +1,170 @@
+/**
+ * REST under /api/. Every route resolves who is asking first; inputs are parsed with zod
+ * and answered with a 4xx and a reason when wrong. API shapes (camelCase, no secrets) are
+ * built explicitly from storage shapes.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import type { ClickHouseClient } from '../clickhouse/client.js'
+import { ConflictError, LINK_CODE, type EntityStore, type Source } from '../common/entities.js'
+import { AmountSchema, CurrencySchema } from '../common/money.js'
+import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
+import { reconcile, summary } from './reports.js'
+
+export type ApiDeps = {
+  store: EntityStore
+  ch: ClickHouseClient
+  auth: Auth
+  status: () => Promise<Record<string, unknown>>
+  demo?: (opts: { clicks: number; ftds: number }) => Promise<unknown>
+}
+
+export function parse<T>(schema: z.ZodType<T>, data: unknown): T {
+  const r = schema.safeParse(data ?? {})
+  if (r.success) return r.data
+  const fields: Record<string, string> = {}
+  for (const i of r.error.issues) fields[i.path.join('.') || '_'] ??= i.message
+  throw new HttpError(400, 'invalid_request', Object.entries(fields).map(([f, m]) => `${f}: ${m}`).join('; '), fields)
+}
+
+const Id = z.coerce.number().int().positive()
+const CreateAffiliate = z.object({ name: z.string().trim().min(1).max(200), email: z.string().email().optional() })
+const CreateToken = z.object({ ttlDays: z.number().int().min(1).max(365).default(30) })
+const CreateLink = z.object({
+  affiliateId: Id,
+  destination: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
+  code: z.string().regex(LINK_CODE, 'must be 3-64 characters of A-Z a-z 0-9 _ -').optional(),
+})
+const CreateCpa = z.object({
+  affiliateId: Id,
+  amount: AmountSchema.refine((a) => !a.startsWith('-'), 'must not be negative'),
+  currency: CurrencySchema,
+  effectiveFrom: z.coerce.date().optional(),
+})
+const CreateSource = z.object({ name: z.string().trim().min(1).max(200) })
+const SummaryQuery = z.object({
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+  affiliateId: Id.optional(),
+})
+const DemoBody = z.object({ clicks: z.number().int().min(0).max(100_000).default(500), ftds: z.number().int().min(0).max(10_000).default(25) })
+
+const sourceView = (s: Source) => ({ id: s.id, name: s.name, createdAt: new Date(s.createdAt).toISOString() })
+
+export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
+  const who = (req: FastifyRequest): Principal => d.auth.fromRequest(req)
+  const operator = (req: FastifyRequest) => requireOperator(who(req))
+
+  app.post('/api/affiliates', async (req, reply) => {
+    operator(req)
+    const body = parse(CreateAffiliate, req.body)
+    return reply.code(201).send(await d.store.createAffiliate(body, Date.now()))
+  })
+
+  app.get('/api/affiliates', async (req) => {
+    const p = who(req)
+    const all = await d.store.listAffiliates()
+    return { items: p.kind === 'operator' ? all : all.filter((a) => a.id === p.affiliateId) }
+  })
+
+  app.get<{ Params: { id: string } }>('/api/affiliates/:id', async (req) => {
+    const id = scopeAffiliate(who(req), parse(Id, req.params.id))!
+    const a = await d.store.getAffiliate(id)
+    if (!a) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
+    return a
+  })
+
+  app.post<{ Params: { id: string } }>('/api/affiliates/:id/tokens', async (req, reply) => {
+    operator(req)
+    const id = parse(Id, req.params.id)
+    const { ttlDays } = parse(CreateToken, req.body)
+    if (!(await d.store.getAffiliate(id))) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
+    const expiresAt = Date.now() + ttlDays * 86_400_000
+    return reply.code(201).send({ affiliateId: id, token: d.auth.issueAffiliateToken(id, expiresAt), expiresAt: new Date(expiresAt).toISOString() })
+  })
+
+  app.post('/api/links', async (req, reply) => {
+    operator(req)
+    const body = parse(CreateLink, req.body)
+    if (!(await d.store.getAffiliate(body.affiliateId))) throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
+    return reply.code(201).send(await d.store.createLink(body, Date.now()))
+  })
+
+  app.get('/api/links', async (req) => {
+    const p = who(req)
+    const all = await d.store.listLinks()
+    return { items: p.kind === 'operator' ? all : all.filter((l) => l.affiliateId === p.affiliateId) }
+  })
+
+  app.post('/api/deals/cpa', async (req, reply) => {
+    operator(req)
+    const body = parse(CreateCpa, req.body)
+    if (!(await d.store.getAffiliate(body.affiliateId))) throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
+    const now = Date.now()
+    const effectiveFrom = body.effectiveFrom?.getTime() ?? now
+    // A version takes effect from its date, never retroactively: events already processed
+    // must keep the terms they were paid under (and a replay must pick the same).
+    if (effectiveFrom < now - 1000) throw new HttpError(400, 'invalid_request', 'effectiveFrom is in the past: deal versions never apply retroactively', { effectiveFrom: 'must not be in the past' })
+    return reply.code(201).send(await d.store.addCpaVersion(body.affiliateId, { amount: body.amount, currency: body.currency, effectiveFrom }, now))
+  })
+
+  app.get('/api/deals', async (req) => {
+    const p = who(req)
+    const all = await d.store.listDeals()
+    return { items: p.kind === 'operator' ? all : all.filter((x) => x.affiliateId === p.affiliateId) }
+  })
+
+  app.post('/api/sources', async (req, reply) => {
+    operator(req)
+    const body = parse(CreateSource, req.body)
+    const { source, token } = await d.store.createSource(body, Date.now())
+    // The token is shown once; only its hash is stored.
+    return reply.code(201).send({ ...sourceView(source), token })
+  })
+
+  app.get('/api/sources', async (req) => {
+    operator(req)
+    return { items: (await d.store.listSources()).map(sourceView) }
+  })
+
+  app.get('/api/reports/summary', async (req) => {
+    const p = who(req)
+    const q = parse(SummaryQuery, req.query)
+    const to = q.to ?? new Date(Date.now() + 60_000)
+    const from = q.from ?? new Date(to.getTime() - 61 * 60_000)
+    if (from >= to) throw new HttpError(400, 'invalid_request', 'from must be before to', { from: 'must be before to' })
+    return summary(d.ch, { from, to, affiliateId: scopeAffiliate(p, q.affiliateId) })
+  })
+
+  app.get('/api/reports/reconcile', async (req) => {
+    operator(req)
+    return reconcile(d.ch)
+  })
+
+  app.get('/api/status', async (req) => {
+    operator(req)
+    return d.status()
+  })
+
+  app.post('/api/demo/traffic', async (req, reply) => {
+    operator(req)
+    if (!d.demo) throw new HttpError(404, 'not_found', 'demo traffic is off (start with --demo)')
+    const body = parse(DemoBody, req.body)
+    void d.demo(body)
+    return reply.code(202).send({ accepted: body })
+  })
+
+  app.get('/api/whoami', async (req) => who(req))
+
+  app.get('/api/*', async (req) => {
+    who(req)
+    throw new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)
+  })
+}
+
+export function isConflict(err: unknown): err is ConflictError {
+  return err instanceof ConflictError
+}

@@ -1,0 +1,53 @@
+/**
+ * The query-api tier: REST reports and admin, the live WebSocket, and the built dashboard.
+ */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
+import fastifyWebsocket from '@fastify/websocket'
+import type { FastifyInstance } from 'fastify'
+import type { NatsConnection } from 'nats'
+import type { ClickHouseClient } from '../clickhouse/client.js'
+import type { Config } from '../common/config.js'
+import { EntityStore } from '../common/entities.js'
+import type { Logger } from '../common/log.js'
+import type { RunningTier } from '../common/tier.js'
+import { Auth } from './auth.js'
+import { LiveHub } from './live.js'
+import { watermarks } from './reports.js'
+import { apiRoutes, type ApiDeps } from './routes.js'
+
+const DASHBOARD = fileURLToPath(new URL('../dashboard/dist/', import.meta.url))
+
+export async function startQueryApi(
+  nc: NatsConnection,
+  ch: ClickHouseClient,
+  cfg: Config,
+  log: Logger,
+  extra: { status: ApiDeps['status']; demo?: ApiDeps['demo'] },
+): Promise<RunningTier & { hub: LiveHub }> {
+  const store = await EntityStore.open(nc)
+  const auth = new Auth(cfg.secrets.operatorApiKey, cfg.secrets.tokenSecret)
+  const hub = new LiveHub(auth, log)
+  hub.start(nc, await watermarks(ch))
+  let stopping = false
+  return {
+    name: 'query-api',
+    hub,
+    async routes(app: FastifyInstance) {
+      await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
+      app.get('/ws', { websocket: true }, (socket) => hub.accept(socket))
+      apiRoutes(app, { store, ch, auth, ...extra })
+      if (existsSync(DASHBOARD)) {
+        await app.register(fastifyStatic, { root: DASHBOARD, prefix: '/', wildcard: false, index: 'index.html' })
+      } else {
+        app.get('/', async (_req, reply) => reply.type('text/plain').send('The dashboard is not built: run `npm run build`.\n'))
+      }
+    },
+    ready: () => !stopping && !nc.isClosed(),
+    async stop() {
+      stopping = true
+      hub.stop()
+    },
+  }
+}
