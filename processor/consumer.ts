@@ -74,27 +74,31 @@ export class Processor {
 
   async start(): Promise<void> {
     const { nc, consumer } = this.d
-    const jsm = await nc.jetstreamManager()
-    const config = {
-      durable_name: consumer,
-      ack_policy: AckPolicy.All,
-      deliver_policy: DeliverPolicy.All,
-      filter_subject: this.d.filterSubject,
-      max_ack_pending: 50_000,
-      ack_wait: nanos(this.d.ackWaitS * 1000),
-      max_deliver: -1,
-    }
-    try {
-      await jsm.consumers.info(EVENTS_STREAM, consumer)
-      await jsm.consumers.update(EVENTS_STREAM, consumer, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending })
-    } catch {
-      await jsm.consumers.add(EVENTS_STREAM, config)
-    }
     const p = await this.#readProgress()
     this.#applied = p.applied
     this.#pending = p.pending
     this.stats.applied = p.applied
     if (p.pending) this.d.log.warn({ pending: p.pending }, 'redoing the batch that was in flight when the processor stopped')
+    // Our progress record, not the consumer's ack floor, says where to resume. The consumer
+    // is recreated to start right after the last applied message: under AckAll, a restarted
+    // consumer would hand out new messages before redelivering the unacknowledged ones, and
+    // acking those new messages would acknowledge the old ones unprocessed.
+    const jsm = await nc.jetstreamManager()
+    try {
+      await jsm.consumers.delete(EVENTS_STREAM, consumer)
+    } catch (err) {
+      if (!String((err as Error).message).includes('not found')) throw err
+    }
+    await jsm.consumers.add(EVENTS_STREAM, {
+      durable_name: consumer,
+      ack_policy: AckPolicy.All,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: p.applied + 1,
+      filter_subject: this.d.filterSubject,
+      max_ack_pending: 50_000,
+      ack_wait: nanos(this.d.ackWaitS * 1000),
+      max_deliver: -1,
+    })
     const c = await nc.jetstream().consumers.get(EVENTS_STREAM, consumer)
     this.#iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages * 2) })
     void this.#fill(this.#iter)

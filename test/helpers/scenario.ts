@@ -55,7 +55,12 @@ export async function driveTraffic(url: string, prog: Program, o: TrafficOptions
   const conc = o.concurrency ?? 64
   const clickIds = await pool(o.clicks, conc, async (i) => {
     const link = prog.links[i % prog.links.length]!
-    const r = await fetch(`${url}/c/${link.code}?sub1=s${i % 7}`, { redirect: 'manual' })
+    let r = await fetch(`${url}/c/${link.code}?sub1=s${i % 7}`, { redirect: 'manual' })
+    // A link created a moment ago reaches the ingest tier through a KV watch: give it a moment.
+    for (let t = 0; r.status === 404 && t < 50; t++) {
+      await new Promise((res) => setTimeout(res, 50))
+      r = await fetch(`${url}/c/${link.code}?sub1=s${i % 7}`, { redirect: 'manual' })
+    }
     if (r.status !== 302) throw new Error(`click ${i}: ${r.status}`)
     if (i % 1000 === 999) onProgress?.(i + 1)
     return new URL(r.headers.get('location')!).searchParams.get('cid')!
