@@ -1,0 +1,187 @@
+/**
+ * The processor against a real nats-server and chDB, with crashes injected at the two
+ * points that matter: after the ClickHouse writes but before any state was saved, and
+ * after the player states were saved but before progress and ack. A fresh processor must
+ * then redo the pending range and end with exactly the totals of an uninterrupted run.
+ */
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { KV, NatsConnection } from 'nats'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createChdb, queryRows, type ClickHouseClient } from '../clickhouse/client.js'
+import { migrate } from '../clickhouse/migrate.js'
+import { ClickIdSigner } from '../common/clickid.js'
+import { CpaDealSchema, EntityStore, WatchedBucket } from '../common/entities.js'
+import type { ClickEvent, ConversionEvent } from '../common/events.js'
+import { conversionOrderKey } from '../common/events.js'
+import { createLogger } from '../common/log.js'
+import { connectNats, ensureTopology, openKv } from '../common/nats.js'
+import { BUCKETS } from '../common/subjects.js'
+import { Publisher } from '../ingest/publisher.js'
+import { testConfig, tempDir, TEST_SECRETS } from '../test/helpers/config.js'
+import { startTestNats } from '../test/helpers/nats.js'
+import { waitFor } from '../test/helpers/app.js'
+import { Processor } from './consumer.js'
+import type { PlayerState } from './domain/players.js'
+import { PlayerStore } from './state.js'
+import { createPool } from './tier.js'
+
+const log = createLogger('silent')
+const cfg = testConfig()
+let nats: Awaited<ReturnType<typeof startTestNats>>
+let nc: NatsConnection
+let ch: ClickHouseClient
+const chDir = tempDir('chdb')
+
+beforeAll(async () => {
+  nats = await startTestNats()
+  nc = await connectNats(nats.url, 'test')
+  await ensureTopology(nc, cfg)
+  ch = createChdb(join(chDir, 'ch'))
+  await migrate(ch)
+})
+
+afterAll(async () => {
+  await nc?.close()
+  await ch?.close()
+  await nats?.stop()
+  rmSync(chDir, { recursive: true, force: true })
+})
+
+class Crash extends Error {}
+
+function processorWith(over: { players?: PlayerStore; progressKv?: KV }, deals: WatchedBucket<any>, progressKv: KV, playersKv: KV) {
+  const pool = createPool({ clickSecret: TEST_SECRETS.CLICK_SECRET, pseudonymSecret: TEST_SECRETS.PSEUDONYM_SECRET, windowMs: 30 * 86_400_000 }, 1)
+  const p = new Processor({
+    nc,
+    ch,
+    pool,
+    players: over.players ?? new PlayerStore(playersKv),
+    deals,
+    progressKv: over.progressKv ?? progressKv,
+    log,
+    consumer: 'processor-all',
+    filterSubject: 'ev.>',
+    batchMessages: 10_000,
+    batchWaitMs: 300,
+    ackWaitS: 30,
+  })
+  return { p, pool }
+}
+
+async function counts() {
+  const [e] = await queryRows<Record<string, string>>(
+    ch,
+    `SELECT toString(count()) n, toString(uniqExact(event_id)) d, toString(countIf(kind='click')) clicks, toString(countIf(kind='ftd' AND status='attributed')) ftds FROM events`,
+  )
+  const [l] = await queryRows<Record<string, string>>(ch, `SELECT toString(count()) n, toString(uniqExact(entry_id)) d, toString(sum(amount)) amount FROM ledger`)
+  const [r] = await queryRows<Record<string, string>>(ch, `SELECT toString(sumIf(events, kind='click')) clicks, toString(sumIf(events, kind='ftd' AND status='attributed')) ftds FROM events_minute`)
+  const [c] = await queryRows<Record<string, string>>(ch, `SELECT toString(sum(entries)) n, toString(sum(amount)) amount FROM commission_minute`)
+  return { events: Number(e!.n), distinct: Number(e!.d), clicks: Number(e!.clicks), ftds: Number(e!.ftds), ledger: Number(l!.n), ledgerDistinct: Number(l!.d), ledgerAmount: Number(l!.amount), rollupClicks: Number(r!.clicks), rollupFtds: Number(r!.ftds), rollupEntries: Number(c!.n), rollupAmount: Number(c!.amount) }
+}
+
+describe('processor crash recovery', () => {
+  it('redoes a pending batch exactly, whether it died before or after saving player state', async () => {
+    const store = await EntityStore.open(nc)
+    const aff = await store.createAffiliate({ name: 'A' }, Date.now())
+    const link = await store.createLink({ affiliateId: aff.id, destination: 'https://x.example/?c={click_id}' }, Date.now())
+    await store.addCpaVersion(aff.id, { amount: '25.50', currency: 'EUR', effectiveFrom: Date.now() - 1 }, Date.now())
+    const deals = new WatchedBucket(store.deals, CpaDealSchema, () => {})
+    await deals.ready
+    const progressKv = await openKv(nc, BUCKETS.progress)
+    const playersKv = await openKv(nc, BUCKETS.players)
+    const publisher = new Publisher(nc.jetstream(), { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
+    const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
+
+    let round = 0
+    const send = async (clicks: number, players: number) => {
+      round++
+      const ids: string[] = []
+      await Promise.all(
+        Array.from({ length: clicks }, () => {
+          const ts = Date.now()
+          const id = signer.issue({ ts, linkId: link.id, affiliateId: aff.id, offerId: 0 })
+          ids.push(id)
+          const e: ClickEvent = { kind: 'click', id, ts, code: link.code, linkId: link.id, affiliateId: aff.id, offerId: 0, ip: '1.2.3.4', ua: 'ua', referer: '', sub: {}, params: {} }
+          return publisher.click(e)
+        }),
+      )
+      for (let i = 0; i < players; i++) {
+        const base = { sourceId: 1, ts: Date.now(), playerId: `r${round}-p${i}` }
+        const reg: ConversionEvent = { ...base, kind: 'registration', id: `1:reg-${round}-${i}`, eventId: `reg-${round}-${i}`, clickId: ids[i] }
+        const ftd: ConversionEvent = { ...base, kind: 'ftd', id: `1:ftd-${round}-${i}`, eventId: `ftd-${round}-${i}`, amount: '10', currency: 'EUR' }
+        await publisher.conversion(reg, conversionOrderKey(reg))
+        await publisher.conversion(ftd, conversionOrderKey(ftd))
+      }
+    }
+
+    // 1. Crash after the ClickHouse writes, before any player state is saved.
+    await send(300, 20)
+    let crashed = false
+    class CrashingStore extends PlayerStore {
+      override async save(_c: Record<string, PlayerState>): Promise<void> {
+        crashed = true
+        throw new Crash('injected: died before saving player state')
+      }
+    }
+    const a = processorWith({ players: new CrashingStore(playersKv) }, deals, progressKv, playersKv)
+    await a.p.start()
+    await waitFor('first crash', async () => crashed, (x) => x, 20_000)
+    await a.p.stop()
+    await a.pool.destroy()
+    // The rows are in ClickHouse already; the range is still pending.
+    const mid = await counts()
+    expect(mid.clicks).toBe(300)
+    const progress = JSON.parse((await progressKv.get('processor-all'))!.string())
+    expect(progress.pending).toBeDefined()
+
+    // 2. A fresh processor redoes the range; then more traffic, and a crash after the
+    //    player states were saved but before progress and the ack.
+    await send(200, 10)
+    let armed = true
+    let crashed2 = false
+    const flakyProgress = new Proxy(progressKv, {
+      get(target, prop, recv) {
+        if (prop === 'put')
+          return async (k: string, v: Uint8Array) => {
+            const isApplied = !new TextDecoder().decode(v).includes('pending')
+            if (armed && isApplied && round === 2) {
+              armed = false
+              crashed2 = true
+              throw new Crash('injected: died after saving player state, before progress')
+            }
+            return target.put(k, v)
+          }
+        return Reflect.get(target, prop, recv)
+      },
+    })
+    const b = processorWith({ progressKv: flakyProgress }, deals, progressKv, playersKv)
+    await b.p.start()
+    await waitFor('second crash', async () => crashed2, (x) => x, 20_000)
+    await b.p.stop()
+    await b.pool.destroy()
+
+    // 3. A clean processor finishes everything.
+    const c = processorWith({}, deals, progressKv, playersKv)
+    await c.p.start()
+    const done = await waitFor('caught up', counts, (x) => x.clicks === 500 && x.ftds === 30, 30_000)
+    await waitFor('lag 0', () => c.p.lag(), (l) => l === 0, 10_000)
+    await c.p.stop()
+    await c.pool.destroy()
+
+    expect(done).toEqual({
+      events: 500 + 30 * 2,
+      distinct: 500 + 30 * 2,
+      clicks: 500,
+      ftds: 30,
+      ledger: 30,
+      ledgerDistinct: 30,
+      ledgerAmount: 30 * 25.5,
+      rollupClicks: 500,
+      rollupFtds: 30,
+      rollupEntries: 30,
+      rollupAmount: 30 * 25.5,
+    })
+    deals.stop()
+  }, 90_000)
+})
