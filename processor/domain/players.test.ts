@@ -1,0 +1,303 @@
+import { describe, expect, it } from 'vitest'
+import { ClickIdSigner } from '../../common/clickid.js'
+import type { CpaDeal } from '../../common/entities.js'
+import type { ConversionEvent } from '../../common/events.js'
+import { after, applyConversion, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
+
+const DAY = 86_400_000
+const WINDOW = 30 * DAY
+const T0 = 1_750_000_000_000
+const CHANGE = T0 + 10 * DAY // deal version 2 starts here
+
+const signer = new ClickIdSigner('players-test-click-secret-000')
+const forger = new ClickIdSigner('players-test-OTHER-secret-000')
+
+const click = (affiliateId: number, ts = T0 - 60_000, linkId = 100 + affiliateId, offerId = 1) => signer.issue({ ts, linkId, affiliateId, offerId })
+
+const deals: Record<number, CpaDeal> = {
+  7: {
+    affiliateId: 7,
+    versions: [
+      { version: 1, amount: '100', currency: 'EUR', effectiveFrom: 0, createdAt: 0 },
+      { version: 2, amount: '150.25', currency: 'EUR', effectiveFrom: CHANGE, createdAt: CHANGE - DAY },
+    ],
+  },
+  8: { affiliateId: 8, versions: [{ version: 1, amount: '40', currency: 'USD', effectiveFrom: 0, createdAt: 0 }] },
+  // affiliate 9 has no deal
+}
+
+const ctx: ConversionContext = {
+  verify: (id) => signer.verify(id),
+  windowMs: WINDOW,
+  dealOf: (a) => deals[a],
+  playerRef: 'ref-alice',
+}
+
+let n = 0
+function reg(opts: { clickId?: string; ts?: number; playerId?: string } = {}): ConversionEvent {
+  const eventId = `reg-${++n}`
+  return {
+    kind: 'registration',
+    id: `1:${eventId}`,
+    sourceId: 1,
+    eventId,
+    ts: opts.ts ?? T0,
+    playerId: opts.playerId ?? 'alice',
+    ...(opts.clickId !== undefined ? { clickId: opts.clickId } : {}),
+  }
+}
+function ftd(opts: { clickId?: string; ts?: number; playerId?: string | null; amount?: string } = {}): ConversionEvent {
+  const eventId = `ftd-${++n}`
+  return {
+    kind: 'ftd',
+    id: `1:${eventId}`,
+    sourceId: 1,
+    eventId,
+    ts: opts.ts ?? T0 + DAY,
+    ...(opts.playerId === null ? {} : { playerId: opts.playerId ?? 'alice' }),
+    ...(opts.clickId !== undefined ? { clickId: opts.clickId } : {}),
+    amount: opts.amount ?? '50',
+    currency: 'EUR',
+  }
+}
+
+type Applied = Exclude<ConversionOutcome, { status: 'already_applied' }>
+function applied(o: ConversionOutcome): Applied {
+  if (o.status === 'already_applied') throw new Error('unexpectedly already_applied')
+  return o
+}
+
+/** Apply events in order at positions [1,0], [2,0], … and return every outcome. */
+function run(events: ConversionEvent[], c: ConversionContext = ctx): Applied[] {
+  let state: PlayerState | undefined
+  return events.map((e, i) => {
+    const o = applied(applyConversion(e, [i + 1, 0], state, c))
+    state = o.next
+    return o
+  })
+}
+
+describe('after', () => {
+  it.each<[Pos, Pos, boolean]>([
+    [[2, 0], [1, 0], true],
+    [[1, 1], [1, 0], true],
+    [[1, 0], [1, 0], false],
+    [[1, 0], [1, 1], false],
+    [[1, 9], [2, 0], false],
+    [[3, 0], [2, 99], true],
+  ])('%j after %j is %s', (a, b, want) => {
+    expect(after(a, b)).toBe(want)
+  })
+})
+
+describe('applyConversion: registration', () => {
+  it('with a valid click: attributed and binds the player to the click', () => {
+    const c = click(7)
+    const e = reg({ clickId: c })
+    const o = applied(applyConversion(e, [10, 2], undefined, ctx))
+    expect(o).toEqual({
+      status: 'attributed',
+      reason: 'registered',
+      affiliateId: 7,
+      linkId: 107,
+      offerId: 1,
+      clickId: c,
+      next: { pos: [10, 2], affiliateId: 7, linkId: 107, offerId: 1, clickId: c, clickTs: T0 - 60_000, boundAt: T0, registeredAt: T0 },
+    })
+    expect(o.ledger).toBeUndefined()
+  })
+
+  it('a second registration is a duplicate and keeps the first binding (first touch)', () => {
+    const first = click(7)
+    const second = click(8)
+    const [a, b] = run([reg({ clickId: first }), reg({ clickId: second, ts: T0 + 1_000 })])
+    expect(a!.status).toBe('attributed')
+    expect(b).toMatchObject({ status: 'duplicate', reason: 'player_already_registered', affiliateId: 7, clickId: first })
+    expect(b!.next).toEqual({ ...a!.next, pos: [2, 0] })
+    expect(b!.ledger).toBeUndefined()
+  })
+
+  it.each<[string, string | undefined, string]>([
+    ['no click id', undefined, 'no_click_id'],
+    ['a malformed click id', 'not-a-click-id', 'malformed_click_id'],
+    ['a forged click (other secret)', forger.issue({ ts: T0 - 60_000, linkId: 1, affiliateId: 7, offerId: 1 }), 'bad_signature'],
+    ['an expired click', click(7, T0 - WINDOW - 1), 'click_expired'],
+    ['a click from the future', click(7, T0 + 10 * 60_000), 'click_in_future'],
+  ])('with %s: unattributed, bound to affiliate 0 with the reason', (_name, clickId, reason) => {
+    const o = applied(applyConversion(reg({ clickId }), [1, 0], undefined, ctx))
+    expect(o).toMatchObject({ status: 'unattributed', reason, affiliateId: 0, linkId: 0, offerId: 0, clickId: '' })
+    expect(o.next).toEqual({ pos: [1, 0], affiliateId: 0, linkId: 0, offerId: 0, reason, boundAt: T0, registeredAt: T0 })
+  })
+
+  it('a registration with a click exactly at the window edge is attributed', () => {
+    const o = applied(applyConversion(reg({ clickId: click(7, T0 - WINDOW) }), [1, 0], undefined, ctx))
+    expect(o.status).toBe('attributed')
+  })
+
+  it('a forged registration binds the player to affiliate 0 for life', () => {
+    const forged = forger.issue({ ts: T0 - 60_000, linkId: 1, affiliateId: 7, offerId: 1 })
+    const [r1, r2, f1] = run([reg({ clickId: forged }), reg({ clickId: click(7) }), ftd()])
+    expect(r1).toMatchObject({ status: 'unattributed', reason: 'bad_signature', affiliateId: 0 })
+    // a later genuine click does not re-bind the player
+    expect(r2).toMatchObject({ status: 'duplicate', reason: 'player_already_registered', affiliateId: 0 })
+    expect(f1).toMatchObject({ status: 'unattributed', reason: 'player_unattributed', affiliateId: 0 })
+    expect(f1!.ledger).toBeUndefined()
+    expect(f1!.next.affiliateId).toBe(0)
+    expect(f1!.next.ftdEventId).toBeDefined()
+  })
+})
+
+describe('applyConversion: FTD', () => {
+  it('through the binding: attributed with one CPA ledger line at 12 decimals', () => {
+    const c = click(7)
+    const r = reg({ clickId: c })
+    const f = ftd({ ts: T0 + DAY })
+    const s1 = applied(applyConversion(r, [5, 0], undefined, ctx)).next
+    const o = applied(applyConversion(f, [6, 3], s1, ctx))
+    expect(o).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7, linkId: 107, offerId: 1, clickId: c })
+    expect(o.ledger).toEqual({
+      entry_id: 'cpa:ref-alice:cpa.7',
+      ts: T0 + DAY,
+      affiliate_id: 7,
+      player_ref: 'ref-alice',
+      kind: 'cpa',
+      deal_id: 'cpa.7',
+      deal_version: 1,
+      amount: '100.000000000000',
+      currency: 'EUR',
+      cause_event_id: f.id,
+      reason: 'ftd',
+      stream_seq: 6,
+    })
+    expect(o.next).toEqual({ ...s1, pos: [6, 3], ftdAt: T0 + DAY, ftdEventId: f.id, cpaEntryId: 'cpa:ref-alice:cpa.7' })
+  })
+
+  it('uses the binding for life: an FTD long after the attribution window still earns', () => {
+    const [, f] = run([reg({ clickId: click(8) }), ftd({ ts: T0 + 365 * DAY })])
+    expect(f).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 8 })
+    expect(f!.ledger).toMatchObject({ amount: '40.000000000000', currency: 'USD', deal_id: 'cpa.8' })
+  })
+
+  it('without a deal for the affiliate: attributed, no_deal, no ledger', () => {
+    const [, f] = run([reg({ clickId: click(9) }), ftd()])
+    expect(f).toMatchObject({ status: 'attributed', reason: 'no_deal', affiliateId: 9 })
+    expect(f!.ledger).toBeUndefined()
+    expect(f!.next.cpaEntryId).toBeUndefined()
+    expect(f!.next.ftdEventId).toBeDefined()
+  })
+
+  it('when the deal starts after the FTD: no_deal (never retroactive)', () => {
+    const late: ConversionContext = {
+      ...ctx,
+      dealOf: () => ({ affiliateId: 7, versions: [{ version: 1, amount: '100', currency: 'EUR', effectiveFrom: T0 + 2 * DAY, createdAt: 0 }] }),
+    }
+    const [, f] = run([reg({ clickId: click(7) }), ftd({ ts: T0 + DAY })], late)
+    expect(f).toMatchObject({ status: 'attributed', reason: 'no_deal' })
+    expect(f!.ledger).toBeUndefined()
+  })
+
+  it('a second FTD is a duplicate and pays nothing', () => {
+    const [, f1, f2] = run([reg({ clickId: click(7) }), ftd(), ftd({ ts: T0 + 2 * DAY, amount: '500' })])
+    expect(f1!.ledger).toBeDefined()
+    expect(f2).toMatchObject({ status: 'duplicate', reason: 'ftd_already_recorded', affiliateId: 7 })
+    expect(f2!.ledger).toBeUndefined()
+    expect(f2!.next).toEqual({ ...f1!.next, pos: [3, 0] })
+  })
+
+  it('a second FTD after no_deal stays unpaid even once a deal exists', () => {
+    const [, f1] = run([reg({ clickId: click(9) }), ftd()])
+    const withDeal: ConversionContext = { ...ctx, dealOf: () => deals[7] }
+    const f2 = applied(applyConversion(ftd({ ts: T0 + 2 * DAY }), [3, 0], f1!.next, withDeal))
+    expect(f2.status).toBe('duplicate')
+    expect(f2.ledger).toBeUndefined()
+  })
+
+  it('pays the CPA once per player even if the state already holds a CPA entry', () => {
+    const prior: PlayerState = { pos: [1, 0], affiliateId: 7, linkId: 107, offerId: 1, clickId: 'c', boundAt: T0, registeredAt: T0, cpaEntryId: 'cpa:ref-alice:cpa.7' }
+    const o = applied(applyConversion(ftd(), [2, 0], prior, ctx))
+    expect(o).toMatchObject({ status: 'attributed', reason: 'cpa_already_paid', affiliateId: 7 })
+    expect(o.ledger).toBeUndefined()
+  })
+
+  it('cookieless: no registration, but the FTD brings a valid click id → attributed + CPA', () => {
+    const c = click(7, T0)
+    const f = ftd({ clickId: c, ts: T0 + DAY, playerId: null })
+    const o = applied(applyConversion(f, [4, 0], undefined, ctx))
+    expect(o).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7, linkId: 107, clickId: c })
+    expect(o.ledger).toMatchObject({ entry_id: 'cpa:ref-alice:cpa.7', amount: '100.000000000000', currency: 'EUR', stream_seq: 4 })
+    expect(o.next).toMatchObject({ affiliateId: 7, clickId: c, clickTs: T0, boundAt: T0 + DAY, ftdAt: T0 + DAY, ftdEventId: f.id })
+    expect(o.next.registeredAt).toBeUndefined()
+  })
+
+  it('cookieless FTD first, registration later with another click: the FTD binding stands (first touch)', () => {
+    const [f, r] = run([ftd({ clickId: click(7, T0) }), reg({ clickId: click(8, T0 + DAY), ts: T0 + 2 * DAY })])
+    expect(f).toMatchObject({ status: 'attributed', affiliateId: 7 })
+    expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 7 })
+    expect(r!.next.registeredAt).toBe(T0 + 2 * DAY)
+    expect(r!.ledger).toBeUndefined()
+  })
+
+  it.each<[string, string, string]>([
+    ['forged', forger.issue({ ts: T0, linkId: 1, affiliateId: 7, offerId: 1 }), 'bad_signature'],
+    ['expired', click(7, T0 + DAY - WINDOW - 1), 'click_expired'],
+    ['malformed', 'garbage', 'malformed_click_id'],
+  ])('cookieless with a %s click: unattributed with that reason', (_name, clickId, reason) => {
+    const o = applied(applyConversion(ftd({ clickId }), [1, 0], undefined, ctx))
+    expect(o).toMatchObject({ status: 'unattributed', reason, affiliateId: 0 })
+    expect(o.ledger).toBeUndefined()
+  })
+
+  it('with neither a registration nor a click id: unattributed, unknown_player', () => {
+    const f = ftd()
+    const o = applied(applyConversion(f, [1, 0], undefined, ctx))
+    expect(o).toMatchObject({ status: 'unattributed', reason: 'unknown_player', affiliateId: 0, clickId: '' })
+    expect(o.ledger).toBeUndefined()
+    expect(o.next).toEqual({ pos: [1, 0], affiliateId: 0, linkId: 0, offerId: 0, reason: 'unknown_player', boundAt: f.ts, ftdAt: f.ts, ftdEventId: f.id })
+  })
+
+  it.each<[string, number, number, string]>([
+    ['before the change → version 1', CHANGE - 1, 1, '100.000000000000'],
+    ['exactly at the change → version 2', CHANGE, 2, '150.250000000000'],
+    ['after the change → version 2', CHANGE + DAY, 2, '150.250000000000'],
+  ])('deal version by event time: %s', (_name, ts, version, amount) => {
+    const [, f] = run([reg({ clickId: click(7, CHANGE - 2 * DAY), ts: CHANGE - 2 * DAY }), ftd({ ts })])
+    expect(f!.ledger).toMatchObject({ deal_version: version, amount, currency: 'EUR' })
+  })
+})
+
+describe('applyConversion: redelivery', () => {
+  it.each<[string, Pos]>([
+    ['the same position', [5, 1]],
+    ['an earlier index in the same message', [5, 0]],
+    ['an earlier message', [4, 9]],
+  ])('an event at %s is already_applied', (_name, pos) => {
+    const prior = applied(applyConversion(reg({ clickId: click(7) }), [5, 1], undefined, ctx)).next
+    expect(applyConversion(ftd(), pos, prior, ctx)).toEqual({ status: 'already_applied' })
+    expect(applyConversion(reg(), pos, prior, ctx)).toEqual({ status: 'already_applied' })
+  })
+
+  it('a later index in the same message applies', () => {
+    const prior = applied(applyConversion(reg({ clickId: click(7) }), [5, 1], undefined, ctx)).next
+    expect(applyConversion(ftd(), [5, 2], prior, ctx).status).toBe('attributed')
+  })
+
+  it('replaying an FTD after its state was saved pays nothing twice', () => {
+    const s1 = applied(applyConversion(reg({ clickId: click(7) }), [1, 0], undefined, ctx)).next
+    const f = ftd()
+    const o1 = applied(applyConversion(f, [2, 0], s1, ctx))
+    expect(o1.ledger).toBeDefined()
+    expect(applyConversion(f, [2, 0], o1.next, ctx)).toEqual({ status: 'already_applied' })
+    // the same FTD redelivered at a later stream position (e.g. re-published) is a duplicate
+    const o3 = applied(applyConversion(f, [3, 0], o1.next, ctx))
+    expect(o3.status).toBe('duplicate')
+    expect(o3.ledger).toBeUndefined()
+  })
+
+  it('does not mutate the prior state', () => {
+    const prior = applied(applyConversion(reg({ clickId: click(7) }), [1, 0], undefined, ctx)).next
+    const snapshot = structuredClone(prior)
+    applyConversion(ftd(), [2, 0], prior, ctx)
+    applyConversion(reg(), [3, 0], prior, ctx)
+    expect(prior).toEqual(snapshot)
+  })
+})
