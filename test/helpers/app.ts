@@ -18,9 +18,9 @@ export type RunningApp = {
   kill: () => Promise<void>
 }
 
-export async function spawnApp(opts: { env: Record<string, string>; args?: string[]; port?: number; readyTimeoutMs?: number }): Promise<RunningApp> {
+export async function spawnApp(opts: { env: Record<string, string>; args?: string[]; nodeArgs?: string[]; port?: number; readyTimeoutMs?: number }): Promise<RunningApp> {
   const port = opts.port ?? (await freePort())
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'launcher.ts', ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'launcher.ts', ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...opts.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
