@@ -60,9 +60,16 @@ await new Promise((r) => setTimeout(r, 300))
 const clickUrl = `${app.url}/c/${link.code}?sub1=bench&utm_source=load`
 await load(clickUrl, { duration: 2 })
 const tracked = await load(clickUrl, { duration: DURATION })
-say(`tracked  GET /c/:code:           ${tracked.rps.toFixed(0)} req/s, p50 ${tracked.p50} ms, p99 ${tracked.p99} ms (${(tracked.rps / ceiling.rps * 100).toFixed(1)}% of ceiling)`)
+say(
+  `tracked  GET /c/:code:           ${tracked.rps.toFixed(0)} req/s, p50 ${tracked.p50} ms, p99 ${tracked.p99} ms (${((tracked.rps / ceiling.rps) * 100).toFixed(1)}% of ceiling)`,
+)
 const status = async () => (await call('GET', '/api/status')).body
-await waitFor('drain after full load', async () => (await status()).processor.lag, (l: number) => l === 0, 120_000)
+await waitFor(
+  'drain after full load',
+  async () => (await status()).processor.lag,
+  (l: number) => l === 0,
+  120_000,
+)
 
 // 3. sustained rate, lag, freshness
 const rate = Number(process.env.BENCH_RATE ?? Math.min(22_000, Math.floor(tracked.rps * 0.85)))
@@ -99,7 +106,12 @@ await prober
 const after = await status()
 const processedDuring = after.processor.events - before.processor.events
 const e2eEps = processedDuring / ((sentEnd - t0) / 1000)
-await waitFor('final drain', async () => (await status()).processor.lag, (l: number) => l === 0, 120_000)
+await waitFor(
+  'final drain',
+  async () => (await status()).processor.lag,
+  (l: number) => l === 0,
+  120_000,
+)
 const drained = await status()
 const rec = (await call('GET', '/api/reports/reconcile')).body
 ws.close()
@@ -109,7 +121,9 @@ rmSync(dataDir, { recursive: true, force: true })
 const third = Math.floor(lags.length / 3)
 const lagFirstThird = Math.max(...lags.slice(0, third))
 const lagLastThird = Math.max(...lags.slice(-third))
-say(`sustained ${rate}/s for ${SUSTAIN} s: sent ${sustained.total}, processed ${processedDuring} during the run (${e2eEps.toFixed(0)} events/s into ClickHouse)`)
+say(
+  `sustained ${rate}/s for ${SUSTAIN} s: sent ${sustained.total}, processed ${processedDuring} during the run (${e2eEps.toFixed(0)} events/s into ClickHouse)`,
+)
 say(`          consumer lag (messages): max first third ${lagFirstThird}, max last third ${lagLastThird}, samples ${lags.join(',')}`)
 say(`          freshness click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`)
 say(`          ClickHouse holds ${rec.raw.clicks} clicks; processor handled ${drained.processor.events} events in total`)

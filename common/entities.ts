@@ -82,9 +82,7 @@ export class EntityStore {
   ) {}
 
   static async open(nc: NatsConnection): Promise<EntityStore> {
-    const [a, l, d, s, c] = await Promise.all(
-      [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters].map((b) => openKv(nc, b)),
-    )
+    const [a, l, d, s, c] = await Promise.all([BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters].map((b) => openKv(nc, b)))
     return new EntityStore(a!, l!, d!, s!, c!)
   }
 

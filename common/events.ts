@@ -12,11 +12,15 @@ import { AmountSchema, CurrencySchema } from './money.js'
 
 export const SUB_IDS = ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
 
+/** Event times are ms since the epoch, within what ClickHouse's DateTime64(3) holds. */
+export const MAX_EVENT_TS = Date.UTC(2299, 11, 31)
+export const EventTs = z.number().int().nonnegative().max(MAX_EVENT_TS)
+
 export const ClickEventSchema = z.object({
   kind: z.literal('click'),
   /** the signed click id: the click's idempotency key */
   id: z.string().min(1),
-  ts: z.number().int().nonnegative(),
+  ts: EventTs,
   code: z.string(),
   linkId: z.number().int().nonnegative(),
   affiliateId: z.number().int().nonnegative(),
@@ -39,7 +43,7 @@ export const ConversionEventSchema = z.object({
   id: z.string().min(1),
   sourceId: z.number().int().positive(),
   eventId: z.string().min(1),
-  ts: z.number().int().nonnegative(),
+  ts: EventTs,
   clickId: z.string().optional(),
   playerId: z.string().optional(),
   amount: AmountSchema.optional(),

@@ -115,6 +115,9 @@ describe('AmountSchema', () => {
     [0.1, '0.1'],
     [-3.75, '-3.75'],
     [0, '0'],
+    // JSON numbers that JavaScript prints with an exponent are written out in full
+    [1e-7, '0.0000001'],
+    [1e21, '1000000000000000000000'],
   ])('accepts %j → %j', (input, want) => {
     const r = AmountSchema.safeParse(input)
     expect(r.success).toBe(true)
@@ -136,7 +139,7 @@ describe('AmountSchema', () => {
     ['25 integer digits', '1234567890123456789012345'],
     ['NaN number', Number.NaN],
     ['Infinity', Number.POSITIVE_INFINITY],
-    ['huge number (exponent form)', 1e21],
+    ['number beyond 24 integer digits (1e25)', 1e25],
     ['float with 17 decimals', 0.1 + 0.2],
     ['null', null],
     ['boolean', true],
@@ -162,6 +165,7 @@ describe('CurrencySchema', () => {
     ['empty', ''],
     ['digit', 'E1R'],
     ['symbol', '€'],
+    ['a letter that uppercases to two (ß)', 'ßs'],
     ['spaces', ' EUR'],
     ['numeric code', '978'],
     ['number', 978],
@@ -200,13 +204,28 @@ describe('sumByCurrency', () => {
   })
 
   it('keeps exact decimals (0.1 + 0.2 = 0.3) and negatives', () => {
-    expect(sumByCurrency([{ amount: '0.1', currency: 'EUR' }, { amount: '0.2', currency: 'EUR' }])).toEqual({ EUR: '0.3' })
-    expect(sumByCurrency([{ amount: '10', currency: 'EUR' }, { amount: '-10.5', currency: 'EUR' }])).toEqual({ EUR: '-0.5' })
+    expect(
+      sumByCurrency([
+        { amount: '0.1', currency: 'EUR' },
+        { amount: '0.2', currency: 'EUR' },
+      ]),
+    ).toEqual({ EUR: '0.3' })
+    expect(
+      sumByCurrency([
+        { amount: '10', currency: 'EUR' },
+        { amount: '-10.5', currency: 'EUR' },
+      ]),
+    ).toEqual({ EUR: '-0.5' })
   })
 
   it('sums large amounts at full ledger precision without exponent notation', () => {
     const big = '999999999999999999999999.999999999999'
-    expect(sumByCurrency([{ amount: big, currency: 'EUR' }, { amount: big, currency: 'EUR' }])).toEqual({
+    expect(
+      sumByCurrency([
+        { amount: big, currency: 'EUR' },
+        { amount: big, currency: 'EUR' },
+      ]),
+    ).toEqual({
       EUR: '1999999999999999999999999.999999999998',
     })
   })

@@ -17,25 +17,44 @@ export type Money = { amount: string; currency: string }
 
 export const CurrencySchema = z
   .string()
+  .regex(/^[A-Za-z]{3}$/, 'must be an ISO 4217 code such as EUR or USD')
   .transform((s) => s.toUpperCase())
-  .pipe(z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as EUR or USD'))
 
 /** A decimal amount as a string (or number, from JSON), at most LEDGER_SCALE decimals. */
 export const AmountSchema = z
-  .union([z.string(), z.number()])
-  .transform((v) => String(v).trim())
-  .pipe(
-    z
-      .string()
-      .regex(/^-?\d{1,24}(\.\d{1,12})?$/, 'must be a decimal number with at most 12 decimals, e.g. 100.00'),
-  )
+  .union([z.string(), z.number().finite()])
+  // A JSON number such as 1e-7 prints with an exponent; decimal.js writes it out in full.
+  .transform((v) => (typeof v === 'number' ? new D(v).toFixed() : v.trim()))
+  .pipe(z.string().regex(/^-?\d{1,24}(\.\d{1,12})?$/, 'must be a decimal number with at most 12 decimals, e.g. 100.00'))
 
 export const MoneySchema = z.object({ amount: AmountSchema, currency: CurrencySchema })
 
 /** Minor units per ISO 4217 for the currencies that differ from 2. */
 const MINOR_UNITS: Record<string, number> = {
-  BHD: 3, IQD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3,
-  BIF: 0, CLP: 0, DJF: 0, GNF: 0, ISK: 0, JPY: 0, KMF: 0, KRW: 0, PYG: 0, RWF: 0, UGX: 0, UYI: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0,
+  BHD: 3,
+  IQD: 3,
+  JOD: 3,
+  KWD: 3,
+  LYD: 3,
+  OMR: 3,
+  TND: 3,
+  BIF: 0,
+  CLP: 0,
+  DJF: 0,
+  GNF: 0,
+  ISK: 0,
+  JPY: 0,
+  KMF: 0,
+  KRW: 0,
+  PYG: 0,
+  RWF: 0,
+  UGX: 0,
+  UYI: 0,
+  VND: 0,
+  VUV: 0,
+  XAF: 0,
+  XOF: 0,
+  XPF: 0,
 }
 
 export function minorUnits(currency: string): number {

@@ -6,15 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import {
-  connect,
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamManager,
-  type KV,
-  type NatsConnection,
-} from 'nats'
+import { connect, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type KV, type NatsConnection } from 'nats'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { BUCKETS, DLQ_STREAM, EVENTS_STREAM } from './subjects.js'
@@ -70,9 +62,7 @@ export async function startNatsServer(opts: { storeDir: string; bin?: string; lo
   })
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
   const spawnError = new Promise<never>((_, rej) =>
-    child.once('error', (err) =>
-      rej(new Error(`cannot start nats-server (${err.message}); install Debian's package 'nats-server' or set NATS_URL`)),
-    ),
+    child.once('error', (err) => rej(new Error(`cannot start nats-server (${err.message}); install Debian's package 'nats-server' or set NATS_URL`))),
   )
   const url = `nats://127.0.0.1:${port}`
   const ready = (async () => {

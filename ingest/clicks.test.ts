@@ -20,11 +20,7 @@ describe('expandDestination', () => {
     ['{click_id} in the template: substituted, not appended', 'https://shop.example/?cid={click_id}', 'https://shop.example/?cid=AbC-_123'],
     ['{click_id} in the path', 'https://shop.example/t/{click_id}/go', 'https://shop.example/t/AbC-_123/go'],
     ['{click_id} twice', 'https://s.example/?a={click_id}&b={click_id}', 'https://s.example/?a=AbC-_123&b=AbC-_123'],
-    [
-      'every standard macro',
-      'https://s.example/?c={click_id}&a={affiliate_id}&l={link_id}&o={offer_id}',
-      'https://s.example/?c=AbC-_123&a=7&l=42&o=3',
-    ],
+    ['every standard macro', 'https://s.example/?c={click_id}&a={affiliate_id}&l={link_id}&o={offer_id}', 'https://s.example/?c=AbC-_123&a=7&l=42&o=3'],
     ['space is URL-encoded', 'https://s.example/?s={sub1}', 'https://s.example/?s=fb%20campaign&click_id=AbC-_123'],
     ['& and = are encoded (no parameter injection)', 'https://s.example/?s={sub2}', 'https://s.example/?s=a%26b%3Dc&click_id=AbC-_123'],
     ['non-ASCII, / ? # are encoded', 'https://s.example/?s={sub4}', 'https://s.example/?s=%C3%BCn%C3%AF%2F%3F%23&click_id=AbC-_123'],
@@ -60,9 +56,7 @@ describe('expandDestination', () => {
   // advertiser's landing page never sees the click id and every conversion is unattributable.
   it('appends click_id before a #fragment, where the server can see it', () => {
     expect(expandDestination('https://shop.example/landing#offer', vars)).toBe('https://shop.example/landing?click_id=AbC-_123#offer')
-    expect(expandDestination('https://shop.example/landing?lang=en#offer', vars)).toBe(
-      'https://shop.example/landing?lang=en&click_id=AbC-_123#offer',
-    )
+    expect(expandDestination('https://shop.example/landing?lang=en#offer', vars)).toBe('https://shop.example/landing?lang=en&click_id=AbC-_123#offer')
   })
 
   // BUG: `k in vars` also sees Object.prototype, so {constructor} and {__proto__} are not left

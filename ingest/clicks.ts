@@ -31,9 +31,14 @@ function first(v: unknown): string {
 
 /** Substitute {macros} in a destination template; appends click_id when the template has no {click_id}. */
 export function expandDestination(template: string, vars: Record<string, string>): string {
-  let url = template.includes('{') ? template.replace(/\{([a-z0-9_]+)\}/g, (m, k: string) => (k in vars ? encodeURIComponent(vars[k]!) : m)) : template
-  if (!template.includes('{click_id}')) url += `${url.includes('?') ? '&' : '?'}click_id=${encodeURIComponent(vars.click_id ?? '')}`
-  return url
+  const url = template.includes('{')
+    ? template.replace(/\{([a-z0-9_]+)\}/g, (m, k: string) => (Object.hasOwn(vars, k) ? encodeURIComponent(vars[k]!) : m))
+    : template
+  if (template.includes('{click_id}')) return url
+  // The parameter goes before any #fragment: browsers never send the fragment to the server.
+  const hash = url.indexOf('#')
+  const [base, fragment] = hash < 0 ? [url, ''] : [url.slice(0, hash), url.slice(hash)]
+  return `${base}${base.includes('?') ? '&' : '?'}click_id=${encodeURIComponent(vars.click_id ?? '')}${fragment}`
 }
 
 export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {

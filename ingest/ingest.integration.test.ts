@@ -22,7 +22,14 @@ let affiliateId: number
 
 beforeAll(async () => {
   nats = await startTestNats()
-  app = await launch(['--tier', 'ingest'], { NATS_URL: nats.url, DATA_DIR: tempDir('ingest'), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...TEST_SECRETS })
+  app = await launch(['--tier', 'ingest'], {
+    NATS_URL: nats.url,
+    DATA_DIR: tempDir('ingest'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    ...TEST_SECRETS,
+  })
   nc = await connectNats(nats.url, 'test')
   jsm = await nc.jetstreamManager()
   const store = await EntityStore.open(nc)
@@ -47,7 +54,14 @@ async function streamMessages(): Promise<number> {
 async function lastMessage(): Promise<{ subject: string; events: any[] }> {
   const info = await jsm.streams.info(EVENTS_STREAM)
   const m = await jsm.streams.getMessage(EVENTS_STREAM, { seq: info.state.last_seq })
-  return { subject: m.subject, events: new TextDecoder().decode(m.data).trim().split('\n').map((l) => JSON.parse(l)) }
+  return {
+    subject: m.subject,
+    events: new TextDecoder()
+      .decode(m.data)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+  }
 }
 
 const pb = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
@@ -91,7 +105,15 @@ describe('GET /c/:code', () => {
 })
 
 describe('/postback', () => {
-  const good = () => ({ source: source.id, token: source.token, event: 'ftd', event_id: `e-${Math.random()}`, player_id: 'p1', amount: '20.00', currency: 'eur' })
+  const good = () => ({
+    source: source.id,
+    token: source.token,
+    event: 'ftd',
+    event_id: `e-${Math.random()}`,
+    player_id: 'p1',
+    amount: '20.00',
+    currency: 'eur',
+  })
 
   it.each([
     ['a wrong token', (b: any) => ({ ...b, token: 'wrong-token' })],

@@ -17,7 +17,11 @@ import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { isCasConflict } from '../common/entities.js'
 import { ShuttingDownError, type Publisher } from './publisher.js'
 
-const printable = (max: number) => z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').max(max)
+const printable = (max: number) =>
+  z
+    .string()
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .max(max)
 
 export const PostbackSchema = z
   .object({
@@ -32,7 +36,8 @@ export const PostbackSchema = z
   })
   .superRefine((p, ctx) => {
     if (p.event === 'registration' && !p.player_id) ctx.addIssue({ code: 'custom', path: ['player_id'], message: 'is required for a registration' })
-    if (p.event === 'ftd' && !p.player_id && !p.click_id) ctx.addIssue({ code: 'custom', path: ['player_id'], message: 'player_id or click_id is required for an ftd' })
+    if (p.event === 'ftd' && !p.player_id && !p.click_id)
+      ctx.addIssue({ code: 'custom', path: ['player_id'], message: 'player_id or click_id is required for an ftd' })
     if (p.event === 'ftd' && p.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is required for an ftd' })
     if (p.amount !== undefined && !p.currency) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required with an amount' })
     if (p.amount !== undefined && p.amount.startsWith('-')) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'must not be negative' })
@@ -72,7 +77,15 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     if (!parsed.success) {
       const fields: Record<string, string> = {}
       for (const i of parsed.error.issues) fields[i.path.join('.') || '_'] ??= i.message
-      return fail(reply, 400, 'invalid_postback', Object.entries(fields).map(([f, m]) => `${f} ${m}`).join('; '), fields)
+      return fail(
+        reply,
+        400,
+        'invalid_postback',
+        Object.entries(fields)
+          .map(([f, m]) => `${f} ${m}`)
+          .join('; '),
+        fields,
+      )
     }
     const p = parsed.data
     const source = deps.sources.map.get(`s.${p.source}`)

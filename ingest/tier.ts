@@ -32,7 +32,13 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
     name: 'ingest',
     publisher,
     routes(app: FastifyInstance) {
-      clickRoutes(app, { links, signer: new ClickIdSigner(cfg.secrets.clickSecret), publisher, ack: cfg.ingest.clickAck, ackTimeoutMs: cfg.ingest.clickAckTimeoutMs })
+      clickRoutes(app, {
+        links,
+        signer: new ClickIdSigner(cfg.secrets.clickSecret),
+        publisher,
+        ack: cfg.ingest.clickAck,
+        ackTimeoutMs: cfg.ingest.clickAckTimeoutMs,
+      })
       postbackRoutes(app, { sources, idempotency, publisher })
     },
     ready: () => !stopping && !nc.isClosed(),

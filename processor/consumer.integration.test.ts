@@ -74,10 +74,28 @@ async function counts() {
     ch,
     `SELECT toString(count()) n, toString(uniqExact(event_id)) d, toString(countIf(kind='click')) clicks, toString(countIf(kind='ftd' AND status='attributed')) ftds FROM events`,
   )
-  const [l] = await queryRows<Record<string, string>>(ch, `SELECT toString(count()) n, toString(uniqExact(entry_id)) d, toString(sum(amount)) amount FROM ledger`)
-  const [r] = await queryRows<Record<string, string>>(ch, `SELECT toString(sumIf(events, kind='click')) clicks, toString(sumIf(events, kind='ftd' AND status='attributed')) ftds FROM events_minute`)
+  const [l] = await queryRows<Record<string, string>>(
+    ch,
+    `SELECT toString(count()) n, toString(uniqExact(entry_id)) d, toString(sum(amount)) amount FROM ledger`,
+  )
+  const [r] = await queryRows<Record<string, string>>(
+    ch,
+    `SELECT toString(sumIf(events, kind='click')) clicks, toString(sumIf(events, kind='ftd' AND status='attributed')) ftds FROM events_minute`,
+  )
   const [c] = await queryRows<Record<string, string>>(ch, `SELECT toString(sum(entries)) n, toString(sum(amount)) amount FROM commission_minute`)
-  return { events: Number(e!.n), distinct: Number(e!.d), clicks: Number(e!.clicks), ftds: Number(e!.ftds), ledger: Number(l!.n), ledgerDistinct: Number(l!.d), ledgerAmount: Number(l!.amount), rollupClicks: Number(r!.clicks), rollupFtds: Number(r!.ftds), rollupEntries: Number(c!.n), rollupAmount: Number(c!.amount) }
+  return {
+    events: Number(e!.n),
+    distinct: Number(e!.d),
+    clicks: Number(e!.clicks),
+    ftds: Number(e!.ftds),
+    ledger: Number(l!.n),
+    ledgerDistinct: Number(l!.d),
+    ledgerAmount: Number(l!.amount),
+    rollupClicks: Number(r!.clicks),
+    rollupFtds: Number(r!.ftds),
+    rollupEntries: Number(c!.n),
+    rollupAmount: Number(c!.amount),
+  }
 }
 
 describe('processor crash recovery', () => {
@@ -102,7 +120,20 @@ describe('processor crash recovery', () => {
           const ts = Date.now()
           const id = signer.issue({ ts, linkId: link.id, affiliateId: aff.id, offerId: 0 })
           ids.push(id)
-          const e: ClickEvent = { kind: 'click', id, ts, code: link.code, linkId: link.id, affiliateId: aff.id, offerId: 0, ip: '1.2.3.4', ua: 'ua', referer: '', sub: {}, params: {} }
+          const e: ClickEvent = {
+            kind: 'click',
+            id,
+            ts,
+            code: link.code,
+            linkId: link.id,
+            affiliateId: aff.id,
+            offerId: 0,
+            ip: '1.2.3.4',
+            ua: 'ua',
+            referer: '',
+            sub: {},
+            params: {},
+          }
           return publisher.click(e)
         }),
       )
@@ -126,7 +157,12 @@ describe('processor crash recovery', () => {
     }
     const a = processorWith({ players: new CrashingStore(playersKv) }, deals, progressKv, playersKv)
     await a.p.start()
-    await waitFor('first crash', async () => crashed, (x) => x, 20_000)
+    await waitFor(
+      'first crash',
+      async () => crashed,
+      (x) => x,
+      20_000,
+    )
     await a.p.stop()
     await a.pool.destroy()
     // The rows are in ClickHouse already; the range is still pending.
@@ -157,7 +193,12 @@ describe('processor crash recovery', () => {
     })
     const b = processorWith({ progressKv: flakyProgress }, deals, progressKv, playersKv)
     await b.p.start()
-    await waitFor('second crash', async () => crashed2, (x) => x, 20_000)
+    await waitFor(
+      'second crash',
+      async () => crashed2,
+      (x) => x,
+      20_000,
+    )
     await b.p.stop()
     await b.pool.destroy()
 
@@ -165,7 +206,12 @@ describe('processor crash recovery', () => {
     const c = processorWith({}, deals, progressKv, playersKv)
     await c.p.start()
     const done = await waitFor('caught up', counts, (x) => x.clicks === 500 && x.ftds === 30, 30_000)
-    await waitFor('lag 0', () => c.p.lag(), (l) => l === 0, 10_000)
+    await waitFor(
+      'lag 0',
+      () => c.p.lag(),
+      (l) => l === 0,
+      10_000,
+    )
     await c.p.stop()
     await c.pool.destroy()
 

@@ -252,7 +252,13 @@ describe('computeConversions', () => {
     const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
     const r = conv('registration', { playerId: 'alice', clickId, ts: T0 })
     const f = conv('ftd', { playerId: 'alice', ts: T0 + 5_000 })
-    const out = computeConversions(task([{ seq: 10, subject: regSubject, data: encodeEvents([r]) }, { seq: 11, subject: ftdSubject, data: encodeEvents([f]) }]), ctx)
+    const out = computeConversions(
+      task([
+        { seq: 10, subject: regSubject, data: encodeEvents([r]) },
+        { seq: 11, subject: ftdSubject, data: encodeEvents([f]) },
+      ]),
+      ctx,
+    )
 
     const rows = rowsOf(out.eventRows)
     expect(rows).toHaveLength(2)
@@ -284,7 +290,17 @@ describe('computeConversions', () => {
       stream_seq: 10,
       stream_idx: 0,
     })
-    expect(rows[1]).toMatchObject({ event_id: f.id, kind: 'ftd', status: 'attributed', reason: 'cpa', affiliate_id: 7, click_id: clickId, amount: '50', currency: 'EUR', stream_seq: 11 })
+    expect(rows[1]).toMatchObject({
+      event_id: f.id,
+      kind: 'ftd',
+      status: 'attributed',
+      reason: 'cpa',
+      affiliate_id: 7,
+      click_id: clickId,
+      amount: '50',
+      currency: 'EUR',
+      stream_seq: 11,
+    })
     expect(JSON.stringify(rows)).not.toContain('alice') // only the pseudonym leaves the processor
 
     const ledger = rowsOf(out.ledgerRows)
@@ -309,14 +325,30 @@ describe('computeConversions', () => {
 
     const key = playerKey({ playerId: 'alice', id: r.id })
     expect(Object.keys(out.players)).toEqual([key])
-    expect(out.players[key]).toMatchObject({ pos: [11, 0], affiliateId: 7, registeredAt: T0, ftdAt: T0 + 5_000, ftdEventId: f.id, cpaEntryId: `cpa:${pseudonym('alice')}:cpa.7` })
+    expect(out.players[key]).toMatchObject({
+      pos: [11, 0],
+      affiliateId: 7,
+      registeredAt: T0,
+      ftdAt: T0 + 5_000,
+      ftdEventId: f.id,
+      cpaEntryId: `cpa:${pseudonym('alice')}:cpa.7`,
+    })
     expect(out.dead).toEqual([])
     expect(out.counts).toEqual({ 'convert.registration.attributed.registered': 1, 'convert.ftd.attributed.cpa': 1 })
   })
 
   it('attributes an FTD through a binding loaded from the player store', () => {
     const key = playerKey({ playerId: 'bob', id: 'x' })
-    const prior: PlayerState = { pos: [3, 0], affiliateId: 7, linkId: 107, offerId: 1, clickId: 'c', clickTs: T0 - DAY, boundAt: T0 - DAY, registeredAt: T0 - DAY }
+    const prior: PlayerState = {
+      pos: [3, 0],
+      affiliateId: 7,
+      linkId: 107,
+      offerId: 1,
+      clickId: 'c',
+      clickTs: T0 - DAY,
+      boundAt: T0 - DAY,
+      registeredAt: T0 - DAY,
+    }
     const f = conv('ftd', { playerId: 'bob' })
     const out = computeConversions(task([{ seq: 20, subject: ftdSubject, data: encodeEvents([f]) }], { [key]: prior }), ctx)
     expect(rowsOf(out.ledgerRows)).toHaveLength(1)
@@ -368,11 +400,23 @@ describe('computeConversions', () => {
 
   it.each<[string, string, RegExp]>([
     ['undecodable JSON', '{"kind":"ftd",', /^undecodable$/],
-    ['missing id', JSON.stringify({ kind: 'ftd', sourceId: 1, eventId: 'e', ts: T0, playerId: 'p', amount: '1', currency: 'EUR' }), /^invalid_conversion: id: /],
+    [
+      'missing id',
+      JSON.stringify({ kind: 'ftd', sourceId: 1, eventId: 'e', ts: T0, playerId: 'p', amount: '1', currency: 'EUR' }),
+      /^invalid_conversion: id: /,
+    ],
     ['non-positive source', JSON.stringify({ kind: 'ftd', id: '0:e', sourceId: 0, eventId: 'e', ts: T0, playerId: 'p' }), /^invalid_conversion: sourceId: /],
-    ['bad amount', JSON.stringify({ kind: 'ftd', id: '1:e', sourceId: 1, eventId: 'e', ts: T0, playerId: 'p', amount: '1e5', currency: 'EUR' }), /^invalid_conversion: amount: /],
+    [
+      'bad amount',
+      JSON.stringify({ kind: 'ftd', id: '1:e', sourceId: 1, eventId: 'e', ts: T0, playerId: 'p', amount: '1e5', currency: 'EUR' }),
+      /^invalid_conversion: amount: /,
+    ],
     ['unknown kind', JSON.stringify({ kind: 'deposit', id: '1:e', sourceId: 1, eventId: 'e', ts: T0 }), /^invalid_conversion: kind: /],
-    ['a registration on an ftd subject', JSON.stringify({ kind: 'registration', id: '1:e', sourceId: 1, eventId: 'e', ts: T0, playerId: 'p' }), /^invalid_conversion: kind registration on a ftd subject$/],
+    [
+      'a registration on an ftd subject',
+      JSON.stringify({ kind: 'registration', id: '1:e', sourceId: 1, eventId: 'e', ts: T0, playerId: 'p' }),
+      /^invalid_conversion: kind registration on a ftd subject$/,
+    ],
   ])('dead-letters %s and still processes the rest of the message', (_name, line, reason) => {
     const good = conv('ftd', { playerId: 'gina' })
     const data = line + '\n' + JSON.stringify(good) + '\n'
@@ -387,7 +431,9 @@ describe('computeConversions', () => {
   it('dead-letters an ftd sent on a registration subject', () => {
     const f = conv('ftd', { playerId: 'hank' })
     const out = computeConversions(task([{ seq: 8, subject: regSubject, data: encodeEvents([f]) }]), ctx)
-    expect(out.dead).toEqual([{ seq: 8, idx: 0, subject: regSubject, reason: 'invalid_conversion: kind ftd on a registration subject', data: JSON.stringify(f) }])
+    expect(out.dead).toEqual([
+      { seq: 8, idx: 0, subject: regSubject, reason: 'invalid_conversion: kind ftd on a registration subject', data: JSON.stringify(f) },
+    ])
     expect(out.events).toBe(0)
     expect(out.players).toEqual({})
   })

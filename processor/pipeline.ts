@@ -13,7 +13,7 @@
 import { createHash, createHmac } from 'node:crypto'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
-import { ConversionEventSchema, type ClickEvent, type ConversionEvent } from '../common/events.js'
+import { ConversionEventSchema, MAX_EVENT_TS, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import { applyConversion, type PlayerState } from './domain/players.js'
@@ -64,17 +64,39 @@ export function chTime(ms: number): string {
 }
 
 function lines(buf: Uint8Array, m: MessageRef): string[] {
-  return dec.decode(buf.subarray(m.start, m.end)).split('\n').filter((l) => l.length > 0)
+  return dec
+    .decode(buf.subarray(m.start, m.end))
+    .split('\n')
+    .filter((l) => l.length > 0)
 }
 
 function isClick(x: unknown): x is ClickEvent {
   const c = x as ClickEvent
   return (
-    typeof c === 'object' && c !== null && c.kind === 'click' && typeof c.id === 'string' && c.id.length > 0 &&
-    Number.isSafeInteger(c.ts) && Number.isSafeInteger(c.linkId) && Number.isSafeInteger(c.affiliateId) &&
-    Number.isSafeInteger(c.offerId) && typeof c.ip === 'string' && typeof c.ua === 'string' && typeof c.code === 'string' &&
-    typeof c.sub === 'object' && c.sub !== null && typeof c.params === 'object' && c.params !== null
+    typeof c === 'object' &&
+    c !== null &&
+    c.kind === 'click' &&
+    typeof c.id === 'string' &&
+    c.id.length > 0 &&
+    Number.isSafeInteger(c.ts) &&
+    c.ts >= 0 &&
+    c.ts <= MAX_EVENT_TS &&
+    Number.isSafeInteger(c.linkId) &&
+    Number.isSafeInteger(c.affiliateId) &&
+    Number.isSafeInteger(c.offerId) &&
+    typeof c.ip === 'string' &&
+    typeof c.ua === 'string' &&
+    typeof c.code === 'string' &&
+    typeof c.referer === 'string' &&
+    stringMap(c.sub) &&
+    stringMap(c.params)
   )
+}
+
+function stringMap(x: unknown): x is Record<string, string> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return false
+  for (const v of Object.values(x)) if (typeof v !== 'string') return false
+  return true
 }
 
 class Counts {
@@ -107,33 +129,41 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): Ta
         counts.inc('decode.invalid')
         continue
       }
-      rows +=
-        JSON.stringify({
-          event_id: e.id,
-          kind: 'click',
-          ts: chTime(e.ts),
-          affiliate_id: e.affiliateId,
-          link_id: e.linkId,
-          offer_id: e.offerId,
-          source_id: 0,
-          click_id: '',
-          player_ref: '',
-          amount: '0',
-          currency: '',
-          status: 'valid',
-          reason: '',
-          ip: e.ip,
-          ua: e.ua,
-          referer: e.referer ?? '',
-          sub1: e.sub.sub1 ?? '',
-          sub2: e.sub.sub2 ?? '',
-          sub3: e.sub.sub3 ?? '',
-          sub4: e.sub.sub4 ?? '',
-          sub5: e.sub.sub5 ?? '',
-          params: e.params,
-          stream_seq: m.seq,
-          stream_idx: idx,
-        }) + '\n'
+      let row: string
+      try {
+        row =
+          JSON.stringify({
+            event_id: e.id,
+            kind: 'click',
+            ts: chTime(e.ts),
+            affiliate_id: e.affiliateId,
+            link_id: e.linkId,
+            offer_id: e.offerId,
+            source_id: 0,
+            click_id: '',
+            player_ref: '',
+            amount: '0',
+            currency: '',
+            status: 'valid',
+            reason: '',
+            ip: e.ip,
+            ua: e.ua,
+            referer: e.referer ?? '',
+            sub1: e.sub.sub1 ?? '',
+            sub2: e.sub.sub2 ?? '',
+            sub3: e.sub.sub3 ?? '',
+            sub4: e.sub.sub4 ?? '',
+            sub5: e.sub.sub5 ?? '',
+            params: e.params,
+            stream_seq: m.seq,
+            stream_idx: idx,
+          }) + '\n'
+      } catch (err) {
+        dead.push({ seq: m.seq, idx, subject: m.subject, reason: `compute_error: ${(err as Error).message}`, data: ls[idx]! })
+        counts.inc('click.compute_error')
+        continue
+      }
+      rows += row
       events++
       if (e.ts > maxTs) maxTs = e.ts
       delta.row(e.affiliateId, e.ts).clicks++
@@ -167,54 +197,68 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
       }
       const parsed = ConversionEventSchema.safeParse(raw)
       if (!parsed.success || parsed.data.kind !== kind) {
-        const why = parsed.success ? `kind ${parsed.data.kind} on a ${kind} subject` : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+        const why = parsed.success
+          ? `kind ${parsed.data.kind} on a ${kind} subject`
+          : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
         dead.push({ seq: m.seq, idx, subject: m.subject, reason: `invalid_conversion: ${why}`, data: ls[idx]! })
         counts.inc('decode.invalid')
         continue
       }
       const ev = parsed.data
       const key = playerKey(ev)
-      const playerRef = ev.playerId ? ctx.pseudonym(ev.playerId) : ''
-      const out = applyConversion(ev, [m.seq, idx], players.get(key), {
-        verify: ctx.verify,
-        windowMs: ctx.windowMs,
-        dealOf: (a) => input.deals[String(a)],
-        playerRef,
-      })
-      if (out.status === 'already_applied') {
-        counts.inc('convert.already_applied')
+      // A cookieless FTD (click id, no player id) is keyed by its click, and so is its pseudonym.
+      const playerRef = ctx.pseudonym(ev.playerId ?? `click:${ev.clickId ?? ev.id}`)
+      // Everything that could throw runs before anything is changed; an event that fails
+      // goes to the dead letters with the reason instead of stalling its batch forever.
+      let out: ReturnType<typeof applyConversion>
+      let row: string
+      try {
+        out = applyConversion(ev, [m.seq, idx], players.get(key), {
+          verify: ctx.verify,
+          windowMs: ctx.windowMs,
+          dealOf: (a) => input.deals[String(a)],
+          playerRef,
+        })
+        if (out.status === 'already_applied') {
+          counts.inc('convert.already_applied')
+          continue
+        }
+        row =
+          JSON.stringify({
+            event_id: ev.id,
+            kind: ev.kind,
+            ts: chTime(ev.ts),
+            affiliate_id: out.affiliateId,
+            link_id: out.linkId,
+            offer_id: out.offerId,
+            source_id: ev.sourceId,
+            click_id: out.clickId || (ev.clickId ?? ''),
+            player_ref: playerRef,
+            amount: ev.amount ?? '0',
+            currency: ev.currency ?? '',
+            status: out.status,
+            reason: out.reason,
+            ip: '',
+            ua: '',
+            referer: '',
+            sub1: '',
+            sub2: '',
+            sub3: '',
+            sub4: '',
+            sub5: '',
+            params: {},
+            stream_seq: m.seq,
+            stream_idx: idx,
+          }) + '\n'
+      } catch (err) {
+        dead.push({ seq: m.seq, idx, subject: m.subject, reason: `compute_error: ${(err as Error).message}`, data: ls[idx]! })
+        counts.inc('convert.compute_error')
         continue
       }
       players.set(key, out.next)
       changed[key] = out.next
       counts.inc(`convert.${ev.kind}.${out.status}.${out.reason}`)
-      rows +=
-        JSON.stringify({
-          event_id: ev.id,
-          kind: ev.kind,
-          ts: chTime(ev.ts),
-          affiliate_id: out.affiliateId,
-          link_id: out.linkId,
-          offer_id: out.offerId,
-          source_id: ev.sourceId,
-          click_id: out.clickId || (ev.clickId ?? ''),
-          player_ref: playerRef,
-          amount: ev.amount ?? '0',
-          currency: ev.currency ?? '',
-          status: out.status,
-          reason: out.reason,
-          ip: '',
-          ua: '',
-          referer: '',
-          sub1: '',
-          sub2: '',
-          sub3: '',
-          sub4: '',
-          sub5: '',
-          params: {},
-          stream_seq: m.seq,
-          stream_idx: idx,
-        }) + '\n'
+      rows += row
       events++
       if (ev.ts > maxTs) maxTs = ev.ts
       const d = delta.row(out.affiliateId, ev.ts)

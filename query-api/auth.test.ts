@@ -78,6 +78,11 @@ describe('Auth.resolve: affiliate tokens', () => {
     ['non-numeric id', `aff.x.${exp}.${mac}`],
     ['non-numeric expiry', `aff.7.never.${mac}`],
     ['just the prefix', 'aff.'],
+    // other spellings of the same claims: one credential, one spelling
+    ['an extra segment', `aff.7.${exp}.${mac}.extra`],
+    ['a leading zero in the id', `aff.07.${exp}.${mac}`],
+    ['a hex id', `aff.0x7.${exp}.${mac}`],
+    ['an expiry in exponent form', `aff.7.${exp.toExponential()}.${mac}`],
   ])('rejects a tampered token: %s', (_name, cred) => {
     expect(auth.resolve(cred, NOW)).toBeUndefined()
   })

@@ -41,10 +41,12 @@ export class Auth {
   resolve(credential: string | undefined, now: number): Principal | undefined {
     if (!credential) return undefined
     if (credential.startsWith('aff.')) {
-      const [, id, exp, mac] = credential.split('.')
-      const affiliateId = Number(id)
-      const expiresAt = Number(exp)
-      if (!Number.isInteger(affiliateId) || affiliateId <= 0 || !Number.isInteger(expiresAt) || !mac) return undefined
+      // One spelling per claim set: decimal ids without leading zeros, nothing extra.
+      const m = /^aff\.([1-9]\d{0,9})\.([1-9]\d{0,15})\.([A-Za-z0-9_-]{43})$/.exec(credential)
+      if (!m) return undefined
+      const affiliateId = Number(m[1])
+      const expiresAt = Number(m[2])
+      const mac = m[3]!
       const want = Buffer.from(this.#mac(affiliateId, expiresAt))
       const got = Buffer.from(mac)
       if (want.length !== got.length || !timingSafeEqual(want, got) || expiresAt <= now) return undefined

@@ -29,7 +29,10 @@ function add(into: Counters, r: Partial<Counters>) {
 }
 
 export async function watermarks(ch: ClickHouseClient): Promise<Record<string, number>> {
-  const rows = await queryRows<{ consumer: string; last: string }>(ch, 'SELECT consumer, toString(max(last_seq)) AS last FROM processed_batches GROUP BY consumer')
+  const rows = await queryRows<{ consumer: string; last: string }>(
+    ch,
+    'SELECT consumer, toString(max(last_seq)) AS last FROM processed_batches GROUP BY consumer',
+  )
   return Object.fromEntries(rows.map((r) => [r.consumer, Number(r.last)]))
 }
 

@@ -24,7 +24,14 @@ export function parse<T>(schema: z.ZodType<T>, data: unknown): T {
   if (r.success) return r.data
   const fields: Record<string, string> = {}
   for (const i of r.error.issues) fields[i.path.join('.') || '_'] ??= i.message
-  throw new HttpError(400, 'invalid_request', Object.entries(fields).map(([f, m]) => `${f}: ${m}`).join('; '), fields)
+  throw new HttpError(
+    400,
+    'invalid_request',
+    Object.entries(fields)
+      .map(([f, m]) => `${f}: ${m}`)
+      .join('; '),
+    fields,
+  )
 }
 
 const Id = z.coerce.number().int().positive()
@@ -89,7 +96,8 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   app.post('/api/links', async (req, reply) => {
     operator(req)
     const body = parse(CreateLink, req.body)
-    if (!(await d.store.getAffiliate(body.affiliateId))) throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
+    if (!(await d.store.getAffiliate(body.affiliateId)))
+      throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
     return reply.code(201).send(await d.store.createLink(body, Date.now()))
   })
 
@@ -102,12 +110,16 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   app.post('/api/deals/cpa', async (req, reply) => {
     operator(req)
     const body = parse(CreateCpa, req.body)
-    if (!(await d.store.getAffiliate(body.affiliateId))) throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
+    if (!(await d.store.getAffiliate(body.affiliateId)))
+      throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
     const now = Date.now()
     const effectiveFrom = body.effectiveFrom?.getTime() ?? now
     // A version takes effect from its date, never retroactively: events already processed
     // must keep the terms they were paid under (and a replay must pick the same).
-    if (effectiveFrom < now - 1000) throw new HttpError(400, 'invalid_request', 'effectiveFrom is in the past: deal versions never apply retroactively', { effectiveFrom: 'must not be in the past' })
+    if (effectiveFrom < now - 1000)
+      throw new HttpError(400, 'invalid_request', 'effectiveFrom is in the past: deal versions never apply retroactively', {
+        effectiveFrom: 'must not be in the past',
+      })
     return reply.code(201).send(await d.store.addCpaVersion(body.affiliateId, { amount: body.amount, currency: body.currency, effectiveFrom }, now))
   })
 

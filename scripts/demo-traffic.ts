@@ -54,7 +54,11 @@ export async function startDemo(nc: NatsConnection, baseUrl: string, cfg: Config
     const body: Record<string, string> = { source: String(setup.sourceId), event, event_id: `${event}-${player}`, player_id: player }
     if (clickId) body.click_id = clickId
     if (event === 'ftd') Object.assign(body, { amount: pick(['20', '50', '100', '250']), currency: 'EUR' })
-    await fetch(`${baseUrl}/postback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-postback-token': setup.token }, body: JSON.stringify(body) })
+    await fetch(`${baseUrl}/postback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-postback-token': setup.token },
+      body: JSON.stringify(body),
+    })
   }
 
   async function one(ftdShare: number) {

@@ -70,7 +70,10 @@ describe('embedded app end to end', () => {
     const rec = await waitFor(
       'all events in ClickHouse',
       async () => (await call('GET', '/api/reports/reconcile')).body,
-      (r: any) => r.raw.clicks === expected.clicks && r.raw.ftds + r.raw.duplicates >= expected.ftds + expected.duplicates && r.raw.unattributed === expected.unattributed,
+      (r: any) =>
+        r.raw.clicks === expected.clicks &&
+        r.raw.ftds + r.raw.duplicates >= expected.ftds + expected.duplicates &&
+        r.raw.unattributed === expected.unattributed,
     )
     expect(rec.raw).toMatchObject({
       clicks: expected.clicks,
@@ -95,8 +98,19 @@ describe('embedded app end to end', () => {
     })
 
     // What /ws delivered adds up to the same totals.
-    await waitFor('live deltas', async () => sumDeltas(deltas), (t) => t.clicks === expected.clicks && t.ftds === expected.ftds, 10_000)
-    expect(sumDeltas(deltas)).toEqual({ clicks: expected.clicks, registrations: expected.registrations, ftds: expected.ftds, unattributed: expected.unattributed, commission: expected.commission })
+    await waitFor(
+      'live deltas',
+      async () => sumDeltas(deltas),
+      (t) => t.clicks === expected.clicks && t.ftds === expected.ftds,
+      10_000,
+    )
+    expect(sumDeltas(deltas)).toEqual({
+      clicks: expected.clicks,
+      registrations: expected.registrations,
+      ftds: expected.ftds,
+      unattributed: expected.unattributed,
+      commission: expected.commission,
+    })
 
     // The affiliate's socket carried only its own affiliate's rows, and all of them.
     const mine = prog.links[0]!

@@ -24,12 +24,7 @@ export type UnattributedReason = (typeof UNATTRIBUTED_REASONS)[number]
 
 export type ClickResolution = { ok: true; attribution: Attribution } | { ok: false; reason: UnattributedReason }
 
-export function resolveClick(
-  verify: (id: string) => ClickIdCheck,
-  clickId: string | undefined,
-  eventTs: number,
-  windowMs: number,
-): ClickResolution {
+export function resolveClick(verify: (id: string) => ClickIdCheck, clickId: string | undefined, eventTs: number, windowMs: number): ClickResolution {
   if (!clickId) return { ok: false, reason: 'no_click_id' }
   const c = verify(clickId)
   if (!c.ok) return { ok: false, reason: c.reason === 'malformed' ? 'malformed_click_id' : 'bad_signature' }

@@ -213,7 +213,16 @@ describe('applyConversion: FTD', () => {
   })
 
   it('pays the CPA once per player even if the state already holds a CPA entry', () => {
-    const prior: PlayerState = { pos: [1, 0], affiliateId: 7, linkId: 107, offerId: 1, clickId: 'c', boundAt: T0, registeredAt: T0, cpaEntryId: 'cpa:ref-alice:cpa.7' }
+    const prior: PlayerState = {
+      pos: [1, 0],
+      affiliateId: 7,
+      linkId: 107,
+      offerId: 1,
+      clickId: 'c',
+      boundAt: T0,
+      registeredAt: T0,
+      cpaEntryId: 'cpa:ref-alice:cpa.7',
+    }
     const o = applied(applyConversion(ftd(), [2, 0], prior, ctx))
     expect(o).toMatchObject({ status: 'attributed', reason: 'cpa_already_paid', affiliateId: 7 })
     expect(o.ledger).toBeUndefined()

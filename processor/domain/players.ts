@@ -87,7 +87,8 @@ export function applyConversion(ev: ConversionEvent, pos: Pos, prior: PlayerStat
   }
   let state: PlayerState
   if (prior) state = { ...prior, pos }
-  else if (ev.clickId) state = bind(ev, pos, ctx) // cookieless flow: the FTD brings the click id itself
+  else if (ev.clickId)
+    state = bind(ev, pos, ctx) // cookieless flow: the FTD brings the click id itself
   else state = { pos, affiliateId: 0, linkId: 0, offerId: 0, reason: 'unknown_player', boundAt: ev.ts }
   state = { ...state, ftdAt: ev.ts, ftdEventId: ev.id }
   if (state.affiliateId === 0) {

@@ -18,7 +18,13 @@ export type RunningApp = {
   kill: () => Promise<void>
 }
 
-export async function spawnApp(opts: { env: Record<string, string>; args?: string[]; nodeArgs?: string[]; port?: number; readyTimeoutMs?: number }): Promise<RunningApp> {
+export async function spawnApp(opts: {
+  env: Record<string, string>
+  args?: string[]
+  nodeArgs?: string[]
+  port?: number
+  readyTimeoutMs?: number
+}): Promise<RunningApp> {
   const port = opts.port ?? (await freePort())
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'launcher.ts', ...(opts.args ?? [])], {
     cwd: ROOT,
