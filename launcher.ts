@@ -5,6 +5,7 @@
  * and live demo traffic.
  */
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } from 'fastify'
 import { createClickHouse, type ClickHouseClient } from './clickhouse/client.js'
 import { migrate } from './clickhouse/migrate.js'
@@ -60,6 +61,9 @@ export async function launch(argv: string[], env: Record<string, string | undefi
     return reply.code(500).send({ error: 'internal', reason: 'internal error; see the server log' })
   })
 
+  // Event-loop delay: what every request on this process waits behind.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
   const running: RunningTier[] = []
   const ingest = tiers.includes('ingest') ? await startIngest(nc, cfg, log) : undefined
   if (ingest) running.push(ingest)
@@ -68,6 +72,8 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   let demo: Awaited<ReturnType<typeof startDemo>> | undefined
   const status = async () => ({
     tiers,
+    nats: nc.stats(),
+    eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
     processor: processor ? { ...processor.processor.stats, lag: await processor.processor.lag() } : undefined,
     ingest: ingest ? ingest.publisher.stats : undefined,
     live: queryApi ? { clients: queryApi.hub.clients, delivered: queryApi.hub.delivered } : undefined,
@@ -96,6 +102,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
     (stopped ??= (async () => {
       log.info('shutting down')
       demo?.stop()
+      loopDelay.disable()
       await app.close() // stop accepting; in-flight requests finish (they wait on their publish)
       if (ingest) await ingest.stop() // flush pending publishes
       if (processor) await processor.stop() // finish the batch in hand, ack it

@@ -49,14 +49,20 @@ export async function queryRows<T>(ch: ClickHouseClient, query: string, params: 
   return (await rs.json()) as T[]
 }
 
-/** Insert rows already serialised as JSONEachRow (serialised on worker threads, so the
- *  main thread only moves bytes), idempotently under `token`. */
-export async function insertNdjson(ch: ClickHouseClient, table: string, ndjson: string, token: string): Promise<void> {
-  if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`bad table name ${table}`)
+/** Insert rows already serialised in `format` (serialised on worker threads, so the main
+ *  thread only moves bytes), idempotently under `token`. */
+export async function insertFormatted(
+  ch: ClickHouseClient,
+  q: { table: string; columns?: readonly string[]; format: 'JSONEachRow' | 'TabSeparated'; body: string; token: string },
+): Promise<void> {
+  if (q.body.length === 0) return
+  const ident = /^[a-z_][a-z0-9_]*$/
+  if (!ident.test(q.table) || !(q.columns ?? []).every((c) => ident.test(c))) throw new Error(`bad identifier in insert into ${q.table}`)
+  const cols = q.columns ? ` (${q.columns.join(', ')})` : ''
   const r = await ch.exec({
-    query: `INSERT INTO ${table} FORMAT JSONEachRow`,
-    values: Readable.from([Buffer.from(ndjson)], { objectMode: false }),
-    clickhouse_settings: dedupSettings(token),
+    query: `INSERT INTO ${q.table}${cols} FORMAT ${q.format}`,
+    values: Readable.from([Buffer.from(q.body)], { objectMode: false }),
+    clickhouse_settings: dedupSettings(q.token),
   })
   await drainStream(r.stream)
 }

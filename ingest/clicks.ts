@@ -21,7 +21,6 @@ export type ClickDeps = {
   signer: ClickIdSigner
   publisher: Publisher
   ack: 'stored' | 'buffered'
-  ackTimeoutMs: number
 }
 
 function first(v: unknown): string {
@@ -42,7 +41,6 @@ export function expandDestination(template: string, vars: Record<string, string>
 }
 
 export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
-  const deadline = sharedDeadline(deps.ackTimeoutMs)
   app.get<{ Params: { code: string }; Querystring: Record<string, unknown> }>('/c/:code', async (req, reply) => {
     const link = deps.links.map.get(`code.${req.params.code}`)
     if (!link || link.status !== 'active') {
@@ -71,10 +69,8 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       sub,
       params,
     }
-    const stored = deps.publisher.click(ev)
-    // A click is never lost by a slow store: the publisher keeps retrying; the visitor is
-    // redirected at the latest after ackTimeoutMs.
-    if (deps.ack === 'stored') await Promise.race([stored, deadline()])
+    const stored = deps.publisher.click(ev) // resolves when stored, or after the ack timeout
+    if (deps.ack === 'stored') await stored
     else stored.catch(() => {})
     const location = expandDestination(link.destination, {
       click_id: id,
@@ -91,16 +87,3 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
   })
 }
 
-/** One timer per 50 ms slot shared by every request in it, instead of a timer per click. */
-function sharedDeadline(ms: number): () => Promise<void> {
-  let slot = -1
-  let p: Promise<void> = Promise.resolve()
-  return () => {
-    const now = Math.floor(Date.now() / 50)
-    if (now !== slot) {
-      slot = now
-      p = new Promise((r) => setTimeout(r, ms).unref())
-    }
-    return p
-  }
-}

@@ -21,7 +21,7 @@ const MAX_MESSAGE_CHARS = 300_000
 const enc = new TextEncoder()
 import { eventSubject, partitionOf } from '../common/subjects.js'
 
-type Waiter = { resolve: (ack: PubAck | undefined) => void; reject: (err: Error) => void }
+type Waiter = { resolve: (ack: PubAck | undefined) => void; reject: (err: Error) => void; at: number }
 type Single = { subject: string; msgId: string; data: Uint8Array; waiters: Waiter[] }
 
 export type PublisherStats = { published: number; flushes: number; retries: number; queued: number; failed: number }
@@ -42,15 +42,32 @@ export class Publisher {
 
   constructor(
     private readonly js: JetStreamClient,
-    private readonly opts: { partitions: number; maxBatchEvents: number; maxInflight: number; log: Logger },
-  ) {}
+    private readonly opts: { partitions: number; maxBatchEvents: number; maxInflight: number; log: Logger; clickAckTimeoutMs?: number },
+  ) {
+    // A click is never lost by a slow store: the publisher keeps retrying, but the visitor
+    // is redirected at the latest after clickAckTimeoutMs (the click promise resolves with
+    // no ack). One sweep for all waiting clicks instead of a timer per click.
+    const timeout = opts.clickAckTimeoutMs ?? 2000
+    this.#sweeper = setInterval(() => this.#sweep(Date.now() - timeout), Math.min(250, timeout)).unref()
+  }
+
+  #sweeper: NodeJS.Timeout
+  readonly #inflightWaiters = new Set<Waiter[]>()
+
+  #sweep(cutoff: number) {
+    for (const w of this.#clickWaiters) {
+      if (w.at > cutoff) break
+      w.resolve(undefined)
+    }
+    for (const ws of this.#inflightWaiters) if (ws[0] && ws[0].at <= cutoff) for (const w of ws) w.resolve(undefined)
+  }
 
   /** Queue a click; resolves with the ack when JetStream has stored it. */
   click(e: ClickEvent): Promise<PubAck | undefined> {
     if (this.#closed) return Promise.reject(new ShuttingDownError('ingest is shutting down'))
     return new Promise((resolve, reject) => {
       this.#clicks.push(e)
-      this.#clickWaiters.push({ resolve, reject })
+      this.#clickWaiters.push({ resolve, reject, at: Date.now() })
       this.stats.queued++
       this.#schedule()
     })
@@ -61,7 +78,7 @@ export class Publisher {
     if (this.#closed) return Promise.reject(new ShuttingDownError('ingest is shutting down'))
     return new Promise<PubAck | undefined>((resolve, reject) => {
       const subject = eventSubject(partitionOf(partitionKey, this.opts.partitions), e.kind)
-      this.#singles.push({ subject, msgId: `cv:${e.id}`, data: encodeEvents([e]), waiters: [{ resolve, reject }] })
+      this.#singles.push({ subject, msgId: `cv:${e.id}`, data: encodeEvents([e]), waiters: [{ resolve, reject, at: Date.now() }] })
       this.stats.queued++
       this.#schedule()
     }) as Promise<PubAck>
@@ -93,7 +110,7 @@ export class Publisher {
       if (to === from) return
       const subject = eventSubject(partitionOf(clicks[from]!.id, this.opts.partitions), 'click')
       const msgId = `cb:${this.#instance}:${++this.#batchNo}`
-      jobs.push(this.#publish(subject, msgId, enc.encode(lines), clickWaiters.slice(from, to), to - from))
+      jobs.push(this.#publish(subject, msgId, enc.encode(lines), clickWaiters.slice(from, to), to - from, true))
       lines = ''
       from = to
     }
@@ -110,7 +127,17 @@ export class Publisher {
     else this.#checkIdle()
   }
 
-  async #publish(subject: string, msgId: string, data: Uint8Array, waiters: Waiter[], events: number): Promise<void> {
+  /** `clicks`: these waiters may be released by the ack-timeout sweep; a conversion's never are. */
+  async #publish(subject: string, msgId: string, data: Uint8Array, waiters: Waiter[], events: number, clicks = false): Promise<void> {
+    if (clicks) this.#inflightWaiters.add(waiters)
+    try {
+      await this.#publishWithRetry(subject, msgId, data, waiters, events)
+    } finally {
+      this.#inflightWaiters.delete(waiters)
+    }
+  }
+
+  async #publishWithRetry(subject: string, msgId: string, data: Uint8Array, waiters: Waiter[], events: number): Promise<void> {
     let delay = 50
     for (let attempt = 1; ; attempt++) {
       try {
@@ -146,6 +173,7 @@ export class Publisher {
   /** Stop accepting and wait until everything queued is stored. */
   async drain(): Promise<void> {
     this.#closed = true
+    clearInterval(this.#sweeper)
     if (this.#inflight === 0 && this.#clicks.length === 0 && this.#singles.length === 0) return
     await new Promise<void>((r) => {
       this.#idle.push(r)

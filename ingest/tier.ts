@@ -24,6 +24,7 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
     partitions: cfg.stream.partitions,
     maxBatchEvents: cfg.ingest.maxBatchEvents,
     maxInflight: cfg.ingest.maxInflight,
+    clickAckTimeoutMs: cfg.ingest.clickAckTimeoutMs,
     log,
   })
   await Promise.all([links.ready, sources.ready])
@@ -37,7 +38,6 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
         signer: new ClickIdSigner(cfg.secrets.clickSecret),
         publisher,
         ack: cfg.ingest.clickAck,
-        ackTimeoutMs: cfg.ingest.clickAckTimeoutMs,
       })
       postbackRoutes(app, { sources, idempotency, publisher })
     },

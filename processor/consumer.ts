@@ -17,7 +17,7 @@
 import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
 import type { Piscina } from 'piscina'
 import type { ClickHouseClient } from '../clickhouse/client.js'
-import { insertNdjson } from '../clickhouse/client.js'
+import { insertFormatted } from '../clickhouse/client.js'
 import type { CpaDeal, WatchedBucket } from '../common/entities.js'
 import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
@@ -25,6 +25,7 @@ import { sleep } from '../common/nats.js'
 import { dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
 import { chTime, playerKey, type MessageRef, type TaskInput, type TaskOutput } from './pipeline.js'
+import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
 
 export type Progress = { applied: number; pending?: { first: number; last: number } }
@@ -37,6 +38,8 @@ export type ProcessorStats = {
   lastBatchMs: number
   retries: number
   counts: Record<string, number>
+  /** cumulative wall time per step of the batch, ms; `compute` is summed over workers */
+  stepMs: Record<'progress' | 'load' | 'compute' | 'clickhouse' | 'publish' | 'state' | 'ack', number>
 }
 
 export type ProcessorDeps = {
@@ -68,7 +71,7 @@ export class Processor {
   #iter: ConsumerMessages | undefined
   #loop: Promise<void> = Promise.resolve()
   #inBatch = false
-  readonly stats: ProcessorStats = { batches: 0, events: 0, deadLetters: 0, applied: 0, lastBatchMs: 0, retries: 0, counts: {} }
+  readonly stats: ProcessorStats = { batches: 0, events: 0, deadLetters: 0, applied: 0, lastBatchMs: 0, retries: 0, counts: {}, stepMs: { progress: 0, load: 0, compute: 0, clickhouse: 0, publish: 0, state: 0, ack: 0 } }
 
   constructor(private readonly d: ProcessorDeps) {}
 
@@ -199,6 +202,12 @@ export class Processor {
 
   async #process(batch: JsMsg[]) {
     const t0 = performance.now()
+    let mark = t0
+    const lap = (step: keyof ProcessorStats['stepMs']) => {
+      const now = performance.now()
+      this.stats.stepMs[step] += now - mark
+      mark = now
+    }
     const first = batch[0]!.seq
     const last = batch.at(-1)!.seq
     const redo = this.#pending?.first === first && this.#pending.last === last
@@ -206,13 +215,16 @@ export class Processor {
       this.#pending = { first, last }
       await this.#saveProgress({ applied: this.#applied, pending: this.#pending })
     }
+    lap('progress')
 
     const { tasks, playerKeys } = this.#tasks(batch)
     const players = await this.d.players.load(playerKeys)
+    lap('load')
     const deals: Record<string, CpaDeal> = {}
     for (const deal of this.d.deals.map.values()) deals[String(deal.affiliateId)] = deal
     for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals })
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
+    lap('compute')
 
     const token = `${this.d.consumer}:${first}-${last}`
     const delta = new DeltaBuilder()
@@ -233,25 +245,31 @@ export class Processor {
       for (const [k, v] of Object.entries(o.counts)) this.stats.counts[k] = (this.stats.counts[k] ?? 0) + v
     }
 
-    await this.#insert('events', eventRows, `${token}:events`)
-    await this.#insert('ledger', ledgerRows, `${token}:ledger`)
+    await insertFormatted(this.d.ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: eventRows, token: `${token}:events` })
+    await insertFormatted(this.d.ch, { table: 'ledger', format: 'JSONEachRow', body: ledgerRows, token: `${token}:ledger` })
+    lap('clickhouse')
     const js = this.d.nc.jetstream()
     for (const x of dead) {
       const kind = parseEventSubject(x.subject)?.kind ?? 'unknown'
       const body = enc.encode(JSON.stringify({ ...x, consumer: this.d.consumer }))
       await js.publish(dlqSubject(kind), body, { msgID: `dlq:${x.seq}:${x.idx}` })
     }
-    await this.#insert(
-      'processed_batches',
-      JSON.stringify({ consumer: this.d.consumer, first_seq: first, last_seq: last, messages: batch.length, events, max_ts: chTime(maxTs) }) + '\n',
-      `${token}:batch`,
-    )
+    await insertFormatted(this.d.ch, {
+      table: 'processed_batches',
+      format: 'JSONEachRow',
+      body: JSON.stringify({ consumer: this.d.consumer, first_seq: first, last_seq: last, messages: batch.length, events, max_ts: chTime(maxTs) }) + '\n',
+      token: `${token}:batch`,
+    })
+    lap('clickhouse')
     const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }
     if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
+    lap('publish')
 
     await this.d.players.save(changed)
     await this.#saveProgress({ applied: last })
+    lap('state')
     await batch.at(-1)!.ackAck()
+    lap('ack')
     this.#applied = last
     this.#pending = undefined
     this.stats.applied = last
@@ -293,11 +311,6 @@ export class Processor {
     if (chunk.length > 0) tasks.push({ kind: 'clicks', ...pack(chunk) })
     if (conv.length > 0) tasks.push({ kind: 'conversions', ...pack(conv), players: {}, deals: {} })
     return { tasks, playerKeys }
-  }
-
-  async #insert(table: string, ndjson: string, token: string) {
-    if (ndjson.length === 0) return
-    await insertNdjson(this.d.ch, table, ndjson, token)
   }
 
   async #readProgress(): Promise<Progress> {

@@ -1,3 +1,4 @@
+import { parseEventTsv } from './rows.js'
 import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
@@ -51,11 +52,14 @@ function clickEv(affiliateId: number, ts: number, extra: Partial<ClickEvent> = {
   }
 }
 
-const rowsOf = (ndjson: string) =>
-  ndjson
-    .split('\n')
-    .filter((l) => l)
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
+// events rows are TabSeparated, ledger rows JSONEachRow
+const rowsOf = (text: string): Record<string, unknown>[] =>
+  text.startsWith('{')
+    ? text
+        .split('\n')
+        .filter((l) => l)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+    : parseEventTsv(text)
 
 describe('helpers', () => {
   it('chTime is ClickHouse DateTime64(3) text in UTC', () => {

@@ -35,8 +35,12 @@ export async function startQueryApi(
     name: 'query-api',
     hub,
     async routes(app: FastifyInstance) {
-      await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
-      app.get('/ws', { websocket: true }, (socket) => hub.accept(socket))
+      // In its own encapsulated context: the websocket plugin hooks every request of the
+      // context it is registered in, and the click path must not pay for that.
+      await app.register(async (ws) => {
+        await ws.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
+        ws.get('/ws', { websocket: true }, (socket) => hub.accept(socket))
+      })
       apiRoutes(app, { store, ch, auth, ...extra })
       if (existsSync(DASHBOARD)) {
         await app.register(fastifyStatic, { root: DASHBOARD, prefix: '/', wildcard: false, index: 'index.html' })

@@ -1,0 +1,150 @@
+/**
+ * Storage shapes: the `events` row and its TabSeparated text. chDB parses TabSeparated about
+ * twice as fast as JSONEachRow for this table (measured: ~75k vs ~40k rows/s), and the rows
+ * are written on worker threads, so the main thread only moves bytes.
+ *
+ * TabSeparated escapes backslash, tab, newline and carriage return in every field. A Map
+ * field is written in ClickHouse's text form, {'k':'v'}: ClickHouse reads it with its
+ * quoted-string reader, not by unescaping the field first, so the strings inside carry
+ * their own escapes (\\ \' \t \n \r) and the field gets no second TSV escaping.
+ */
+
+export const EVENT_COLUMNS = [
+  'event_id',
+  'kind',
+  'ts',
+  'affiliate_id',
+  'link_id',
+  'offer_id',
+  'source_id',
+  'click_id',
+  'player_ref',
+  'amount',
+  'currency',
+  'status',
+  'reason',
+  'ip',
+  'ua',
+  'referer',
+  'sub1',
+  'sub2',
+  'sub3',
+  'sub4',
+  'sub5',
+  'params',
+  'stream_seq',
+  'stream_idx',
+] as const
+
+const NUMERIC = new Set(['affiliate_id', 'link_id', 'offer_id', 'source_id', 'stream_seq', 'stream_idx'])
+
+export type EventRow = {
+  event_id: string
+  kind: string
+  /** DateTime64(3) text, UTC: 2026-11-24 09:26:40.537 */
+  ts: string
+  affiliate_id: number
+  link_id: number
+  offer_id: number
+  source_id: number
+  click_id: string
+  player_ref: string
+  amount: string
+  currency: string
+  status: string
+  reason: string
+  ip: string
+  ua: string
+  referer: string
+  sub1: string
+  sub2: string
+  sub3: string
+  sub4: string
+  sub5: string
+  params: Record<string, string>
+  stream_seq: number
+  stream_idx: number
+}
+
+const TSV_ESCAPE = /[\\\t\n\r]/g
+const TSV_MAP: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+
+export function tsvField(s: string): string {
+  return TSV_ESCAPE.test(s) ? ((TSV_ESCAPE.lastIndex = 0), s.replace(TSV_ESCAPE, (c) => TSV_MAP[c]!)) : s
+}
+
+const QUOTED_ESCAPE = /[\\'\t\n\r]/g
+const QUOTED_MAP: Record<string, string> = { '\\': '\\\\', "'": "\\'", '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+function quoted(s: string): string {
+  return `'${s.replace(QUOTED_ESCAPE, (c) => QUOTED_MAP[c]!)}'`
+}
+
+/** A Map(String, String) in ClickHouse's text form, ready to stand as a TSV field. */
+export function mapText(m: Record<string, string>): string {
+  let out = '{'
+  let first = true
+  for (const k in m) {
+    if (!first) out += ','
+    out += `${quoted(k)}:${quoted(m[k]!)}`
+    first = false
+  }
+  return out + '}'
+}
+
+export function eventRowTsv(r: EventRow): string {
+  return (
+    tsvField(r.event_id) + '\t' + r.kind + '\t' + r.ts + '\t' + r.affiliate_id + '\t' + r.link_id + '\t' + r.offer_id + '\t' + r.source_id + '\t' +
+    tsvField(r.click_id) + '\t' + r.player_ref + '\t' + r.amount + '\t' + r.currency + '\t' + r.status + '\t' + tsvField(r.reason) + '\t' +
+    tsvField(r.ip) + '\t' + tsvField(r.ua) + '\t' + tsvField(r.referer) + '\t' +
+    tsvField(r.sub1) + '\t' + tsvField(r.sub2) + '\t' + tsvField(r.sub3) + '\t' + tsvField(r.sub4) + '\t' + tsvField(r.sub5) + '\t' +
+    mapText(r.params) + '\t' + r.stream_seq + '\t' + r.stream_idx + '\n'
+  )
+}
+
+// --- reading it back (tests, dead-letter tooling) ---
+
+function unTsv(s: string): string {
+  return s.replace(/\\(.)/g, (_m, c: string) => ({ t: '\t', n: '\n', r: '\r', '\\': '\\' })[c] ?? c)
+}
+
+function parseMapText(s: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  let i = 1
+  const str = (): string => {
+    let v = ''
+    i++ // opening quote
+    while (s[i] !== "'") {
+      if (s[i] === '\\') {
+        i++
+        v += ({ t: '\t', n: '\n', r: '\r' } as Record<string, string>)[s[i]!] ?? s[i]
+        i++
+        continue
+      }
+      v += s[i++]
+    }
+    i++ // closing quote
+    return v
+  }
+  while (s[i] !== '}') {
+    const k = str()
+    i++ // ':'
+    out[k] = str()
+    if (s[i] === ',') i++
+  }
+  return out
+}
+
+export function parseEventTsv(tsv: string): EventRow[] {
+  return tsv
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const fields = line.split('\t')
+      const row: Record<string, unknown> = {}
+      EVENT_COLUMNS.forEach((c, i) => {
+        const v = fields[i]!
+        row[c] = c === 'params' ? parseMapText(v) : NUMERIC.has(c) ? Number(v) : unTsv(v)
+      })
+      return row as EventRow
+    })
+}
