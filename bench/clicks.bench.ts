@@ -1,36 +1,64 @@
 /**
  * npm run bench — the spine under load on this machine.
  *
- *   1. ceiling: a bare Fastify 302 redirect (its own process), driven by autocannon
+ *   1. ceiling: a bare Fastify 302 redirect (its own process)
  *   2. tracked: the embedded app's GET /c/:code at full load (redirect + signed click id +
- *      group-committed JetStream publish), same load generator, same run
- *   3. sustained: clicks at a fixed rate for 60 s; events/s into ClickHouse, consumer lag
- *      sampled every second, and freshness (a click accepted → its delta on /ws) measured
- *      with probe clicks on their own link
+ *      group-committed JetStream publish, with the processor writing ClickHouse alongside),
+ *      same load generator, same run. wrk when installed (Debian package `wrk`, light on
+ *      CPU), else autocannon.
+ *   3. paced: GET /c/:code at 40% of the ceiling's rate (autocannon paces): latency at that load
+ *   4. sustained: 60 s of clicks at a fixed rate straight onto the event stream, as a fleet of
+ *      ingest nodes would put them (the same Publisher the ingest tier uses): events/s into
+ *      ClickHouse, consumer lag every second, and freshness (a click accepted by GET /c/:code
+ *      → its delta on /ws) from probe clicks on their own link
  *
  * The last line of output is one JSON object with the figures.
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { cpus } from 'node:os'
 import { rmSync } from 'node:fs'
+import { cpus } from 'node:os'
 import autocannon from 'autocannon'
+import { connect } from 'nats'
 import WebSocket from 'ws'
+import { ClickIdSigner } from '../common/clickid.js'
+import type { ClickEvent } from '../common/events.js'
+import { createLogger } from '../common/log.js'
 import { freePort } from '../common/nats.js'
+import { Publisher } from '../ingest/publisher.js'
 import { api, spawnApp, waitFor } from '../test/helpers/app.js'
 import { tempDir, TEST_SECRETS } from '../test/helpers/config.js'
+import { startTestNats } from '../test/helpers/nats.js'
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10)
 const SUSTAIN = Number(process.env.BENCH_SUSTAIN_S ?? 60)
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100)
+const RATE = Number(process.env.BENCH_RATE ?? 22_000)
+const CONNECTIONS = 100
+const say = (s: string) => process.stderr.write(`${s}\n`)
 
-function say(s: string) {
-  process.stderr.write(`${s}\n`)
+const hasWrk = (() => {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch (e) {
+    return (e as { status?: number }).status === 1 // wrk --version exits 1 after printing
+  }
+})()
+
+type Load = { rps: number; p50: number; p99: number }
+
+function ms(s: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(s)!
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
 }
 
-async function load(url: string, opts: { duration: number; rate?: number; connections?: number }) {
-  const r = await autocannon({ url, connections: opts.connections ?? CONNECTIONS, duration: opts.duration, ...(opts.rate ? { overallRate: opts.rate } : {}) })
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, total: r.requests.total, status3xx: r['3xx'] ?? 0 }
+async function load(url: string, duration: number, rate?: number): Promise<Load> {
+  if (hasWrk && !rate) {
+    const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', url]).toString()
+    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: ms(/ 50%\s+(\S+)/.exec(out)![1]!), p99: ms(/ 99%\s+(\S+)/.exec(out)![1]!) }
+  }
+  const r = await autocannon({ url, connections: CONNECTIONS, duration, ...(rate ? { overallRate: rate } : {}) })
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 }
 }
 
 function pct(xs: number[], p: number): number {
@@ -38,18 +66,25 @@ function pct(xs: number[], p: number): number {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN
 }
 
+say(`load generator: ${hasWrk ? 'wrk' : 'autocannon (install Debian package wrk for a lighter one)'}, ${CONNECTIONS} connections`)
+
 // 1. ceiling
 const barePort = await freePort()
 const bare = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-redirect.ts', String(barePort)], { stdio: ['ignore', 'pipe', 'inherit'] })
 await once(bare.stdout!, 'data')
-await load(`http://127.0.0.1:${barePort}/c/x`, { duration: 2 }) // warm-up
-const ceiling = await load(`http://127.0.0.1:${barePort}/c/x`, { duration: DURATION })
+await load(`http://127.0.0.1:${barePort}/c/x`, 2)
+const ceiling = await load(`http://127.0.0.1:${barePort}/c/x`, DURATION)
 bare.kill('SIGTERM')
-say(`ceiling  bare Fastify redirect: ${ceiling.rps.toFixed(0)} req/s, p50 ${ceiling.p50} ms, p99 ${ceiling.p99} ms`)
+say(`ceiling   bare Fastify redirect: ${ceiling.rps.toFixed(0)} req/s, p50 ${ceiling.p50} ms, p99 ${ceiling.p99} ms`)
 
-// 2. tracked
+// The app, all tiers in one process with chDB; NATS is the bench's own so step 4 can
+// publish onto the stream as remote ingest nodes would.
+const nats = await startTestNats()
 const dataDir = tempDir('bench')
-const app = await spawnApp({ env: { DATA_DIR: dataDir, OPERATOR_API_KEY: TEST_SECRETS.OPERATOR_API_KEY, LOG_LEVEL: 'warn' } })
+const app = await spawnApp({
+  nodeArgs: ['--max-semi-space-size=32'],
+  env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn' },
+})
 const call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
 const aff = (await call('POST', '/api/affiliates', { name: 'bench' })).body
 const link = (await call('POST', '/api/links', { affiliateId: aff.id, destination: 'https://brand.example/land?cid={click_id}&s1={sub1}' })).body
@@ -57,22 +92,36 @@ await call('POST', '/api/deals/cpa', { affiliateId: aff.id, amount: '10', curren
 const probeAff = (await call('POST', '/api/affiliates', { name: 'probe' })).body
 const probe = (await call('POST', '/api/links', { affiliateId: probeAff.id, destination: 'https://brand.example/p?cid={click_id}' })).body
 await new Promise((r) => setTimeout(r, 300))
-const clickUrl = `${app.url}/c/${link.code}?sub1=bench&utm_source=load`
-await load(clickUrl, { duration: 2 })
-const tracked = await load(clickUrl, { duration: DURATION })
-say(
-  `tracked  GET /c/:code:           ${tracked.rps.toFixed(0)} req/s, p50 ${tracked.p50} ms, p99 ${tracked.p99} ms (${((tracked.rps / ceiling.rps) * 100).toFixed(1)}% of ceiling)`,
-)
 const status = async () => (await call('GET', '/api/status')).body
+const clickUrl = `${app.url}/c/${link.code}?sub1=bench&utm_source=load`
+
+// 2. tracked, full load
+await load(clickUrl, 2)
+const before2 = (await status()).processor.events
+const tracked = await load(clickUrl, DURATION)
+const httpEps = ((await status()).processor.events - before2) / DURATION
+say(
+  `tracked   GET /c/:code:           ${tracked.rps.toFixed(0)} req/s, p50 ${tracked.p50} ms, p99 ${tracked.p99} ms (${((tracked.rps / ceiling.rps) * 100).toFixed(1)}% of the ceiling); processor took ${httpEps.toFixed(0)} events/s meanwhile`,
+)
 await waitFor(
-  'drain after full load',
+  'drain',
   async () => (await status()).processor.lag,
   (l: number) => l === 0,
   120_000,
 )
 
-// 3. sustained rate, lag, freshness
-const rate = Number(process.env.BENCH_RATE ?? Math.min(22_000, Math.floor(tracked.rps * 0.85)))
+// 3. paced at 40% of the ceiling
+const pacedRate = Math.round(ceiling.rps * 0.4)
+const paced = await load(clickUrl, DURATION, pacedRate)
+say(`paced     GET /c/:code at ${pacedRate}/s: ${paced.rps.toFixed(0)} req/s, p50 ${paced.p50} ms, p99 ${paced.p99} ms`)
+await waitFor(
+  'drain',
+  async () => (await status()).processor.lag,
+  (l: number) => l === 0,
+  120_000,
+)
+
+// 4. sustained
 const ws = new WebSocket(`${app.url.replace('http', 'ws')}/ws`)
 await once(ws, 'open')
 ws.send(JSON.stringify({ type: 'auth', token: TEST_SECRETS.OPERATOR_API_KEY }))
@@ -82,69 +131,100 @@ ws.on('message', (m) => {
   if (d.type === 'delta' && d.rows.some((r: { affiliateId: number; clicks: number }) => r.affiliateId === probeAff.id && r.clicks > 0)) probeWaiter?.()
 })
 const fresh: number[] = []
-let probing = true
+let running = true
 const prober = (async () => {
-  while (probing) {
+  while (running) {
     const seen = new Promise<void>((r) => (probeWaiter = r))
     const res = await fetch(`${app.url}/c/${probe.code}`, { redirect: 'manual' })
     const accepted = performance.now()
     if (res.status !== 302) throw new Error(`probe ${res.status}`)
     await Promise.race([seen, new Promise((r) => setTimeout(r, 5000))])
     fresh.push(performance.now() - accepted)
-    await new Promise((r) => setTimeout(r, 200))
+    await new Promise((r) => setTimeout(r, 250))
   }
 })()
+
+const nc = await connect({ servers: nats.url })
+const publisher = new Publisher(nc.jetstream(), { partitions: 16, maxBatchEvents: 2000, maxInflight: 4, log: createLogger('warn') })
+const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
 const before = await status()
 const lags: number[] = []
 const sampler = setInterval(() => void status().then((s) => lags.push(s.processor.lag)), 1000)
 const t0 = performance.now()
-const sustained = await load(clickUrl, { duration: SUSTAIN, rate })
-const sentEnd = performance.now()
+let sent = 0
+const tickMs = 20
+while (performance.now() - t0 < SUSTAIN * 1000) {
+  const due = Math.floor(((performance.now() - t0) / 1000) * RATE)
+  for (; sent < due; sent++) {
+    const ts = Date.now()
+    const e: ClickEvent = {
+      kind: 'click',
+      id: signer.issue({ ts, linkId: link.id, affiliateId: aff.id, offerId: 0 }),
+      ts,
+      code: link.code,
+      linkId: link.id,
+      affiliateId: aff.id,
+      offerId: 0,
+      ip: '198.51.100.7',
+      ua: 'bench/1.0',
+      referer: '',
+      sub: { sub1: 'stream' },
+      params: {},
+    }
+    void publisher.click(e)
+  }
+  await new Promise((r) => setTimeout(r, tickMs))
+}
+await publisher.drain()
+const sendSecs = (performance.now() - t0) / 1000
 clearInterval(sampler)
-probing = false
-await prober
 const after = await status()
-const processedDuring = after.processor.events - before.processor.events
-const e2eEps = processedDuring / ((sentEnd - t0) / 1000)
+const e2eEps = (after.processor.events - before.processor.events) / sendSecs
+running = false
+await prober
 await waitFor(
   'final drain',
   async () => (await status()).processor.lag,
   (l: number) => l === 0,
-  120_000,
+  180_000,
 )
-const drained = await status()
 const rec = (await call('GET', '/api/reports/reconcile')).body
+const final = await status()
 ws.close()
+await nc.close()
 await app.stop()
+await nats.stop()
 rmSync(dataDir, { recursive: true, force: true })
 
-const third = Math.floor(lags.length / 3)
-const lagFirstThird = Math.max(...lags.slice(0, third))
-const lagLastThird = Math.max(...lags.slice(-third))
-say(
-  `sustained ${rate}/s for ${SUSTAIN} s: sent ${sustained.total}, processed ${processedDuring} during the run (${e2eEps.toFixed(0)} events/s into ClickHouse)`,
-)
-say(`          consumer lag (messages): max first third ${lagFirstThird}, max last third ${lagLastThird}, samples ${lags.join(',')}`)
-say(`          freshness click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`)
-say(`          ClickHouse holds ${rec.raw.clicks} clicks; processor handled ${drained.processor.events} events in total`)
+const third = Math.max(1, Math.floor(lags.length / 3))
+const lagFirst = Math.max(...lags.slice(0, third))
+const lagLast = Math.max(...lags.slice(-third))
+say(`sustained ${RATE}/s onto the stream for ${SUSTAIN} s: ${sent} sent, ${e2eEps.toFixed(0)} events/s into ClickHouse during the run`)
+say(`          consumer lag (messages), sampled each second: max in the first third ${lagFirst}, in the last third ${lagLast}`)
+say(`          freshness, click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`)
+say(`          ClickHouse holds ${rec.raw.clicks} clicks = ${final.processor.events} events processed; rollups ${rec.rollup.clicks}`)
 
-const figures = {
-  tracked_rps: Math.round(tracked.rps),
-  ceiling_rps: Math.round(ceiling.rps),
-  ratio: Number((tracked.rps / ceiling.rps).toFixed(3)),
-  p50_ms: tracked.p50,
-  p99_ms: tracked.p99,
-  e2e_eps: Math.round(e2eEps),
-  sustained_rate: rate,
-  sustained_s: SUSTAIN,
-  sustained_p99_ms: sustained.p99,
-  lag_max_first_third: lagFirstThird,
-  lag_max_last_third: lagLastThird,
-  freshness_p50_ms: Math.round(pct(fresh, 50)),
-  freshness_p99_ms: Math.round(pct(fresh, 99)),
-  clickhouse_clicks: rec.raw.clicks,
-  machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`,
-  date: new Date().toISOString().slice(0, 10),
-}
-process.stdout.write(`${JSON.stringify(figures)}\n`)
+process.stdout.write(
+  `${JSON.stringify({
+    tracked_rps: Math.round(tracked.rps),
+    ceiling_rps: Math.round(ceiling.rps),
+    ratio: Number((tracked.rps / ceiling.rps).toFixed(3)),
+    p50_ms: tracked.p50,
+    p99_ms: tracked.p99,
+    paced_rps: Math.round(paced.rps),
+    paced_p50_ms: paced.p50,
+    paced_p99_ms: paced.p99,
+    http_e2e_eps: Math.round(httpEps),
+    e2e_eps: Math.round(e2eEps),
+    sustained_rate: RATE,
+    sustained_s: SUSTAIN,
+    lag_max_first_third: lagFirst,
+    lag_max_last_third: lagLast,
+    freshness_p50_ms: Math.round(pct(fresh, 50)),
+    freshness_p99_ms: Math.round(pct(fresh, 99)),
+    load_generator: hasWrk ? 'wrk' : 'autocannon',
+    machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`,
+    date: new Date().toISOString().slice(0, 10),
+  })}\n`,
+)
 process.exit(0)

@@ -23,9 +23,31 @@ afterAll(async () => {
 })
 
 const row = (i: number, over: Partial<EventRow> = {}): EventRow => ({
-  event_id: `e${i}`, kind: 'click', ts: '2026-11-24 09:26:40.537', affiliate_id: 1 + (i % 3), link_id: 1, offer_id: 0, source_id: 0,
-  click_id: '', player_ref: '', amount: '0', currency: '', status: 'valid', reason: '', ip: '10.0.0.1', ua: 'UA', referer: '',
-  sub1: '', sub2: '', sub3: '', sub4: '', sub5: '', params: {}, stream_seq: i, stream_idx: 0, ...over,
+  event_id: `e${i}`,
+  kind: 'click',
+  ts: '2026-11-24 09:26:40.537',
+  affiliate_id: 1 + (i % 3),
+  link_id: 1,
+  offer_id: 0,
+  source_id: 0,
+  click_id: '',
+  player_ref: '',
+  amount: '0',
+  currency: '',
+  status: 'valid',
+  reason: '',
+  ip: '10.0.0.1',
+  ua: 'UA',
+  referer: '',
+  sub1: '',
+  sub2: '',
+  sub3: '',
+  sub4: '',
+  sub5: '',
+  params: {},
+  stream_seq: i,
+  stream_idx: 0,
+  ...over,
 })
 
 describe('clickhouse schema', () => {
@@ -34,7 +56,18 @@ describe('clickhouse schema', () => {
     expect(first).toEqual(loadMigrations().map((m) => m.version))
     expect(await migrate(ch)).toEqual([])
     const tables = (await queryRows<{ name: string }>(ch, 'SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name')).map((t) => t.name)
-    expect(tables).toEqual(expect.arrayContaining(['events', 'ledger', 'events_minute', 'events_minute_mv', 'commission_minute', 'commission_minute_mv', 'processed_batches', 'schema_migrations']))
+    expect(tables).toEqual(
+      expect.arrayContaining([
+        'events',
+        'ledger',
+        'events_minute',
+        'events_minute_mv',
+        'commission_minute',
+        'commission_minute_mv',
+        'processed_batches',
+        'schema_migrations',
+      ]),
+    )
   })
 
   it('drops a retried insert in the table and in the rollup, by token', async () => {

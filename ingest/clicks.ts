@@ -40,8 +40,12 @@ export function expandDestination(template: string, vars: Record<string, string>
   return `${base}${base.includes('?') ? '&' : '?'}click_id=${encodeURIComponent(vars.click_id ?? '')}${fragment}`
 }
 
+const noop = () => {}
+
 export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
-  app.get<{ Params: { code: string }; Querystring: Record<string, unknown> }>('/c/:code', async (req, reply) => {
+  // A plain (not async) handler that replies from the publisher's callback: no promise per
+  // click on the hot path.
+  app.get<{ Params: { code: string }; Querystring: Record<string, unknown> }>('/c/:code', (req, reply) => {
     const link = deps.links.map.get(`code.${req.params.code}`)
     if (!link || link.status !== 'active') {
       return reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE)
@@ -69,9 +73,6 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       sub,
       params,
     }
-    const stored = deps.publisher.click(ev) // resolves when stored, or after the ack timeout
-    if (deps.ack === 'stored') await stored
-    else stored.catch(() => {})
     const location = expandDestination(link.destination, {
       click_id: id,
       affiliate_id: String(link.affiliateId),
@@ -83,7 +84,17 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       sub4: sub.sub4 ?? '',
       sub5: sub.sub5 ?? '',
     })
-    return reply.code(302).header('location', location).header('cache-control', 'no-store').send()
+    const redirect = () => {
+      if (!reply.sent) reply.code(302).header('location', location).header('cache-control', 'no-store').send()
+    }
+    if (deps.ack === 'stored') {
+      // Called when stored, after the ack timeout, or if ingest is shutting down: the visitor
+      // is redirected in every case; a click that is not yet stored stays queued.
+      deps.publisher.clickThen(ev, redirect, redirect)
+    } else {
+      deps.publisher.clickThen(ev, noop, noop)
+      redirect()
+    }
+    return reply
   })
 }
-

@@ -62,15 +62,19 @@ export class Publisher {
     for (const ws of this.#inflightWaiters) if (ws[0] && ws[0].at <= cutoff) for (const w of ws) w.resolve(undefined)
   }
 
-  /** Queue a click; resolves with the ack when JetStream has stored it. */
+  /** Queue a click; resolves with the ack when JetStream has stored it (or with nothing
+   *  after the ack timeout: the click stays queued and is retried). */
   click(e: ClickEvent): Promise<PubAck | undefined> {
-    if (this.#closed) return Promise.reject(new ShuttingDownError('ingest is shutting down'))
-    return new Promise((resolve, reject) => {
-      this.#clicks.push(e)
-      this.#clickWaiters.push({ resolve, reject, at: Date.now() })
-      this.stats.queued++
-      this.#schedule()
-    })
+    return new Promise((resolve, reject) => this.clickThen(e, resolve, reject))
+  }
+
+  /** The same without a promise per click: the hot path's form. */
+  clickThen(e: ClickEvent, done: (ack: PubAck | undefined) => void, failed: (err: Error) => void): void {
+    if (this.#closed) return failed(new ShuttingDownError('ingest is shutting down'))
+    this.#clicks.push(e)
+    this.#clickWaiters.push({ resolve: done, reject: failed, at: Date.now() })
+    this.stats.queued++
+    this.#schedule()
   }
 
   /** Queue one conversion under its idempotency key; resolves with the stream's ack. */

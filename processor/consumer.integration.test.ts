@@ -230,4 +230,62 @@ describe('processor crash recovery', () => {
     })
     deals.stop()
   }, 90_000)
+
+  it('sends a poison message to the dead-letter stream with the reason, and processes the rest', async () => {
+    const js = nc.jetstream()
+    const jsm = await nc.jetstreamManager()
+    const enc = new TextEncoder()
+    const store = await EntityStore.open(nc)
+    const deals = new WatchedBucket(store.deals, CpaDealSchema, () => {})
+    await deals.ready
+    const progressKv = await openKv(nc, BUCKETS.progress)
+    const playersKv = await openKv(nc, BUCKETS.players)
+    const before = await counts()
+    const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
+    const ts = Date.now()
+    const good: ClickEvent = {
+      kind: 'click',
+      id: signer.issue({ ts, linkId: 1, affiliateId: 1, offerId: 0 }),
+      ts,
+      code: 'x',
+      linkId: 1,
+      affiliateId: 1,
+      offerId: 0,
+      ip: '',
+      ua: '',
+      referer: '',
+      sub: {},
+      params: {},
+    }
+    // one message: a good click, a line that is not JSON, a click without an id
+    await js.publish('ev.3.click', enc.encode(`${JSON.stringify(good)}\nnot json at all\n${JSON.stringify({ ...good, id: '' })}\n`))
+    // a conversion that breaks its contract
+    await js.publish('ev.4.ftd', enc.encode(JSON.stringify({ kind: 'ftd', id: 'x', sourceId: 1, eventId: 'x', ts, amount: 'lots' }) + '\n'))
+    const dlqBefore = (await jsm.streams.info('DEADLETTER')).state.messages
+
+    const c = processorWith({}, deals, progressKv, playersKv)
+    await c.p.start()
+    await waitFor(
+      'processed',
+      () => c.p.lag(),
+      (l) => l === 0,
+      20_000,
+    )
+    await c.p.stop()
+    await c.pool.destroy()
+    deals.stop()
+
+    const after = await counts()
+    expect(after.clicks - before.clicks).toBe(1)
+    const info = await jsm.streams.info('DEADLETTER')
+    expect(info.state.messages - dlqBefore).toBe(3)
+    const reasons: string[] = []
+    for (let seq = info.state.last_seq - 2; seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage('DEADLETTER', { seq })
+      reasons.push(JSON.parse(new TextDecoder().decode(m.data)).reason)
+    }
+    expect(reasons[0]).toBe('undecodable')
+    expect(reasons[1]).toBe('invalid_click')
+    expect(reasons[2]).toMatch(/^invalid_conversion: amount/)
+  }, 60_000)
 })

@@ -71,7 +71,16 @@ export class Processor {
   #iter: ConsumerMessages | undefined
   #loop: Promise<void> = Promise.resolve()
   #inBatch = false
-  readonly stats: ProcessorStats = { batches: 0, events: 0, deadLetters: 0, applied: 0, lastBatchMs: 0, retries: 0, counts: {}, stepMs: { progress: 0, load: 0, compute: 0, clickhouse: 0, publish: 0, state: 0, ack: 0 } }
+  readonly stats: ProcessorStats = {
+    batches: 0,
+    events: 0,
+    deadLetters: 0,
+    applied: 0,
+    lastBatchMs: 0,
+    retries: 0,
+    counts: {},
+    stepMs: { progress: 0, load: 0, compute: 0, clickhouse: 0, publish: 0, state: 0, ack: 0 },
+  }
 
   constructor(private readonly d: ProcessorDeps) {}
 

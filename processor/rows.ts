@@ -93,11 +93,54 @@ export function mapText(m: Record<string, string>): string {
 
 export function eventRowTsv(r: EventRow): string {
   return (
-    tsvField(r.event_id) + '\t' + r.kind + '\t' + r.ts + '\t' + r.affiliate_id + '\t' + r.link_id + '\t' + r.offer_id + '\t' + r.source_id + '\t' +
-    tsvField(r.click_id) + '\t' + r.player_ref + '\t' + r.amount + '\t' + r.currency + '\t' + r.status + '\t' + tsvField(r.reason) + '\t' +
-    tsvField(r.ip) + '\t' + tsvField(r.ua) + '\t' + tsvField(r.referer) + '\t' +
-    tsvField(r.sub1) + '\t' + tsvField(r.sub2) + '\t' + tsvField(r.sub3) + '\t' + tsvField(r.sub4) + '\t' + tsvField(r.sub5) + '\t' +
-    mapText(r.params) + '\t' + r.stream_seq + '\t' + r.stream_idx + '\n'
+    tsvField(r.event_id) +
+    '\t' +
+    r.kind +
+    '\t' +
+    r.ts +
+    '\t' +
+    r.affiliate_id +
+    '\t' +
+    r.link_id +
+    '\t' +
+    r.offer_id +
+    '\t' +
+    r.source_id +
+    '\t' +
+    tsvField(r.click_id) +
+    '\t' +
+    r.player_ref +
+    '\t' +
+    r.amount +
+    '\t' +
+    r.currency +
+    '\t' +
+    r.status +
+    '\t' +
+    tsvField(r.reason) +
+    '\t' +
+    tsvField(r.ip) +
+    '\t' +
+    tsvField(r.ua) +
+    '\t' +
+    tsvField(r.referer) +
+    '\t' +
+    tsvField(r.sub1) +
+    '\t' +
+    tsvField(r.sub2) +
+    '\t' +
+    tsvField(r.sub3) +
+    '\t' +
+    tsvField(r.sub4) +
+    '\t' +
+    tsvField(r.sub5) +
+    '\t' +
+    mapText(r.params) +
+    '\t' +
+    r.stream_seq +
+    '\t' +
+    r.stream_idx +
+    '\n'
   )
 }
 
