@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventRowTsv, EVENT_COLUMNS, type EventRow } from '../processor/rows.js'
 import { tempDir } from '../test/helpers/config.js'
+import { clickRow } from '../test/helpers/rows.js'
 import { createChdb, insertFormatted, queryRows, type ClickHouseClient } from './client.js'
 import { loadMigrations, migrate } from './migrate.js'
 
@@ -22,33 +23,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-const row = (i: number, over: Partial<EventRow> = {}): EventRow => ({
-  event_id: `e${i}`,
-  kind: 'click',
-  ts: '2026-11-24 09:26:40.537',
-  affiliate_id: 1 + (i % 3),
-  link_id: 1,
-  offer_id: 0,
-  source_id: 0,
-  click_id: '',
-  player_ref: '',
-  amount: '0',
-  currency: '',
-  status: 'valid',
-  reason: '',
-  ip: '10.0.0.1',
-  ua: 'UA',
-  referer: '',
-  sub1: '',
-  sub2: '',
-  sub3: '',
-  sub4: '',
-  sub5: '',
-  params: {},
-  stream_seq: i,
-  stream_idx: 0,
-  ...over,
-})
+const row = (i: number, over: Partial<EventRow> = {}): EventRow =>
+  clickRow({ event_id: `e${i}`, affiliate_id: 1 + (i % 3), link_id: 1, ip: '10.0.0.1', stream_seq: i, stream_idx: 0, ...over })
 
 describe('clickhouse schema', () => {
   it('applies every migration once, and a second run applies none', async () => {

@@ -52,8 +52,9 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
     }
     const ts = Date.now()
     const id = deps.signer.issue({ ts, linkId: link.id, affiliateId: link.affiliateId, offerId: link.offerId })
-    const sub: Record<string, string> = {}
-    const params: Record<string, string> = {}
+    // Null-prototype maps: a parameter named __proto__ is kept like any other, not swallowed.
+    const sub: Record<string, string> = Object.create(null)
+    const params: Record<string, string> = Object.create(null)
     let n = 0
     for (const k in req.query) {
       if ((SUB_IDS as readonly string[]).includes(k)) sub[k] = first(req.query[k])

@@ -70,7 +70,7 @@ const pb = (body: Record<string, unknown>, headers: Record<string, string> = {})
 describe('GET /c/:code', () => {
   it('redirects with a signed click id and stores the click with its sub-ids and parameters', async () => {
     const before = await streamMessages()
-    const r = await fetch(`${app.url}/c/${code}?sub1=a&sub2=b%20c&gclid=xyz`, { redirect: 'manual', headers: { 'user-agent': 'TestUA/1.0' } })
+    const r = await fetch(`${app.url}/c/${code}?sub1=a&sub2=b%20c&gclid=xyz&__proto__=kept`, { redirect: 'manual', headers: { 'user-agent': 'TestUA/1.0' } })
     expect(r.status).toBe(302)
     const loc = new URL(r.headers.get('location')!)
     expect(loc.origin + loc.pathname).toBe('https://brand.example/x')
@@ -84,6 +84,7 @@ describe('GET /c/:code', () => {
     expect(m.subject).toMatch(/^ev\.\d+\.click$/)
     expect(m.events).toHaveLength(1)
     expect(m.events[0]).toMatchObject({ kind: 'click', id: cid, affiliateId, ua: 'TestUA/1.0', sub: { sub1: 'a', sub2: 'b c' }, params: { gclid: 'xyz' } })
+    expect(Object.getOwnPropertyNames(m.events[0].params).sort()).toEqual(['__proto__', 'gclid'])
   })
 
   it('answers an unknown code with a 404 page and publishes nothing', async () => {

@@ -18,7 +18,7 @@ import { parseEventSubject } from '../common/subjects.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import { applyConversion, type PlayerState } from './domain/players.js'
 import type { LedgerEntry } from './domain/commission.js'
-import { eventRowTsv } from './rows.js'
+import { eventRowTsv, type EventRow } from './rows.js'
 
 export type MessageRef = { seq: number; subject: string; start: number; end: number }
 
@@ -102,122 +102,144 @@ function stringMap(x: unknown): x is Record<string, string> {
   return true
 }
 
-class Counts {
-  readonly c: Record<string, number> = {}
-  inc(k: string) {
-    this.c[k] = (this.c[k] ?? 0) + 1
+const UNDECODABLE = Symbol('undecodable')
+
+/** What a task accumulates: rows, the live delta, dead letters and outcome counts. */
+class Accumulator {
+  readonly delta = new DeltaBuilder()
+  readonly dead: DeadLetter[] = []
+  readonly counts: Record<string, number> = {}
+  // Rows collected in an array and joined once: appending to one string made cons-strings
+  // that cost more in GC than the rest of the step together.
+  readonly rows: string[] = []
+  events = 0
+  maxTs = 0
+
+  count(k: string) {
+    this.counts[k] = (this.counts[k] ?? 0) + 1
+  }
+
+  reject(m: MessageRef, idx: number, line: string, reason: string, counter: string) {
+    this.dead.push({ seq: m.seq, idx, subject: m.subject, reason, data: line })
+    this.count(counter)
+  }
+
+  /** The line as JSON, or UNDECODABLE (already dead-lettered). */
+  parse(m: MessageRef, idx: number, line: string): unknown {
+    try {
+      return JSON.parse(line)
+    } catch {
+      this.reject(m, idx, line, 'undecodable', 'decode.undecodable')
+      return UNDECODABLE
+    }
+  }
+
+  /** Serialise a row; an event whose row cannot be built is dead-lettered, not fatal to the batch. */
+  row(m: MessageRef, idx: number, line: string, counter: string, build: () => EventRow): string | undefined {
+    try {
+      return eventRowTsv(build())
+    } catch (err) {
+      this.reject(m, idx, line, `compute_error: ${(err as Error).message}`, counter)
+      return undefined
+    }
+  }
+
+  add(row: string, ts: number) {
+    this.rows.push(row)
+    this.events++
+    if (ts > this.maxTs) this.maxTs = ts
+  }
+
+  output(extra: { ledgerRows?: string; players?: Record<string, PlayerState> } = {}): TaskOutput {
+    return {
+      eventRows: this.rows.join(''),
+      ledgerRows: extra.ledgerRows ?? '',
+      events: this.events,
+      maxTs: this.maxTs,
+      delta: this.delta.rows(),
+      players: extra.players ?? {},
+      dead: this.dead,
+      counts: this.counts,
+    }
   }
 }
 
+/** The click-only columns of a conversion row. */
+const NO_CLICK_FIELDS = { ip: '', ua: '', referer: '', sub1: '', sub2: '', sub3: '', sub4: '', sub5: '', params: {} } as const
+
 export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): TaskOutput {
-  const delta = new DeltaBuilder()
-  const dead: DeadLetter[] = []
-  const counts = new Counts()
-  // Rows collected in an array and joined once: appending to one string made cons-strings
-  // that cost more in GC than the rest of the step together.
-  const rows: string[] = []
-  let events = 0
-  let maxTs = 0
+  const acc = new Accumulator()
   for (const m of input.msgs) {
     const ls = lines(input.buf, m)
     for (let idx = 0; idx < ls.length; idx++) {
-      let e: unknown
-      try {
-        e = JSON.parse(ls[idx]!)
-      } catch {
-        dead.push({ seq: m.seq, idx, subject: m.subject, reason: 'undecodable', data: ls[idx]! })
-        counts.inc('decode.undecodable')
-        continue
-      }
+      const line = ls[idx]!
+      const e = acc.parse(m, idx, line)
+      if (e === UNDECODABLE) continue
       if (!isClick(e)) {
-        dead.push({ seq: m.seq, idx, subject: m.subject, reason: 'invalid_click', data: ls[idx]! })
-        counts.inc('decode.invalid')
+        acc.reject(m, idx, line, 'invalid_click', 'decode.invalid')
         continue
       }
-      let row: string
-      try {
-        row = eventRowTsv({
-          event_id: e.id,
-          kind: 'click',
-          ts: chTime(e.ts),
-          affiliate_id: e.affiliateId,
-          link_id: e.linkId,
-          offer_id: e.offerId,
-          source_id: 0,
-          click_id: '',
-          player_ref: '',
-          amount: '0',
-          currency: '',
-          status: 'valid',
-          reason: '',
-          ip: e.ip,
-          ua: e.ua,
-          referer: e.referer ?? '',
-          sub1: e.sub.sub1 ?? '',
-          sub2: e.sub.sub2 ?? '',
-          sub3: e.sub.sub3 ?? '',
-          sub4: e.sub.sub4 ?? '',
-          sub5: e.sub.sub5 ?? '',
-          params: e.params,
-          stream_seq: m.seq,
-          stream_idx: idx,
-        })
-      } catch (err) {
-        dead.push({ seq: m.seq, idx, subject: m.subject, reason: `compute_error: ${(err as Error).message}`, data: ls[idx]! })
-        counts.inc('click.compute_error')
-        continue
-      }
-      rows.push(row)
-      events++
-      if (e.ts > maxTs) maxTs = e.ts
-      delta.row(e.affiliateId, e.ts).clicks++
-      counts.inc('click.valid')
+      const row = acc.row(m, idx, line, 'click.compute_error', () => ({
+        event_id: e.id,
+        kind: 'click',
+        ts: chTime(e.ts),
+        affiliate_id: e.affiliateId,
+        link_id: e.linkId,
+        offer_id: e.offerId,
+        source_id: 0,
+        click_id: '',
+        player_ref: '',
+        amount: '0',
+        currency: '',
+        status: 'valid',
+        reason: '',
+        ip: e.ip,
+        ua: e.ua,
+        referer: e.referer,
+        sub1: e.sub.sub1 ?? '',
+        sub2: e.sub.sub2 ?? '',
+        sub3: e.sub.sub3 ?? '',
+        sub4: e.sub.sub4 ?? '',
+        sub5: e.sub.sub5 ?? '',
+        params: e.params,
+        stream_seq: m.seq,
+        stream_idx: idx,
+      }))
+      if (row === undefined) continue
+      acc.add(row, e.ts)
+      acc.delta.row(e.affiliateId, e.ts).clicks++
+      acc.count('click.valid')
     }
   }
-  return { eventRows: rows.join(''), ledgerRows: '', events, maxTs, delta: delta.rows(), players: {}, dead, counts: counts.c }
+  return acc.output()
 }
 
 export function computeConversions(input: Extract<TaskInput, { kind: 'conversions' }>, ctx: ComputeContext): TaskOutput {
-  const delta = new DeltaBuilder()
-  const dead: DeadLetter[] = []
-  const counts = new Counts()
+  const acc = new Accumulator()
   const players = new Map<string, PlayerState>(Object.entries(input.players))
   const changed: Record<string, PlayerState> = {}
   const ledger: LedgerEntry[] = []
-  // Rows collected in an array and joined once: appending to one string made cons-strings
-  // that cost more in GC than the rest of the step together.
-  const rows: string[] = []
-  let events = 0
-  let maxTs = 0
   for (const m of input.msgs) {
     const kind = parseEventSubject(m.subject)?.kind
     const ls = lines(input.buf, m)
     for (let idx = 0; idx < ls.length; idx++) {
-      let raw: unknown
-      try {
-        raw = JSON.parse(ls[idx]!)
-      } catch {
-        dead.push({ seq: m.seq, idx, subject: m.subject, reason: 'undecodable', data: ls[idx]! })
-        counts.inc('decode.undecodable')
-        continue
-      }
+      const line = ls[idx]!
+      const raw = acc.parse(m, idx, line)
+      if (raw === UNDECODABLE) continue
       const parsed = ConversionEventSchema.safeParse(raw)
       if (!parsed.success || parsed.data.kind !== kind) {
         const why = parsed.success
           ? `kind ${parsed.data.kind} on a ${kind} subject`
           : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-        dead.push({ seq: m.seq, idx, subject: m.subject, reason: `invalid_conversion: ${why}`, data: ls[idx]! })
-        counts.inc('decode.invalid')
+        acc.reject(m, idx, line, `invalid_conversion: ${why}`, 'decode.invalid')
         continue
       }
       const ev = parsed.data
       const key = playerKey(ev)
       // A cookieless FTD (click id, no player id) is keyed by its click, and so is its pseudonym.
       const playerRef = ctx.pseudonym(ev.playerId ?? `click:${ev.clickId ?? ev.id}`)
-      // Everything that could throw runs before anything is changed; an event that fails
-      // goes to the dead letters with the reason instead of stalling its batch forever.
+      // Everything that could throw runs before anything is changed.
       let out: ReturnType<typeof applyConversion>
-      let row: string
       try {
         out = applyConversion(ev, [m.seq, idx], players.get(key), {
           verify: ctx.verify,
@@ -225,59 +247,51 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
           dealOf: (a) => input.deals[String(a)],
           playerRef,
         })
-        if (out.status === 'already_applied') {
-          counts.inc('convert.already_applied')
-          continue
-        }
-        row = eventRowTsv({
-          event_id: ev.id,
-          kind: ev.kind,
-          ts: chTime(ev.ts),
-          affiliate_id: out.affiliateId,
-          link_id: out.linkId,
-          offer_id: out.offerId,
-          source_id: ev.sourceId,
-          click_id: out.clickId || (ev.clickId ?? ''),
-          player_ref: playerRef,
-          amount: ev.amount ?? '0',
-          currency: ev.currency ?? '',
-          status: out.status,
-          reason: out.reason,
-          ip: '',
-          ua: '',
-          referer: '',
-          sub1: '',
-          sub2: '',
-          sub3: '',
-          sub4: '',
-          sub5: '',
-          params: {},
-          stream_seq: m.seq,
-          stream_idx: idx,
-        })
       } catch (err) {
-        dead.push({ seq: m.seq, idx, subject: m.subject, reason: `compute_error: ${(err as Error).message}`, data: ls[idx]! })
-        counts.inc('convert.compute_error')
+        acc.reject(m, idx, line, `compute_error: ${(err as Error).message}`, 'convert.compute_error')
         continue
       }
-      players.set(key, out.next)
-      changed[key] = out.next
-      counts.inc(`convert.${ev.kind}.${out.status}.${out.reason}`)
-      rows.push(row)
-      events++
-      if (ev.ts > maxTs) maxTs = ev.ts
-      const d = delta.row(out.affiliateId, ev.ts)
-      if (out.status === 'unattributed') d.unattributed++
-      else if (out.status === 'attributed') {
+      if (out.status === 'already_applied') {
+        acc.count('convert.already_applied')
+        continue
+      }
+      const o = out
+      const row = acc.row(m, idx, line, 'convert.compute_error', () => ({
+        event_id: ev.id,
+        kind: ev.kind,
+        ts: chTime(ev.ts),
+        affiliate_id: o.affiliateId,
+        link_id: o.linkId,
+        offer_id: o.offerId,
+        source_id: ev.sourceId,
+        click_id: o.clickId || (ev.clickId ?? ''),
+        player_ref: playerRef,
+        amount: ev.amount ?? '0',
+        currency: ev.currency ?? '',
+        status: o.status,
+        reason: o.reason,
+        ...NO_CLICK_FIELDS,
+        params: {},
+        stream_seq: m.seq,
+        stream_idx: idx,
+      }))
+      if (row === undefined) continue
+      players.set(key, o.next)
+      changed[key] = o.next
+      acc.count(`convert.${ev.kind}.${o.status}.${o.reason}`)
+      acc.add(row, ev.ts)
+      const d = acc.delta.row(o.affiliateId, ev.ts)
+      if (o.status === 'unattributed') d.unattributed++
+      else if (o.status === 'attributed') {
         if (ev.kind === 'registration') d.registrations++
         else d.ftds++
       }
-      if (out.ledger) {
-        ledger.push(out.ledger)
-        delta.addCommission(d, out.ledger.currency, out.ledger.amount)
+      if (o.ledger) {
+        ledger.push(o.ledger)
+        acc.delta.addCommission(d, o.ledger.currency, o.ledger.amount)
       }
     }
   }
   const ledgerRows = ledger.map((l) => JSON.stringify({ ...l, ts: chTime(l.ts) }) + '\n').join('')
-  return { eventRows: rows.join(''), ledgerRows, events, maxTs, delta: delta.rows(), players: changed, dead, counts: counts.c }
+  return acc.output({ ledgerRows, players: changed })
 }

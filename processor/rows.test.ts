@@ -1,33 +1,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { eventRowTsv, mapText, parseEventTsv, tsvField, type EventRow } from './rows.js'
+import { clickRow } from '../test/helpers/rows.js'
+import { eventRowTsv, mapText, parseEventTsv, tsvField } from './rows.js'
 
-const base: EventRow = {
-  event_id: 'e1',
-  kind: 'click',
-  ts: '2026-11-24 09:26:40.537',
-  affiliate_id: 7,
-  link_id: 3,
-  offer_id: 0,
-  source_id: 0,
-  click_id: '',
-  player_ref: '',
-  amount: '0',
-  currency: '',
-  status: 'valid',
-  reason: '',
-  ip: '1.2.3.4',
-  ua: 'UA',
-  referer: '',
-  sub1: '',
-  sub2: '',
-  sub3: '',
-  sub4: '',
-  sub5: '',
-  params: {},
-  stream_seq: 42,
-  stream_idx: 1,
-}
+const base = clickRow()
 
 describe('TabSeparated rows', () => {
   it.each<[string, string]>([

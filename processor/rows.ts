@@ -171,7 +171,7 @@ function parseMapText(s: string): Record<string, string> {
   while (s[i] !== '}') {
     const k = str()
     i++ // ':'
-    out[k] = str()
+    Object.defineProperty(out, k, { value: str(), enumerable: true, writable: true, configurable: true }) // even for '__proto__'
     if (s[i] === ',') i++
   }
   return out
