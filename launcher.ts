@@ -26,6 +26,11 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   const log = createLogger(cfg.logLevel)
   const tiers: Tier[] = parseTiers(argv)
   const demoOn = argv.includes('--demo')
+  if (!cfg.clickhouse.url && tiers.includes('processor') !== tiers.includes('query-api')) {
+    throw new ConfigError(
+      'CLICKHOUSE_URL is required when the processor and the query-api run in different processes: chDB lives inside one process, so the query-api would read data no processor writes',
+    )
+  }
 
   let nats: EmbeddedNats | undefined
   let natsUrl = cfg.nats.url
