@@ -12,6 +12,7 @@ import { migrate } from './clickhouse/migrate.js'
 import { ConfigError, loadConfig, parseTiers, secretsFile, type Config, type Tier } from './common/config.js'
 import { createLogger, type Logger } from './common/log.js'
 import { connectNats, ensureTopology, startNatsServer, type EmbeddedNats } from './common/nats.js'
+import { ConflictError, NotFoundError } from './common/entities.js'
 import type { RunningTier } from './common/tier.js'
 import { startIngest } from './ingest/tier.js'
 import { startProcessor } from './processor/tier.js'
@@ -60,6 +61,8 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   })
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError) return sendError(reply, err)
+    if (err instanceof ConflictError) return reply.code(409).send({ error: 'conflict', reason: err.message })
+    if (err instanceof NotFoundError) return reply.code(404).send({ error: 'not_found', reason: err.message })
     const status = (err as FastifyError).statusCode ?? 500
     if (status < 500) return reply.code(status).send({ error: 'bad_request', reason: err.message })
     req.log.error({ err, url: req.url.split('?')[0], method: req.method }, 'request failed')

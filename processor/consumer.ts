@@ -70,7 +70,6 @@ export class Processor {
   #stopping = false
   #iter: ConsumerMessages | undefined
   #loop: Promise<void> = Promise.resolve()
-  #inBatch = false
   readonly stats: ProcessorStats = {
     batches: 0,
     events: 0,
@@ -189,7 +188,6 @@ export class Processor {
     for (;;) {
       const batch = await this.#nextBatch()
       if (!batch || batch.length === 0) return
-      this.#inBatch = true
       let delay = 100
       for (;;) {
         try {
@@ -205,7 +203,6 @@ export class Processor {
           delay = Math.min(delay * 2, 5000)
         }
       }
-      this.#inBatch = false
     }
   }
 
@@ -330,10 +327,6 @@ export class Processor {
 
   async #saveProgress(p: Progress) {
     await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify(p)))
-  }
-
-  get busy(): boolean {
-    return this.#inBatch
   }
 }
 

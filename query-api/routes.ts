@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import type { ClickHouseClient } from '../clickhouse/client.js'
-import { ConflictError, LINK_CODE, type EntityStore, type Source } from '../common/entities.js'
+import { LINK_CODE, type EntityStore, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
 import { reconcile, summary } from './reports.js'
@@ -175,8 +175,4 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     who(req)
     throw new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)
   })
-}
-
-export function isConflict(err: unknown): err is ConflictError {
-  return err instanceof ConflictError
 }

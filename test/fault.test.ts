@@ -57,8 +57,7 @@ async function run(kills: number): Promise<{ expected: Expected; reconcile: any;
     async () => ({ r: (await call()('GET', '/api/reports/reconcile')).body, s: (await call()('GET', '/api/status')).body }),
     // Every event sent is in: lag alone can read 0 for a moment on a consumer just recreated.
     (x: any) =>
-      x.s.processor.lag === 0 &&
-      x.r.raw.events === expected.clicks + expected.registrations + expected.ftds + expected.duplicates + expected.unattributed,
+      x.s.processor.lag === 0 && x.r.raw.events === expected.clicks + expected.registrations + expected.ftds + expected.duplicates + expected.unattributed,
     90_000,
   )
   await proc.stop()
