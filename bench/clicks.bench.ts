@@ -1,6 +1,8 @@
 /**
  * npm run bench — the spine under load on this machine.
  *
+ *   0. the ingest tier alone (own process, no processor running) against the same ceiling:
+ *      the click path with the cores to itself, as in distributed mode
  *   1+2. ceiling and tracked, in alternating rounds: a bare Fastify 302 redirect (its own
  *      process) and the embedded app's GET /c/:code at full load (redirect + signed click id +
  *      group-committed JetStream publish, with the processor writing ClickHouse alongside),
@@ -24,8 +26,10 @@ import { connect } from 'nats'
 import WebSocket from 'ws'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { ClickEvent } from '../common/events.js'
+import { loadConfig } from '../common/config.js'
+import { EntityStore } from '../common/entities.js'
 import { createLogger } from '../common/log.js'
-import { freePort } from '../common/nats.js'
+import { ensureTopology, freePort } from '../common/nats.js'
 import { Publisher } from '../ingest/publisher.js'
 import { api, spawnApp, waitFor } from '../test/helpers/app.js'
 import { tempDir, TEST_SECRETS } from '../test/helpers/config.js'
@@ -79,6 +83,38 @@ const bare = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-redirect.ts
 await once(bare.stdout!, 'data')
 const bareUrl = `http://127.0.0.1:${barePort}/c/x`
 const nats = await startTestNats()
+
+// 0. The ingest tier alone (its own process, no processor anywhere yet), against the same
+//    ceiling: what the click path costs when it has the cores to itself, as in distributed
+//    mode. Its clicks wait on the stream and are processed when the app starts.
+const nc0 = await connect({ servers: nats.url })
+await ensureTopology(nc0, loadConfig({ NATS_URL: nats.url, DATA_DIR: tempDir('cfg'), ...TEST_SECRETS }))
+const store = await EntityStore.open(nc0)
+const alone = await store.createAffiliate({ name: 'ingest alone' }, Date.now())
+const aloneLink = await store.createLink({ affiliateId: alone.id, destination: 'https://brand.example/land?cid={click_id}&s1={sub1}' }, Date.now())
+await nc0.close()
+const ingestAlone = await spawnApp({
+  nodeArgs: ['--max-semi-space-size=32'],
+  env: { DATA_DIR: tempDir('ingest'), NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn' },
+  args: ['--tier', 'ingest'],
+})
+const aloneUrl = `${ingestAlone.url}/c/${aloneLink.code}?sub1=bench&utm_source=load`
+await load(bareUrl, 2)
+await load(aloneUrl, 2)
+const aloneRounds: { ceiling: Load; tracked: Load }[] = []
+for (let i = 0; i < ROUNDS; i++) {
+  const ceiling = await load(bareUrl, DURATION)
+  const tracked = await load(aloneUrl, DURATION)
+  aloneRounds.push({ ceiling, tracked })
+  say(
+    `ingest alone, round ${i + 1}  ceiling ${ceiling.rps.toFixed(0)} req/s | ingest tier ${tracked.rps.toFixed(0)} req/s, p50 ${tracked.p50} ms, p99 ${tracked.p99} ms | ratio ${(tracked.rps / ceiling.rps).toFixed(3)}`,
+  )
+}
+await ingestAlone.stop()
+const aloneRatio = median(aloneRounds.map((r) => r.tracked.rps / r.ceiling.rps))
+const aloneP99 = median(aloneRounds.map((r) => r.tracked.p99))
+const aloneRps = median(aloneRounds.map((r) => r.tracked.rps))
+
 const dataDir = tempDir('bench')
 const app = await spawnApp({
   nodeArgs: ['--max-semi-space-size=32'],
@@ -94,7 +130,13 @@ await new Promise((r) => setTimeout(r, 300))
 const status = async () => (await call('GET', '/api/status')).body
 const clickUrl = `${app.url}/c/${link.code}?sub1=bench&utm_source=load`
 
-// 1+2. alternating rounds
+// 1+2. alternating rounds, embedded app (the ingest-alone clicks processed first)
+await waitFor(
+  'drain',
+  async () => (await status()).processor.lag,
+  (l: number) => l === 0,
+  300_000,
+)
 await load(bareUrl, 2)
 await load(clickUrl, 2)
 const rounds: { ceiling: Load; tracked: Load; httpEps: number }[] = []
@@ -214,6 +256,9 @@ process.stdout.write(
     p50_ms: p50,
     p99_ms: p99,
     rounds: rounds.map((r) => Number((r.tracked.rps / r.ceiling.rps).toFixed(3))),
+    ingest_alone_rps: Math.round(aloneRps),
+    ingest_alone_ratio: Number(aloneRatio.toFixed(3)),
+    ingest_alone_p99_ms: aloneP99,
     http_e2e_eps: Math.round(httpEps),
     e2e_eps: Math.round(e2eEps),
     sustained_rate: RATE,
