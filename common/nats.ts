@@ -158,16 +158,23 @@ async function pinPartitionCount(kv: KV, partitions: number) {
   }
 }
 
+/** Limits a running stream may have changed at boot; the rest of a stream's config is fixed. */
+const TUNABLE = ['max_msg_size', 'duplicate_window', 'max_age'] as const
+
 async function ensureStream(jsm: JetStreamManager, sc: Parameters<JetStreamManager['streams']['add']>[0] & { name: string }) {
+  let current
   try {
-    const info = await jsm.streams.info(sc.name)
-    const { max_msg_size, duplicate_window, max_age } = info.config
-    if (max_msg_size !== sc.max_msg_size || duplicate_window !== sc.duplicate_window || max_age !== sc.max_age) {
-      await jsm.streams.update(sc.name, { ...info.config, max_msg_size: sc.max_msg_size, duplicate_window: sc.duplicate_window, max_age: sc.max_age })
-    }
+    current = (await jsm.streams.info(sc.name)).config
   } catch (err) {
     if (!String((err as Error).message).includes('not found')) throw err
     await jsm.streams.add(sc)
+    return
+  }
+  // Only what this config sets is compared: an unset limit keeps the server's value (it
+  // reads back as -1), instead of triggering an update at every boot.
+  const changed = TUNABLE.filter((k) => sc[k] !== undefined && current[k] !== sc[k])
+  if (changed.length > 0) {
+    await jsm.streams.update(sc.name, { ...current, ...Object.fromEntries(changed.map((k) => [k, sc[k]])) })
   }
 }
 
