@@ -9,7 +9,10 @@
  *      same load generator. The machine's speed drifts (the ceiling alone moved between 20k
  *      and 41k req/s within minutes here), so the ratio is taken round by round and the
  *      median reported. wrk when installed (Debian package `wrk`, light on CPU), else
- *      autocannon.
+ *      autocannon. Each phase is also run paced at 40% of its ceiling (bench/paced.lua: every
+ *      connection pauses a random, exponentially distributed time between requests): the
+ *      latency a click sees at the load the throughput target names. Flat out, p99 only
+ *      measures the generator's own queue (100 connections / throughput).
  *   3. sustained: 60 s of clicks at a fixed rate straight onto the event stream, as a fleet of
  *      ingest nodes would put them (the same Publisher the ingest tier uses): events/s into
  *      ClickHouse, consumer lag every second, and freshness (a click accepted by GET /c/:code
@@ -21,6 +24,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { rmSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { connect } from 'nats'
 import WebSocket from 'ws'
@@ -39,6 +43,7 @@ const DURATION = Number(process.env.BENCH_DURATION_S ?? 10)
 const SUSTAIN = Number(process.env.BENCH_SUSTAIN_S ?? 60)
 const RATE = Number(process.env.BENCH_RATE ?? 22_000)
 const CONNECTIONS = 100
+const PACED_LUA = fileURLToPath(new URL('./paced.lua', import.meta.url))
 const say = (s: string) => process.stderr.write(`${s}\n`)
 
 const hasWrk = (() => {
@@ -58,12 +63,22 @@ function ms(s: string): number {
 }
 
 async function load(url: string, duration: number, rate?: number): Promise<Load> {
-  if (hasWrk && !rate) {
-    const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', url]).toString()
-    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: ms(/ 50%\s+(\S+)/.exec(out)![1]!), p99: ms(/ 99%\s+(\S+)/.exec(out)![1]!) }
+  if (hasWrk && !rate) return wrk(url, duration)
+  if (hasWrk && rate) {
+    // Paced: each connection pauses between its response and its next request (bench/paced.lua),
+    // the mean pause set for the wanted rate; a short first run corrects it for the latency.
+    const paced = (pauseUs: number, d: number) => wrk(url, d, ['-s', PACED_LUA], { WRK_PAUSE_US: String(Math.max(0, Math.round(pauseUs))) })
+    const cycleUs = (CONNECTIONS / rate) * 1e6
+    const first = paced(cycleUs, 3)
+    return paced(cycleUs - ((CONNECTIONS / first.rps) * 1e6 - cycleUs), duration)
   }
   const r = await autocannon({ url, connections: CONNECTIONS, duration, ...(rate ? { overallRate: rate } : {}) })
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 }
+}
+
+function wrk(url: string, duration: number, extra: string[] = [], env: Record<string, string> = {}): Load {
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', ...extra, url], { env: { ...process.env, ...env } }).toString()
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: ms(/ 50%\s+(\S+)/.exec(out)![1]!), p99: ms(/ 99%\s+(\S+)/.exec(out)![1]!) }
 }
 
 function pct(xs: number[], p: number): number {
@@ -109,6 +124,13 @@ for (let i = 0; i < ROUNDS; i++) {
   say(
     `ingest alone, round ${i + 1}  ceiling ${ceiling.rps.toFixed(0)} req/s | ingest tier ${tracked.rps.toFixed(0)} req/s, p50 ${tracked.p50} ms, p99 ${tracked.p99} ms | ratio ${(tracked.rps / ceiling.rps).toFixed(3)}`,
   )
+}
+// The same at the target load (40% of this phase's ceiling), paced instead of flat out.
+const aloneRate = Math.round(0.4 * median(aloneRounds.map((r) => r.ceiling.rps)))
+const alonePaced: Load[] = []
+for (let i = 0; i < ROUNDS; i++) {
+  alonePaced.push(await load(aloneUrl, DURATION, aloneRate))
+  say(`ingest alone, paced at ${aloneRate}/s, round ${i + 1}  ${alonePaced[i]!.rps.toFixed(0)} req/s, p50 ${alonePaced[i]!.p50} ms, p99 ${alonePaced[i]!.p99} ms`)
 }
 await ingestAlone.stop()
 const aloneRatio = median(aloneRounds.map((r) => r.tracked.rps / r.ceiling.rps))
@@ -156,7 +178,6 @@ for (let i = 0; i < ROUNDS; i++) {
     120_000,
   )
 }
-bare.kill('SIGTERM')
 const ratio = median(rounds.map((r) => r.tracked.rps / r.ceiling.rps))
 const ceilingRps = median(rounds.map((r) => r.ceiling.rps))
 const trackedRps = median(rounds.map((r) => r.tracked.rps))
@@ -164,6 +185,33 @@ const p50 = median(rounds.map((r) => r.tracked.p50))
 const p99 = median(rounds.map((r) => r.tracked.p99))
 const httpEps = median(rounds.map((r) => r.httpEps))
 say(`median    ceiling ${ceilingRps.toFixed(0)} req/s, tracked ${trackedRps.toFixed(0)} req/s, ratio ${ratio.toFixed(3)}, tracked p50 ${p50} ms, p99 ${p99} ms`)
+
+// 2b. Latency at the target load: requests paced at 40% of the ceiling (what the throughput
+//     target asks the tracked path to carry), bare and tracked alternating. Flat out, latency
+//     only measures the load generator's queue (100 connections / throughput).
+const pacedRate = Math.round(0.4 * ceilingRps)
+const pacedRounds: { bare: Load; tracked: Load }[] = []
+for (let i = 0; i < ROUNDS; i++) {
+  const bareLoad = await load(bareUrl, DURATION, pacedRate)
+  const tracked = await load(clickUrl, DURATION, pacedRate)
+  pacedRounds.push({ bare: bareLoad, tracked })
+  say(
+    `paced at ${pacedRate}/s, round ${i + 1}  ceiling app ${bareLoad.rps.toFixed(0)} req/s, p50 ${bareLoad.p50} ms, p99 ${bareLoad.p99} ms | tracked ${tracked.rps.toFixed(0)} req/s, p50 ${tracked.p50} ms, p99 ${tracked.p99} ms`,
+  )
+  await waitFor(
+    'drain',
+    async () => (await status()).processor.lag,
+    (l: number) => l === 0,
+    120_000,
+  )
+}
+const pacedRps = median(pacedRounds.map((r) => r.tracked.rps))
+const pacedP50 = median(pacedRounds.map((r) => r.tracked.p50))
+const pacedP99 = median(pacedRounds.map((r) => r.tracked.p99))
+const pacedBareP99 = median(pacedRounds.map((r) => r.bare.p99))
+say(`median    paced at ${pacedRate}/s: tracked ${pacedRps.toFixed(0)} req/s, p50 ${pacedP50} ms, p99 ${pacedP99} ms (the bare redirect at the same rate: p99 ${pacedBareP99} ms)`)
+
+bare.kill('SIGTERM')
 
 // 3. sustained
 const ws = new WebSocket(`${app.url.replace('http', 'ws')}/ws`)
@@ -189,7 +237,7 @@ const prober = (async () => {
 })()
 
 const nc = await connect({ servers: nats.url })
-const publisher = new Publisher(nc.jetstream(), { partitions: 16, maxBatchEvents: 2000, maxInflight: 4, log: createLogger('warn') })
+const publisher = new Publisher(nc, { partitions: 16, maxBatchEvents: 2000, maxInflight: 4, log: createLogger('warn') })
 const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
 const before = await status()
 const lags: number[] = []
@@ -259,6 +307,13 @@ process.stdout.write(
     ingest_alone_rps: Math.round(aloneRps),
     ingest_alone_ratio: Number(aloneRatio.toFixed(3)),
     ingest_alone_p99_ms: aloneP99,
+    paced_rate: pacedRate,
+    paced_rps: Math.round(pacedRps),
+    paced_p50_ms: pacedP50,
+    paced_p99_ms: pacedP99,
+    paced_bare_p99_ms: pacedBareP99,
+    ingest_alone_paced_rate: aloneRate,
+    ingest_alone_paced_p99_ms: median(alonePaced.map((r) => r.p99)),
     http_e2e_eps: Math.round(httpEps),
     e2e_eps: Math.round(e2eEps),
     sustained_rate: RATE,

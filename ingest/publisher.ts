@@ -11,7 +11,7 @@
  * repeat), so nothing is lost or doubled while NATS is briefly away.
  */
 import { randomBytes } from 'node:crypto'
-import type { JetStreamClient, PubAck } from 'nats'
+import type { NatsConnection, PubAck } from 'nats'
 import type { Logger } from '../common/log.js'
 import { encodeEvents, type ClickEvent, type ConversionEvent } from '../common/events.js'
 
@@ -20,6 +20,7 @@ import { encodeEvents, type ClickEvent, type ConversionEvent } from '../common/e
 const MAX_MESSAGE_CHARS = 300_000
 const enc = new TextEncoder()
 import { eventSubject, partitionOf } from '../common/subjects.js'
+import { StreamWriter } from './stream-writer.js'
 
 type Waiter = { resolve: (ack: PubAck | undefined) => void; reject: (err: Error) => void; at: number }
 type Single = { subject: string; msgId: string; data: Uint8Array; waiters: Waiter[] }
@@ -40,14 +41,17 @@ export class Publisher {
   readonly #idle: (() => void)[] = []
   readonly stats: PublisherStats = { published: 0, flushes: 0, retries: 0, queued: 0, failed: 0 }
 
+  readonly #writer: StreamWriter
+
   constructor(
-    private readonly js: JetStreamClient,
+    nc: NatsConnection,
     private readonly opts: { partitions: number; maxBatchEvents: number; maxInflight: number; log: Logger; clickAckTimeoutMs?: number },
   ) {
     // A click is never lost by a slow store: the publisher keeps retrying, but the visitor
     // is redirected at the latest after clickAckTimeoutMs (the click promise resolves with
     // no ack). One sweep for all waiting clicks instead of a timer per click.
     const timeout = opts.clickAckTimeoutMs ?? 2000
+    this.#writer = new StreamWriter(nc, 5000)
     this.#sweeper = setInterval(() => this.#sweep(Date.now() - timeout), Math.min(250, timeout)).unref()
   }
 
@@ -145,7 +149,7 @@ export class Publisher {
     let delay = 50
     for (let attempt = 1; ; attempt++) {
       try {
-        const ack = await this.js.publish(subject, data, { msgID: msgId, timeout: 5000 })
+        const ack = await this.#writer.publish(subject, data, msgId)
         this.stats.published += events
         this.stats.queued -= events
         for (const w of waiters) w.resolve(ack)
@@ -178,10 +182,12 @@ export class Publisher {
   async drain(): Promise<void> {
     this.#closed = true
     clearInterval(this.#sweeper)
-    if (this.#inflight === 0 && this.#clicks.length === 0 && this.#singles.length === 0) return
-    await new Promise<void>((r) => {
-      this.#idle.push(r)
-      this.#schedule()
-    })
+    if (this.#inflight > 0 || this.#clicks.length > 0 || this.#singles.length > 0) {
+      await new Promise<void>((r) => {
+        this.#idle.push(r)
+        this.#schedule()
+      })
+    }
+    this.#writer.close()
   }
 }

@@ -20,7 +20,7 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
   const links = new WatchedBucket(store.links, LinkSchema, onBad)
   const sources = new WatchedBucket(store.sources, SourceSchema, onBad)
   const idempotency = await openKv(nc, BUCKETS.postbacks)
-  const publisher = new Publisher(nc.jetstream(), {
+  const publisher = new Publisher(nc, {
     partitions: cfg.stream.partitions,
     maxBatchEvents: cfg.ingest.maxBatchEvents,
     maxInflight: cfg.ingest.maxInflight,

@@ -108,7 +108,7 @@ describe('processor crash recovery', () => {
     await deals.ready
     const progressKv = await openKv(nc, BUCKETS.progress)
     const playersKv = await openKv(nc, BUCKETS.players)
-    const publisher = new Publisher(nc.jetstream(), { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
+    const publisher = new Publisher(nc, { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
     const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
 
     let round = 0
