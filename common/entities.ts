@@ -6,6 +6,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { KV, NatsConnection } from 'nats'
 import { z } from 'zod'
+import { CONVERSION_KINDS, POSTBACK_FIELDS } from './events.js'
+import { CidrSchema } from './ipallow.js'
 import { AmountSchema, CurrencySchema } from './money.js'
 import { openKv } from './nats.js'
 import { BUCKETS } from './subjects.js'
@@ -47,11 +49,30 @@ export const CpaDealSchema = z.object({
 })
 export type CpaDeal = z.infer<typeof CpaDealSchema>
 
-export const SourceSchema = z.object({
+/** A parameter name as an operator's platform sends it. */
+const ParamName = z.string().regex(/^[A-Za-z0-9_.\-\[\]]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . - [ ]')
+
+export const SourceSettingsSchema = z.object({
+  /** token: a secret in X-Postback-Token or `token`; hmac: X-Signature = HMAC-SHA256(secret, X-Timestamp + "." + raw body or query) */
+  auth: z.enum(['token', 'hmac']).default('token'),
+  /** addresses or CIDR ranges the source may post from; empty: any */
+  ipAllow: z.array(CidrSchema).max(100).default([]),
+  /** our field → the platform's parameter name, e.g. { player_id: 'userid' } */
+  fieldMap: z.partialRecord(z.enum(POSTBACK_FIELDS), ParamName).default({}),
+  /** the platform's event name → ours, e.g. { signup: 'registration' } */
+  eventMap: z.record(ParamName, z.enum(CONVERSION_KINDS)).default({}),
+})
+export type SourceSettings = z.infer<typeof SourceSettingsSchema>
+
+export const SourceSchema = SourceSettingsSchema.extend({
   id: z.number().int().positive(),
   name: z.string(),
+  /** sha256 of the token (auth: token) */
   tokenHash: z.string(),
+  /** the HMAC key itself (auth: hmac): verifying a signature needs it; never shown after creation */
+  hmacSecret: z.string().optional(),
   createdAt: z.number().int(),
+  updatedAt: z.number().int().optional(),
 })
 export type Source = z.infer<typeof SourceSchema>
 
@@ -166,12 +187,37 @@ export class EntityStore {
     return listJson(this.deals, CpaDealSchema)
   }
 
-  /** Create a postback source; the token is returned once and only its hash is stored. */
-  async createSource(input: { name: string }, now: number): Promise<{ source: Source; token: string }> {
-    const token = randomBytes(24).toString('base64url')
-    const source = SourceSchema.parse({ id: await this.nextId('source'), name: input.name, tokenHash: sha256hex(token), createdAt: now })
+  /** Create a postback source. Its secret (a token, or an HMAC key) is returned once; a
+   *  token is stored as its hash only. */
+  async createSource(input: { name: string } & Partial<SourceSettings>, now: number): Promise<{ source: Source; secret: string }> {
+    const secret = randomBytes(24).toString('base64url')
+    const settings = SourceSettingsSchema.parse(input)
+    const source = SourceSchema.parse({
+      id: await this.nextId('source'),
+      name: input.name,
+      ...settings,
+      tokenHash: settings.auth === 'token' ? sha256hex(secret) : '',
+      ...(settings.auth === 'hmac' ? { hmacSecret: secret } : {}),
+      createdAt: now,
+    })
     await this.sources.create(`s.${source.id}`, enc.encode(JSON.stringify(source)))
-    return { source, token }
+    return { source, secret }
+  }
+
+  /** Change a source's allow-list and mappings (not its credentials). */
+  async updateSource(id: number, patch: Partial<Omit<SourceSettings, 'auth'>>, now: number): Promise<Source> {
+    const key = `s.${id}`
+    for (;;) {
+      const cur = await this.sources.get(key)
+      if (!cur || cur.operation !== 'PUT') throw new NotFoundError(`no postback source ${id}`)
+      const next = SourceSchema.parse({ ...SourceSchema.parse(JSON.parse(cur.string())), ...patch, updatedAt: now })
+      try {
+        await this.sources.update(key, enc.encode(JSON.stringify(next)), cur.revision)
+        return next
+      } catch (err) {
+        if (!isCasConflict(err)) throw err
+      }
+    }
   }
 
   async listSources(): Promise<Source[]> {

@@ -33,9 +33,35 @@ export const ClickEventSchema = z.object({
 })
 export type ClickEvent = z.infer<typeof ClickEventSchema>
 
-/** Conversion kinds the postback accepts; later issues add deposits, activity, trades, … */
-export const CONVERSION_KINDS = ['registration', 'ftd'] as const
+/** Every event an operator's platform reports (DOMAIN.md's vocabulary). */
+export const CONVERSION_KINDS = [
+  'registration',
+  'ftd',
+  'deposit',
+  'withdrawal',
+  'activity',
+  'trade',
+  'challenge_purchase',
+  'challenge_reset',
+  'challenge_refund',
+  'challenge_funded',
+  'chargeback',
+  'refund',
+] as const
 export type ConversionKind = (typeof CONVERSION_KINDS)[number]
+
+/**
+ * Vertical fields an event carries besides its main amount, kept as exact strings:
+ * activity per player and day (bets, wins, bonuses, fees, adjustments), a trade (instrument,
+ * lots, spread, commission), a prop-trading challenge (challenge_id, plan), and the event a
+ * chargeback or refund reverses (ref_event_id).
+ */
+export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments', 'instrument', 'lots', 'spread', 'commission', 'challenge_id', 'plan', 'ref_event_id'] as const
+export type DetailField = (typeof DETAIL_FIELDS)[number]
+
+/** The postback's own parameter names; a source's field mapping renames its platform's to these. */
+export const POSTBACK_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', ...DETAIL_FIELDS] as const
+export type PostbackField = (typeof POSTBACK_FIELDS)[number]
 
 export const ConversionEventSchema = z.object({
   kind: z.enum(CONVERSION_KINDS),
@@ -48,6 +74,7 @@ export const ConversionEventSchema = z.object({
   playerId: z.string().optional(),
   amount: AmountSchema.optional(),
   currency: CurrencySchema.optional(),
+  details: z.partialRecord(z.enum(DETAIL_FIELDS), z.string()).optional(),
 })
 export type ConversionEvent = z.infer<typeof ConversionEventSchema>
 

@@ -37,7 +37,7 @@ beforeAll(async () => {
   affiliateId = a.id
   code = (await store.createLink({ affiliateId: a.id, destination: 'https://brand.example/x?cid={click_id}&a={affiliate_id}&s={sub2}' }, Date.now())).code
   const s = await store.createSource({ name: 'platform' }, Date.now())
-  source = { id: s.source.id, token: s.token }
+  source = { id: s.source.id, token: s.secret }
   await new Promise((r) => setTimeout(r, 200)) // the KV watch brings the link and source to ingest
 })
 

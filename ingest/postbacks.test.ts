@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { PostbackSchema } from './postbacks.js'
+import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
+import { KIND_RULES, PostbackSchema } from './postbacks.js'
 
 type Input = Record<string, unknown>
 
@@ -90,7 +91,7 @@ describe('PostbackSchema: rejected postbacks', () => {
     ['amount with 13 decimals', { ...ftd, amount: '1.0000000000001' }, 'amount', /decimal number/],
     ['amount with a comma', { ...ftd, amount: '20,00' }, 'amount', /decimal number/],
     ['bad currency', { ...ftd, currency: 'EURO' }, 'currency', /ISO 4217/],
-    ['bad event name', { ...ftd, event: 'deposit' }, 'event', /must be one of registration, ftd/],
+    ['bad event name', { ...ftd, event: 'signup' }, 'event', /must be one of registration, ftd, deposit/],
     ['event name in another case', { ...ftd, event: 'FTD' }, 'event', /must be one of/],
     ['missing event', { ...ftd, event: undefined }, 'event', /must be one of/],
     ['event_id with a space', { ...ftd, event_id: 'f 1' }, 'event_id', /printable ASCII without spaces/],
@@ -121,5 +122,93 @@ describe('PostbackSchema: rejected postbacks', () => {
     const got = issues({ source: '3', event: 'ftd', event_id: 'f' })
     expect(got.player_id).toMatch(/player_id or click_id/)
     expect(got.amount).toMatch(/required for an ftd/)
+  })
+})
+
+describe('PostbackSchema: every event kind', () => {
+  const base = { source: '7', event_id: 'e-1', player_id: 'P-9' }
+  it.each<[string, Input, Input]>([
+    ['deposit', { ...base, event: 'deposit', amount: '50', currency: 'usd' }, { source: 7, event: 'deposit', event_id: 'e-1', player_id: 'P-9', amount: '50', currency: 'USD' }],
+    ['withdrawal', { ...base, event: 'withdrawal', amount: '20.5', currency: 'EUR' }, { source: 7, event: 'withdrawal', event_id: 'e-1', player_id: 'P-9', amount: '20.5', currency: 'EUR' }],
+    [
+      'activity for a day: bets, wins, bonuses, fees, a negative adjustment',
+      { ...base, event: 'activity', date: '2026-11-23', bets: '1000', wins: '800.25', bonuses: '50', fees: '2', adjustments: '-10', currency: 'EUR' },
+      { source: 7, event: 'activity', event_id: 'e-1', player_id: 'P-9', currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '800.25', bonuses: '50', fees: '2', adjustments: '-10' } },
+    ],
+    [
+      'activity with bets only (JSON numbers)',
+      { ...base, event: 'activity', date: '2026-02-28', bets: 12.5, currency: 'GBP' },
+      { source: 7, event: 'activity', event_id: 'e-1', player_id: 'P-9', currency: 'GBP', details: { date: '2026-02-28', bets: '12.5' } },
+    ],
+    [
+      'activity drops an amount (its money is in bets/wins/…)',
+      { ...base, event: 'activity', date: '2026-11-23', wins: '3', amount: '99', currency: 'EUR' },
+      { source: 7, event: 'activity', event_id: 'e-1', player_id: 'P-9', currency: 'EUR', details: { date: '2026-11-23', wins: '3' } },
+    ],
+    [
+      'trade with spread and commission (Forex IB)',
+      { ...base, event: 'trade', instrument: 'EURUSD', lots: '57.7', spread: '12.4', commission: '3.5', currency: 'USD' },
+      { source: 7, event: 'trade', event_id: 'e-1', player_id: 'P-9', currency: 'USD', details: { instrument: 'EURUSD', lots: '57.7', spread: '12.4', commission: '3.5' } },
+    ],
+    [
+      'trade with lots only: no currency needed',
+      { ...base, event: 'trade', instrument: 'XAUUSD', lots: '0.01' },
+      { source: 7, event: 'trade', event_id: 'e-1', player_id: 'P-9', details: { instrument: 'XAUUSD', lots: '0.01' } },
+    ],
+    [
+      'challenge purchase with its plan',
+      { ...base, event: 'challenge_purchase', amount: '155', currency: 'USD', challenge_id: 'CH-1', plan: '100k' },
+      { source: 7, event: 'challenge_purchase', event_id: 'e-1', player_id: 'P-9', amount: '155', currency: 'USD', details: { challenge_id: 'CH-1', plan: '100k' } },
+    ],
+    ['challenge reset', { ...base, event: 'challenge_reset', amount: '99', currency: 'USD' }, { source: 7, event: 'challenge_reset', event_id: 'e-1', player_id: 'P-9', amount: '99', currency: 'USD' }],
+    ['challenge refund', { ...base, event: 'challenge_refund', amount: '155', currency: 'USD' }, { source: 7, event: 'challenge_refund', event_id: 'e-1', player_id: 'P-9', amount: '155', currency: 'USD' }],
+    ['challenge funded, no money', { ...base, event: 'challenge_funded', challenge_id: 'CH-1' }, { source: 7, event: 'challenge_funded', event_id: 'e-1', player_id: 'P-9', details: { challenge_id: 'CH-1' } }],
+    [
+      'chargeback naming the deposit it reverses',
+      { ...base, event: 'chargeback', amount: '50', currency: 'EUR', ref_event_id: 'dep-1' },
+      { source: 7, event: 'chargeback', event_id: 'e-1', player_id: 'P-9', amount: '50', currency: 'EUR', details: { ref_event_id: 'dep-1' } },
+    ],
+    ['refund', { ...base, event: 'refund', amount: '5', currency: 'EUR' }, { source: 7, event: 'refund', event_id: 'e-1', player_id: 'P-9', amount: '5', currency: 'EUR' }],
+    [
+      'fields of another kind are dropped (bets on a deposit)',
+      { ...base, event: 'deposit', amount: '5', currency: 'EUR', bets: '100', instrument: 'EURUSD' },
+      { source: 7, event: 'deposit', event_id: 'e-1', player_id: 'P-9', amount: '5', currency: 'EUR' },
+    ],
+  ])('%s', (_name, input, want) => {
+    const r = PostbackSchema.safeParse(input)
+    expect(r.success ? r.data : r.error.issues).toEqual(want)
+  })
+
+  const act = { ...base, event: 'activity', date: '2026-11-23', bets: '10', currency: 'EUR' }
+  const trade = { ...base, event: 'trade', instrument: 'EURUSD', lots: '1' }
+  it.each<[string, Input, string, RegExp]>([
+    ['deposit without a player', { ...base, event: 'deposit', player_id: undefined, click_id: 'c', amount: '1', currency: 'EUR' }, 'player_id', /required for a deposit/],
+    ['deposit without amount', { ...base, event: 'deposit', currency: 'EUR' }, 'amount', /required for a deposit/],
+    ['withdrawal without currency', { ...base, event: 'withdrawal', amount: '3' }, 'currency', /required with an amount/],
+    ['negative withdrawal', { ...base, event: 'withdrawal', amount: '-3', currency: 'EUR' }, 'amount', /must not be negative/],
+    ['activity without a day', { ...act, date: undefined }, 'date', /required for an activity/],
+    ['activity with a day that does not exist', { ...act, date: '2026-02-30' }, 'date', /calendar day/],
+    ['activity with a timestamp for a day', { ...act, date: '2026-11-23T10:00:00Z' }, 'date', /YYYY-MM-DD/],
+    ['activity with no figures', { ...act, bets: undefined }, 'bets', /at least one of bets, wins/],
+    ['activity with negative bets', { ...act, bets: '-1' }, 'bets', /must not be negative/],
+    ['activity with wins in exponent form', { ...act, wins: '1e3' }, 'wins', /decimal number/],
+    ['activity without currency', { ...act, currency: undefined }, 'currency', /required with an amount/],
+    ['trade without instrument', { ...trade, instrument: undefined }, 'instrument', /required for a trade/],
+    ['trade without lots', { ...trade, lots: undefined }, 'lots', /required for a trade/],
+    ['trade with zero lots', { ...trade, lots: '0.00' }, 'lots', /more than zero/],
+    ['trade with negative lots', { ...trade, lots: '-1' }, 'lots', /more than zero/],
+    ['trade with an instrument holding a space', { ...trade, instrument: 'EUR USD' }, 'instrument', /printable ASCII/],
+    ['trade with commission but no currency', { ...trade, commission: '2' }, 'currency', /required with an amount/],
+    ['challenge purchase without amount', { ...base, event: 'challenge_purchase', currency: 'USD' }, 'amount', /required for a challenge purchase/],
+    ['chargeback without amount', { ...base, event: 'chargeback', currency: 'USD' }, 'amount', /required for a chargeback/],
+  ])('%s → %s', (_name, input, path, message) => {
+    const got = issues(input)
+    expect(Object.keys(got)).toContain(path)
+    expect(got[path]).toMatch(message)
+  })
+
+  it('every kind has a rule, and every rule names only known fields', () => {
+    expect(Object.keys(KIND_RULES).sort()).toEqual([...CONVERSION_KINDS].sort())
+    for (const r of Object.values(KIND_RULES)) for (const f of [...r.details, ...(r.requires ?? []), ...(r.anyOf ?? [])]) expect(DETAIL_FIELDS).toContain(f)
   })
 })

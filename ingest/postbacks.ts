@@ -1,18 +1,23 @@
 /**
  * GET|POST /postback — conversions from the operator's platform (server to server).
  *
- * Authenticated per source (token), validated with zod (4xx with the field and reason),
+ * Every event kind of DOMAIN.md's vocabulary, as GET (query) or POST (JSON or form), in the
+ * platform's own parameter names through the source's field and event mappings.
+ * Authenticated per source before anything else: its IP allow-list (403), then its token or
+ * an HMAC-SHA256 signature over timestamp + raw body within 5 minutes (401); nothing is
+ * published for a request that fails. Validated with zod (400 with the field and reason),
  * acknowledged only after JetStream stored the event. Idempotent by event id: the first
  * answer is recorded in KV and a replay gets it again; the same id with other content is
  * a 409. Concurrent identical requests all publish under one Nats-Msg-Id, so the stream
  * keeps one and every request gets the same sequence back.
  */
-import { createHash } from 'node:crypto'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { KV } from 'nats'
 import { z } from 'zod'
 import { secretMatches, type Source, type WatchedBucket } from '../common/entities.js'
-import { CONVERSION_KINDS, conversionKey, conversionOrderKey, type ConversionEvent } from '../common/events.js'
+import { IpAllowList } from '../common/ipallow.js'
+import { CONVERSION_KINDS, DETAIL_FIELDS, conversionKey, conversionOrderKey, type ConversionEvent, type ConversionKind, type DetailField } from '../common/events.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { isCasConflict } from '../common/entities.js'
 import { ShuttingDownError, type Publisher } from './publisher.js'
@@ -22,6 +27,65 @@ const printable = (max: number) =>
     .string()
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
     .max(max)
+
+const nonNegative = AmountSchema.refine((a) => !a.startsWith('-'), 'must not be negative')
+const DateSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day as YYYY-MM-DD')
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'is not a calendar day')
+
+/** How each vertical field is written. */
+const DETAIL_SCHEMAS: Record<DetailField, z.ZodType<string>> = {
+  date: DateSchema,
+  bets: nonNegative,
+  wins: nonNegative,
+  bonuses: nonNegative,
+  fees: nonNegative,
+  adjustments: AmountSchema, // either sign: a correction in the player's favour or against
+  instrument: printable(32),
+  lots: AmountSchema.refine((a) => !a.startsWith('-') && /[1-9]/.test(a), 'must be more than zero'),
+  spread: nonNegative,
+  commission: nonNegative,
+  challenge_id: printable(128),
+  plan: printable(128),
+  ref_event_id: printable(128),
+}
+const MONEY_DETAILS: readonly DetailField[] = ['bets', 'wins', 'bonuses', 'fees', 'adjustments', 'spread', 'commission']
+
+type KindRule = {
+  /** required, or "player or click" (the cookieless FTD brings its click id) */
+  player: 'required' | 'or_click'
+  amount: 'required' | 'optional' | 'none'
+  /** the vertical fields this kind carries; any other is dropped like an unknown field */
+  details: readonly DetailField[]
+  requires?: readonly DetailField[]
+  /** at least one of these */
+  anyOf?: readonly DetailField[]
+}
+
+/** What each event must and may carry (DOMAIN.md's vocabulary). */
+export const KIND_RULES: Record<ConversionKind, KindRule> = {
+  registration: { player: 'required', amount: 'optional', details: [] },
+  ftd: { player: 'or_click', amount: 'required', details: [] },
+  deposit: { player: 'required', amount: 'required', details: [] },
+  withdrawal: { player: 'required', amount: 'required', details: [] },
+  activity: {
+    player: 'required',
+    amount: 'none',
+    details: ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments'],
+    requires: ['date'],
+    anyOf: ['bets', 'wins', 'bonuses', 'fees', 'adjustments'],
+  },
+  trade: { player: 'required', amount: 'none', details: ['instrument', 'lots', 'spread', 'commission'], requires: ['instrument', 'lots'] },
+  challenge_purchase: { player: 'required', amount: 'required', details: ['challenge_id', 'plan'] },
+  challenge_reset: { player: 'required', amount: 'required', details: ['challenge_id', 'plan'] },
+  challenge_refund: { player: 'required', amount: 'required', details: ['challenge_id', 'plan'] },
+  challenge_funded: { player: 'required', amount: 'optional', details: ['challenge_id', 'plan'] },
+  chargeback: { player: 'required', amount: 'required', details: ['ref_event_id'] },
+  refund: { player: 'required', amount: 'required', details: ['ref_event_id'] },
+}
+
+const article = (k: string) => (/^([aeiou]|ftd)/.test(k) ? `an ${k}` : `a ${k}`)
 
 export const PostbackSchema = z
   .object({
@@ -33,14 +97,39 @@ export const PostbackSchema = z
     player_id: printable(128).optional(),
     amount: AmountSchema.optional(),
     currency: CurrencySchema.optional(),
+    ...(Object.fromEntries(DETAIL_FIELDS.map((f) => [f, z.unknown().optional()])) as Record<DetailField, z.ZodOptional<z.ZodUnknown>>),
   })
-  .superRefine((p, ctx) => {
-    if (p.event === 'registration' && !p.player_id) ctx.addIssue({ code: 'custom', path: ['player_id'], message: 'is required for a registration' })
-    if (p.event === 'ftd' && !p.player_id && !p.click_id)
-      ctx.addIssue({ code: 'custom', path: ['player_id'], message: 'player_id or click_id is required for an ftd' })
-    if (p.event === 'ftd' && p.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is required for an ftd' })
-    if (p.amount !== undefined && !p.currency) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required with an amount' })
+  .transform((p, ctx) => {
+    const rule = KIND_RULES[p.event]
+    const k = article(p.event.replace('_', ' '))
+    if (!p.player_id && (rule.player === 'required' || !p.click_id))
+      ctx.addIssue({ code: 'custom', path: ['player_id'], message: rule.player === 'required' ? `is required for ${k}` : `player_id or click_id is required for ${k}` })
+    if (rule.amount === 'required' && p.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: `is required for ${k}` })
     if (p.amount !== undefined && p.amount.startsWith('-')) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'must not be negative' })
+    const details: Partial<Record<DetailField, string>> = {}
+    for (const f of rule.details) {
+      if (p[f] === undefined || p[f] === '') continue
+      const r = DETAIL_SCHEMAS[f].safeParse(p[f])
+      if (r.success) details[f] = r.data
+      else ctx.addIssue({ code: 'custom', path: [f], message: r.error.issues[0]?.message ?? 'is invalid' })
+    }
+    for (const f of rule.requires ?? []) if (p[f] === undefined || p[f] === '') ctx.addIssue({ code: 'custom', path: [f], message: `is required for ${k}` })
+    if (rule.anyOf && !rule.anyOf.some((f) => p[f] !== undefined && p[f] !== ''))
+      ctx.addIssue({ code: 'custom', path: [rule.anyOf[0]!], message: `${k} needs at least one of ${rule.anyOf.join(', ')}` })
+    const amount = rule.amount === 'none' ? undefined : p.amount
+    const money = amount !== undefined || MONEY_DETAILS.some((f) => details[f] !== undefined)
+    if (money && !p.currency) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required with an amount' })
+    return {
+      source: p.source,
+      ...(p.token !== undefined ? { token: p.token } : {}),
+      event: p.event,
+      event_id: p.event_id,
+      ...(p.click_id !== undefined ? { click_id: p.click_id } : {}),
+      ...(p.player_id !== undefined ? { player_id: p.player_id } : {}),
+      ...(amount !== undefined ? { amount } : {}),
+      ...(money && p.currency ? { currency: p.currency } : {}),
+      ...(Object.keys(details).length ? { details } : {}),
+    }
   })
 export type Postback = z.infer<typeof PostbackSchema>
 
@@ -59,7 +148,8 @@ const dec = new TextDecoder()
 
 /** What makes two postbacks "the same event": everything but the credentials. */
 function contentHash(p: Postback): string {
-  const canonical = JSON.stringify([p.source, p.event, p.event_id, p.click_id ?? null, p.player_id ?? null, p.amount ?? null, p.currency ?? null])
+  const details = p.details ? Object.entries(p.details).sort(([a], [b]) => (a < b ? -1 : 1)) : null
+  const canonical = JSON.stringify([p.source, p.event, p.event_id, p.click_id ?? null, p.player_id ?? null, p.amount ?? null, p.currency ?? null, ...(details ? [details] : [])])
   return createHash('sha256').update(canonical).digest('hex')
 }
 
@@ -71,9 +161,81 @@ function fail(reply: FastifyReply, code: number, error: string, reason: string, 
   return reply.code(code).send({ error, reason, ...(fields ? { fields } : {}) })
 }
 
+/** Constant-time comparison of two hex digests (or any two strings). */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+export const HMAC_WINDOW_S = 300
+
+/** X-Signature for an HMAC source: hex HMAC-SHA256 over `${timestamp}.${payload}`, where the
+ *  payload is the raw request body (POST) or the raw query string (GET). */
+export function signPostback(secret: string, timestamp: string, payload: string): string {
+  return createHmac('sha256', secret).update(`${timestamp}.${payload}`).digest('hex')
+}
+
+type AuthFailure = { code: 401 | 403; error: string; reason: string }
+
+/** Who is posting: the source's IP allow-list, then its token or signature. */
+export function authenticate(
+  source: Source,
+  req: { ip: string; headers: Record<string, string | string[] | undefined>; token?: unknown; payload: string },
+  allow: IpAllowList,
+  nowMs: number,
+): AuthFailure | undefined {
+  if (!allow.allows(req.ip)) return { code: 403, error: 'forbidden', reason: `address ${req.ip} is not on this source's allow-list` }
+  if (source.auth === 'token') {
+    const header = req.headers['x-postback-token']
+    const token = typeof header === 'string' ? header : typeof req.token === 'string' ? req.token : undefined
+    if (!token) return { code: 401, error: 'unauthorized', reason: 'token required (X-Postback-Token header or token parameter)' }
+    if (!secretMatches(token, source.tokenHash)) return { code: 401, error: 'unauthorized', reason: 'wrong token' }
+    return undefined
+  }
+  const ts = req.headers['x-timestamp']
+  const sig = req.headers['x-signature']
+  if (typeof ts !== 'string' || typeof sig !== 'string') return { code: 401, error: 'unauthorized', reason: 'signature required (X-Timestamp and X-Signature headers)' }
+  if (!/^\d{1,12}$/.test(ts) || Math.abs(nowMs / 1000 - Number(ts)) > HMAC_WINDOW_S)
+    return { code: 401, error: 'unauthorized', reason: `stale or future timestamp: X-Timestamp must be unix seconds within ${HMAC_WINDOW_S / 60} minutes of now` }
+  const want = signPostback(source.hmacSecret ?? '', ts, req.payload)
+  if (!sameText(want, sig.replace(/^sha256=/, '').toLowerCase())) return { code: 401, error: 'unauthorized', reason: 'bad signature' }
+  return undefined
+}
+
+/** The platform's parameter names → ours, by the source's field and event mappings. */
+export function applyMapping(input: Record<string, unknown>, source: Pick<Source, 'fieldMap' | 'eventMap'>): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null)
+  for (const k of Object.keys(input)) out[k] = input[k]
+  for (const [ours, theirs] of Object.entries(source.fieldMap)) {
+    if (theirs !== undefined && Object.hasOwn(input, theirs)) out[ours] = input[theirs]
+  }
+  if (typeof out.event === 'string' && Object.hasOwn(source.eventMap, out.event)) out.event = source.eventMap[out.event]
+  return out
+}
+
 export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
-  const handler = async (input: Record<string, unknown>, headerToken: string | undefined, reply: FastifyReply) => {
-    const parsed = PostbackSchema.safeParse(input)
+  // Allow-lists are built once per source version, not per request.
+  const allowLists = new WeakMap<Source, IpAllowList>()
+  const allowListOf = (s: Source) => {
+    let l = allowLists.get(s)
+    if (!l) allowLists.set(s, (l = new IpAllowList(s.ipAllow)))
+    return l
+  }
+
+  const handler = async (req: FastifyRequest, input: Record<string, unknown>, payload: string, reply: FastifyReply) => {
+    // Who is asking comes first: an unauthenticated caller learns nothing about validation.
+    const header = req.headers['x-postback-source']
+    const sourceParam = typeof header === 'string' ? header : input.source
+    const sourceId = typeof sourceParam === 'string' && /^\d{1,9}$/.test(sourceParam) ? Number(sourceParam) : typeof sourceParam === 'number' ? sourceParam : NaN
+    if (!Number.isInteger(sourceId) || sourceId <= 0)
+      return fail(reply, 400, 'invalid_postback', 'source must be the numeric id of a postback source', { source: 'must be the numeric id of a postback source' })
+    const source = deps.sources.map.get(`s.${sourceId}`)
+    if (!source) return fail(reply, 401, 'unauthorized', 'unknown source')
+    const denied = authenticate(source, { ip: req.ip, headers: req.headers, token: input.token, payload }, allowListOf(source), Date.now())
+    if (denied) return fail(reply, denied.code, denied.error, denied.reason)
+
+    const parsed = PostbackSchema.safeParse({ ...applyMapping(input, source), source: sourceId })
     if (!parsed.success) {
       const fields: Record<string, string> = {}
       for (const i of parsed.error.issues) fields[i.path.join('.') || '_'] ??= i.message
@@ -88,11 +250,6 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       )
     }
     const p = parsed.data
-    const source = deps.sources.map.get(`s.${p.source}`)
-    const token = headerToken ?? p.token
-    if (!source || !token || !secretMatches(token, source.tokenHash)) {
-      return fail(reply, 401, 'unauthorized', 'unknown source or wrong token')
-    }
 
     const key = idemKey(p)
     const h = contentHash(p)
@@ -122,7 +279,9 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       ts: Date.now(),
       ...(p.click_id ? { clickId: p.click_id } : {}),
       ...(p.player_id ? { playerId: p.player_id } : {}),
-      ...(p.amount !== undefined ? { amount: p.amount, currency: p.currency } : {}),
+      ...(p.amount !== undefined ? { amount: p.amount } : {}),
+      ...(p.currency !== undefined ? { currency: p.currency } : {}),
+      ...(p.details ? { details: p.details } : {}),
     }
     let ack
     try {
@@ -137,15 +296,27 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
 
   const answer = (p: Postback, seq: number): PostbackAnswer => ({ status: 'accepted', event: p.event, event_id: p.event_id, seq })
 
-  app.get('/postback', (req, reply) => handler(req.query as Record<string, unknown>, tokenHeader(req.headers), reply))
-  app.post('/postback', (req, reply) => {
-    const body = req.body
-    if (!body || typeof body !== 'object') return fail(reply, 400, 'invalid_postback', 'send a JSON object or a form body')
-    return handler(body as Record<string, unknown>, tokenHeader(req.headers), reply)
+  // Its own scope: body parsers that keep the raw body, which an HMAC signature covers.
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers()
+    const raw = (parse: (body: string) => unknown) => (req: FastifyRequest, body: string, done: (err: Error | null, v?: unknown) => void) => {
+      ;(req as FastifyRequest & { rawBody?: string }).rawBody = body
+      try {
+        done(null, parse(body))
+      } catch {
+        done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }))
+      }
+    }
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, raw((b) => JSON.parse(b)))
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, raw((b) => Object.fromEntries(new URLSearchParams(b))))
+    scope.get('/postback', (req, reply) => {
+      const q = req.url.indexOf('?')
+      return handler(req, req.query as Record<string, unknown>, q < 0 ? '' : req.url.slice(q + 1), reply)
+    })
+    scope.post('/postback', (req, reply) => {
+      const body = req.body
+      if (!body || typeof body !== 'object' || Array.isArray(body)) return fail(reply, 400, 'invalid_postback', 'send a JSON object or a form body')
+      return handler(req, body as Record<string, unknown>, (req as FastifyRequest & { rawBody?: string }).rawBody ?? '', reply)
+    })
   })
-}
-
-function tokenHeader(h: Record<string, string | string[] | undefined>): string | undefined {
-  const v = h['x-postback-token']
-  return typeof v === 'string' ? v : undefined
 }

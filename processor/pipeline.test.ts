@@ -146,6 +146,7 @@ describe('computeClicks', () => {
       sub4: '',
       sub5: '',
       params: { utm: 'spring' },
+      details: {},
       stream_seq: 41,
       stream_idx: 0,
     })
@@ -252,6 +253,41 @@ describe('computeConversions', () => {
     deals,
   })
 
+  it('activity and a trade after the registration: stored with their details, attributed through the binding, counted as neither registration nor FTD', () => {
+    const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+    const r = conv('registration', { playerId: 'ivy', clickId, ts: T0 })
+    const a = conv('activity', { playerId: 'ivy', ts: T0 + MIN, currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.5' } })
+    const t = conv('trade', { playerId: 'ivy', ts: T0 + 2 * MIN, currency: 'USD', details: { instrument: 'EURUSD', lots: '57.7' } })
+    const out = computeConversions(
+      task([
+        { seq: 20, subject: regSubject, data: encodeEvents([r]) },
+        { seq: 21, subject: eventSubject(5, 'activity'), data: encodeEvents([a]) },
+        { seq: 22, subject: eventSubject(5, 'trade'), data: encodeEvents([t]) },
+      ]),
+      ctx,
+    )
+    const rows = rowsOf(out.eventRows)
+    expect(rows.map((x) => [x.kind, x.status, x.reason, x.affiliate_id])).toEqual([
+      ['registration', 'attributed', 'registered', 7],
+      ['activity', 'attributed', 'bound_player', 7],
+      ['trade', 'attributed', 'bound_player', 7],
+    ])
+    expect(rows[1]).toMatchObject({ currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.5' }, player_ref: pseudonym('ivy') })
+    expect(rows[2]).toMatchObject({ currency: 'USD', details: { instrument: 'EURUSD', lots: '57.7' } })
+    expect(out.ledgerRows).toBe('')
+    const delta = out.delta.find((d) => d.affiliateId === 7)!
+    expect(delta).toMatchObject({ registrations: 1, ftds: 0, unattributed: 0 })
+    expect(out.players[playerKey(r)]).toMatchObject({ affiliateId: 7, pos: [22, 0] })
+  })
+
+  it('a deposit of a player not yet registered is unattributed and leaves no state', () => {
+    const d = conv('deposit', { playerId: 'jay', amount: '20', currency: 'EUR' })
+    const out = computeConversions(task([{ seq: 30, subject: eventSubject(5, 'deposit'), data: encodeEvents([d]) }]), ctx)
+    expect(rowsOf(out.eventRows)[0]).toMatchObject({ kind: 'deposit', status: 'unattributed', reason: 'unknown_player', amount: '20', currency: 'EUR', affiliate_id: 0 })
+    expect(out.players).toEqual({})
+    expect(out.delta.find((x) => x.affiliateId === 0)).toMatchObject({ unattributed: 1 })
+  })
+
   it('registration then FTD in the same task: attributed, one ledger row, delta, changed state', () => {
     const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
     const r = conv('registration', { playerId: 'alice', clickId, ts: T0 })
@@ -291,6 +327,7 @@ describe('computeConversions', () => {
       sub4: '',
       sub5: '',
       params: {},
+      details: {},
       stream_seq: 10,
       stream_idx: 0,
     })
@@ -415,7 +452,7 @@ describe('computeConversions', () => {
       JSON.stringify({ kind: 'ftd', id: '1:e', sourceId: 1, eventId: 'e', ts: T0, playerId: 'p', amount: '1e5', currency: 'EUR' }),
       /^invalid_conversion: amount: /,
     ],
-    ['unknown kind', JSON.stringify({ kind: 'deposit', id: '1:e', sourceId: 1, eventId: 'e', ts: T0 }), /^invalid_conversion: kind: /],
+    ['unknown kind', JSON.stringify({ kind: 'bonus_hunt', id: '1:e', sourceId: 1, eventId: 'e', ts: T0 }), /^invalid_conversion: kind: /],
     [
       'a registration on an ftd subject',
       JSON.stringify({ kind: 'registration', id: '1:e', sourceId: 1, eventId: 'e', ts: T0, playerId: 'p' }),

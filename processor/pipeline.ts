@@ -166,6 +166,7 @@ class Accumulator {
 
 /** The click-only columns of a conversion row. */
 const NO_CLICK_FIELDS = { ip: '', ua: '', referer: '', sub1: '', sub2: '', sub3: '', sub4: '', sub5: '', params: {} } as const
+const NO_DETAILS = {} as Record<string, string>
 
 export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): TaskOutput {
   const acc = new Accumulator()
@@ -202,6 +203,7 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): Ta
         sub4: e.sub.sub4 ?? '',
         sub5: e.sub.sub5 ?? '',
         params: e.params,
+        details: NO_DETAILS,
         stream_seq: m.seq,
         stream_idx: idx,
       }))
@@ -272,19 +274,22 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
         reason: o.reason,
         ...NO_CLICK_FIELDS,
         params: {},
+        details: (ev.details ?? NO_DETAILS) as Record<string, string>,
         stream_seq: m.seq,
         stream_idx: idx,
       }))
       if (row === undefined) continue
-      players.set(key, o.next)
-      changed[key] = o.next
+      if (o.next) {
+        players.set(key, o.next)
+        changed[key] = o.next
+      }
       acc.count(`convert.${ev.kind}.${o.status}.${o.reason}`)
       acc.add(row, ev.ts)
       const d = acc.delta.row(o.affiliateId, ev.ts)
       if (o.status === 'unattributed') d.unattributed++
       else if (o.status === 'attributed') {
         if (ev.kind === 'registration') d.registrations++
-        else d.ftds++
+        else if (ev.kind === 'ftd') d.ftds++
       }
       if (o.ledger) {
         ledger.push(o.ledger)

@@ -32,6 +32,7 @@ export const EVENT_COLUMNS = [
   'sub4',
   'sub5',
   'params',
+  'details',
   'stream_seq',
   'stream_idx',
 ] as const
@@ -62,6 +63,8 @@ export type EventRow = {
   sub4: string
   sub5: string
   params: Record<string, string>
+  /** an event's vertical fields (activity, trade, challenge, reversal) as exact strings */
+  details: Record<string, string>
   stream_seq: number
   stream_idx: number
 }
@@ -137,6 +140,8 @@ export function eventRowTsv(r: EventRow): string {
     '\t' +
     mapText(r.params) +
     '\t' +
+    mapText(r.details) +
+    '\t' +
     r.stream_seq +
     '\t' +
     r.stream_idx +
@@ -186,7 +191,7 @@ export function parseEventTsv(tsv: string): EventRow[] {
       const row: Record<string, unknown> = {}
       EVENT_COLUMNS.forEach((c, i) => {
         const v = fields[i]!
-        row[c] = c === 'params' ? parseMapText(v) : NUMERIC.has(c) ? Number(v) : unTsv(v)
+        row[c] = c === 'params' || c === 'details' ? parseMapText(v) : NUMERIC.has(c) ? Number(v) : unTsv(v)
       })
       return row as EventRow
     })

@@ -6,7 +6,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import type { ClickHouseClient } from '../clickhouse/client.js'
-import { LINK_CODE, type EntityStore, type Source } from '../common/entities.js'
+import { CONVERSION_KINDS } from '../common/events.js'
+import { decodeCursor, eventLog } from './eventlog.js'
+import { LINK_CODE, SourceSettingsSchema, type EntityStore, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
 import { reconcile, summary } from './reports.js'
@@ -51,15 +53,40 @@ const CreateCpa = z.object({
   currency: CurrencySchema,
   effectiveFrom: z.coerce.date().optional(),
 })
-const CreateSource = z.object({ name: z.string().trim().min(1).max(200) })
+const CreateSource = SourceSettingsSchema.extend({ name: z.string().trim().min(1).max(200) }).strict()
+const UpdateSource = SourceSettingsSchema.omit({ auth: true }).partial().strict()
 const SummaryQuery = z.object({
   from: z.coerce.date().optional(),
   to: z.coerce.date().optional(),
   affiliateId: Id.optional(),
 })
+const EventLogParams = z.object({
+  kind: z.enum(['click', ...CONVERSION_KINDS]).optional(),
+  status: z.enum(['valid', 'attributed', 'unattributed', 'duplicate']).optional(),
+  reason: z.string().regex(/^[a-z_]{1,64}$/, 'must be a reason code such as unknown_player').optional(),
+  affiliateId: Id.optional(),
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z
+    .string()
+    .max(400)
+    .refine((c) => decodeCursor(c) !== undefined, 'is not a cursor this API returned')
+    .optional(),
+})
 const DemoBody = z.object({ clicks: z.number().int().min(0).max(100_000).default(500), ftds: z.number().int().min(0).max(10_000).default(25) })
 
-const sourceView = (s: Source) => ({ id: s.id, name: s.name, createdAt: new Date(s.createdAt).toISOString() })
+/** Never the token hash or the HMAC key. */
+const sourceView = (s: Source) => ({
+  id: s.id,
+  name: s.name,
+  auth: s.auth,
+  ipAllow: s.ipAllow,
+  fieldMap: s.fieldMap,
+  eventMap: s.eventMap,
+  createdAt: new Date(s.createdAt).toISOString(),
+  ...(s.updatedAt ? { updatedAt: new Date(s.updatedAt).toISOString() } : {}),
+})
 
 export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   const who = (req: FastifyRequest): Principal => d.auth.fromRequest(req)
@@ -132,9 +159,16 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   app.post('/api/sources', async (req, reply) => {
     operator(req)
     const body = parse(CreateSource, req.body)
-    const { source, token } = await d.store.createSource(body, Date.now())
-    // The token is shown once; only its hash is stored.
-    return reply.code(201).send({ ...sourceView(source), token })
+    const { source, secret } = await d.store.createSource(body, Date.now())
+    // The secret is shown once: a token is stored as its hash; an HMAC key never leaves again.
+    return reply.code(201).send({ ...sourceView(source), ...(source.auth === 'token' ? { token: secret } : { secret }) })
+  })
+
+  app.patch<{ Params: { id: string } }>('/api/sources/:id', async (req) => {
+    operator(req)
+    const id = parse(Id, req.params.id)
+    const body = parse(UpdateSource, req.body)
+    return sourceView(await d.store.updateSource(id, body, Date.now()))
   })
 
   app.get('/api/sources', async (req) => {
@@ -149,6 +183,12 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const from = q.from ?? new Date(to.getTime() - 61 * 60_000)
     if (from >= to) throw new HttpError(400, 'invalid_request', 'from must be before to', { from: 'must be before to' })
     return summary(d.ch, { from, to, affiliateId: scopeAffiliate(p, q.affiliateId) })
+  })
+
+  app.get('/api/events', async (req) => {
+    const p = who(req)
+    const q = parse(EventLogParams, req.query)
+    return eventLog(d.ch, { ...q, affiliateId: scopeAffiliate(p, q.affiliateId), full: p.kind === 'operator' })
   })
 
   app.get('/api/reports/reconcile', async (req) => {

@@ -26,7 +26,7 @@ async function ensureSetup(nc: NatsConnection, cfg: Config): Promise<DemoSetup> 
     await store.addCpaVersion(a.id, { amount: ['100', '150', '75.50', '200', '120'][i]!, currency: i === 1 ? 'USD' : 'EUR', effectiveFrom: now }, now)
     codes.push(link.code)
   }
-  const { source, token } = await store.createSource({ name: 'Demo operator platform' }, now)
+  const { source, secret: token } = await store.createSource({ name: 'Demo operator platform' }, now)
   const setup = { sourceId: source.id, token, codes }
   writeFileSync(file, JSON.stringify(setup, null, 2), { mode: 0o600 })
   return setup

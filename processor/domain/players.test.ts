@@ -72,7 +72,7 @@ function run(events: ConversionEvent[], c: ConversionContext = ctx): Applied[] {
   let state: PlayerState | undefined
   return events.map((e, i) => {
     const o = applied(applyConversion(e, [i + 1, 0], state, c))
-    state = o.next
+    state = o.next ?? state
     return o
   })
 }
@@ -142,8 +142,8 @@ describe('applyConversion: registration', () => {
     expect(r2).toMatchObject({ status: 'duplicate', reason: 'player_already_registered', affiliateId: 0 })
     expect(f1).toMatchObject({ status: 'unattributed', reason: 'player_unattributed', affiliateId: 0 })
     expect(f1!.ledger).toBeUndefined()
-    expect(f1!.next.affiliateId).toBe(0)
-    expect(f1!.next.ftdEventId).toBeDefined()
+    expect(f1!.next!.affiliateId).toBe(0)
+    expect(f1!.next!.ftdEventId).toBeDefined()
   })
 })
 
@@ -182,8 +182,8 @@ describe('applyConversion: FTD', () => {
     const [, f] = run([reg({ clickId: click(9) }), ftd()])
     expect(f).toMatchObject({ status: 'attributed', reason: 'no_deal', affiliateId: 9 })
     expect(f!.ledger).toBeUndefined()
-    expect(f!.next.cpaEntryId).toBeUndefined()
-    expect(f!.next.ftdEventId).toBeDefined()
+    expect(f!.next!.cpaEntryId).toBeUndefined()
+    expect(f!.next!.ftdEventId).toBeDefined()
   })
 
   it('when the deal starts after the FTD: no_deal (never retroactive)', () => {
@@ -235,14 +235,14 @@ describe('applyConversion: FTD', () => {
     expect(o).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7, linkId: 107, clickId: c })
     expect(o.ledger).toMatchObject({ entry_id: 'cpa:ref-alice:cpa.7', amount: '100.000000000000', currency: 'EUR', stream_seq: 4 })
     expect(o.next).toMatchObject({ affiliateId: 7, clickId: c, clickTs: T0, boundAt: T0 + DAY, ftdAt: T0 + DAY, ftdEventId: f.id })
-    expect(o.next.registeredAt).toBeUndefined()
+    expect(o.next!.registeredAt).toBeUndefined()
   })
 
   it('cookieless FTD first, registration later with another click: the FTD binding stands (first touch)', () => {
     const [f, r] = run([ftd({ clickId: click(7, T0) }), reg({ clickId: click(8, T0 + DAY), ts: T0 + 2 * DAY })])
     expect(f).toMatchObject({ status: 'attributed', affiliateId: 7 })
     expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 7 })
-    expect(r!.next.registeredAt).toBe(T0 + 2 * DAY)
+    expect(r!.next!.registeredAt).toBe(T0 + 2 * DAY)
     expect(r!.ledger).toBeUndefined()
   })
 
@@ -308,5 +308,62 @@ describe('applyConversion: redelivery', () => {
     applyConversion(ftd(), [2, 0], prior, ctx)
     applyConversion(reg(), [3, 0], prior, ctx)
     expect(prior).toEqual(snapshot)
+  })
+})
+
+describe('later events (deposit, withdrawal, activity, trade, challenges, reversals): attributed through the binding', () => {
+  const later = (kind: ConversionEvent['kind'], opts: { ts?: number; playerId?: string; clickId?: string } = {}): ConversionEvent => {
+    const eventId = `${kind}-${++n}`
+    return {
+      kind,
+      id: `1:${eventId}`,
+      sourceId: 1,
+      eventId,
+      ts: opts.ts ?? T0 + 2 * DAY,
+      playerId: opts.playerId ?? 'alice',
+      ...(opts.clickId ? { clickId: opts.clickId } : {}),
+      amount: '10',
+      currency: 'EUR',
+    }
+  }
+  const KINDS = ['deposit', 'withdrawal', 'activity', 'trade', 'challenge_purchase', 'challenge_reset', 'challenge_refund', 'challenge_funded', 'chargeback', 'refund'] as const
+
+  it.each(KINDS)('%s of a registered player goes to the affiliate that bound them, and pays no CPA', (kind) => {
+    const [, , e] = run([reg({ clickId: click(7) }), ftd(), later(kind)])
+    expect(e).toMatchObject({ status: 'attributed', reason: 'bound_player', affiliateId: 7, linkId: 107, offerId: 1 })
+    expect(e!.ledger).toBeUndefined()
+    expect(e!.next).toMatchObject({ affiliateId: 7, pos: [3, 0] })
+  })
+
+  it.each(KINDS)('%s of a player nobody has seen is unattributed (unknown_player) and binds no one', (kind) => {
+    const [e, r] = run([later(kind), reg({ clickId: click(8), ts: T0 + 3 * DAY })])
+    expect(e).toMatchObject({ status: 'unattributed', reason: 'unknown_player', affiliateId: 0 })
+    expect(e!.next).toBeUndefined()
+    // the registration that arrives later still binds the player to its click's affiliate
+    expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 8 })
+  })
+
+  it('a later event never binds through a click id it carries (only registrations and FTDs do)', () => {
+    const [e] = run([later('deposit', { clickId: click(7) })])
+    expect(e).toMatchObject({ status: 'unattributed', reason: 'unknown_player', affiliateId: 0 })
+  })
+
+  it('an organic player stays organic for every later event', () => {
+    const [, e] = run([reg(), later('activity')])
+    expect(e).toMatchObject({ status: 'unattributed', reason: 'player_unattributed', affiliateId: 0 })
+  })
+
+  it('a later event does not count as the FTD: a real FTD afterwards still pays the CPA once', () => {
+    const [, d, f] = run([reg({ clickId: click(7) }), later('deposit', { ts: T0 + DAY }), ftd({ ts: T0 + 2 * DAY })])
+    expect(d!.ledger).toBeUndefined()
+    expect(f).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7 })
+    expect(f!.ledger).toMatchObject({ amount: '100.000000000000', currency: 'EUR' })
+  })
+
+  it('a redelivered later event is recognised by its stream position', () => {
+    const [r] = run([reg({ clickId: click(7) })])
+    const d = later('deposit')
+    const first = applied(applyConversion(d, [5, 0], r!.next, ctx))
+    expect(applyConversion(d, [5, 0], first.next, ctx)).toEqual({ status: 'already_applied' })
   })
 })

@@ -36,17 +36,20 @@ export type PlayerState = {
 export type OutcomeStatus = 'attributed' | 'unattributed' | 'duplicate'
 export type DuplicateReason = 'player_already_registered' | 'ftd_already_recorded'
 export type CommissionNote = 'cpa' | 'no_deal' | 'cpa_already_paid'
+/** a later event (deposit, activity, trade, …) attributed through the player's binding */
+export type BindingNote = 'bound_player'
 
 export type ConversionOutcome =
   | { status: 'already_applied' }
   | {
       status: OutcomeStatus
-      reason: UnattributedReason | DuplicateReason | CommissionNote | 'registered'
+      reason: UnattributedReason | DuplicateReason | CommissionNote | BindingNote | 'registered'
       affiliateId: number
       linkId: number
       offerId: number
       clickId: string
-      next: PlayerState
+      /** absent when the event leaves no state (a later event of a player not yet seen) */
+      next?: PlayerState
       ledger?: LedgerEntry
     }
 
@@ -79,6 +82,16 @@ export function applyConversion(ev: ConversionEvent, pos: Pos, prior: PlayerStat
     return next.affiliateId > 0
       ? { status: 'attributed', reason: 'registered', ...view(next), next }
       : { status: 'unattributed', reason: next.reason ?? 'no_click_id', ...view(next), next }
+  }
+
+  if (ev.kind !== 'ftd') {
+    // Every later event carries only the player id and is attributed through the binding the
+    // registration (or a cookieless FTD) made; it never binds anyone itself.
+    if (!prior) return { status: 'unattributed', reason: 'unknown_player', affiliateId: 0, linkId: 0, offerId: 0, clickId: '' }
+    const next: PlayerState = { ...prior, pos }
+    return prior.affiliateId > 0
+      ? { status: 'attributed', reason: 'bound_player', ...view(prior), next }
+      : { status: 'unattributed', reason: 'player_unattributed', ...view(prior), next }
   }
 
   // ftd

@@ -25,6 +25,7 @@ export function clickRow(over: Partial<EventRow> = {}): EventRow {
     sub4: '',
     sub5: '',
     params: {},
+    details: {},
     stream_seq: 42,
     stream_idx: 1,
     ...over,

@@ -1,0 +1,50 @@
+/**
+ * IP allow-lists: addresses and CIDR ranges, IPv4 and IPv6. An IPv4 address seen as
+ * IPv4-mapped IPv6 (::ffff:a.b.c.d, what a dual-stack socket reports) matches its IPv4 rule.
+ */
+import { BlockList, isIP } from 'node:net'
+import { z } from 'zod'
+
+/** "a.b.c.d", "a.b.c.d/n", "x::y", "x::y/n"; the error says what is wrong with it. */
+export function parseCidr(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | string {
+  const [address = '', prefixText, extra] = entry.trim().split('/')
+  if (extra !== undefined) return 'has more than one /'
+  const v = isIP(address)
+  if (v === 0) return 'is not an IP address'
+  const max = v === 4 ? 32 : 128
+  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN
+  if (!(prefix >= 0 && prefix <= max)) return `has a prefix outside 0-${max}`
+  return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' }
+}
+
+export const CidrSchema = z.string().superRefine((s, ctx) => {
+  const r = parseCidr(s)
+  if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: `'${s}' ${r}` })
+})
+
+export class IpAllowList {
+  // One list per family: node's BlockList lets an IPv6 range such as ::/0 admit IPv4 too.
+  readonly #v4 = new BlockList()
+  readonly #v6 = new BlockList()
+  readonly empty: boolean
+
+  constructor(entries: readonly string[]) {
+    this.empty = entries.length === 0
+    for (const e of entries) {
+      const r = parseCidr(e)
+      if (typeof r === 'string') throw new Error(`allow-list entry '${e}' ${r}`)
+      const list = r.family === 'ipv4' ? this.#v4 : this.#v6
+      list.addSubnet(r.address, r.prefix, r.family)
+    }
+  }
+
+  /** An empty list allows every address. */
+  allows(ip: string): boolean {
+    if (this.empty) return true
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+    const addr = mapped ? mapped[1]! : ip
+    const v = isIP(addr)
+    if (v === 0) return false
+    return v === 4 ? this.#v4.check(addr, 'ipv4') : this.#v6.check(addr, 'ipv6')
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The event log: recent clicks and conversions from the raw `events` table, newest first,
+ * filtered by kind, status, reason, affiliate and time, paged by a cursor. With
+ * status=unattributed it is the "unattributed" report: every event that found no affiliate,
+ * with the reason. Affiliates see only their own rows and never a visitor's IP or user agent.
+ */
+import type { ClickHouseClient } from '../clickhouse/client.js'
+import { queryRows } from '../clickhouse/client.js'
+
+export type EventLogQuery = {
+  kind?: string
+  status?: string
+  reason?: string
+  affiliateId?: number
+  from?: Date
+  to?: Date
+  limit: number
+  /** the `next` cursor of the previous page */
+  cursor?: string
+  /** operator view: IP and user agent included */
+  full: boolean
+}
+
+export type EventLogRow = {
+  ts: string
+  kind: string
+  eventId: string
+  status: string
+  reason: string
+  affiliateId: number
+  linkId: number
+  offerId: number
+  sourceId: number
+  clickId: string
+  playerRef: string
+  amount: string
+  currency: string
+  sub: Record<string, string>
+  details: Record<string, string>
+  ip?: string
+  ua?: string
+}
+
+/** A cursor is the (ts ms, event id) of the last row of a page. */
+export function encodeCursor(tsMs: number, eventId: string): string {
+  return Buffer.from(JSON.stringify([tsMs, eventId])).toString('base64url')
+}
+export function decodeCursor(c: string): { tsMs: number; eventId: string } | undefined {
+  try {
+    const [tsMs, eventId] = JSON.parse(Buffer.from(c, 'base64url').toString()) as unknown[]
+    return typeof tsMs === 'number' && Number.isInteger(tsMs) && typeof eventId === 'string' ? { tsMs, eventId } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+type Raw = {
+  ts_ms: string
+  kind: string
+  event_id: string
+  status: string
+  reason: string
+  s_affiliate_id: string
+  s_link_id: string
+  s_offer_id: string
+  s_source_id: string
+  click_id: string
+  player_ref: string
+  s_amount: string
+  currency: string
+  sub1: string
+  sub2: string
+  sub3: string
+  sub4: string
+  sub5: string
+  details: Record<string, string>
+  ip: string
+  ua: string
+}
+
+export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<{ items: EventLogRow[]; next?: string }> {
+  const where: string[] = []
+  const params: Record<string, unknown> = { limit: q.limit + 1 }
+  if (q.kind !== undefined) (where.push('kind = {kind:String}'), (params.kind = q.kind))
+  if (q.status !== undefined) (where.push('status = {status:String}'), (params.status = q.status))
+  if (q.reason !== undefined) (where.push('reason = {reason:String}'), (params.reason = q.reason))
+  if (q.affiliateId !== undefined) (where.push('affiliate_id = {aff:UInt32}'), (params.aff = q.affiliateId))
+  if (q.from) (where.push('ts >= fromUnixTimestamp64Milli({from:Int64})'), (params.from = q.from.getTime()))
+  if (q.to) (where.push('ts < fromUnixTimestamp64Milli({to:Int64})'), (params.to = q.to.getTime()))
+  const cur = q.cursor ? decodeCursor(q.cursor) : undefined
+  if (cur) {
+    where.push('(ts, event_id) < (fromUnixTimestamp64Milli({cts:Int64}), {cid:String})')
+    params.cts = cur.tsMs
+    params.cid = cur.eventId
+  }
+  const rows = await queryRows<Raw>(
+    ch,
+    // Aliases differ from column names: ClickHouse resolves a WHERE name to a SELECT alias first.
+    `SELECT toString(toUnixTimestamp64Milli(ts)) AS ts_ms, kind, event_id, status, reason,
+            toString(affiliate_id) AS s_affiliate_id, toString(link_id) AS s_link_id, toString(offer_id) AS s_offer_id,
+            toString(source_id) AS s_source_id, click_id, player_ref, toString(amount) AS s_amount, currency,
+            sub1, sub2, sub3, sub4, sub5, details, ip, ua
+     FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY ts DESC, event_id DESC
+     LIMIT {limit:UInt32}`,
+    params,
+  )
+  const page = rows.slice(0, q.limit)
+  const items = page.map((r): EventLogRow => {
+    const sub: Record<string, string> = {}
+    for (const k of ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const) if (r[k]) sub[k] = r[k]
+    return {
+      ts: new Date(Number(r.ts_ms)).toISOString(),
+      kind: r.kind,
+      eventId: r.event_id,
+      status: r.status,
+      reason: r.reason,
+      affiliateId: Number(r.s_affiliate_id),
+      linkId: Number(r.s_link_id),
+      offerId: Number(r.s_offer_id),
+      sourceId: Number(r.s_source_id),
+      clickId: r.click_id,
+      playerRef: r.player_ref,
+      amount: r.s_amount,
+      currency: r.currency,
+      sub,
+      details: r.details,
+      ...(q.full ? { ip: r.ip, ua: r.ua } : {}),
+    }
+  })
+  const lastRow = page.at(-1)
+  return { items, ...(rows.length > q.limit && lastRow ? { next: encodeCursor(Number(lastRow.ts_ms), lastRow.event_id) } : {}) }
+}
