@@ -280,12 +280,44 @@ describe('computeConversions', () => {
     expect(out.players[playerKey(r)]).toMatchObject({ affiliateId: 7, pos: [22, 0] })
   })
 
-  it('a deposit of a player not yet registered is unattributed and leaves no state', () => {
-    const d = conv('deposit', { playerId: 'jay', amount: '20', currency: 'EUR' })
-    const out = computeConversions(task([{ seq: 30, subject: eventSubject(5, 'deposit'), data: encodeEvents([d]) }]), ctx)
-    expect(rowsOf(out.eventRows)[0]).toMatchObject({ kind: 'deposit', status: 'unattributed', reason: 'unknown_player', amount: '20', currency: 'EUR', affiliate_id: 0 })
-    expect(out.players).toEqual({})
-    expect(out.delta.find((x) => x.affiliateId === 0)).toMatchObject({ unattributed: 1 })
+  it('a deposit and an FTD before the registration: parked rows first, then applied rows when a later batch brings the registration', () => {
+    const d = conv('deposit', { playerId: 'jay', amount: '20', currency: 'EUR', ts: T0 })
+    const f = conv('ftd', { playerId: 'jay', ts: T0 + 1000 })
+    const first = computeConversions(
+      task([
+        { seq: 30, subject: eventSubject(5, 'deposit'), data: encodeEvents([d]) },
+        { seq: 31, subject: ftdSubject, data: encodeEvents([f]) },
+      ]),
+      ctx,
+    )
+    expect(rowsOf(first.eventRows).map((r) => [r.event_id, r.status, r.reason, r.affiliate_id])).toEqual([
+      [d.id, 'parked', 'awaiting_registration', 0],
+      [f.id, 'parked', 'awaiting_registration', 0],
+    ])
+    expect(first.ledgerRows).toBe('')
+    expect(first.delta.every((x) => x.unattributed === 0 && x.ftds === 0)).toBe(true)
+    const key = playerKey(d)
+    expect(first.players[key]!.parked).toHaveLength(2)
+
+    // the next batch, with the state the consumer saved
+    const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+    const r = conv('registration', { playerId: 'jay', clickId, ts: T0 + 2000 })
+    const second = computeConversions(task([{ seq: 40, subject: regSubject, data: encodeEvents([r]) }], first.players), ctx)
+    const rows = rowsOf(second.eventRows)
+    expect(rows.map((x) => [x.event_id, x.kind, x.status, x.reason, x.affiliate_id, x.stream_seq])).toEqual([
+      [r.id, 'registration', 'attributed', 'registered', 7, 40],
+      [d.id, 'deposit', 'attributed', 'bound_player', 7, 40],
+      [f.id, 'ftd', 'attributed', 'cpa', 7, 40],
+    ])
+    expect(rows[1]).toMatchObject({ amount: '20', currency: 'EUR', ts: chTime(T0) })
+    expect(second.events).toBe(1) // one stream event processed; the released rows are not events of their own
+    expect(second.ledgerRows.trim().split('\n')).toHaveLength(1)
+    expect(JSON.parse(second.ledgerRows)).toMatchObject({ affiliate_id: 7, amount: '100.000000000000', currency: 'EUR' })
+    const delta = second.delta.filter((x) => x.affiliateId === 7)
+    expect(delta.reduce((a, x) => a + x.registrations, 0)).toBe(1)
+    expect(delta.reduce((a, x) => a + x.ftds, 0)).toBe(1)
+    expect(second.players[key]).toMatchObject({ affiliateId: 7, ftdEventId: f.id })
+    expect(second.players[key]!.parked).toBeUndefined()
   })
 
   it('registration then FTD in the same task: attributed, one ledger row, delta, changed state', () => {

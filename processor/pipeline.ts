@@ -16,7 +16,7 @@ import type { CpaDeal } from '../common/entities.js'
 import { ConversionEventSchema, MAX_EVENT_TS, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
-import { applyConversion, type PlayerState } from './domain/players.js'
+import { applyConversion, type ConversionOutcome, type PlayerState, type Released } from './domain/players.js'
 import type { LedgerEntry } from './domain/commission.js'
 import { eventRowTsv, type EventRow } from './rows.js'
 
@@ -145,8 +145,13 @@ class Accumulator {
   }
 
   add(row: string, ts: number) {
-    this.rows.push(row)
+    this.addRow(row, ts)
     this.events++
+  }
+
+  /** A row that is not a stream event of its own (a parked event applied on binding). */
+  addRow(row: string, ts: number) {
+    this.rows.push(row)
     if (ts > this.maxTs) this.maxTs = ts
   }
 
@@ -258,43 +263,59 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
         continue
       }
       const o = out
-      const row = acc.row(m, idx, line, 'convert.compute_error', () => ({
-        event_id: ev.id,
-        kind: ev.kind,
-        ts: chTime(ev.ts),
-        affiliate_id: o.affiliateId,
-        link_id: o.linkId,
-        offer_id: o.offerId,
-        source_id: ev.sourceId,
-        click_id: o.clickId || (ev.clickId ?? ''),
+      // A released event's row is written at the position of the event that released it.
+      const build = (e: ConversionEvent, a: Released | typeof o) => (): EventRow => ({
+        event_id: e.id,
+        kind: e.kind,
+        ts: chTime(e.ts),
+        affiliate_id: a.affiliateId,
+        link_id: a.linkId,
+        offer_id: a.offerId,
+        source_id: e.sourceId,
+        click_id: a.clickId || (e.clickId ?? ''),
         player_ref: playerRef,
-        amount: ev.amount ?? '0',
-        currency: ev.currency ?? '',
-        status: o.status,
-        reason: o.reason,
+        amount: e.amount ?? '0',
+        currency: e.currency ?? '',
+        status: a.status,
+        reason: a.reason,
         ...NO_CLICK_FIELDS,
         params: {},
-        details: (ev.details ?? NO_DETAILS) as Record<string, string>,
+        details: (e.details ?? NO_DETAILS) as Record<string, string>,
         stream_seq: m.seq,
         stream_idx: idx,
-      }))
+      })
+      const row = acc.row(m, idx, line, 'convert.compute_error', build(ev, o))
       if (row === undefined) continue
-      if (o.next) {
-        players.set(key, o.next)
-        changed[key] = o.next
+      const releasedRows: string[] = []
+      for (const r of o.released ?? []) {
+        const rr = acc.row(m, idx, line, 'convert.compute_error', build(r.ev, r))
+        if (rr === undefined) break
+        releasedRows.push(rr)
       }
+      if (releasedRows.length !== (o.released?.length ?? 0)) continue // dead-lettered whole
+      players.set(key, o.next)
+      changed[key] = o.next
       acc.count(`convert.${ev.kind}.${o.status}.${o.reason}`)
       acc.add(row, ev.ts)
-      const d = acc.delta.row(o.affiliateId, ev.ts)
-      if (o.status === 'unattributed') d.unattributed++
-      else if (o.status === 'attributed') {
-        if (ev.kind === 'registration') d.registrations++
-        else if (ev.kind === 'ftd') d.ftds++
-      }
-      if (o.ledger) {
-        ledger.push(o.ledger)
-        acc.delta.addCommission(d, o.ledger.currency, o.ledger.amount)
-      }
+      tally(ev, o)
+      o.released?.forEach((r, i) => {
+        acc.count(`convert.released.${r.ev.kind}.${r.status}.${r.reason}`)
+        acc.addRow(releasedRows[i]!, r.ev.ts)
+        tally(r.ev, r)
+      })
+    }
+  }
+
+  function tally(e: ConversionEvent, a: Released | Exclude<ConversionOutcome, { status: 'already_applied' }>) {
+    const d = acc.delta.row(a.affiliateId, e.ts)
+    if (a.status === 'unattributed') d.unattributed++
+    else if (a.status === 'attributed') {
+      if (e.kind === 'registration') d.registrations++
+      else if (e.kind === 'ftd') d.ftds++
+    }
+    if (a.ledger) {
+      ledger.push(a.ledger)
+      acc.delta.addCommission(d, a.ledger.currency, a.ledger.amount)
     }
   }
   const ledgerRows = ledger.map((l) => JSON.stringify({ ...l, ts: chTime(l.ts) }) + '\n').join('')

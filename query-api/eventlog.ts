@@ -1,8 +1,9 @@
 /**
  * The event log: recent clicks and conversions from the raw `events` table, newest first,
- * filtered by kind, status, reason, affiliate and time, paged by a cursor. With
- * status=unattributed it is the "unattributed" report: every event that found no affiliate,
- * with the reason. Affiliates see only their own rows and never a visitor's IP or user agent.
+ * filtered by kind, status, reason, affiliate and time, paged by a cursor. An event that
+ * arrived before its player's registration shows twice: parked, then applied when the
+ * registration came. The unattributed report (`unmatched`) lists every event that found no
+ * affiliate, with the reason, and every parked event still waiting. Affiliates see only their own rows and never a visitor's IP or user agent.
  */
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
@@ -19,6 +20,8 @@ export type EventLogQuery = {
   cursor?: string
   /** operator view: IP and user agent included */
   full: boolean
+  /** the unattributed report: events that found no affiliate, and parked events not applied yet */
+  unmatched?: boolean
 }
 
 export type EventLogRow = {
@@ -41,14 +44,17 @@ export type EventLogRow = {
   ua?: string
 }
 
-/** A cursor is the (ts ms, event id) of the last row of a page. */
-export function encodeCursor(tsMs: number, eventId: string): string {
-  return Buffer.from(JSON.stringify([tsMs, eventId])).toString('base64url')
+/** A cursor is the sort key of the last row of a page: time, event id and the stream
+ *  position the row was written at (an event parked, then applied, has two rows). */
+type Cursor = { tsMs: number; eventId: string; seq: number; idx: number }
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.tsMs, c.eventId, c.seq, c.idx])).toString('base64url')
 }
-export function decodeCursor(c: string): { tsMs: number; eventId: string } | undefined {
+export function decodeCursor(c: string): Cursor | undefined {
   try {
-    const [tsMs, eventId] = JSON.parse(Buffer.from(c, 'base64url').toString()) as unknown[]
-    return typeof tsMs === 'number' && Number.isInteger(tsMs) && typeof eventId === 'string' ? { tsMs, eventId } : undefined
+    const [tsMs, eventId, seq, idx] = JSON.parse(Buffer.from(c, 'base64url').toString()) as unknown[]
+    const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+    return int(tsMs) && typeof eventId === 'string' && int(seq) && int(idx) ? { tsMs, eventId, seq, idx } : undefined
   } catch {
     return undefined
   }
@@ -76,6 +82,8 @@ type Raw = {
   details: Record<string, string>
   ip: string
   ua: string
+  s_seq: string
+  s_idx: number
 }
 
 export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<{ items: EventLogRow[]; next?: string }> {
@@ -87,11 +95,17 @@ export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<
   if (q.affiliateId !== undefined) (where.push('affiliate_id = {aff:UInt32}'), (params.aff = q.affiliateId))
   if (q.from) (where.push('ts >= fromUnixTimestamp64Milli({from:Int64})'), (params.from = q.from.getTime()))
   if (q.to) (where.push('ts < fromUnixTimestamp64Milli({to:Int64})'), (params.to = q.to.getTime()))
+  if (q.unmatched)
+    where.push(
+      `(status = 'unattributed' OR (status = 'parked' AND event_id NOT IN (SELECT event_id FROM events WHERE kind != 'click' AND status != 'parked')))`,
+    )
   const cur = q.cursor ? decodeCursor(q.cursor) : undefined
   if (cur) {
-    where.push('(ts, event_id) < (fromUnixTimestamp64Milli({cts:Int64}), {cid:String})')
+    where.push('(ts, event_id, stream_seq, stream_idx) < (fromUnixTimestamp64Milli({cts:Int64}), {cid:String}, {cseq:UInt64}, {cidx:UInt32})')
     params.cts = cur.tsMs
     params.cid = cur.eventId
+    params.cseq = cur.seq
+    params.cidx = cur.idx
   }
   const rows = await queryRows<Raw>(
     ch,
@@ -99,9 +113,9 @@ export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<
     `SELECT toString(toUnixTimestamp64Milli(ts)) AS ts_ms, kind, event_id, status, reason,
             toString(affiliate_id) AS s_affiliate_id, toString(link_id) AS s_link_id, toString(offer_id) AS s_offer_id,
             toString(source_id) AS s_source_id, click_id, player_ref, toString(amount) AS s_amount, currency,
-            sub1, sub2, sub3, sub4, sub5, details, ip, ua
+            sub1, sub2, sub3, sub4, sub5, details, ip, ua, toString(stream_seq) AS s_seq, stream_idx AS s_idx
      FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY ts DESC, event_id DESC
+     ORDER BY ts DESC, event_id DESC, stream_seq DESC, stream_idx DESC
      LIMIT {limit:UInt32}`,
     params,
   )
@@ -129,5 +143,5 @@ export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<
     }
   })
   const lastRow = page.at(-1)
-  return { items, ...(rows.length > q.limit && lastRow ? { next: encodeCursor(Number(lastRow.ts_ms), lastRow.event_id) } : {}) }
+  return { items, ...(rows.length > q.limit && lastRow ? { next: encodeCursor({ tsMs: Number(lastRow.ts_ms), eventId: lastRow.event_id, seq: Number(lastRow.s_seq), idx: Number(lastRow.s_idx) }) } : {}) }
 }

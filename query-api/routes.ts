@@ -62,7 +62,7 @@ const SummaryQuery = z.object({
 })
 const EventLogParams = z.object({
   kind: z.enum(['click', ...CONVERSION_KINDS]).optional(),
-  status: z.enum(['valid', 'attributed', 'unattributed', 'duplicate']).optional(),
+  status: z.enum(['valid', 'attributed', 'unattributed', 'duplicate', 'parked']).optional(),
   reason: z.string().regex(/^[a-z_]{1,64}$/, 'must be a reason code such as unknown_player').optional(),
   affiliateId: Id.optional(),
   from: z.coerce.date().optional(),
@@ -189,6 +189,12 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const p = who(req)
     const q = parse(EventLogParams, req.query)
     return eventLog(d.ch, { ...q, affiliateId: scopeAffiliate(p, q.affiliateId), full: p.kind === 'operator' })
+  })
+
+  app.get('/api/reports/unattributed', async (req) => {
+    operator(req)
+    const q = parse(EventLogParams.omit({ status: true }), req.query)
+    return eventLog(d.ch, { ...q, full: true, unmatched: true })
   })
 
   app.get('/api/reports/reconcile', async (req) => {

@@ -108,10 +108,23 @@ describe('every event kind, end to end', () => {
     expect(all.find((r) => r.kind === 'click' && r.affiliateId === aff.id)).toMatchObject({ sub: { sub1: 'spring' } })
   })
 
-  it('lists an event of an unknown player in the unattributed report, with the reason', async () => {
-    const r = await call('GET', '/api/events?status=unattributed')
-    expect(r.status).toBe(200)
-    expect(r.body.items).toEqual([expect.objectContaining({ eventId: `${hmacSource.id}:dep-ghost`, kind: 'deposit', reason: 'unknown_player', affiliateId: 0, amount: '10' })])
+  it('parks an event that comes before its registration, lists it as unattributed, and applies it when the registration comes', async () => {
+    const ghost = `${hmacSource.id}:dep-ghost`
+    const report = await call('GET', '/api/reports/unattributed')
+    expect(report.status).toBe(200)
+    expect(report.body.items).toEqual([expect.objectContaining({ eventId: ghost, kind: 'deposit', status: 'parked', reason: 'awaiting_registration', affiliateId: 0, amount: '10' })])
+    await postToken({ event: 'registration', event_id: 'reg-late', player_id: 'P-NOBODY', click_id: clickId })
+    const rows = await waitFor(
+      'the parked deposit applied',
+      async () => (await call('GET', '/api/events?kind=deposit&limit=100')).body.items as Row[],
+      (items) => items.filter((r) => r.eventId === ghost).length === 2,
+    )
+    expect(rows.filter((r) => r.eventId === ghost).map((r) => [r.status, r.reason, r.affiliateId]).sort()).toEqual([
+      ['attributed', 'bound_player', aff.id],
+      ['parked', 'awaiting_registration', 0],
+    ])
+    expect((await call('GET', '/api/reports/unattributed')).body.items).toEqual([])
+    expect((await api(app.url, 'not-a-key')('GET', '/api/reports/unattributed')).status).toBe(401)
   })
 
   it('pages with a cursor: no row twice, none missed', async () => {
@@ -134,7 +147,7 @@ describe('every event kind, end to end', () => {
     expect(byAffiliate.body.items.length).toBeGreaterThan(10)
     expect(byAffiliate.body.items.every((r: Row) => r.affiliateId === aff.id)).toBe(true)
     const deposits = (await call('GET', '/api/events?kind=deposit')).body.items as Row[]
-    expect(deposits.map((r) => r.eventId).sort()).toEqual([`${hmacSource.id}:dep-1`, `${hmacSource.id}:dep-ghost`])
+    expect(deposits.map((r) => r.eventId).sort()).toEqual([`${hmacSource.id}:dep-1`, `${hmacSource.id}:dep-ghost`, `${hmacSource.id}:dep-ghost`])
     const token = (await call('POST', `/api/affiliates/${aff.id}/tokens`, { ttlDays: 1 })).body.token
     const asAff = api(app.url, token)
     const own = await asAff('GET', '/api/events?limit=1000')
@@ -143,6 +156,7 @@ describe('every event kind, end to end', () => {
     expect(own.body.items.every((r: Row) => r.affiliateId === aff.id && r.ip === undefined)).toBe(true)
     expect(own.body.items.some((r: Row) => r.eventId.endsWith(':reg-other'))).toBe(false)
     expect((await asAff('GET', `/api/events?affiliateId=${other.id}`)).status).toBe(403)
-    expect((await asAff('GET', '/api/events?status=unattributed')).body.items).toEqual([])
+    expect((await asAff('GET', '/api/events?status=parked')).body.items).toEqual([])
+    expect((await asAff('GET', '/api/reports/unattributed')).status).toBe(403)
   })
 })

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../../common/clickid.js'
 import type { CpaDeal } from '../../common/entities.js'
 import type { ConversionEvent } from '../../common/events.js'
-import { after, applyConversion, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
+import { after, applyConversion, MAX_PARKED, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
 
 const DAY = 86_400_000
 const WINDOW = 30 * DAY
@@ -256,12 +256,12 @@ describe('applyConversion: FTD', () => {
     expect(o.ledger).toBeUndefined()
   })
 
-  it('with neither a registration nor a click id: unattributed, unknown_player', () => {
+  it('with neither a registration nor a click id: parked until the registration', () => {
     const f = ftd()
     const o = applied(applyConversion(f, [1, 0], undefined, ctx))
-    expect(o).toMatchObject({ status: 'unattributed', reason: 'unknown_player', affiliateId: 0, clickId: '' })
+    expect(o).toMatchObject({ status: 'parked', reason: 'awaiting_registration', affiliateId: 0, clickId: '' })
     expect(o.ledger).toBeUndefined()
-    expect(o.next).toEqual({ pos: [1, 0], affiliateId: 0, linkId: 0, offerId: 0, reason: 'unknown_player', boundAt: f.ts, ftdAt: f.ts, ftdEventId: f.id })
+    expect(o.next).toEqual({ pos: [1, 0], affiliateId: 0, linkId: 0, offerId: 0, clickId: '', parked: [{ ev: f, pos: [1, 0] }] })
   })
 
   it.each<[string, number, number, string]>([
@@ -335,17 +335,19 @@ describe('later events (deposit, withdrawal, activity, trade, challenges, revers
     expect(e!.next).toMatchObject({ affiliateId: 7, pos: [3, 0] })
   })
 
-  it.each(KINDS)('%s of a player nobody has seen is unattributed (unknown_player) and binds no one', (kind) => {
+  it.each(KINDS)('%s of a player nobody has seen is parked, binds no one, and is applied when the registration comes', (kind) => {
     const [e, r] = run([later(kind), reg({ clickId: click(8), ts: T0 + 3 * DAY })])
-    expect(e).toMatchObject({ status: 'unattributed', reason: 'unknown_player', affiliateId: 0 })
-    expect(e!.next).toBeUndefined()
-    // the registration that arrives later still binds the player to its click's affiliate
+    expect(e).toMatchObject({ status: 'parked', reason: 'awaiting_registration', affiliateId: 0 })
+    expect(e!.next.boundAt).toBeUndefined()
+    // the registration that arrives later binds the player to its click's affiliate, and releases the event
     expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 8 })
+    expect(r!.released).toEqual([expect.objectContaining({ ev: expect.objectContaining({ kind }), status: 'attributed', reason: 'bound_player', affiliateId: 8 })])
+    expect(r!.next.parked).toBeUndefined()
   })
 
   it('a later event never binds through a click id it carries (only registrations and FTDs do)', () => {
     const [e] = run([later('deposit', { clickId: click(7) })])
-    expect(e).toMatchObject({ status: 'unattributed', reason: 'unknown_player', affiliateId: 0 })
+    expect(e).toMatchObject({ status: 'parked', affiliateId: 0 })
   })
 
   it('an organic player stays organic for every later event', () => {
@@ -365,5 +367,101 @@ describe('later events (deposit, withdrawal, activity, trade, challenges, revers
     const d = later('deposit')
     const first = applied(applyConversion(d, [5, 0], r!.next, ctx))
     expect(applyConversion(d, [5, 0], first.next, ctx)).toEqual({ status: 'already_applied' })
+  })
+})
+
+describe('out of order: events before the registration are parked, then applied on binding', () => {
+  const dep = (ts: number, playerId = 'alice'): ConversionEvent => {
+    const eventId = `dep-${++n}`
+    return { kind: 'deposit', id: `1:${eventId}`, sourceId: 1, eventId, ts, playerId, amount: '30', currency: 'EUR' }
+  }
+  const act = (ts: number): ConversionEvent => {
+    const eventId = `act-${++n}`
+    return { kind: 'activity', id: `1:${eventId}`, sourceId: 1, eventId, ts, playerId: 'alice', currency: 'EUR', details: { date: '2026-01-01', bets: '5' } }
+  }
+
+  it('deposit, FTD and activity before the registration: all released in arrival order, the FTD pays its CPA', () => {
+    const d = dep(T0 + 1000)
+    const f = ftd({ ts: T0 + 2000 })
+    const a = act(T0 + 3000)
+    const [o1, o2, o3, r] = run([d, f, a, reg({ clickId: click(7), ts: T0 + 4000 })])
+    for (const o of [o1, o2, o3]) expect(o).toMatchObject({ status: 'parked', reason: 'awaiting_registration' })
+    expect(o3!.next.parked!.map((p) => p.ev.id)).toEqual([d.id, f.id, a.id])
+    expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 7 })
+    expect(r!.released!.map((x) => [x.ev.id, x.status, x.reason, x.affiliateId])).toEqual([
+      [d.id, 'attributed', 'bound_player', 7],
+      [f.id, 'attributed', 'cpa', 7],
+      [a.id, 'attributed', 'bound_player', 7],
+    ])
+    expect(r!.released![1]!.ledger).toMatchObject({ amount: '100.000000000000', currency: 'EUR', deal_version: 1 })
+    expect(r!.next).toMatchObject({ affiliateId: 7, registeredAt: T0 + 4000, ftdEventId: f.id, ftdAt: T0 + 2000, pos: [4, 0] })
+    expect(r!.next.parked).toBeUndefined()
+    expect(r!.next.cpaEntryId).toBeDefined()
+  })
+
+  it('a parked FTD is paid by the deal version of its own time, not the registration time', () => {
+    const f = ftd({ ts: CHANGE - 1 })
+    const [, r] = run([f, reg({ clickId: click(7, CHANGE - DAY), ts: CHANGE + DAY })])
+    expect(r!.released![0]!.ledger).toMatchObject({ deal_version: 1, amount: '100.000000000000' })
+  })
+
+  it.each<[string, () => string | undefined, string]>([
+    ['organic registration (no click)', () => undefined, 'no_click_id'],
+    ['a forged click', () => forger.issue({ ts: T0, linkId: 1, affiliateId: 7, offerId: 1 }), 'bad_signature'],
+    ['an expired click', () => click(7, T0 - WINDOW - DAY), 'click_expired'],
+  ])('registration with %s: parked events are released unattributed, as the player is', (_n, clickId, why) => {
+    const d = dep(T0 + 1000)
+    const cid = clickId()
+    const [, r] = run([d, reg({ ...(cid ? { clickId: cid } : {}), ts: T0 + 2000 })])
+    expect(r).toMatchObject({ status: 'unattributed', reason: why, affiliateId: 0 })
+    expect(r!.released).toEqual([expect.objectContaining({ status: 'unattributed', reason: 'player_unattributed', affiliateId: 0 })])
+  })
+
+  it('a cookieless FTD binds and releases what was parked; a registration after it keeps that binding (first touch)', () => {
+    const d = dep(T0 + 1000)
+    const [, f, r] = run([d, ftd({ clickId: click(7), ts: T0 + 2000 }), reg({ clickId: click(8), ts: T0 + 3000 })])
+    expect(f).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7 })
+    expect(f!.released).toEqual([expect.objectContaining({ ev: d, status: 'attributed', reason: 'bound_player', affiliateId: 7 })])
+    expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 7 })
+    expect(r!.released).toBeUndefined()
+  })
+
+  it('two parked FTDs: the first is the FTD, the second a duplicate', () => {
+    const f1 = ftd({ ts: T0 + 1000 })
+    const f2 = ftd({ ts: T0 + 2000 })
+    const [, , r] = run([f1, f2, reg({ clickId: click(7), ts: T0 + 3000 })])
+    expect(r!.released!.map((x) => [x.ev.id, x.status, x.reason])).toEqual([
+      [f1.id, 'attributed', 'cpa'],
+      [f2.id, 'duplicate', 'ftd_already_recorded'],
+    ])
+    expect(r!.released!.filter((x) => x.ledger)).toHaveLength(1)
+  })
+
+  it('a redelivered registration releases nothing twice; a redelivered parked event is not parked twice', () => {
+    const d = dep(T0 + 1000)
+    const p = applied(applyConversion(d, [1, 0], undefined, ctx))
+    expect(applyConversion(d, [1, 0], p.next, ctx)).toEqual({ status: 'already_applied' })
+    const rg = reg({ clickId: click(7), ts: T0 + 2000 })
+    const r = applied(applyConversion(rg, [2, 0], p.next, ctx))
+    expect(r.released).toHaveLength(1)
+    expect(applyConversion(rg, [2, 0], r.next, ctx)).toEqual({ status: 'already_applied' })
+  })
+
+  it(`holds at most ${MAX_PARKED} events per player; beyond, an early event is recorded unattributed (parking_full)`, () => {
+    const events = Array.from({ length: MAX_PARKED + 1 }, (_, i) => dep(T0 + i))
+    const outs = run([...events, reg({ clickId: click(7), ts: T0 + DAY })])
+    expect(outs.slice(0, MAX_PARKED).every((o) => o.status === 'parked')).toBe(true)
+    expect(outs[MAX_PARKED]).toMatchObject({ status: 'unattributed', reason: 'parking_full' })
+    expect(outs.at(-1)!.released).toHaveLength(MAX_PARKED)
+  })
+
+  it("parked events of one player never reach another player's binding", () => {
+    let bob: PlayerState | undefined
+    let alice: PlayerState | undefined
+    bob = applied(applyConversion(dep(T0, 'bob'), [1, 0], bob, ctx)).next
+    alice = applied(applyConversion(reg({ clickId: click(7), playerId: 'alice' }), [2, 0], alice, ctx)).next
+    expect(alice.parked).toBeUndefined()
+    const rb = applied(applyConversion(reg({ clickId: click(8), playerId: 'bob' }), [3, 0], bob, ctx))
+    expect(rb.released).toEqual([expect.objectContaining({ affiliateId: 8 })])
   })
 })

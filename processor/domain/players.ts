@@ -26,32 +26,48 @@ export type PlayerState = {
   clickTs?: number
   /** why the binding has no affiliate */
   reason?: UnattributedReason
-  boundAt: number
+  /** when the binding was made; absent while the player is only known by parked events */
+  boundAt?: number
   registeredAt?: number
   ftdAt?: number
   ftdEventId?: string
   cpaEntryId?: string
+  /** events that arrived before the player was bound, in arrival order, applied on binding */
+  parked?: ParkedEvent[]
 }
 
-export type OutcomeStatus = 'attributed' | 'unattributed' | 'duplicate'
+export type ParkedEvent = { ev: ConversionEvent; pos: Pos }
+
+/** Parked events held per player; beyond this an early event is recorded unattributed. */
+export const MAX_PARKED = 100
+
+export type OutcomeStatus = 'attributed' | 'unattributed' | 'duplicate' | 'parked'
 export type DuplicateReason = 'player_already_registered' | 'ftd_already_recorded'
 export type CommissionNote = 'cpa' | 'no_deal' | 'cpa_already_paid'
 /** a later event (deposit, activity, trade, …) attributed through the player's binding */
 export type BindingNote = 'bound_player'
+export type ParkingNote = 'awaiting_registration' | 'parking_full'
+
+type Applied = {
+  status: OutcomeStatus
+  reason: UnattributedReason | DuplicateReason | CommissionNote | BindingNote | ParkingNote | 'registered'
+  affiliateId: number
+  linkId: number
+  offerId: number
+  clickId: string
+  ledger?: LedgerEntry
+}
+
+/** A parked event applied when its player was bound (by this outcome's event). */
+export type Released = Applied & { ev: ConversionEvent }
 
 export type ConversionOutcome =
   | { status: 'already_applied' }
-  | {
-      status: OutcomeStatus
-      reason: UnattributedReason | DuplicateReason | CommissionNote | BindingNote | 'registered'
-      affiliateId: number
-      linkId: number
-      offerId: number
-      clickId: string
-      /** absent when the event leaves no state (a later event of a player not yet seen) */
-      next?: PlayerState
-      ledger?: LedgerEntry
-    }
+  | (Applied & {
+      next: PlayerState
+      /** parked events this event released, in the order they arrived */
+      released?: Released[]
+    })
 
 export type ConversionContext = {
   verify: (clickId: string) => ClickIdCheck
@@ -59,6 +75,8 @@ export type ConversionContext = {
   dealOf: (affiliateId: number) => CpaDeal | undefined
   playerRef: string
 }
+
+const isBound = (s: PlayerState | undefined): s is PlayerState & { boundAt: number } => s?.boundAt !== undefined
 
 function bind(ev: ConversionEvent, pos: Pos, ctx: ConversionContext): PlayerState {
   const r = resolveClick(ctx.verify, ev.clickId, ev.ts, ctx.windowMs)
@@ -70,47 +88,72 @@ function view(s: PlayerState) {
   return { affiliateId: s.affiliateId, linkId: s.linkId, offerId: s.offerId, clickId: s.clickId ?? '' }
 }
 
+const NOBODY = { affiliateId: 0, linkId: 0, offerId: 0, clickId: '' }
+
 export function applyConversion(ev: ConversionEvent, pos: Pos, prior: PlayerState | undefined, ctx: ConversionContext): ConversionOutcome {
   if (prior && !after(pos, prior.pos)) return { status: 'already_applied' }
 
   if (ev.kind === 'registration') {
-    if (prior?.registeredAt !== undefined) {
-      return { status: 'duplicate', reason: 'player_already_registered', ...view(prior), next: { ...prior, pos } }
+    if (isBound(prior)) {
+      if (prior.registeredAt !== undefined) return { status: 'duplicate', reason: 'player_already_registered', ...view(prior), next: { ...prior, pos } }
+      // First touch: an earlier binding (an FTD that brought its own click) stands.
+      const next: PlayerState = { ...prior, pos, registeredAt: ev.ts }
+      return registered(next)
     }
-    // First touch: an earlier binding (an FTD that brought its own click) stands.
-    const next: PlayerState = prior ? { ...prior, pos, registeredAt: ev.ts } : { ...bind(ev, pos, ctx), registeredAt: ev.ts }
-    return next.affiliateId > 0
-      ? { status: 'attributed', reason: 'registered', ...view(next), next }
-      : { status: 'unattributed', reason: next.reason ?? 'no_click_id', ...view(next), next }
+    return release(registered({ ...bind(ev, pos, ctx), registeredAt: ev.ts }), prior?.parked, ctx)
   }
 
+  if (isBound(prior)) return { ...applyBound(ev, { ...prior, pos }, ctx) }
+
+  // The player is not bound yet. A cookieless FTD binds through the click it brings;
+  // anything else waits for the registration (out of order arrival), never lost.
+  if (ev.kind === 'ftd' && ev.clickId) return release(applyBound(ev, bind(ev, pos, ctx), ctx, true), prior?.parked, ctx)
+  const parked = prior?.parked ?? []
+  if (parked.length >= MAX_PARKED) return { status: 'unattributed', reason: 'parking_full', ...NOBODY, next: { ...prior!, pos } }
+  return { status: 'parked', reason: 'awaiting_registration', ...NOBODY, next: { pos, ...NOBODY, parked: [...parked, { ev, pos }] } }
+}
+
+function registered(next: PlayerState): Applied & { next: PlayerState } {
+  return next.affiliateId > 0
+    ? { status: 'attributed', reason: 'registered', ...view(next), next }
+    : { status: 'unattributed', reason: next.reason ?? 'no_click_id', ...view(next), next }
+}
+
+/** Apply the parked events to the binding just made, in arrival order. */
+function release(o: Applied & { next: PlayerState }, parked: ParkedEvent[] | undefined, ctx: ConversionContext): Applied & { next: PlayerState; released?: Released[] } {
+  if (!parked?.length) return o
+  let state = o.next
+  const released: Released[] = []
+  for (const p of parked) {
+    const r = applyBound(p.ev, state, ctx)
+    const { next, ...outcome } = r
+    released.push({ ...outcome, ev: p.ev })
+    state = next
+  }
+  const { parked: _done, ...bound } = state
+  return { ...o, next: bound, released }
+}
+
+/** An event of a bound player (the state already carries this event's position). */
+function applyBound(ev: ConversionEvent, state: PlayerState, ctx: ConversionContext, boundByThis = false): Applied & { next: PlayerState } {
+  if (ev.kind === 'registration') throw new Error('a registration is never applied to a bound player here')
   if (ev.kind !== 'ftd') {
-    // Every later event carries only the player id and is attributed through the binding the
-    // registration (or a cookieless FTD) made; it never binds anyone itself.
-    if (!prior) return { status: 'unattributed', reason: 'unknown_player', affiliateId: 0, linkId: 0, offerId: 0, clickId: '' }
-    const next: PlayerState = { ...prior, pos }
-    return prior.affiliateId > 0
-      ? { status: 'attributed', reason: 'bound_player', ...view(prior), next }
-      : { status: 'unattributed', reason: 'player_unattributed', ...view(prior), next }
+    // Every later event carries only the player id and is attributed through the binding;
+    // it never binds anyone itself.
+    return state.affiliateId > 0
+      ? { status: 'attributed', reason: 'bound_player', ...view(state), next: state }
+      : { status: 'unattributed', reason: 'player_unattributed', ...view(state), next: state }
   }
-
-  // ftd
-  if (prior?.ftdEventId !== undefined) {
-    return { status: 'duplicate', reason: 'ftd_already_recorded', ...view(prior), next: { ...prior, pos } }
+  if (state.ftdEventId !== undefined) return { status: 'duplicate', reason: 'ftd_already_recorded', ...view(state), next: state }
+  const next: PlayerState = { ...state, ftdAt: ev.ts, ftdEventId: ev.id }
+  if (next.affiliateId === 0) {
+    // a click that failed to bind says why; an organic player's FTD is the player's
+    const reason = boundByThis ? (next.reason ?? 'no_click_id') : 'player_unattributed'
+    return { status: 'unattributed', reason, ...view(next), next }
   }
-  let state: PlayerState
-  if (prior) state = { ...prior, pos }
-  else if (ev.clickId)
-    state = bind(ev, pos, ctx) // cookieless flow: the FTD brings the click id itself
-  else state = { pos, affiliateId: 0, linkId: 0, offerId: 0, reason: 'unknown_player', boundAt: ev.ts }
-  state = { ...state, ftdAt: ev.ts, ftdEventId: ev.id }
-  if (state.affiliateId === 0) {
-    const reason = prior ? 'player_unattributed' : (state.reason ?? 'unknown_player')
-    return { status: 'unattributed', reason, ...view(state), next: state }
-  }
-  if (state.cpaEntryId) return { status: 'attributed', reason: 'cpa_already_paid', ...view(state), next: state }
-  const version = versionAt(ctx.dealOf(state.affiliateId), ev.ts)
-  if (!version) return { status: 'attributed', reason: 'no_deal', ...view(state), next: state }
-  const ledger = cpaEntry({ affiliateId: state.affiliateId, playerRef: ctx.playerRef, ts: ev.ts, eventId: ev.id, seq: pos[0] }, version)
-  return { status: 'attributed', reason: 'cpa', ...view(state), next: { ...state, cpaEntryId: ledger.entry_id }, ledger }
+  if (next.cpaEntryId) return { status: 'attributed', reason: 'cpa_already_paid', ...view(next), next }
+  const version = versionAt(ctx.dealOf(next.affiliateId), ev.ts)
+  if (!version) return { status: 'attributed', reason: 'no_deal', ...view(next), next }
+  const ledger = cpaEntry({ affiliateId: next.affiliateId, playerRef: ctx.playerRef, ts: ev.ts, eventId: ev.id, seq: next.pos[0] }, version)
+  return { status: 'attributed', reason: 'cpa', ...view(next), next: { ...next, cpaEntryId: ledger.entry_id }, ledger }
 }
