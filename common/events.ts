@@ -78,7 +78,25 @@ export const ConversionEventSchema = z.object({
 })
 export type ConversionEvent = z.infer<typeof ConversionEventSchema>
 
-export type StreamEvent = ClickEvent | ConversionEvent
+/**
+ * An operator moves a player to another affiliate (0: organic). It travels on the player's
+ * partition like the player's conversions, so it applies in order with them: events after it
+ * go to the new affiliate, nothing before it changes. Its row is the audit record.
+ */
+export const ReassignEventSchema = z.object({
+  kind: z.literal('reassign'),
+  /** idempotency key: `ra:<uuid>` */
+  id: z.string().min(1),
+  ts: EventTs,
+  playerId: z.string().min(1).max(128),
+  affiliateId: z.number().int().nonnegative(),
+  /** who asked */
+  by: z.string().max(200),
+  note: z.string().max(500),
+})
+export type ReassignEvent = z.infer<typeof ReassignEventSchema>
+
+export type StreamEvent = ClickEvent | ConversionEvent | ReassignEvent
 
 export function conversionKey(sourceId: number, eventId: string): string {
   return `${sourceId}:${eventId}`

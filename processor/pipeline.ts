@@ -13,10 +13,10 @@
 import { createHash, createHmac } from 'node:crypto'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
-import { ConversionEventSchema, MAX_EVENT_TS, type ClickEvent, type ConversionEvent } from '../common/events.js'
+import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
-import { applyConversion, type ConversionOutcome, type PlayerState, type Released } from './domain/players.js'
+import { applyConversion, applyReassign, type ConversionOutcome, type PlayerState, type Released } from './domain/players.js'
 import type { LedgerEntry } from './domain/commission.js'
 import { eventRowTsv, type EventRow } from './rows.js'
 
@@ -221,6 +221,9 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): Ta
   return acc.output()
 }
 
+/** What an events row is built from: a conversion, or an operator's reassignment. */
+type RowSource = Pick<ConversionEvent, 'id' | 'ts' | 'sourceId' | 'clickId' | 'amount' | 'currency' | 'playerId'> & { kind: string; details?: Record<string, string> }
+
 export function computeConversions(input: Extract<TaskInput, { kind: 'conversions' }>, ctx: ComputeContext): TaskOutput {
   const acc = new Accumulator()
   const players = new Map<string, PlayerState>(Object.entries(input.players))
@@ -233,7 +236,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
       const line = ls[idx]!
       const raw = acc.parse(m, idx, line)
       if (raw === UNDECODABLE) continue
-      const parsed = ConversionEventSchema.safeParse(raw)
+      const parsed = ((raw as { kind?: unknown } | null)?.kind === 'reassign' ? ReassignEventSchema : ConversionEventSchema).safeParse(raw)
       if (!parsed.success || parsed.data.kind !== kind) {
         const why = parsed.success
           ? `kind ${parsed.data.kind} on a ${kind} subject`
@@ -241,19 +244,20 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
         acc.reject(m, idx, line, `invalid_conversion: ${why}`, 'decode.invalid')
         continue
       }
-      const ev = parsed.data
+      const pe = parsed.data
+      // What the row of an event shows; a reassignment's details are its audit record.
+      const ev: RowSource =
+        pe.kind === 'reassign' ? { kind: pe.kind, id: pe.id, sourceId: 0, ts: pe.ts, playerId: pe.playerId, details: { from_affiliate: '', by: pe.by, note: pe.note } } : pe
       const key = playerKey(ev)
       // A cookieless FTD (click id, no player id) is keyed by its click, and so is its pseudonym.
       const playerRef = ctx.pseudonym(ev.playerId ?? `click:${ev.clickId ?? ev.id}`)
       // Everything that could throw runs before anything is changed.
       let out: ReturnType<typeof applyConversion>
       try {
-        out = applyConversion(ev, [m.seq, idx], players.get(key), {
-          verify: ctx.verify,
-          windowMs: ctx.windowMs,
-          dealOf: (a) => input.deals[String(a)],
-          playerRef,
-        })
+        const rules = { verify: ctx.verify, windowMs: ctx.windowMs, dealOf: (a: number) => input.deals[String(a)], playerRef }
+        const prior = players.get(key)
+        out = pe.kind === 'reassign' ? applyReassign(pe, [m.seq, idx], prior, rules) : applyConversion(pe, [m.seq, idx], prior, rules)
+        if (pe.kind === 'reassign' && out.status !== 'already_applied') ev.details = { ...ev.details, from_affiliate: String(out.next.reassignedFrom ?? 0) }
       } catch (err) {
         acc.reject(m, idx, line, `compute_error: ${(err as Error).message}`, 'convert.compute_error')
         continue
@@ -264,7 +268,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
       }
       const o = out
       // A released event's row is written at the position of the event that released it.
-      const build = (e: ConversionEvent, a: Released | typeof o) => (): EventRow => ({
+      const build = (e: RowSource, a: Released | typeof o) => (): EventRow => ({
         event_id: e.id,
         kind: e.kind,
         ts: chTime(e.ts),
@@ -306,7 +310,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     }
   }
 
-  function tally(e: ConversionEvent, a: Released | Exclude<ConversionOutcome, { status: 'already_applied' }>) {
+  function tally(e: RowSource, a: Released | Exclude<ConversionOutcome, { status: 'already_applied' }>) {
     const d = acc.delta.row(a.affiliateId, e.ts)
     if (a.status === 'unattributed') d.unattributed++
     else if (a.status === 'attributed') {

@@ -97,7 +97,7 @@ export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<
   if (q.to) (where.push('ts < fromUnixTimestamp64Milli({to:Int64})'), (params.to = q.to.getTime()))
   if (q.unmatched)
     where.push(
-      `(status = 'unattributed' OR (status = 'parked' AND event_id NOT IN (SELECT event_id FROM events WHERE kind != 'click' AND status != 'parked')))`,
+      `kind != 'reassign' AND (status = 'unattributed' OR (status = 'parked' AND event_id NOT IN (SELECT event_id FROM events WHERE kind != 'click' AND status != 'parked')))`,
     )
   const cur = q.cursor ? decodeCursor(q.cursor) : undefined
   if (cur) {

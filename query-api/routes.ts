@@ -6,7 +6,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import type { ClickHouseClient } from '../clickhouse/client.js'
-import { CONVERSION_KINDS } from '../common/events.js'
+import { randomUUID } from 'node:crypto'
+import { CONVERSION_KINDS, type ReassignEvent } from '../common/events.js'
 import { decodeCursor, eventLog } from './eventlog.js'
 import { LINK_CODE, SourceSettingsSchema, type EntityStore, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
@@ -19,6 +20,8 @@ export type ApiDeps = {
   auth: Auth
   status: () => Promise<Record<string, unknown>>
   demo?: (opts: { clicks: number; ftds: number }) => Promise<unknown>
+  /** put an operator's command on the event stream; resolves with its stream sequence */
+  publish?: (e: ReassignEvent) => Promise<number>
 }
 
 export function parse<T>(schema: z.ZodType<T>, data: unknown): T {
@@ -61,7 +64,7 @@ const SummaryQuery = z.object({
   affiliateId: Id.optional(),
 })
 const EventLogParams = z.object({
-  kind: z.enum(['click', ...CONVERSION_KINDS]).optional(),
+  kind: z.enum(['click', 'reassign', ...CONVERSION_KINDS]).optional(),
   status: z.enum(['valid', 'attributed', 'unattributed', 'duplicate', 'parked']).optional(),
   reason: z.string().regex(/^[a-z_]{1,64}$/, 'must be a reason code such as unknown_player').optional(),
   affiliateId: Id.optional(),
@@ -74,6 +77,13 @@ const EventLogParams = z.object({
     .refine((c) => decodeCursor(c) !== undefined, 'is not a cursor this API returned')
     .optional(),
 })
+const Reassign = z
+  .object({
+    playerId: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be the player id the platform sends, printable ASCII without spaces'),
+    affiliateId: z.number().int().nonnegative(),
+    note: z.string().trim().min(1, 'say why (it is kept with the change)').max(500),
+  })
+  .strict()
 const DemoBody = z.object({ clicks: z.number().int().min(0).max(100_000).default(500), ftds: z.number().int().min(0).max(10_000).default(25) })
 
 /** Never the token hash or the HMAC key. */
@@ -189,6 +199,18 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const p = who(req)
     const q = parse(EventLogParams, req.query)
     return eventLog(d.ch, { ...q, affiliateId: scopeAffiliate(p, q.affiliateId), full: p.kind === 'operator' })
+  })
+
+  // Reassign a player for life from now on (0: organic). Applied by the processor in order
+  // with the player's events; the events log keeps who, when, from and to.
+  app.post('/api/players/reassign', async (req, reply) => {
+    operator(req)
+    const body = parse(Reassign, req.body)
+    if (body.affiliateId > 0 && !(await d.store.getAffiliate(body.affiliateId))) throw new HttpError(404, 'not_found', `no affiliate ${body.affiliateId}`)
+    if (!d.publish) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
+    const e: ReassignEvent = { kind: 'reassign', id: `ra:${randomUUID()}`, ts: Date.now(), playerId: body.playerId, affiliateId: body.affiliateId, by: 'operator', note: body.note }
+    const seq = await d.publish(e)
+    return reply.code(202).send({ status: 'accepted', id: e.id, seq })
   })
 
   app.get('/api/reports/unattributed', async (req) => {

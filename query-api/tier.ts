@@ -10,6 +10,8 @@ import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
 import { EntityStore } from '../common/entities.js'
+import { encodeEvents, type ReassignEvent } from '../common/events.js'
+import { eventSubject, partitionOf } from '../common/subjects.js'
 import type { Logger } from '../common/log.js'
 import type { RunningTier } from '../common/tier.js'
 import { Auth } from './auth.js'
@@ -30,6 +32,7 @@ export async function startQueryApi(
   const auth = new Auth(cfg.secrets.operatorApiKey, cfg.secrets.tokenSecret)
   const hub = new LiveHub(auth, log)
   hub.start(nc, await watermarks(ch))
+  const js = nc.jetstream()
   let stopping = false
   return {
     name: 'query-api',
@@ -41,7 +44,18 @@ export async function startQueryApi(
         await ws.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
         ws.get('/ws', { websocket: true }, (socket) => hub.accept(socket))
       })
-      apiRoutes(app, { store, ch, auth, ...extra })
+      apiRoutes(app, {
+        store,
+        ch,
+        auth,
+        ...extra,
+        // A reassignment travels on the player's partition, in order with the player's events.
+        publish: async (e: ReassignEvent) => {
+          const subject = eventSubject(partitionOf(`p:${e.playerId}`, cfg.stream.partitions), e.kind)
+          const ack = await js.publish(subject, encodeEvents([e]), { msgID: e.id })
+          return ack.seq
+        },
+      })
       if (existsSync(DASHBOARD)) {
         await app.register(fastifyStatic, { root: DASHBOARD, prefix: '/', wildcard: false, index: 'index.html' })
       } else {

@@ -159,4 +159,32 @@ describe('every event kind, end to end', () => {
     expect((await asAff('GET', '/api/events?status=parked')).body.items).toEqual([])
     expect((await asAff('GET', '/api/reports/unattributed')).status).toBe(403)
   })
+
+  it('an operator reassigns a player: later events go to the new affiliate, the change is in the log', async () => {
+    const token = (await call('POST', `/api/affiliates/${aff.id}/tokens`, { ttlDays: 1 })).body.token
+    expect((await api(app.url, token)('POST', '/api/players/reassign', { playerId: 'P-1', affiliateId: aff.id, note: 'mine' })).status).toBe(403)
+    const bad = await call('POST', '/api/players/reassign', { playerId: 'P 1', affiliateId: -1 })
+    expect(bad.status).toBe(400)
+    expect(Object.keys(bad.body.fields).sort()).toEqual(['affiliateId', 'note', 'playerId'])
+    expect((await call('POST', '/api/players/reassign', { playerId: 'P-1', affiliateId: 999_999, note: 'x' })).status).toBe(404)
+
+    const r = await call('POST', '/api/players/reassign', { playerId: 'P-1', affiliateId: other.id, note: 'partner B brought this player (ticket 42)' })
+    expect(r.status).toBe(202)
+    await postToken({ event: 'deposit', event_id: 'dep-after', player_id: 'P-1', amount: '60', currency: 'EUR' })
+    const rows = await waitFor(
+      'the reassignment and the deposit after it',
+      async () => (await call('GET', '/api/events?limit=1000')).body.items as Row[],
+      (items) => items.some((x) => x.eventId === `${tokenSource.id}:dep-after`),
+    )
+    expect(rows.find((x) => x.eventId === r.body.id)).toMatchObject({
+      kind: 'reassign',
+      status: 'attributed',
+      reason: 'reassigned',
+      affiliateId: other.id,
+      details: { from_affiliate: String(aff.id), by: 'operator', note: 'partner B brought this player (ticket 42)' },
+    })
+    expect(rows.find((x) => x.eventId === `${tokenSource.id}:dep-after`)).toMatchObject({ status: 'attributed', reason: 'bound_player', affiliateId: other.id })
+    // nothing before it moved
+    expect(rows.find((x) => x.eventId === `${hmacSource.id}:dep-1`)).toMatchObject({ affiliateId: aff.id })
+  })
 })

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../../common/clickid.js'
 import type { CpaDeal } from '../../common/entities.js'
-import type { ConversionEvent } from '../../common/events.js'
-import { after, applyConversion, MAX_PARKED, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
+import type { ConversionEvent, ReassignEvent } from '../../common/events.js'
+import { after, applyConversion, applyReassign, MAX_PARKED, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
 
 const DAY = 86_400_000
 const WINDOW = 30 * DAY
@@ -463,5 +463,108 @@ describe('out of order: events before the registration are parked, then applied 
     expect(alice.parked).toBeUndefined()
     const rb = applied(applyConversion(reg({ clickId: click(8), playerId: 'bob' }), [3, 0], bob, ctx))
     expect(rb.released).toEqual([expect.objectContaining({ affiliateId: 8 })])
+  })
+})
+
+describe('reassignment by an operator: from its position on, never retroactive', () => {
+  let k = 0
+  const ra = (affiliateId: number, ts = T0 + 5 * DAY, playerId = 'alice'): ReassignEvent => ({
+    kind: 'reassign',
+    id: `ra:${++k}`,
+    ts,
+    playerId,
+    affiliateId,
+    by: 'operator',
+    note: 'moved after an audit',
+  })
+  const dep = (ts: number): ConversionEvent => {
+    const eventId = `dep-${++n}`
+    return { kind: 'deposit', id: `1:${eventId}`, sourceId: 1, eventId, ts, playerId: 'alice', amount: '30', currency: 'EUR' }
+  }
+  /** run() with reassignments mixed in */
+  function runAll(events: (ConversionEvent | ReassignEvent)[]): Applied[] {
+    let state: PlayerState | undefined
+    return events.map((e, i) => {
+      const o = applied(e.kind === 'reassign' ? applyReassign(e, [i + 1, 0], state, ctx) : applyConversion(e, [i + 1, 0], state, ctx))
+      state = o.next ?? state
+      return o
+    })
+  }
+
+  it.each<[string, (ConversionEvent | ReassignEvent)[], [string, string, number][]]>([
+    [
+      'registered to 7, reassigned to 8: later deposits go to 8',
+      [reg({ clickId: click(7) }), ra(8), dep(T0 + 6 * DAY)],
+      [
+        ['attributed', 'registered', 7],
+        ['attributed', 'reassigned', 8],
+        ['attributed', 'bound_player', 8],
+      ],
+    ],
+    [
+      'reassigned before the FTD: the CPA goes to the new affiliate, by its deal',
+      [reg({ clickId: click(7) }), ra(8, T0 + DAY / 2), ftd({ ts: T0 + DAY })],
+      [
+        ['attributed', 'registered', 7],
+        ['attributed', 'reassigned', 8],
+        ['attributed', 'cpa', 8],
+      ],
+    ],
+    [
+      'reassigned after the FTD: the CPA stays paid to 7 and is not paid again',
+      [reg({ clickId: click(7) }), ftd({ ts: T0 + DAY }), ra(8), ftd({ ts: T0 + 6 * DAY })],
+      [
+        ['attributed', 'registered', 7],
+        ['attributed', 'cpa', 7],
+        ['attributed', 'reassigned', 8],
+        ['duplicate', 'ftd_already_recorded', 8],
+      ],
+    ],
+    [
+      'an organic player given to an affiliate',
+      [reg(), ra(7), dep(T0 + 6 * DAY)],
+      [
+        ['unattributed', 'no_click_id', 0],
+        ['attributed', 'reassigned', 7],
+        ['attributed', 'bound_player', 7],
+      ],
+    ],
+    [
+      'made organic (0): later events are unattributed',
+      [reg({ clickId: click(7) }), ra(0), dep(T0 + 6 * DAY)],
+      [
+        ['attributed', 'registered', 7],
+        ['unattributed', 'reassigned', 0],
+        ['unattributed', 'player_unattributed', 0],
+      ],
+    ],
+    [
+      'a registration after the reassignment of an unknown player does not re-bind it (first touch is the operator)',
+      [ra(8, T0), reg({ clickId: click(7), ts: T0 + DAY })],
+      [
+        ['attributed', 'reassigned', 8],
+        ['attributed', 'registered', 8],
+      ],
+    ],
+  ])('%s', (_n, events, want) => {
+    expect(runAll(events).map((o) => [o.status, o.reason, o.affiliateId])).toEqual(want)
+  })
+
+  it('binds a player known only by parked events and applies them to the new affiliate', () => {
+    const d = dep(T0)
+    const [, r] = runAll([d, ra(8, T0 + DAY)])
+    expect(r).toMatchObject({ status: 'attributed', reason: 'reassigned', affiliateId: 8 })
+    expect(r!.released).toEqual([expect.objectContaining({ ev: d, status: 'attributed', reason: 'bound_player', affiliateId: 8 })])
+    expect(r!.next).toMatchObject({ affiliateId: 8, reassignedFrom: 0, reassignedAt: T0 + DAY })
+    expect(r!.next.parked).toBeUndefined()
+  })
+
+  it('records when and from whom; a redelivered reassignment changes nothing', () => {
+    const [r0] = runAll([reg({ clickId: click(7) })])
+    const e = ra(8)
+    const o = applied(applyReassign(e, [2, 0], r0!.next, ctx))
+    expect(o.next).toMatchObject({ affiliateId: 8, reassignedFrom: 7, reassignedAt: e.ts, linkId: 0, offerId: 0 })
+    expect(o.next.clickId).toBeUndefined()
+    expect(applyReassign(e, [2, 0], o.next, ctx)).toEqual({ status: 'already_applied' })
   })
 })

@@ -5,7 +5,7 @@
  */
 import type { ClickIdCheck } from '../../common/clickid.js'
 import type { CpaDeal } from '../../common/entities.js'
-import type { ConversionEvent } from '../../common/events.js'
+import type { ConversionEvent, ReassignEvent } from '../../common/events.js'
 import { resolveClick, type UnattributedReason } from './attribution.js'
 import { cpaEntry, versionAt, type LedgerEntry } from './commission.js'
 
@@ -34,6 +34,9 @@ export type PlayerState = {
   cpaEntryId?: string
   /** events that arrived before the player was bound, in arrival order, applied on binding */
   parked?: ParkedEvent[]
+  /** set by an operator's reassignment: when, and from which affiliate */
+  reassignedAt?: number
+  reassignedFrom?: number
 }
 
 export type ParkedEvent = { ev: ConversionEvent; pos: Pos }
@@ -47,10 +50,11 @@ export type CommissionNote = 'cpa' | 'no_deal' | 'cpa_already_paid'
 /** a later event (deposit, activity, trade, …) attributed through the player's binding */
 export type BindingNote = 'bound_player'
 export type ParkingNote = 'awaiting_registration' | 'parking_full'
+export type ReassignNote = 'reassigned'
 
 type Applied = {
   status: OutcomeStatus
-  reason: UnattributedReason | DuplicateReason | CommissionNote | BindingNote | ParkingNote | 'registered'
+  reason: UnattributedReason | DuplicateReason | CommissionNote | BindingNote | ParkingNote | ReassignNote | 'registered'
   affiliateId: number
   linkId: number
   offerId: number
@@ -111,6 +115,39 @@ export function applyConversion(ev: ConversionEvent, pos: Pos, prior: PlayerStat
   const parked = prior?.parked ?? []
   if (parked.length >= MAX_PARKED) return { status: 'unattributed', reason: 'parking_full', ...NOBODY, next: { ...prior!, pos } }
   return { status: 'parked', reason: 'awaiting_registration', ...NOBODY, next: { pos, ...NOBODY, parked: [...parked, { ev, pos }] } }
+}
+
+/**
+ * An operator's reassignment: from its stream position on, the player belongs to the new
+ * affiliate (0: organic). Nothing earlier changes: a CPA already paid stays with the
+ * affiliate it was paid to, and is not paid twice. A player not bound yet is bound by it, and
+ * what was parked is applied to the new affiliate.
+ */
+export function applyReassign(ev: ReassignEvent, pos: Pos, prior: PlayerState | undefined, ctx: ConversionContext): ConversionOutcome {
+  if (prior && !after(pos, prior.pos)) return { status: 'already_applied' }
+  const from = isBound(prior) ? prior.affiliateId : 0
+  const { clickId: _c, clickTs: _t, reason: _r, parked, ...kept } = prior ?? { pos, ...NOBODY }
+  const next: PlayerState = {
+    ...kept,
+    pos,
+    affiliateId: ev.affiliateId,
+    linkId: 0,
+    offerId: 0,
+    boundAt: isBound(prior) ? prior.boundAt : ev.ts,
+    reassignedAt: ev.ts,
+    reassignedFrom: from,
+    ...(ev.affiliateId === 0 ? { reason: 'player_unattributed' as const } : {}),
+  }
+  const o: Applied & { next: PlayerState } = {
+    status: ev.affiliateId > 0 ? 'attributed' : 'unattributed',
+    reason: 'reassigned',
+    affiliateId: ev.affiliateId,
+    linkId: 0,
+    offerId: 0,
+    clickId: '',
+    next,
+  }
+  return isBound(prior) ? o : release(o, parked, ctx)
 }
 
 function registered(next: PlayerState): Applied & { next: PlayerState } {
