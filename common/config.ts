@@ -56,6 +56,13 @@ const EnvSchema = z.object({
   PROCESSOR_ACK_WAIT_S: positiveInt(60),
   ATTRIBUTION_WINDOW_DAYS: positiveInt(30),
 
+  /** Outbound postbacks: tries per delivery, the first retry's delay (doubling after), timeout per try. */
+  POSTBACK_MAX_ATTEMPTS: positiveInt(6),
+  POSTBACK_RETRY_BASE_MS: positiveInt(1000),
+  POSTBACK_TIMEOUT_MS: positiveInt(5000),
+  /** Let endpoints point at loopback and private addresses (tests, closed networks). */
+  POSTBACK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+
   CLICK_SECRET: secret.optional(),
   PSEUDONYM_SECRET: secret.optional(),
   TOKEN_SECRET: secret.optional(),
@@ -74,6 +81,7 @@ export type Config = {
   stream: { partitions: number; dedupWindowS: number; maxAgeDays: number; postbackIdempotencyDays: number }
   ingest: { clickAck: 'stored' | 'buffered'; clickAckTimeoutMs: number; maxBatchEvents: number; maxInflight: number }
   processor: { threads: number; batchMessages: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number }
+  outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
   secrets: Secrets
   /** True when this process runs its own nats-server and chDB. */
   embedded: boolean
@@ -124,6 +132,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchWaitMs: e.PROCESSOR_BATCH_WAIT_MS,
       ackWaitS: e.PROCESSOR_ACK_WAIT_S,
       attributionWindowDays: e.ATTRIBUTION_WINDOW_DAYS,
+    },
+    outbound: {
+      maxAttempts: e.POSTBACK_MAX_ATTEMPTS,
+      retryBaseMs: e.POSTBACK_RETRY_BASE_MS,
+      timeoutMs: e.POSTBACK_TIMEOUT_MS,
+      allowPrivate: e.POSTBACK_ALLOW_PRIVATE === 'true',
     },
     secrets,
     embedded,

@@ -76,6 +76,27 @@ export const SourceSchema = SourceSettingsSchema.extend({
 })
 export type Source = z.infer<typeof SourceSchema>
 
+/** The macros an outbound postback URL may use. */
+export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'currency', 'player', 'affiliate_id', 'offer_id', 'ts'] as const
+
+/** An affiliate's outbound postback: a URL template fired for the event kinds it names. */
+export const EndpointSchema = z.object({
+  id: z.number().int().positive(),
+  affiliateId: z.number().int().positive(),
+  events: z.array(z.enum(CONVERSION_KINDS)).min(1),
+  url: z
+    .string()
+    .url()
+    .max(2000)
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+    .refine((u) => [...u.matchAll(/\{([a-z0-9_]+)\}/g)].every((m) => (OUTBOUND_MACROS as readonly string[]).includes(m[1]!)), {
+      message: `may use only the macros ${OUTBOUND_MACROS.map((m) => `{${m}}`).join(' ')}`,
+    }),
+  status: z.enum(['active', 'paused']),
+  createdAt: z.number().int(),
+})
+export type Endpoint = z.infer<typeof EndpointSchema>
+
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
@@ -100,11 +121,14 @@ export class EntityStore {
     readonly deals: KV,
     readonly sources: KV,
     readonly counters: KV,
+    readonly endpoints: KV,
   ) {}
 
   static async open(nc: NatsConnection): Promise<EntityStore> {
-    const [a, l, d, s, c] = await Promise.all([BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters].map((b) => openKv(nc, b)))
-    return new EntityStore(a!, l!, d!, s!, c!)
+    const [a, l, d, s, c, e] = await Promise.all(
+      [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters, BUCKETS.endpoints].map((b) => openKv(nc, b)),
+    )
+    return new EntityStore(a!, l!, d!, s!, c!, e!)
   }
 
   /** Next id of a kind, allocated by compare-and-set on a counter. */
@@ -218,6 +242,24 @@ export class EntityStore {
         if (!isCasConflict(err)) throw err
       }
     }
+  }
+
+  async createEndpoint(input: { affiliateId: number; events: Endpoint['events']; url: string }, now: number): Promise<Endpoint> {
+    const ep = EndpointSchema.parse({ id: await this.nextId('endpoint'), ...input, status: 'active', createdAt: now })
+    await this.endpoints.create(`e.${ep.id}`, enc.encode(JSON.stringify(ep)))
+    return ep
+  }
+
+  async listEndpoints(): Promise<Endpoint[]> {
+    return listJson(this.endpoints, EndpointSchema)
+  }
+
+  async getEndpoint(id: number): Promise<Endpoint | undefined> {
+    return readJson(this.endpoints, `e.${id}`, EndpointSchema)
+  }
+
+  async deleteEndpoint(id: number): Promise<void> {
+    await this.endpoints.delete(`e.${id}`)
   }
 
   async listSources(): Promise<Source[]> {

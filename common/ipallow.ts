@@ -48,3 +48,25 @@ export class IpAllowList {
     return v === 4 ? this.#v4.check(addr, 'ipv4') : this.#v6.check(addr, 'ipv6')
   }
 }
+
+const PRIVATE_RANGES = new IpAllowList([
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '::1/128',
+  '::/128',
+  'fc00::/7',
+  'fe80::/10',
+])
+
+/** A host an outbound call must not reach unless allowed: localhost, loopback, private,
+ *  link-local (names are checked as written; DNS answers are not resolved here). */
+export function isPrivateHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase()
+  if (h === 'localhost' || h.endsWith('.localhost') || h.endsWith('.local') || h.endsWith('.internal')) return true
+  return isIP(h) !== 0 && PRIVATE_RANGES.allows(h)
+}

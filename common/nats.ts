@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { connect, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type KV, type NatsConnection } from 'nats'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
-import { BUCKETS, DLQ_STREAM, EVENTS_STREAM } from './subjects.js'
+import { BUCKETS, DELIVERY_STREAM, DLQ_STREAM, EVENTS_STREAM } from './subjects.js'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -129,8 +129,17 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
     duplicate_window: cfg.stream.dedupWindowS * NS_PER_S,
     max_age: 0,
   })
+  await ensureStream(jsm, {
+    name: DELIVERY_STREAM,
+    subjects: ['delivery.>'],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    duplicate_window: cfg.stream.dedupWindowS * NS_PER_S,
+    max_age: 0,
+  })
   const js = nc.jetstream()
-  for (const name of [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources]) {
+  for (const name of [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints]) {
     await js.views.kv(name, { history: 64, storage: StorageType.File })
   }
   const counters = await js.views.kv(BUCKETS.counters, { history: 1, storage: StorageType.File })

@@ -5,6 +5,9 @@
  */
 export const EVENTS_STREAM = 'EVENTS'
 export const DLQ_STREAM = 'DEADLETTER'
+/** outbound postbacks to deliver: one message per (event, endpoint), removed once acknowledged */
+export const DELIVERY_STREAM = 'DELIVERIES'
+export const deliverySubject = (endpointId: number) => `delivery.${endpointId}`
 export const LIVE_DELTA_SUBJECT = 'live.delta'
 
 export const BUCKETS = {
@@ -12,6 +15,8 @@ export const BUCKETS = {
   links: 'links',
   deals: 'deals',
   sources: 'sources',
+  /** affiliates' outbound postback endpoints */
+  endpoints: 'endpoints',
   counters: 'counters',
   /** postback idempotency: event id → content hash and first answer */
   postbacks: 'postback_ids',

@@ -18,11 +18,12 @@ import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, typ
 import type { Piscina } from 'piscina'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted } from '../clickhouse/client.js'
-import type { CpaDeal, WatchedBucket } from '../common/entities.js'
+import type { CpaDeal, Endpoint, WatchedBucket } from '../common/entities.js'
 import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
-import { dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
+import { deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
+import { deliveriesFor } from './outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
 import { chTime, playerKey, type MessageRef, type TaskInput, type TaskOutput } from './pipeline.js'
 import { EVENT_COLUMNS } from './rows.js'
@@ -34,6 +35,8 @@ export type ProcessorStats = {
   batches: number
   events: number
   deadLetters: number
+  /** outbound postback deliveries queued */
+  deliveriesQueued: number
   applied: number
   lastBatchMs: number
   retries: number
@@ -48,6 +51,8 @@ export type ProcessorDeps = {
   pool: Piscina
   players: PlayerStore
   deals: WatchedBucket<CpaDeal>
+  /** affiliates' outbound postback endpoints; without them no deliveries are queued */
+  endpoints?: WatchedBucket<Endpoint>
   progressKv: KV
   log: Logger
   consumer: string
@@ -74,6 +79,7 @@ export class Processor {
     batches: 0,
     events: 0,
     deadLetters: 0,
+    deliveriesQueued: 0,
     applied: 0,
     lastBatchMs: 0,
     retries: 0,
@@ -259,6 +265,17 @@ export class Processor {
       const kind = parseEventSubject(x.subject)?.kind ?? 'unknown'
       const body = enc.encode(JSON.stringify({ ...x, consumer: this.d.consumer }))
       await js.publish(dlqSubject(kind), body, { msgID: `dlq:${x.seq}:${x.idx}` })
+    }
+    // Outbound postbacks for the affiliates' attributed conversions, queued before the ack:
+    // a batch redone after a crash queues the same ids, which the stream drops.
+    if (this.d.endpoints && this.d.endpoints.map.size > 0) {
+      const deliveries = deliveriesFor(
+        outs.flatMap((o) => o.notices),
+        this.d.endpoints.map.values(),
+      )
+      for (let i = 0; i < deliveries.length; i += 256)
+        await Promise.all(deliveries.slice(i, i + 256).map((d) => js.publish(deliverySubject(d.endpointId), enc.encode(JSON.stringify(d)), { msgID: d.id })))
+      this.stats.deliveriesQueued += deliveries.length
     }
     await insertFormatted(this.d.ch, {
       table: 'processed_batches',

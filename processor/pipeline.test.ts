@@ -204,7 +204,7 @@ describe('computeClicks', () => {
 
   it('handles an empty task', () => {
     const o = computeClicks({ kind: 'clicks', buf: new Uint8Array(0), msgs: [] })
-    expect(o).toEqual({ eventRows: '', ledgerRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {} })
+    expect(o).toEqual({ eventRows: '', ledgerRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [] })
   })
 
   it('is deterministic (a replay recomputes the same rows)', () => {
@@ -318,6 +318,14 @@ describe('computeConversions', () => {
     expect(delta.reduce((a, x) => a + x.ftds, 0)).toBe(1)
     expect(second.players[key]).toMatchObject({ affiliateId: 7, ftdEventId: f.id })
     expect(second.players[key]!.parked).toBeUndefined()
+    // outbound postbacks: nothing while parked, every attributed event once applied
+    expect(first.notices).toEqual([])
+    expect(second.notices.map((x) => [x.eventId, x.kind, x.affiliateId, x.amount, x.currency, x.clickId])).toEqual([
+      [r.id, 'registration', 7, '', '', clickId],
+      [d.id, 'deposit', 7, '20', 'EUR', clickId],
+      [f.id, 'ftd', 7, '50', 'EUR', clickId],
+    ])
+    expect(second.notices.every((x) => x.player === pseudonym('jay'))).toBe(true)
   })
 
   it('registration then FTD in the same task: attributed, one ledger row, delta, changed state', () => {

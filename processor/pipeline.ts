@@ -40,6 +40,22 @@ export type TaskOutput = {
   dead: DeadLetter[]
   /** outcome counts per step, for metrics */
   counts: Record<string, number>
+  /** attributed conversions, for the affiliates' outbound postbacks */
+  notices: Notice[]
+}
+
+/** What an outbound postback can tell an affiliate about one of its conversions. */
+export type Notice = {
+  eventId: string
+  kind: string
+  ts: number
+  affiliateId: number
+  offerId: number
+  clickId: string
+  /** the player's pseudonym, never the id */
+  player: string
+  amount: string
+  currency: string
 }
 
 export type ComputeContext = {
@@ -155,6 +171,8 @@ class Accumulator {
     if (ts > this.maxTs) this.maxTs = ts
   }
 
+  readonly notices: Notice[] = []
+
   output(extra: { ledgerRows?: string; players?: Record<string, PlayerState> } = {}): TaskOutput {
     return {
       eventRows: this.rows.join(''),
@@ -162,6 +180,7 @@ class Accumulator {
       events: this.events,
       maxTs: this.maxTs,
       delta: this.delta.rows(),
+      notices: this.notices,
       players: extra.players ?? {},
       dead: this.dead,
       counts: this.counts,
@@ -301,16 +320,28 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
       changed[key] = o.next
       acc.count(`convert.${ev.kind}.${o.status}.${o.reason}`)
       acc.add(row, ev.ts)
-      tally(ev, o)
+      tally(ev, o, playerRef)
       o.released?.forEach((r, i) => {
         acc.count(`convert.released.${r.ev.kind}.${r.status}.${r.reason}`)
         acc.addRow(releasedRows[i]!, r.ev.ts)
-        tally(r.ev, r)
+        tally(r.ev, r, playerRef)
       })
     }
   }
 
-  function tally(e: RowSource, a: Released | Exclude<ConversionOutcome, { status: 'already_applied' }>) {
+  function tally(e: RowSource, a: Released | Exclude<ConversionOutcome, { status: 'already_applied' }>, playerRef: string) {
+    if (a.status === 'attributed' && e.kind !== 'reassign')
+      acc.notices.push({
+        eventId: e.id,
+        kind: e.kind,
+        ts: e.ts,
+        affiliateId: a.affiliateId,
+        offerId: a.offerId,
+        clickId: a.clickId || (e.clickId ?? ''),
+        player: playerRef,
+        amount: e.amount ?? '',
+        currency: e.currency ?? '',
+      })
     const d = acc.delta.row(a.affiliateId, e.ts)
     if (a.status === 'unattributed') d.unattributed++
     else if (a.status === 'attributed') {

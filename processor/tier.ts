@@ -6,12 +6,13 @@ import { Piscina } from 'piscina'
 import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
-import { CpaDealSchema, WatchedBucket } from '../common/entities.js'
+import { CpaDealSchema, EndpointSchema, WatchedBucket } from '../common/entities.js'
 import type { Logger } from '../common/log.js'
 import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
 import type { RunningTier } from '../common/tier.js'
 import { Processor } from './consumer.js'
+import { Notifier } from './notifier.js'
 import { PlayerStore } from './state.js'
 import type { WorkerInit } from './worker.js'
 
@@ -31,7 +32,7 @@ export function createPool(init: WorkerInit, threads: number): Piscina {
   })
 }
 
-export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor }> {
+export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor; notifier: Notifier }> {
   const pool = createPool(
     { clickSecret: cfg.secrets.clickSecret, pseudonymSecret: cfg.secrets.pseudonymSecret, windowMs: cfg.processor.attributionWindowDays * 86_400_000 },
     cfg.processor.threads,
@@ -40,12 +41,16 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
   const dealsKv = await js.views.kv(BUCKETS.deals, { bindOnly: true })
   const deals = new WatchedBucket(dealsKv, CpaDealSchema, (err, key) => log.error({ err, key }, 'unreadable deal in KV, ignored'))
   await deals.ready
+  const endpointsKv = await js.views.kv(BUCKETS.endpoints, { bindOnly: true })
+  const endpoints = new WatchedBucket(endpointsKv, EndpointSchema, (err, key) => log.error({ err, key }, 'unreadable postback endpoint in KV, ignored'))
+  await endpoints.ready
   const processor = new Processor({
     nc,
     ch,
     pool,
     players: new PlayerStore(await openKv(nc, BUCKETS.players)),
     deals,
+    endpoints,
     progressKv: await openKv(nc, BUCKETS.progress),
     log,
     // One consumer over every partition for now; distributed mode gives each process a
@@ -57,15 +62,20 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     ackWaitS: cfg.processor.ackWaitS,
   })
   await processor.start()
+  const notifier = new Notifier(nc, ch, log, cfg.outbound)
+  await notifier.start()
   let stopping = false
   return {
     name: 'processor',
     processor,
+    notifier,
     ready: () => !stopping && !nc.isClosed(),
     async stop() {
       stopping = true
       await processor.stop()
+      await notifier.stop()
       deals.stop()
+      endpoints.stop()
       await pool.destroy()
       log.info({ applied: processor.applied, events: processor.stats.events }, 'processor stopped')
     },

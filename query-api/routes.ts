@@ -7,9 +7,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { randomUUID } from 'node:crypto'
-import { CONVERSION_KINDS, type ReassignEvent } from '../common/events.js'
+import { CONVERSION_KINDS, encodeEvents, type ReassignEvent } from '../common/events.js'
+import { deliverySubject, eventSubject, partitionOf } from '../common/subjects.js'
+import { expandOutbound, type Delivery } from '../processor/outbound.js'
+import { attempts, attributedEvent } from './outbound.js'
+import { isPrivateHost } from '../common/ipallow.js'
 import { decodeCursor, eventLog } from './eventlog.js'
-import { LINK_CODE, SourceSettingsSchema, type EntityStore, type Source } from '../common/entities.js'
+import { EndpointSchema, LINK_CODE, SourceSettingsSchema, type EntityStore, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
 import { reconcile, summary } from './reports.js'
@@ -20,8 +24,11 @@ export type ApiDeps = {
   auth: Auth
   status: () => Promise<Record<string, unknown>>
   demo?: (opts: { clicks: number; ftds: number }) => Promise<unknown>
-  /** put an operator's command on the event stream; resolves with its stream sequence */
-  publish?: (e: ReassignEvent) => Promise<number>
+  /** publish onto JetStream under a Nats-Msg-Id; resolves with the stream sequence */
+  publish?: (subject: string, data: Uint8Array, msgId: string) => Promise<number>
+  partitions?: number
+  /** let outbound endpoints point at loopback and private addresses */
+  allowPrivateEndpoints?: boolean
 }
 
 export function parse<T>(schema: z.ZodType<T>, data: unknown): T {
@@ -84,6 +91,15 @@ const Reassign = z
     note: z.string().trim().min(1, 'say why (it is kept with the change)').max(500),
   })
   .strict()
+const CreateEndpoint = z
+  .object({
+    affiliateId: Id.optional(),
+    events: z.array(z.enum(CONVERSION_KINDS)).min(1).max(CONVERSION_KINDS.length),
+    url: EndpointSchema.shape.url,
+  })
+  .strict()
+const AttemptsQuery = z.object({ affiliateId: Id.optional(), eventId: z.string().max(300).optional(), endpointId: Id.optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) })
+const Refire = z.object({ eventId: z.string().min(1).max(300), endpointId: Id }).strict()
 const DemoBody = z.object({ clicks: z.number().int().min(0).max(100_000).default(500), ftds: z.number().int().min(0).max(10_000).default(25) })
 
 /** Never the token hash or the HMAC key. */
@@ -207,10 +223,58 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     operator(req)
     const body = parse(Reassign, req.body)
     if (body.affiliateId > 0 && !(await d.store.getAffiliate(body.affiliateId))) throw new HttpError(404, 'not_found', `no affiliate ${body.affiliateId}`)
-    if (!d.publish) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
+    if (!d.publish || !d.partitions) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
     const e: ReassignEvent = { kind: 'reassign', id: `ra:${randomUUID()}`, ts: Date.now(), playerId: body.playerId, affiliateId: body.affiliateId, by: 'operator', note: body.note }
-    const seq = await d.publish(e)
+    // On the player's partition, in order with the player's events.
+    const seq = await d.publish(eventSubject(partitionOf(`p:${e.playerId}`, d.partitions), e.kind), encodeEvents([e]), e.id)
     return reply.code(202).send({ status: 'accepted', id: e.id, seq })
+  })
+
+  // Outbound postbacks: an affiliate manages its own endpoints; an operator any affiliate's.
+  app.post('/api/postbacks/endpoints', async (req, reply) => {
+    const p = who(req)
+    const body = parse(CreateEndpoint, req.body)
+    const affiliateId = scopeAffiliate(p, body.affiliateId)
+    if (affiliateId === undefined) throw new HttpError(400, 'invalid_request', 'affiliateId is required', { affiliateId: 'is required' })
+    if (!(await d.store.getAffiliate(affiliateId))) throw new HttpError(404, 'not_found', `no affiliate ${affiliateId}`)
+    if (!d.allowPrivateEndpoints && isPrivateHost(new URL(body.url).hostname))
+      throw new HttpError(400, 'invalid_request', 'the URL points at a loopback or private address', { url: 'must be a public address' })
+    return reply.code(201).send(await d.store.createEndpoint({ affiliateId, events: body.events, url: body.url }, Date.now()))
+  })
+
+  app.get('/api/postbacks/endpoints', async (req) => {
+    const p = who(req)
+    const all = await d.store.listEndpoints()
+    return { items: p.kind === 'operator' ? all : all.filter((e) => e.affiliateId === p.affiliateId) }
+  })
+
+  app.delete<{ Params: { id: string } }>('/api/postbacks/endpoints/:id', async (req, reply) => {
+    const p = who(req)
+    const ep = await d.store.getEndpoint(parse(Id, req.params.id))
+    if (!ep || (p.kind !== 'operator' && ep.affiliateId !== p.affiliateId)) throw new HttpError(404, 'not_found', 'no such endpoint')
+    await d.store.deleteEndpoint(ep.id)
+    return reply.code(204).send()
+  })
+
+  app.get('/api/postbacks/attempts', async (req) => {
+    const p = who(req)
+    const q = parse(AttemptsQuery, req.query)
+    return { items: await attempts(d.ch, { ...q, affiliateId: scopeAffiliate(p, q.affiliateId) }) }
+  })
+
+  // Fire an event's postback again (after the endpoint was fixed, say): a new delivery with
+  // its own id, retried and logged like the first.
+  app.post('/api/postbacks/refire', async (req, reply) => {
+    const p = who(req)
+    const body = parse(Refire, req.body)
+    const ep = await d.store.getEndpoint(body.endpointId)
+    if (!ep || (p.kind !== 'operator' && ep.affiliateId !== p.affiliateId)) throw new HttpError(404, 'not_found', 'no such endpoint')
+    const n = await attributedEvent(d.ch, body.eventId, ep.affiliateId)
+    if (!n) throw new HttpError(404, 'not_found', `no event ${body.eventId} attributed to affiliate ${ep.affiliateId}`)
+    if (!d.publish) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
+    const delivery: Delivery = { id: `dl:${n.eventId}:${ep.id}:refire:${randomUUID()}`, endpointId: ep.id, affiliateId: ep.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(ep.url, n) }
+    await d.publish(deliverySubject(ep.id), new TextEncoder().encode(JSON.stringify(delivery)), delivery.id)
+    return reply.code(202).send({ status: 'queued', deliveryId: delivery.id })
   })
 
   app.get('/api/reports/unattributed', async (req) => {

@@ -10,8 +10,6 @@ import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
 import { EntityStore } from '../common/entities.js'
-import { encodeEvents, type ReassignEvent } from '../common/events.js'
-import { eventSubject, partitionOf } from '../common/subjects.js'
 import type { Logger } from '../common/log.js'
 import type { RunningTier } from '../common/tier.js'
 import { Auth } from './auth.js'
@@ -49,12 +47,9 @@ export async function startQueryApi(
         ch,
         auth,
         ...extra,
-        // A reassignment travels on the player's partition, in order with the player's events.
-        publish: async (e: ReassignEvent) => {
-          const subject = eventSubject(partitionOf(`p:${e.playerId}`, cfg.stream.partitions), e.kind)
-          const ack = await js.publish(subject, encodeEvents([e]), { msgID: e.id })
-          return ack.seq
-        },
+        partitions: cfg.stream.partitions,
+        allowPrivateEndpoints: cfg.outbound.allowPrivate,
+        publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
       })
       if (existsSync(DASHBOARD)) {
         await app.register(fastifyStatic, { root: DASHBOARD, prefix: '/', wildcard: false, index: 'index.html' })

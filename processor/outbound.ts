@@ -1,0 +1,63 @@
+/**
+ * Outbound postbacks: an affiliate's endpoints are told about its attributed conversions.
+ *
+ * Fan-out (pure): each attributed conversion × each active endpoint of its affiliate that
+ * names the event kind → one delivery, its URL expanded from the template. The processor
+ * publishes deliveries onto the DELIVERIES work queue with `dl:<event>:<endpoint>` as
+ * Nats-Msg-Id (a batch redone after a crash publishes the same ids; the stream keeps one).
+ *
+ * The notifier works the queue: one HTTP GET per try; a 2xx delivers; anything else is
+ * retried with exponential backoff (the message is nak'ed with the delay) up to the last
+ * try, after which it goes to the dead-letter stream. Every try is a row in
+ * `postback_attempts`, written before the message is acknowledged.
+ */
+import type { Endpoint } from '../common/entities.js'
+import type { Notice } from './pipeline.js'
+
+export type Delivery = {
+  /** Nats-Msg-Id and the attempt log's key */
+  id: string
+  endpointId: number
+  affiliateId: number
+  eventId: string
+  kind: string
+  url: string
+}
+
+export function expandOutbound(template: string, n: Notice): string {
+  const vars: Record<string, string> = {
+    click_id: n.clickId,
+    event: n.kind,
+    event_id: n.eventId.slice(n.eventId.indexOf(':') + 1), // the platform's own id, without our source prefix
+    amount: n.amount,
+    currency: n.currency,
+    player: n.player,
+    affiliate_id: String(n.affiliateId),
+    offer_id: String(n.offerId),
+    ts: String(Math.floor(n.ts / 1000)),
+  }
+  return template.replace(/\{([a-z0-9_]+)\}/g, (m, k: string) => (Object.hasOwn(vars, k) ? encodeURIComponent(vars[k]!) : m))
+}
+
+export function deliveriesFor(notices: readonly Notice[], endpoints: Iterable<Endpoint>): Delivery[] {
+  const byAffiliate = new Map<number, Endpoint[]>()
+  for (const e of endpoints) {
+    if (e.status !== 'active') continue
+    const list = byAffiliate.get(e.affiliateId) ?? []
+    list.push(e)
+    byAffiliate.set(e.affiliateId, list)
+  }
+  const out: Delivery[] = []
+  for (const n of notices) {
+    for (const e of byAffiliate.get(n.affiliateId) ?? []) {
+      if (!(e.events as string[]).includes(n.kind)) continue
+      out.push({ id: `dl:${n.eventId}:${e.id}`, endpointId: e.id, affiliateId: n.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(e.url, n) })
+    }
+  }
+  return out
+}
+
+/** Delay before try `attempt + 1` after try `attempt` failed: base, 2×base, 4×base, … capped at an hour. */
+export function backoffMs(attempt: number, baseMs: number): number {
+  return Math.min(baseMs * 2 ** (attempt - 1), 3_600_000)
+}
