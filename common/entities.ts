@@ -16,6 +16,8 @@ export const AffiliateSchema = z.object({
   id: z.number().int().positive(),
   name: z.string(),
   email: z.string().optional(),
+  /** the id the operator's previous platform knew it by (migration import) */
+  externalId: z.string().optional(),
   status: z.enum(['active', 'suspended']),
   createdAt: z.number().int(),
 })
@@ -147,10 +149,24 @@ export class EntityStore {
     }
   }
 
-  async createAffiliate(input: { name: string; email?: string }, now: number): Promise<Affiliate> {
-    const a: Affiliate = AffiliateSchema.parse({ id: await this.nextId('affiliate'), name: input.name, email: input.email, status: 'active', createdAt: now })
+  async createAffiliate(input: { name: string; email?: string; externalId?: string }, now: number): Promise<Affiliate> {
+    const a: Affiliate = AffiliateSchema.parse({ id: await this.nextId('affiliate'), ...input, status: 'active', createdAt: now })
+    if (input.externalId !== undefined) {
+      // The external id is unique: its index entry is claimed first, by compare-and-set.
+      try {
+        await this.affiliates.create(externalKey(input.externalId), enc.encode(String(a.id)))
+      } catch (err) {
+        if (isCasConflict(err)) throw new ConflictError(`an affiliate with external id '${input.externalId}' exists`)
+        throw err
+      }
+    }
     await this.affiliates.create(`a.${a.id}`, enc.encode(JSON.stringify(a)))
     return a
+  }
+
+  async findAffiliateByExternalId(externalId: string): Promise<Affiliate | undefined> {
+    const e = await this.affiliates.get(externalKey(externalId))
+    return e && e.operation === 'PUT' ? this.getAffiliate(Number(e.string())) : undefined
   }
 
   async getAffiliate(id: number): Promise<Affiliate | undefined> {
@@ -158,7 +174,7 @@ export class EntityStore {
   }
 
   async listAffiliates(): Promise<Affiliate[]> {
-    return listJson(this.affiliates, AffiliateSchema)
+    return listJson(this.affiliates, AffiliateSchema, 'a.*')
   }
 
   async createLink(input: { affiliateId: number; destination: string; code?: string; offerId?: number }, now: number): Promise<Link> {
@@ -278,9 +294,11 @@ async function readJson<T>(kv: KV, key: string, schema: z.ZodType<T>): Promise<T
   return schema.parse(JSON.parse(dec.decode(e.value)))
 }
 
-async function listJson<T>(kv: KV, schema: z.ZodType<T>): Promise<T[]> {
+const externalKey = (externalId: string) => `x.${sha256hex(externalId).slice(0, 40)}`
+
+async function listJson<T>(kv: KV, schema: z.ZodType<T>, filter?: string): Promise<T[]> {
   const out: T[] = []
-  const keys = await kv.keys()
+  const keys = await kv.keys(filter)
   const names: string[] = []
   for await (const k of keys) names.push(k)
   for (const k of names) {

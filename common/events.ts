@@ -90,6 +90,11 @@ export const ReassignEventSchema = z.object({
   ts: EventTs,
   playerId: z.string().min(1).max(128),
   affiliateId: z.number().int().nonnegative(),
+  /** the link the player came through, when known (an imported binding) */
+  linkId: z.number().int().nonnegative().optional(),
+  offerId: z.number().int().nonnegative().optional(),
+  /** an imported binding: applies only to a player not bound yet (first touch stands) */
+  onlyIfUnbound: z.boolean().optional(),
   /** who asked */
   by: z.string().max(200),
   note: z.string().max(500),

@@ -11,6 +11,8 @@ import { CONVERSION_KINDS, encodeEvents, type ReassignEvent } from '../common/ev
 import { deliverySubject, eventSubject, partitionOf } from '../common/subjects.js'
 import { expandOutbound, type Delivery } from '../processor/outbound.js'
 import { attempts, attributedEvent } from './outbound.js'
+import { importRows, IMPORT_KINDS } from './import.js'
+import type { KV } from 'nats'
 import { isPrivateHost } from '../common/ipallow.js'
 import { decodeCursor, eventLog } from './eventlog.js'
 import { EndpointSchema, LINK_CODE, SourceSettingsSchema, type EntityStore, type Source } from '../common/entities.js'
@@ -29,6 +31,8 @@ export type ApiDeps = {
   partitions?: number
   /** let outbound endpoints point at loopback and private addresses */
   allowPrivateEndpoints?: boolean
+  /** per-player state (read only here: the migration import's dry run) */
+  players?: KV
 }
 
 export function parse<T>(schema: z.ZodType<T>, data: unknown): T {
@@ -100,6 +104,14 @@ const CreateEndpoint = z
   .strict()
 const AttemptsQuery = z.object({ affiliateId: Id.optional(), eventId: z.string().max(300).optional(), endpointId: Id.optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) })
 const Refire = z.object({ eventId: z.string().min(1).max(300), endpointId: Id }).strict()
+const ImportBody = z
+  .object({
+    rows: z.array(z.record(z.string(), z.string())).min(1).max(1000),
+    /** the number of the first row in the caller's file, for the per-row answers */
+    firstRow: z.number().int().positive().default(1),
+  })
+  .strict()
+const ImportQuery = z.object({ dryRun: z.enum(['true', 'false', '1', '0']).default('false') })
 const DemoBody = z.object({ clicks: z.number().int().min(0).max(100_000).default(500), ftds: z.number().int().min(0).max(10_000).default(25) })
 
 /** Never the token hash or the HMAC key. */
@@ -275,6 +287,16 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const delivery: Delivery = { id: `dl:${n.eventId}:${ep.id}:refire:${randomUUID()}`, endpointId: ep.id, affiliateId: ep.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(ep.url, n) }
     await d.publish(deliverySubject(ep.id), new TextEncoder().encode(JSON.stringify(delivery)), delivery.id)
     return reply.code(202).send({ status: 'queued', deliveryId: delivery.id })
+  })
+
+  app.post<{ Params: { kind: string } }>('/api/import/:kind', async (req) => {
+    operator(req)
+    const kind = parse(z.enum(IMPORT_KINDS, { message: `must be one of ${IMPORT_KINDS.join(', ')}` }), req.params.kind)
+    const body = parse(ImportBody, req.body)
+    const dryRun = ['true', '1'].includes(parse(ImportQuery, req.query).dryRun)
+    if (!d.publish || !d.partitions || !d.players) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
+    const results = await importRows(kind, body.rows, body.firstRow, dryRun, { store: d.store, players: d.players, partitions: d.partitions, publish: d.publish })
+    return { kind, dryRun, results }
   })
 
   app.get('/api/reports/unattributed', async (req) => {

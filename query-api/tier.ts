@@ -10,6 +10,8 @@ import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
 import { EntityStore } from '../common/entities.js'
+import { openKv } from '../common/nats.js'
+import { BUCKETS } from '../common/subjects.js'
 import type { Logger } from '../common/log.js'
 import type { RunningTier } from '../common/tier.js'
 import { Auth } from './auth.js'
@@ -49,6 +51,7 @@ export async function startQueryApi(
         ...extra,
         partitions: cfg.stream.partitions,
         allowPrivateEndpoints: cfg.outbound.allowPrivate,
+        players: await openKv(nc, BUCKETS.players),
         publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
       })
       if (existsSync(DASHBOARD)) {

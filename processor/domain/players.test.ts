@@ -550,6 +550,46 @@ describe('reassignment by an operator: from its position on, never retroactive',
     expect(runAll(events).map((o) => [o.status, o.reason, o.affiliateId])).toEqual(want)
   })
 
+  const imp = (affiliateId: number, ts = T0): ReassignEvent => ({ ...ra(affiliateId, ts), linkId: 300 + affiliateId, offerId: 4, onlyIfUnbound: true, by: 'import' })
+
+  it.each<[string, (ConversionEvent | ReassignEvent)[], [string, string, number][]]>([
+    [
+      'an imported binding binds an unknown player, with its legacy link',
+      [imp(8), dep(T0 + DAY)],
+      [
+        ['attributed', 'imported', 8],
+        ['attributed', 'bound_player', 8],
+      ],
+    ],
+    [
+      'an imported binding never moves a bound player (first touch stands)',
+      [reg({ clickId: click(7) }), imp(8, T0 + DAY), dep(T0 + 2 * DAY)],
+      [
+        ['attributed', 'registered', 7],
+        ['duplicate', 'player_already_bound', 7],
+        ['attributed', 'bound_player', 7],
+      ],
+    ],
+    [
+      'a registration after the import keeps the imported affiliate',
+      [imp(8), reg({ clickId: click(7), ts: T0 + DAY }), ftd({ ts: T0 + 2 * DAY })],
+      [
+        ['attributed', 'imported', 8],
+        ['attributed', 'registered', 8],
+        ['attributed', 'cpa', 8],
+      ],
+    ],
+  ])('import: %s', (_n, events, want) => {
+    expect(runAll(events).map((o) => [o.status, o.reason, o.affiliateId])).toEqual(want)
+  })
+
+  it('an imported binding records the legacy link and applies what was parked', () => {
+    const d = dep(T0)
+    const [, o] = runAll([d, imp(8, T0 + DAY)])
+    expect(o).toMatchObject({ status: 'attributed', reason: 'imported', affiliateId: 8, linkId: 308, offerId: 4 })
+    expect(o!.released).toEqual([expect.objectContaining({ ev: d, affiliateId: 8, linkId: 308 })])
+  })
+
   it('binds a player known only by parked events and applies them to the new affiliate', () => {
     const d = dep(T0)
     const [, r] = runAll([d, ra(8, T0 + DAY)])

@@ -50,7 +50,7 @@ export type CommissionNote = 'cpa' | 'no_deal' | 'cpa_already_paid'
 /** a later event (deposit, activity, trade, …) attributed through the player's binding */
 export type BindingNote = 'bound_player'
 export type ParkingNote = 'awaiting_registration' | 'parking_full'
-export type ReassignNote = 'reassigned'
+export type ReassignNote = 'reassigned' | 'imported' | 'player_already_bound'
 
 type Applied = {
   status: OutcomeStatus
@@ -125,14 +125,15 @@ export function applyConversion(ev: ConversionEvent, pos: Pos, prior: PlayerStat
  */
 export function applyReassign(ev: ReassignEvent, pos: Pos, prior: PlayerState | undefined, ctx: ConversionContext): ConversionOutcome {
   if (prior && !after(pos, prior.pos)) return { status: 'already_applied' }
+  if (ev.onlyIfUnbound && isBound(prior)) return { status: 'duplicate', reason: 'player_already_bound', ...view(prior), next: { ...prior, pos } }
   const from = isBound(prior) ? prior.affiliateId : 0
   const { clickId: _c, clickTs: _t, reason: _r, parked, ...kept } = prior ?? { pos, ...NOBODY }
   const next: PlayerState = {
     ...kept,
     pos,
     affiliateId: ev.affiliateId,
-    linkId: 0,
-    offerId: 0,
+    linkId: ev.linkId ?? 0,
+    offerId: ev.offerId ?? 0,
     boundAt: isBound(prior) ? prior.boundAt : ev.ts,
     reassignedAt: ev.ts,
     reassignedFrom: from,
@@ -140,10 +141,10 @@ export function applyReassign(ev: ReassignEvent, pos: Pos, prior: PlayerState | 
   }
   const o: Applied & { next: PlayerState } = {
     status: ev.affiliateId > 0 ? 'attributed' : 'unattributed',
-    reason: 'reassigned',
+    reason: ev.onlyIfUnbound ? 'imported' : 'reassigned',
     affiliateId: ev.affiliateId,
-    linkId: 0,
-    offerId: 0,
+    linkId: next.linkId,
+    offerId: next.offerId,
     clickId: '',
     next,
   }

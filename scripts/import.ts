@@ -1,0 +1,90 @@
+/**
+ * npm run import -- <affiliates|links|players> <file.csv> [--dry-run] [--url URL] [--key KEY]
+ *
+ * Moves a program from another platform: affiliates (external_id, name, email), links with
+ * their legacy codes (code, affiliate_external_id or affiliate_id, destination) and player
+ * bindings (player_id, link_code). Sends the rows to a running instance in chunks, shows
+ * progress, prints every row it could not take with the reason, and exits 1 if there were
+ * any. --dry-run reports what would change and changes nothing.
+ *
+ * The operator key comes from --key, OPERATOR_API_KEY, or DATA_DIR/secrets.json (embedded).
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { csvRecords } from '../common/csv.js'
+
+const CHUNK = 500
+const args = process.argv.slice(2)
+const flag = (name: string) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args.splice(i, 2)[1] : undefined
+}
+const dryRun = args.includes('--dry-run')
+if (dryRun) args.splice(args.indexOf('--dry-run'), 1)
+const url = flag('--url') ?? `http://127.0.0.1:${process.env.PORT ?? 8080}`
+const key =
+  flag('--key') ??
+  process.env.OPERATOR_API_KEY ??
+  (() => {
+    const f = join(process.env.DATA_DIR ?? './data', 'secrets.json')
+    return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { operatorApiKey?: string }).operatorApiKey : undefined
+  })()
+const [kind, file] = args
+if (!kind || !file || !['affiliates', 'links', 'players'].includes(kind)) {
+  process.stderr.write('usage: npm run import -- <affiliates|links|players> <file.csv> [--dry-run] [--url URL] [--key KEY]\n')
+  process.exit(2)
+}
+if (!key) {
+  process.stderr.write('no operator key: pass --key, set OPERATOR_API_KEY, or run where DATA_DIR/secrets.json is\n')
+  process.exit(2)
+}
+
+let records: Record<string, string>[]
+try {
+  records = csvRecords(readFileSync(file, 'utf8')).records
+} catch (err) {
+  process.stderr.write(`${file}: ${(err as Error).message}\n`)
+  process.exit(2)
+}
+
+const tty = process.stderr.isTTY
+function progress(done: number, total: number) {
+  const width = 30
+  const filled = total ? Math.round((done / total) * width) : width
+  const line = `${dryRun ? 'dry run ' : ''}${kind} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done.toLocaleString('en')}/${total.toLocaleString('en')}`
+  process.stderr.write(tty ? `\r${line}` : `${line}\n`)
+}
+
+const counts: Record<string, number> = {}
+let errors = 0
+progress(0, records.length)
+for (let i = 0; i < records.length; i += CHUNK) {
+  const rows = records.slice(i, i + CHUNK)
+  // Row numbers as in the file: the header is line 1.
+  const r = await fetch(`${url}/api/import/${kind}?dryRun=${dryRun}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ rows, firstRow: i + 2 }),
+  })
+  const body = (await r.json()) as { results?: { row: number; action: string; error?: string }[]; reason?: string }
+  if (!r.ok || !body.results) {
+    process.stderr.write(`\n${url} answered ${r.status}: ${body.reason ?? JSON.stringify(body)}\n`)
+    process.exit(1)
+  }
+  for (const x of body.results) {
+    counts[x.action] = (counts[x.action] ?? 0) + 1
+    if (x.action === 'error') {
+      errors++
+      process.stdout.write(`line ${x.row}: ${x.error}\n`)
+    }
+  }
+  progress(Math.min(i + CHUNK, records.length), records.length)
+}
+if (tty) process.stderr.write('\n')
+const verb = dryRun ? 'would ' : ''
+process.stderr.write(
+  `${records.length} rows: ${Object.entries(counts)
+    .map(([a, n]) => `${n} ${a === 'error' ? 'refused' : `${verb}${a}`}`)
+    .join(', ')}\n`,
+)
+process.exit(errors > 0 ? 1 : 0)
