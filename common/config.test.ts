@@ -46,7 +46,8 @@ describe('loadConfig defaults', () => {
     expect(c.clickhouse).toEqual({ url: undefined, user: 'default', password: '', database: 'default' })
     expect(c.stream).toEqual({ partitions: 16, dedupWindowS: 120, maxAgeDays: 0, postbackIdempotencyDays: 35 })
     expect(c.ingest).toEqual({ clickAck: 'stored', clickAckTimeoutMs: 2000, maxBatchEvents: 1000, maxInflight: 4 })
-    expect(c.processor).toEqual({ threads: 2, batchMessages: 1000, batchWaitMs: 100, ackWaitS: 60, attributionWindowDays: 30 })
+    expect(c.processor).toEqual({ threads: 2, batchMessages: 1000, batchWaitMs: 100, ackWaitS: 60, attributionWindowDays: 30, ipStorage: 'pseudonymise' })
+    expect(c.outbound).toEqual({ maxAttempts: 6, retryBaseMs: 1000, timeoutMs: 5000, allowPrivate: false })
   })
 
   it('parses and coerces every kind of value from strings', () => {

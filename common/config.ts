@@ -55,6 +55,8 @@ const EnvSchema = z.object({
   PROCESSOR_BATCH_WAIT_MS: positiveInt(100),
   PROCESSOR_ACK_WAIT_S: positiveInt(60),
   ATTRIBUTION_WINDOW_DAYS: positiveInt(30),
+  /** How a click's IP is stored in ClickHouse: a keyed pseudonym, truncated (/24, /48), or in full. */
+  IP_STORAGE: z.enum(['pseudonymise', 'truncate', 'full']).default('pseudonymise'),
 
   /** Outbound postbacks: tries per delivery, the first retry's delay (doubling after), timeout per try. */
   POSTBACK_MAX_ATTEMPTS: positiveInt(6),
@@ -80,7 +82,7 @@ export type Config = {
   clickhouse: { url: string | undefined; user: string; password: string; database: string }
   stream: { partitions: number; dedupWindowS: number; maxAgeDays: number; postbackIdempotencyDays: number }
   ingest: { clickAck: 'stored' | 'buffered'; clickAckTimeoutMs: number; maxBatchEvents: number; maxInflight: number }
-  processor: { threads: number; batchMessages: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number }
+  processor: { threads: number; batchMessages: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number; ipStorage: 'pseudonymise' | 'truncate' | 'full' }
   outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
   secrets: Secrets
   /** True when this process runs its own nats-server and chDB. */
@@ -132,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchWaitMs: e.PROCESSOR_BATCH_WAIT_MS,
       ackWaitS: e.PROCESSOR_ACK_WAIT_S,
       attributionWindowDays: e.ATTRIBUTION_WINDOW_DAYS,
+      ipStorage: e.IP_STORAGE,
     },
     outbound: {
       maxAttempts: e.POSTBACK_MAX_ATTEMPTS,

@@ -51,7 +51,7 @@ afterAll(async () => {
 class Crash extends Error {}
 
 function processorWith(over: { players?: PlayerStore; progressKv?: KV }, deals: WatchedBucket<any>, progressKv: KV, playersKv: KV) {
-  const pool = createPool({ clickSecret: TEST_SECRETS.CLICK_SECRET, pseudonymSecret: TEST_SECRETS.PSEUDONYM_SECRET, windowMs: 30 * 86_400_000 }, 1)
+  const pool = createPool({ clickSecret: TEST_SECRETS.CLICK_SECRET, pseudonymSecret: TEST_SECRETS.PSEUDONYM_SECRET, windowMs: 30 * 86_400_000, ipStorage: 'full' }, 1)
   const p = new Processor({
     nc,
     ch,

@@ -14,7 +14,7 @@ const M0 = T0 - (T0 % MIN)
 
 const signer = new ClickIdSigner('pipeline-test-click-secret-01')
 const pseudonym = pseudonymizer('pipeline-test-pseudonym-secret')
-const ctx: ComputeContext = { verify: (id) => signer.verify(id), pseudonym, windowMs: 30 * DAY }
+const ctx: ComputeContext = { verify: (id) => signer.verify(id), pseudonym, windowMs: 30 * DAY, ipStorage: 'full', ipKey: 'ip-key' }
 
 const enc = new TextEncoder()
 
@@ -104,7 +104,7 @@ describe('computeClicks', () => {
       { seq: 42, subject, data: JSON.stringify(a3) + '\n' + garbage.join('\n') + '\n\n' },
     ]),
   }
-  const out = computeClicks(input)
+  const out = computeClicks(input, ctx)
 
   it('writes one NDJSON row per click, tagged with its stream position', () => {
     const rows = rowsOf(out.eventRows)
@@ -149,7 +149,26 @@ describe('computeClicks', () => {
       details: {},
       stream_seq: 41,
       stream_idx: 0,
+      // a bare 'Mozilla/5.0' is what scripts send
+      country: '',
+      device: 'bot',
+      os: '',
+      browser: '',
+      is_bot: 1,
     })
+  })
+
+  it('works out the visitor: country from the IP, device, OS, browser, bot flag; the IP stored as IP_STORAGE says', () => {
+    const iphone = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1'
+    const human = clickEv(7, T0, { ip: '81.2.69.160', ua: iphone })
+    const bot = clickEv(7, T0, { ip: '8.8.8.8', ua: 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' })
+    const input = { kind: 'clicks' as const, ...pack([{ seq: 1, subject, data: encodeEvents([human, bot]) }]) }
+    const [h, b] = rowsOf(computeClicks(input, { ipStorage: 'truncate', ipKey: 'k' }).eventRows)
+    expect(h).toMatchObject({ ip: '81.2.69.0', country: 'GB', device: 'mobile', os: 'iOS', browser: 'Safari', is_bot: 0, status: 'valid' })
+    expect(b).toMatchObject({ ip: '8.8.8.0', country: 'US', device: 'bot', is_bot: 1 })
+    const [p] = rowsOf(computeClicks(input, { ipStorage: 'pseudonymise', ipKey: 'k' }).eventRows)
+    expect(p!.ip).toMatch(/^[0-9a-f]{32}$/)
+    expect(p!.country).toBe('GB') // the country comes from the real address, before it is hidden
   })
 
   it('counts clicks per affiliate per minute in the delta', () => {
@@ -184,7 +203,7 @@ describe('computeClicks', () => {
   ])('rejects a click with %s as invalid_click', (_name, patch) => {
     const bad = JSON.stringify({ ...clickEv(7, T0), ...patch })
     const good = clickEv(7, T0)
-    const o = computeClicks({ kind: 'clicks', ...pack([{ seq: 1, subject, data: bad + '\n' + JSON.stringify(good) + '\n' }]) })
+    const o = computeClicks({ kind: 'clicks', ...pack([{ seq: 1, subject, data: bad + '\n' + JSON.stringify(good) + '\n' }]) }, ctx)
     expect(o.dead).toHaveLength(1)
     expect(o.dead[0]).toMatchObject({ seq: 1, idx: 0, reason: 'invalid_click' })
     expect(rowsOf(o.eventRows).map((r) => r.event_id)).toEqual([good.id])
@@ -198,17 +217,17 @@ describe('computeClicks', () => {
       { seq: 2, subject, data: encodeEvents([y]) },
     ])
     // only the second message is handed over: the first one's bytes must not be read
-    const o = computeClicks({ kind: 'clicks', buf: p.buf, msgs: [p.msgs[1]!] })
+    const o = computeClicks({ kind: 'clicks', buf: p.buf, msgs: [p.msgs[1]!] }, ctx)
     expect(rowsOf(o.eventRows).map((r) => [r.event_id, r.stream_seq])).toEqual([[y.id, 2]])
   })
 
   it('handles an empty task', () => {
-    const o = computeClicks({ kind: 'clicks', buf: new Uint8Array(0), msgs: [] })
+    const o = computeClicks({ kind: 'clicks', buf: new Uint8Array(0), msgs: [] }, ctx)
     expect(o).toEqual({ eventRows: '', ledgerRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [] })
   })
 
   it('is deterministic (a replay recomputes the same rows)', () => {
-    expect(computeClicks(input)).toEqual(out)
+    expect(computeClicks(input, ctx)).toEqual(out)
   })
 
   // BUG: a click whose ts is outside the JS Date range passes isClick (it is a safe integer) and
@@ -219,7 +238,7 @@ describe('computeClicks', () => {
     const bad = { ...clickEv(7, T0), ts: Number.MAX_SAFE_INTEGER }
     const task = { kind: 'clicks' as const, ...pack([{ seq: 9, subject, data: encodeEvents([good, bad]) }]) }
     let o: ReturnType<typeof computeClicks> | undefined
-    expect(() => (o = computeClicks(task))).not.toThrow()
+    expect(() => (o = computeClicks(task, ctx))).not.toThrow()
     expect(rowsOf(o!.eventRows).map((r) => r.event_id)).toEqual([good.id])
     expect(o!.dead).toHaveLength(1)
     expect(o!.dead[0]).toMatchObject({ seq: 9, idx: 1 })
@@ -370,6 +389,11 @@ describe('computeConversions', () => {
       details: {},
       stream_seq: 10,
       stream_idx: 0,
+      country: '',
+      device: '',
+      os: '',
+      browser: '',
+      is_bot: 0,
     })
     expect(rows[1]).toMatchObject({
       event_id: f.id,

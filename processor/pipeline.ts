@@ -16,6 +16,7 @@ import type { CpaDeal } from '../common/entities.js'
 import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
+import { storedIp, visitor, type IpStorage } from './domain/visitor.js'
 import { applyConversion, applyReassign, type ConversionOutcome, type PlayerState, type Released } from './domain/players.js'
 import type { LedgerEntry } from './domain/commission.js'
 import { eventRowTsv, type EventRow } from './rows.js'
@@ -62,6 +63,9 @@ export type ComputeContext = {
   verify: (id: string) => ClickIdCheck
   pseudonym: (playerId: string) => string
   windowMs: number
+  /** how a click's IP is stored, and the key of its pseudonym */
+  ipStorage: IpStorage
+  ipKey: string
 }
 
 /** KV key of a player's state. */
@@ -188,11 +192,16 @@ class Accumulator {
   }
 }
 
+function visitorColumns(e: ClickEvent) {
+  const v = visitor(e.ip, e.ua)
+  return { country: v.country, device: v.device, os: v.os, browser: v.browser, is_bot: v.isBot ? (1 as const) : (0 as const) }
+}
+
 /** The click-only columns of a conversion row. */
-const NO_CLICK_FIELDS = { ip: '', ua: '', referer: '', sub1: '', sub2: '', sub3: '', sub4: '', sub5: '', params: {} } as const
+const NO_CLICK_FIELDS = { ip: '', ua: '', referer: '', sub1: '', sub2: '', sub3: '', sub4: '', sub5: '', params: {}, country: '', device: '', os: '', browser: '', is_bot: 0 } as const
 const NO_DETAILS = {} as Record<string, string>
 
-export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): TaskOutput {
+export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>, ctx: Pick<ComputeContext, 'ipStorage' | 'ipKey'>): TaskOutput {
   const acc = new Accumulator()
   for (const m of input.msgs) {
     const ls = lines(input.buf, m)
@@ -218,7 +227,7 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): Ta
         currency: '',
         status: 'valid',
         reason: '',
-        ip: e.ip,
+        ip: storedIp(e.ip, ctx.ipStorage, ctx.ipKey),
         ua: e.ua,
         referer: e.referer,
         sub1: e.sub.sub1 ?? '',
@@ -230,6 +239,7 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>): Ta
         details: NO_DETAILS,
         stream_seq: m.seq,
         stream_idx: idx,
+        ...visitorColumns(e),
       }))
       if (row === undefined) continue
       acc.add(row, e.ts)

@@ -35,9 +35,14 @@ export const EVENT_COLUMNS = [
   'details',
   'stream_seq',
   'stream_idx',
+  'country',
+  'device',
+  'os',
+  'browser',
+  'is_bot',
 ] as const
 
-const NUMERIC = new Set(['affiliate_id', 'link_id', 'offer_id', 'source_id', 'stream_seq', 'stream_idx'])
+const NUMERIC = new Set(['affiliate_id', 'link_id', 'offer_id', 'source_id', 'stream_seq', 'stream_idx', 'is_bot'])
 
 export type EventRow = {
   event_id: string
@@ -67,6 +72,12 @@ export type EventRow = {
   details: Record<string, string>
   stream_seq: number
   stream_idx: number
+  /** a click's visitor, worked out by the processor; empty on conversions */
+  country: string
+  device: string
+  os: string
+  browser: string
+  is_bot: 0 | 1
 }
 
 const TSV_ESCAPE = /[\\\t\n\r]/g
@@ -145,6 +156,16 @@ export function eventRowTsv(r: EventRow): string {
     r.stream_seq +
     '\t' +
     r.stream_idx +
+    '\t' +
+    tsvField(r.country) +
+    '\t' +
+    tsvField(r.device) +
+    '\t' +
+    tsvField(r.os) +
+    '\t' +
+    tsvField(r.browser) +
+    '\t' +
+    r.is_bot +
     '\n'
   )
 }

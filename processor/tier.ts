@@ -34,7 +34,7 @@ export function createPool(init: WorkerInit, threads: number): Piscina {
 
 export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor; notifier: Notifier }> {
   const pool = createPool(
-    { clickSecret: cfg.secrets.clickSecret, pseudonymSecret: cfg.secrets.pseudonymSecret, windowMs: cfg.processor.attributionWindowDays * 86_400_000 },
+    { clickSecret: cfg.secrets.clickSecret, pseudonymSecret: cfg.secrets.pseudonymSecret, windowMs: cfg.processor.attributionWindowDays * 86_400_000, ipStorage: cfg.processor.ipStorage },
     cfg.processor.threads,
   )
   const js = nc.jetstream()

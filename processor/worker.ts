@@ -3,14 +3,21 @@
  */
 import { workerData } from 'node:worker_threads'
 import { ClickIdSigner } from '../common/clickid.js'
+import type { IpStorage } from './domain/visitor.js'
 import { computeClicks, computeConversions, pseudonymizer, type ComputeContext, type TaskInput, type TaskOutput } from './pipeline.js'
 
-export type WorkerInit = { clickSecret: string; pseudonymSecret: string; windowMs: number }
+export type WorkerInit = { clickSecret: string; pseudonymSecret: string; windowMs: number; ipStorage: IpStorage }
 
 const init = workerData as WorkerInit
 const signer = new ClickIdSigner(init.clickSecret)
-const ctx: ComputeContext = { verify: (id) => signer.verify(id), pseudonym: pseudonymizer(init.pseudonymSecret), windowMs: init.windowMs }
+const ctx: ComputeContext = {
+  verify: (id) => signer.verify(id),
+  pseudonym: pseudonymizer(init.pseudonymSecret),
+  windowMs: init.windowMs,
+  ipStorage: init.ipStorage,
+  ipKey: init.pseudonymSecret,
+}
 
 export default function run(task: TaskInput): TaskOutput {
-  return task.kind === 'clicks' ? computeClicks(task) : computeConversions(task, ctx)
+  return task.kind === 'clicks' ? computeClicks(task, ctx) : computeConversions(task, ctx)
 }

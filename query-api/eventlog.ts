@@ -40,6 +40,12 @@ export type EventLogRow = {
   currency: string
   sub: Record<string, string>
   details: Record<string, string>
+  /** a click's visitor: country, device type, OS, browser, bot flag */
+  country: string
+  device: string
+  os: string
+  browser: string
+  isBot: boolean
   ip?: string
   ua?: string
 }
@@ -84,6 +90,11 @@ type Raw = {
   ua: string
   s_seq: string
   s_idx: number
+  country: string
+  device: string
+  os: string
+  browser: string
+  is_bot: number
 }
 
 export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<{ items: EventLogRow[]; next?: string }> {
@@ -113,7 +124,8 @@ export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<
     `SELECT toString(toUnixTimestamp64Milli(ts)) AS ts_ms, kind, event_id, status, reason,
             toString(affiliate_id) AS s_affiliate_id, toString(link_id) AS s_link_id, toString(offer_id) AS s_offer_id,
             toString(source_id) AS s_source_id, click_id, player_ref, toString(amount) AS s_amount, currency,
-            sub1, sub2, sub3, sub4, sub5, details, ip, ua, toString(stream_seq) AS s_seq, stream_idx AS s_idx
+            sub1, sub2, sub3, sub4, sub5, details, ip, ua, toString(stream_seq) AS s_seq, stream_idx AS s_idx,
+            country, device, os, browser, is_bot
      FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY ts DESC, event_id DESC, stream_seq DESC, stream_idx DESC
      LIMIT {limit:UInt32}`,
@@ -139,6 +151,11 @@ export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<
       currency: r.currency,
       sub,
       details: r.details,
+      country: r.country,
+      device: r.device,
+      os: r.os,
+      browser: r.browser,
+      isBot: Number(r.is_bot) === 1,
       ...(q.full ? { ip: r.ip, ua: r.ua } : {}),
     }
   })

@@ -37,7 +37,7 @@ beforeAll(async () => {
   expect(h.status).toBe(201)
   hmacSource = h.body
   await new Promise((r) => setTimeout(r, 300))
-  const r = await fetch(`${app.url}/c/${link.code}?sub1=spring`, { redirect: 'manual' })
+  const r = await fetch(`${app.url}/c/${link.code}?sub1=spring`, { redirect: 'manual', headers: { 'user-agent': IPHONE } })
   clickId = new URL(r.headers.get('location')!).searchParams.get('c')!
   const r2 = await fetch(`${app.url}/c/${otherLink.code}`, { redirect: 'manual' })
   const otherClick = new URL(r2.headers.get('location')!).searchParams.get('c')!
@@ -69,7 +69,9 @@ async function postSigned(body: Record<string, unknown>) {
   expect(r.status, await r.clone().text()).toBe(200)
 }
 
-type Row = { kind: string; eventId: string; status: string; reason: string; affiliateId: number; amount: string; currency: string; details: Record<string, string>; ip?: string; sub: Record<string, string> }
+const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1'
+
+type Row = { device?: string; os?: string; browser?: string; isBot?: boolean; country?: string; kind: string; eventId: string; status: string; reason: string; affiliateId: number; amount: string; currency: string; details: Record<string, string>; ip?: string; sub: Record<string, string> }
 
 describe('every event kind, end to end', () => {
   it('attributes each later event through the binding and stores its fields', async () => {
@@ -105,7 +107,10 @@ describe('every event kind, end to end', () => {
     expect(mine('ch-4')).toMatchObject({ kind: 'challenge_funded', details: { challenge_id: 'CH-7' } })
     expect(mine('cb-1')).toMatchObject({ kind: 'chargeback', amount: '250.75', details: { ref_event_id: 'dep-1' } })
     for (const id of ['ch-2', 'ch-3', 'rf-1']) expect(mine(id)).toMatchObject({ status: 'attributed', reason: 'bound_player', affiliateId: aff.id })
-    expect(all.find((r) => r.kind === 'click' && r.affiliateId === aff.id)).toMatchObject({ sub: { sub1: 'spring' } })
+    // the click: its visitor worked out by the processor, its IP stored as a keyed pseudonym (the default)
+    const click = all.find((r) => r.kind === 'click' && r.affiliateId === aff.id)!
+    expect(click).toMatchObject({ sub: { sub1: 'spring' }, device: 'mobile', os: 'iOS', browser: 'Safari', isBot: false, country: '' })
+    expect(click.ip).toMatch(/^[0-9a-f]{32}$/)
   })
 
   it('parks an event that comes before its registration, lists it as unattributed, and applies it when the registration comes', async () => {

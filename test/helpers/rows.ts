@@ -28,6 +28,11 @@ export function clickRow(over: Partial<EventRow> = {}): EventRow {
     details: {},
     stream_seq: 42,
     stream_idx: 1,
+    country: '',
+    device: '',
+    os: '',
+    browser: '',
+    is_bot: 0,
     ...over,
   }
 }

@@ -1,0 +1,74 @@
+/**
+ * What a click says about its visitor, worked out by the processor (off the click path):
+ * country from the IP (geoip-country ships its database in the package: no runtime
+ * download), device type, OS and browser from the user agent (bowser), a bot flag (isbot),
+ * and the IP as stored: pseudonymised with a keyed hash (default), truncated (IPv4 /24,
+ * IPv6 /48), or in full, per the IP_STORAGE setting.
+ *
+ * User agents repeat a great deal in real traffic; parses are cached per worker.
+ */
+import { createHmac } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { isIP } from 'node:net'
+import Bowser from 'bowser'
+import { isbot } from 'isbot'
+
+const require = createRequire(import.meta.url)
+const geoip = require('geoip-country') as { lookup: (ip: string) => { country: string } | null }
+
+export type IpStorage = 'pseudonymise' | 'truncate' | 'full'
+export type Visitor = { country: string; device: string; os: string; browser: string; isBot: boolean }
+export type UaFacts = Omit<Visitor, 'country'>
+
+const UA_CACHE_MAX = 20_000
+const uaCache = new Map<string, UaFacts>()
+
+export function parseUa(ua: string): UaFacts {
+  const hit = uaCache.get(ua)
+  if (hit) return hit
+  let facts: UaFacts
+  if (!ua) facts = { device: '', os: '', browser: '', isBot: false }
+  else {
+    const p = Bowser.parse(ua)
+    const bot = isbot(ua)
+    facts = { device: bot ? 'bot' : (p.platform.type ?? ''), os: p.os.name ?? '', browser: p.browser.name ?? '', isBot: bot }
+  }
+  if (uaCache.size >= UA_CACHE_MAX) uaCache.delete(uaCache.keys().next().value!)
+  uaCache.set(ua, facts)
+  return facts
+}
+
+/** ISO country of an address, '' when unknown (private, reserved, unlisted). */
+export function countryOf(ip: string): string {
+  if (isIP(ip) === 0) return ''
+  return geoip.lookup(ip)?.country ?? ''
+}
+
+export function visitor(ip: string, ua: string): Visitor {
+  return { country: countryOf(ip), ...parseUa(ua) }
+}
+
+/** IPv4 to its /24, IPv6 to its /48 (the rest zeroed); an IPv4-mapped IPv6 as IPv4. */
+export function truncateIp(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  const a = mapped ? mapped[1]! : ip
+  const v = isIP(a)
+  if (v === 4) return a.replace(/\.\d+$/, '.0')
+  if (v === 6) {
+    const [head = '', tail] = a.split('::')
+    const left = head ? head.split(':') : []
+    const right = tail ? tail.split(':') : []
+    const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    return `${groups
+      .slice(0, 3)
+      .map((g) => g.replace(/^0+(?=.)/, '').toLowerCase())
+      .join(':')}::`
+  }
+  return ''
+}
+
+export function storedIp(ip: string, mode: IpStorage, key: string): string {
+  if (mode === 'full') return ip
+  if (mode === 'truncate') return truncateIp(ip)
+  return ip ? createHmac('sha256', key).update(`ip:${ip}`).digest('hex').slice(0, 32) : ''
+}
