@@ -79,7 +79,7 @@ export const SourceSchema = SourceSettingsSchema.extend({
 export type Source = z.infer<typeof SourceSchema>
 
 /** The macros an outbound postback URL may use. */
-export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'currency', 'player', 'affiliate_id', 'offer_id', 'ts'] as const
+export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'currency', 'player', 'affiliate_id', 'offer_id', 'ts', 'sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
 
 /** An affiliate's outbound postback: a URL template fired for the event kinds it names. */
 export const EndpointSchema = z.object({

@@ -23,7 +23,8 @@ import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
 import { deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
-import { deliveriesFor } from './outbound.js'
+import { clickSubs } from './clicksubs.js'
+import { deliveriesFor, wantsSubs } from './outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
 import { chTime, playerKey, type MessageRef, type TaskInput, type TaskOutput } from './pipeline.js'
 import { EVENT_COLUMNS } from './rows.js'
@@ -269,10 +270,10 @@ export class Processor {
     // Outbound postbacks for the affiliates' attributed conversions, queued before the ack:
     // a batch redone after a crash queues the same ids, which the stream drops.
     if (this.d.endpoints && this.d.endpoints.map.size > 0) {
-      const deliveries = deliveriesFor(
-        outs.flatMap((o) => o.notices),
-        this.d.endpoints.map.values(),
-      )
+      const notices = outs.flatMap((o) => o.notices)
+      // Sub-ids live on the click row (written by this batch at the latest, or earlier).
+      const subs = notices.length > 0 && wantsSubs(this.d.endpoints.map.values()) ? await clickSubs(this.d.ch, notices) : undefined
+      const deliveries = deliveriesFor(notices, this.d.endpoints.map.values(), subs)
       for (let i = 0; i < deliveries.length; i += 256)
         await Promise.all(deliveries.slice(i, i + 256).map((d) => js.publish(deliverySubject(d.endpointId), enc.encode(JSON.stringify(d)), { msgID: d.id })))
       this.stats.deliveriesQueued += deliveries.length

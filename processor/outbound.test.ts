@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Endpoint } from '../common/entities.js'
 import { isPrivateHost } from '../common/ipallow.js'
-import { backoffMs, deliveriesFor, expandOutbound } from './outbound.js'
+import { backoffMs, deliveriesFor, expandOutbound, wantsSubs } from './outbound.js'
 import type { Notice } from './pipeline.js'
 
 const notice = (o: Partial<Notice> = {}): Notice => ({
@@ -32,9 +32,24 @@ describe('expandOutbound', () => {
     ['values are URL-encoded', 'https://t.example/?c={click_id}', { clickId: 'a b&c=d' }, 'https://t.example/?c=a%20b%26c%3Dd'],
     ['the event id loses only our source prefix', 'https://t.example/?id={event_id}', { eventId: '12:ord:77' }, 'https://t.example/?id=ord%3A77'],
     ['an unknown macro stays as written', 'https://t.example/?x={nope}', {}, 'https://t.example/?x={nope}'],
+    ['sub-ids of the click, when looked up', 'https://t.example/?s1={sub1}&s5={sub5}', {}, 'https://t.example/?s1=&s5='],
     ['a registration without money', 'https://t.example/?a={amount}&c={currency}', { kind: 'registration', amount: '', currency: '' }, 'https://t.example/?a=&c='],
   ])('%s', (_n, template, o, want) => {
     expect(expandOutbound(template, notice(o))).toBe(want)
+  })
+})
+
+describe('sub-id macros', () => {
+  it('fill from the click the conversion came through', () => {
+    expect(expandOutbound('https://t.example/?s1={sub1}&s2={sub2}', notice(), { sub1: 'my click 7', sub2: '' })).toBe('https://t.example/?s1=my%20click%207&s2=')
+    const ds = deliveriesFor([notice()], [ep({ url: 'https://t.example/?s1={sub1}' })], new Map([['CLICK_id-1', { sub1: 'abc' }]]))
+    expect(ds[0]!.url).toBe('https://t.example/?s1=abc')
+  })
+
+  it('only endpoints that use them make the processor look the click up', () => {
+    expect(wantsSubs([ep()])).toBe(false)
+    expect(wantsSubs([ep(), ep({ url: 'https://t.example/?s={sub3}' })])).toBe(true)
+    expect(wantsSubs([ep({ url: 'https://t.example/?s={sub3}', status: 'paused' })])).toBe(false)
   })
 })
 

@@ -24,8 +24,22 @@ export type Delivery = {
   url: string
 }
 
-export function expandOutbound(template: string, n: Notice): string {
+/** The sub-ids of the click a conversion came through, by click id. */
+export type ClickSubs = Map<string, Record<string, string>>
+
+/** Whether any of these endpoints wants the click's sub-ids (which take a lookup). */
+export function wantsSubs(endpoints: Iterable<Endpoint>): boolean {
+  for (const e of endpoints) if (e.status === 'active' && /\{sub[1-5]\}/.test(e.url)) return true
+  return false
+}
+
+export function expandOutbound(template: string, n: Notice, subs?: Record<string, string>): string {
   const vars: Record<string, string> = {
+    sub1: subs?.sub1 ?? '',
+    sub2: subs?.sub2 ?? '',
+    sub3: subs?.sub3 ?? '',
+    sub4: subs?.sub4 ?? '',
+    sub5: subs?.sub5 ?? '',
     click_id: n.clickId,
     event: n.kind,
     event_id: n.eventId.slice(n.eventId.indexOf(':') + 1), // the platform's own id, without our source prefix
@@ -39,7 +53,7 @@ export function expandOutbound(template: string, n: Notice): string {
   return template.replace(/\{([a-z0-9_]+)\}/g, (m, k: string) => (Object.hasOwn(vars, k) ? encodeURIComponent(vars[k]!) : m))
 }
 
-export function deliveriesFor(notices: readonly Notice[], endpoints: Iterable<Endpoint>): Delivery[] {
+export function deliveriesFor(notices: readonly Notice[], endpoints: Iterable<Endpoint>, subs?: ClickSubs): Delivery[] {
   const byAffiliate = new Map<number, Endpoint[]>()
   for (const e of endpoints) {
     if (e.status !== 'active') continue
@@ -51,7 +65,7 @@ export function deliveriesFor(notices: readonly Notice[], endpoints: Iterable<En
   for (const n of notices) {
     for (const e of byAffiliate.get(n.affiliateId) ?? []) {
       if (!(e.events as string[]).includes(n.kind)) continue
-      out.push({ id: `dl:${n.eventId}:${e.id}`, endpointId: e.id, affiliateId: n.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(e.url, n) })
+      out.push({ id: `dl:${n.eventId}:${e.id}`, endpointId: e.id, affiliateId: n.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(e.url, n, subs?.get(n.clickId)) })
     }
   }
   return out

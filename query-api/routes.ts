@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { CONVERSION_KINDS, encodeEvents, type ReassignEvent } from '../common/events.js'
 import { deliverySubject, eventSubject, partitionOf } from '../common/subjects.js'
 import { expandOutbound, type Delivery } from '../processor/outbound.js'
+import { clickSubs } from '../processor/clicksubs.js'
 import { attempts, attributedEvent } from './outbound.js'
 import { importRows, IMPORT_KINDS } from './import.js'
 import type { KV } from 'nats'
@@ -274,6 +275,22 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     return { items: await attempts(d.ch, { ...q, affiliateId: scopeAffiliate(p, q.affiliateId) }) }
   })
 
+  // Test-fire: a sample event of the endpoint's first kind through the same queue, retries
+  // and log as a real one, so an affiliate can check its tracker from the portal.
+  app.post<{ Params: { id: string } }>('/api/postbacks/endpoints/:id/test', async (req, reply) => {
+    const p = who(req)
+    const ep = await d.store.getEndpoint(parse(Id, req.params.id))
+    if (!ep || (p.kind !== 'operator' && ep.affiliateId !== p.affiliateId)) throw new HttpError(404, 'not_found', 'no such endpoint')
+    if (!d.publish) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
+    const id = randomUUID()
+    const kind = ep.events[0]!
+    const money = kind !== 'registration' && kind !== 'challenge_funded' && kind !== 'trade' && kind !== 'activity'
+    const n = { eventId: `test:${id}`, kind, ts: Date.now(), affiliateId: ep.affiliateId, offerId: 0, clickId: 'TEST_CLICK_ID', player: 'test-player', amount: money ? '10.00' : '', currency: money ? 'EUR' : '' }
+    const delivery: Delivery = { id: `dl:test:${id}:${ep.id}`, endpointId: ep.id, affiliateId: ep.affiliateId, eventId: n.eventId, kind, url: expandOutbound(ep.url, n) }
+    await d.publish(deliverySubject(ep.id), new TextEncoder().encode(JSON.stringify(delivery)), delivery.id)
+    return reply.code(202).send({ status: 'queued', deliveryId: delivery.id, eventId: n.eventId, url: delivery.url })
+  })
+
   // Fire an event's postback again (after the endpoint was fixed, say): a new delivery with
   // its own id, retried and logged like the first.
   app.post('/api/postbacks/refire', async (req, reply) => {
@@ -284,7 +301,8 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const n = await attributedEvent(d.ch, body.eventId, ep.affiliateId)
     if (!n) throw new HttpError(404, 'not_found', `no event ${body.eventId} attributed to affiliate ${ep.affiliateId}`)
     if (!d.publish) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
-    const delivery: Delivery = { id: `dl:${n.eventId}:${ep.id}:refire:${randomUUID()}`, endpointId: ep.id, affiliateId: ep.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(ep.url, n) }
+    const subs = n.clickId && /\{sub[1-5]\}/.test(ep.url) ? (await clickSubs(d.ch, [n])).get(n.clickId) : undefined
+    const delivery: Delivery = { id: `dl:${n.eventId}:${ep.id}:refire:${randomUUID()}`, endpointId: ep.id, affiliateId: ep.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(ep.url, n, subs) }
     await d.publish(deliverySubject(ep.id), new TextEncoder().encode(JSON.stringify(delivery)), delivery.id)
     return reply.code(202).send({ status: 'queued', deliveryId: delivery.id })
   })

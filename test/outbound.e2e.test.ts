@@ -61,7 +61,7 @@ describe('outbound postbacks', () => {
     expect(f.status).toBe(201)
     flaky = f.body
     expect(flaky).toMatchObject({ affiliateId: aff.id, events: ['ftd'], status: 'active' })
-    broken = (await call('POST', '/api/postbacks/endpoints', { affiliateId: aff.id, events: ['ftd', 'registration'], url: `${base}/broken?cid={click_id}` })).body
+    broken = (await call('POST', '/api/postbacks/endpoints', { affiliateId: aff.id, events: ['ftd', 'registration'], url: `${base}/broken?cid={click_id}&s1={sub1}` })).body
     const bad = await asAff('POST', '/api/postbacks/endpoints', { events: ['ftd'], url: 'https://x.example/?c={sub9}' })
     expect(bad.status).toBe(400)
     expect(bad.body.fields.url).toMatch(/only the macros/)
@@ -74,7 +74,7 @@ describe('outbound postbacks', () => {
     const link = (await call('POST', '/api/links', { affiliateId: aff.id, destination: 'https://casino.example/?c={click_id}' })).body
     source = (await call('POST', '/api/sources', { name: 'casino' })).body
     await new Promise((r) => setTimeout(r, 300))
-    const r = await fetch(`${app.url}/c/${link.code}`, { redirect: 'manual' })
+    const r = await fetch(`${app.url}/c/${link.code}?sub1=aff-77`, { redirect: 'manual' })
     clickId = new URL(r.headers.get('location')!).searchParams.get('c')!
     for (const body of [
       { event: 'registration', event_id: 'reg-1', player_id: 'P-1', click_id: clickId },
@@ -116,6 +116,8 @@ describe('outbound postbacks', () => {
       const mine = tries.filter((a) => a.eventId === eventId).sort((a, b) => a.attempt - b.attempt)
       expect(mine.map((a) => a.outcome)).toEqual(['retry', 'retry', 'retry', 'dead'])
     }
+    // the affiliate's own sub-id came back to it from the click
+    expect(tries.every((a) => a.url === `${base}/broken?cid=${encodeURIComponent(clickId)}&s1=aff-77`)).toBe(true)
     const token = (await call('POST', `/api/affiliates/${aff.id}/tokens`, { ttlDays: 1 })).body.token
     const own = await api(app.url, token)('GET', '/api/postbacks/attempts')
     expect(own.body.items.length).toBe(12)
@@ -133,7 +135,25 @@ describe('outbound postbacks', () => {
       30_000,
     )
     expect(tries.filter((a) => a.deliveryId === r.body.deliveryId)).toHaveLength(1)
-    expect(hits.filter((h) => h.path.startsWith('/broken') && h.status === 200)).toEqual([{ path: `/broken?cid=${encodeURIComponent(clickId)}`, status: 200 }])
+    expect(hits.filter((h) => h.path.startsWith('/broken') && h.status === 200)).toEqual([{ path: `/broken?cid=${encodeURIComponent(clickId)}&s1=aff-77`, status: 200 }])
     expect((await call('POST', '/api/postbacks/refire', { eventId: `${source.id}:nope`, endpointId: broken.id })).status).toBe(404)
+  })
+
+  it('test-fires an endpoint with a sample event: delivered and logged like a real one', async () => {
+    const token = (await call('POST', `/api/affiliates/${aff.id}/tokens`, { ttlDays: 1 })).body.token
+    const asAff = api(app.url, token)
+    const r = await asAff('POST', `/api/postbacks/endpoints/${flaky.id}/test`)
+    expect(r.status).toBe(202)
+    expect(r.body.url).toBe(`${base}/flaky?cid=TEST_CLICK_ID&amt=10.00&cur=EUR&e=${r.body.eventId.slice(5)}`)
+    const tries = await waitFor(
+      'the test delivery',
+      async () => (await asAff('GET', `/api/postbacks/attempts?eventId=${r.body.eventId}`)).body.items as Attempt[],
+      (items) => items.some((a) => a.outcome === 'delivered'),
+      30_000,
+    )
+    expect(tries).toHaveLength(1)
+    const other = (await call('POST', '/api/affiliates', { name: 'Other' })).body
+    const otherToken = (await call('POST', `/api/affiliates/${other.id}/tokens`, { ttlDays: 1 })).body.token
+    expect((await api(app.url, otherToken)('POST', `/api/postbacks/endpoints/${flaky.id}/test`)).status).toBe(404)
   })
 })
