@@ -11,6 +11,7 @@ import { CONVERSION_KINDS, encodeEvents, type ReassignEvent } from '../common/ev
 import { deliverySubject, eventSubject, partitionOf } from '../common/subjects.js'
 import { expandOutbound, type Delivery } from '../processor/outbound.js'
 import { clickSubs } from '../processor/clicksubs.js'
+import { openApi, type ApiDoc } from './openapi.js'
 import { attempts, attributedEvent } from './outbound.js'
 import { importRows, IMPORT_KINDS } from './import.js'
 import type { KV } from 'nats'
@@ -126,6 +127,37 @@ const sourceView = (s: Source) => ({
   createdAt: new Date(s.createdAt).toISOString(),
   ...(s.updatedAt ? { updatedAt: new Date(s.updatedAt).toISOString() } : {}),
 })
+
+/** What each /api route takes and who may call it: the OpenAPI document is built from this. */
+export const API_DOCS: ApiDoc[] = [
+  { method: 'post', path: '/api/affiliates', summary: 'Create an affiliate', who: 'operator', body: CreateAffiliate },
+  { method: 'get', path: '/api/affiliates', summary: 'List affiliates (an affiliate sees itself)', who: 'operator or affiliate' },
+  { method: 'get', path: '/api/affiliates/:id', summary: 'One affiliate', who: 'operator or affiliate' },
+  { method: 'post', path: '/api/affiliates/:id/tokens', summary: "Issue an affiliate-scoped token", who: 'operator', body: CreateToken },
+  { method: 'post', path: '/api/links', summary: 'Create a tracking link', who: 'operator', body: CreateLink },
+  { method: 'get', path: '/api/links', summary: 'List links', who: 'operator or affiliate' },
+  { method: 'post', path: '/api/deals/cpa', summary: 'Add a CPA deal version (never retroactive)', who: 'operator', body: CreateCpa },
+  { method: 'get', path: '/api/deals', summary: 'Deals with every version', who: 'operator or affiliate' },
+  { method: 'post', path: '/api/sources', summary: 'Create a postback source; its secret is shown once', who: 'operator', body: CreateSource },
+  { method: 'patch', path: '/api/sources/:id', summary: "Change a source's allow-list and mappings", who: 'operator', body: UpdateSource },
+  { method: 'get', path: '/api/sources', summary: 'List postback sources (never their secrets)', who: 'operator' },
+  { method: 'get', path: '/api/reports/summary', summary: 'Totals by affiliate and by minute, with asOf', who: 'operator or affiliate', query: SummaryQuery },
+  { method: 'get', path: '/api/events', summary: 'The event log, newest first, cursor-paged', who: 'operator or affiliate', query: EventLogParams },
+  { method: 'post', path: '/api/players/reassign', summary: 'Reassign a player from now on (0: organic)', who: 'operator', body: Reassign },
+  { method: 'post', path: '/api/postbacks/endpoints', summary: 'Register an outbound postback endpoint', who: 'operator or affiliate', body: CreateEndpoint },
+  { method: 'get', path: '/api/postbacks/endpoints', summary: 'List outbound postback endpoints', who: 'operator or affiliate' },
+  { method: 'delete', path: '/api/postbacks/endpoints/:id', summary: 'Remove an endpoint', who: 'operator or affiliate' },
+  { method: 'post', path: '/api/postbacks/endpoints/:id/test', summary: 'Test-fire a sample event at an endpoint', who: 'operator or affiliate' },
+  { method: 'get', path: '/api/postbacks/attempts', summary: 'Every outbound try: URL, status, error, outcome', who: 'operator or affiliate', query: AttemptsQuery },
+  { method: 'post', path: '/api/postbacks/refire', summary: "Fire an attributed event's postback again", who: 'operator or affiliate', body: Refire },
+  { method: 'post', path: '/api/import/:kind', summary: 'Migration import: affiliates, links or players, up to 1,000 rows', who: 'operator', body: ImportBody, query: ImportQuery },
+  { method: 'get', path: '/api/reports/unattributed', summary: 'Events without an affiliate, and parked events still waiting', who: 'operator', query: EventLogParams.omit({ status: true }) },
+  { method: 'get', path: '/api/reports/reconcile', summary: 'Raw tables against rollups', who: 'operator' },
+  { method: 'get', path: '/api/status', summary: 'Processor progress and lag, publisher and NATS stats', who: 'operator' },
+  { method: 'post', path: '/api/demo/traffic', summary: 'A burst of demo traffic (with --demo)', who: 'operator', body: DemoBody },
+  { method: 'get', path: '/api/whoami', summary: 'Who the credential is', who: 'any principal' },
+  { method: 'get', path: '/api/openapi.json', summary: 'This document', who: 'any principal' },
+]
 
 export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   const who = (req: FastifyRequest): Principal => d.auth.fromRequest(req)
@@ -342,6 +374,12 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   })
 
   app.get('/api/whoami', async (req) => who(req))
+
+  let doc: Record<string, unknown> | undefined
+  app.get('/api/openapi.json', async (req) => {
+    who(req)
+    return (doc ??= openApi(API_DOCS, '0.1.0'))
+  })
 
   app.get('/api/*', async (req) => {
     who(req)
