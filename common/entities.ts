@@ -36,6 +36,44 @@ export const LinkSchema = z.object({
 })
 export type Link = z.infer<typeof LinkSchema>
 
+/** A host name, or *.domain for the domain and its subdomains. */
+const HostPattern = z
+  .string()
+  .toLowerCase()
+  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a host name such as brand.example or *.brand.example')
+
+/** An offer (campaign): where its links send visitors, and where deep links may go. */
+export const OfferSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string().min(1).max(200),
+  /** the default destination of the offer's links; macros as for links */
+  destination: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
+  /** hosts a link's ?url= deep link may point at; empty: no deep links */
+  deepLinkHosts: z.array(HostPattern).max(100).default([]),
+  status: z.enum(['active', 'paused']).default('active'),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int().optional(),
+})
+export type Offer = z.infer<typeof OfferSchema>
+export const OfferInputSchema = OfferSchema.omit({ id: true, createdAt: true, updatedAt: true })
+
+/** Whether a deep link may go to this URL: http(s), on a host the offer allows. */
+export function deepLinkAllowed(offer: Pick<Offer, 'deepLinkHosts'>, url: string): boolean {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return false
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return false
+  if (u.username || u.password) return false
+  const host = u.hostname.toLowerCase()
+  return offer.deepLinkHosts.some((p) => (p.startsWith('*.') ? host === p.slice(2) || host.endsWith(p.slice(1)) : host === p))
+}
+
 export const CpaVersionSchema = z.object({
   version: z.number().int().positive(),
   amount: AmountSchema,
@@ -124,13 +162,14 @@ export class EntityStore {
     readonly sources: KV,
     readonly counters: KV,
     readonly endpoints: KV,
+    readonly offers: KV,
   ) {}
 
   static async open(nc: NatsConnection): Promise<EntityStore> {
-    const [a, l, d, s, c, e] = await Promise.all(
-      [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters, BUCKETS.endpoints].map((b) => openKv(nc, b)),
+    const [a, l, d, s, c, e, o] = await Promise.all(
+      [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters, BUCKETS.endpoints, BUCKETS.offers].map((b) => openKv(nc, b)),
     )
-    return new EntityStore(a!, l!, d!, s!, c!, e!)
+    return new EntityStore(a!, l!, d!, s!, c!, e!, o!)
   }
 
   /** Next id of a kind, allocated by compare-and-set on a counter. */
@@ -253,6 +292,35 @@ export class EntityStore {
       const next = SourceSchema.parse({ ...SourceSchema.parse(JSON.parse(cur.string())), ...patch, updatedAt: now })
       try {
         await this.sources.update(key, enc.encode(JSON.stringify(next)), cur.revision)
+        return next
+      } catch (err) {
+        if (!isCasConflict(err)) throw err
+      }
+    }
+  }
+
+  async createOffer(input: z.input<typeof OfferInputSchema>, now: number): Promise<Offer> {
+    const offer = OfferSchema.parse({ ...input, id: await this.nextId('offer'), createdAt: now })
+    await this.offers.create(`o.${offer.id}`, enc.encode(JSON.stringify(offer)))
+    return offer
+  }
+
+  async getOffer(id: number): Promise<Offer | undefined> {
+    return readJson(this.offers, `o.${id}`, OfferSchema)
+  }
+
+  async listOffers(): Promise<Offer[]> {
+    return listJson(this.offers, OfferSchema)
+  }
+
+  async updateOffer(id: number, patch: Partial<z.input<typeof OfferInputSchema>>, now: number): Promise<Offer> {
+    const key = `o.${id}`
+    for (;;) {
+      const cur = await this.offers.get(key)
+      if (!cur || cur.operation !== 'PUT') throw new NotFoundError(`no offer ${id}`)
+      const next = OfferSchema.parse({ ...OfferSchema.parse(JSON.parse(cur.string())), ...patch, updatedAt: now })
+      try {
+        await this.offers.update(key, enc.encode(JSON.stringify(next)), cur.revision)
         return next
       } catch (err) {
         if (!isCasConflict(err)) throw err

@@ -139,7 +139,7 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
     max_age: 0,
   })
   const js = nc.jetstream()
-  for (const name of [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints]) {
+  for (const name of [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints, BUCKETS.offers]) {
     await js.views.kv(name, { history: 64, storage: StorageType.File })
   }
   const counters = await js.views.kv(BUCKETS.counters, { history: 1, storage: StorageType.File })

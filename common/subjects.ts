@@ -17,6 +17,8 @@ export const BUCKETS = {
   sources: 'sources',
   /** affiliates' outbound postback endpoints */
   endpoints: 'endpoints',
+  /** offers (campaigns): destination, deep-link allow-list */
+  offers: 'offers',
   counters: 'counters',
   /** postback idempotency: event id → content hash and first answer */
   postbacks: 'postback_ids',

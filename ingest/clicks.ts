@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { ClickIdSigner } from '../common/clickid.js'
-import type { Link, WatchedBucket } from '../common/entities.js'
+import { deepLinkAllowed, type Link, type Offer, type WatchedBucket } from '../common/entities.js'
 import { SUB_IDS, type ClickEvent } from '../common/events.js'
 import type { Publisher } from './publisher.js'
 
@@ -18,6 +18,8 @@ const NOT_FOUND_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>
 
 export type ClickDeps = {
   links: WatchedBucket<Link>
+  /** offers, for deep links (?url=) on their allow-lists */
+  offers?: WatchedBucket<Offer>
   signer: ClickIdSigner
   publisher: Publisher
   ack: 'stored' | 'buffered'
@@ -74,7 +76,10 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       sub,
       params,
     }
-    const location = expandDestination(link.destination, {
+    // A deep link (?url=) replaces the destination only when the link's offer allows its host.
+    const deep = typeof req.query.url === 'string' && link.offerId > 0 ? req.query.url : undefined
+    const offer = deep ? deps.offers?.map.get(`o.${link.offerId}`) : undefined
+    const location = expandDestination(offer && offer.status === 'active' && deepLinkAllowed(offer, deep!) ? deep! : link.destination, {
       click_id: id,
       affiliate_id: String(link.affiliateId),
       link_id: String(link.id),

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from 'nats'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { Config } from '../common/config.js'
-import { EntityStore, LinkSchema, SourceSchema, WatchedBucket } from '../common/entities.js'
+import { EntityStore, LinkSchema, OfferSchema, SourceSchema, WatchedBucket } from '../common/entities.js'
 import type { Logger } from '../common/log.js'
 import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
@@ -19,6 +19,7 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
   const onBad = (err: unknown, key: string) => log.error({ err, key }, 'unreadable entity in KV, ignored')
   const links = new WatchedBucket(store.links, LinkSchema, onBad)
   const sources = new WatchedBucket(store.sources, SourceSchema, onBad)
+  const offers = new WatchedBucket(store.offers, OfferSchema, onBad)
   const idempotency = await openKv(nc, BUCKETS.postbacks)
   const publisher = new Publisher(nc, {
     partitions: cfg.stream.partitions,
@@ -27,7 +28,7 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
     clickAckTimeoutMs: cfg.ingest.clickAckTimeoutMs,
     log,
   })
-  await Promise.all([links.ready, sources.ready])
+  await Promise.all([links.ready, sources.ready, offers.ready])
   let stopping = false
   return {
     name: 'ingest',
@@ -35,6 +36,7 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
     routes(app: FastifyInstance) {
       clickRoutes(app, {
         links,
+        offers,
         signer: new ClickIdSigner(cfg.secrets.clickSecret),
         publisher,
         ack: cfg.ingest.clickAck,
@@ -47,6 +49,7 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
       await publisher.drain()
       links.stop()
       sources.stop()
+      offers.stop()
       log.info({ published: publisher.stats.published }, 'ingest drained')
     },
   }

@@ -17,7 +17,7 @@ import { importRows, IMPORT_KINDS } from './import.js'
 import type { KV } from 'nats'
 import { isPrivateHost } from '../common/ipallow.js'
 import { decodeCursor, eventLog } from './eventlog.js'
-import { EndpointSchema, LINK_CODE, SourceSettingsSchema, type EntityStore, type Source } from '../common/entities.js'
+import { EndpointSchema, LINK_CODE, OfferInputSchema, SourceSettingsSchema, type EntityStore, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
 import { reconcile, summary } from './reports.js'
@@ -55,14 +55,21 @@ export function parse<T>(schema: z.ZodType<T>, data: unknown): T {
 const Id = z.coerce.number().int().positive()
 const CreateAffiliate = z.object({ name: z.string().trim().min(1).max(200), email: z.string().email().optional() })
 const CreateToken = z.object({ ttlDays: z.number().int().min(1).max(365).default(30) })
-const CreateLink = z.object({
-  affiliateId: Id,
-  destination: z
-    .string()
-    .url()
-    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
-  code: z.string().regex(LINK_CODE, 'must be 3-64 characters of A-Z a-z 0-9 _ -').optional(),
-})
+const CreateLink = z
+  .object({
+    affiliateId: Id,
+    /** the offer the link promotes; its destination is the link's default */
+    offerId: Id.optional(),
+    destination: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+      .optional(),
+    code: z.string().regex(LINK_CODE, 'must be 3-64 characters of A-Z a-z 0-9 _ -').optional(),
+  })
+  .refine((l) => l.destination !== undefined || l.offerId !== undefined, { message: 'give a destination or an offerId', path: ['destination'] })
+const CreateOffer = OfferInputSchema.strict()
+const UpdateOffer = OfferInputSchema.partial().strict()
 const CreateCpa = z.object({
   affiliateId: Id,
   amount: AmountSchema.refine((a) => !a.startsWith('-'), 'must not be negative'),
@@ -136,6 +143,9 @@ export const API_DOCS: ApiDoc[] = [
   { method: 'post', path: '/api/affiliates/:id/tokens', summary: "Issue an affiliate-scoped token", who: 'operator', body: CreateToken },
   { method: 'post', path: '/api/links', summary: 'Create a tracking link', who: 'operator', body: CreateLink },
   { method: 'get', path: '/api/links', summary: 'List links', who: 'operator or affiliate' },
+  { method: 'post', path: '/api/offers', summary: 'Create an offer: default destination, deep-link hosts', who: 'operator', body: CreateOffer },
+  { method: 'get', path: '/api/offers', summary: 'List offers (affiliates: the active ones)', who: 'operator or affiliate' },
+  { method: 'patch', path: '/api/offers/:id', summary: 'Change an offer', who: 'operator', body: UpdateOffer },
   { method: 'post', path: '/api/deals/cpa', summary: 'Add a CPA deal version (never retroactive)', who: 'operator', body: CreateCpa },
   { method: 'get', path: '/api/deals', summary: 'Deals with every version', who: 'operator or affiliate' },
   { method: 'post', path: '/api/sources', summary: 'Create a postback source; its secret is shown once', who: 'operator', body: CreateSource },
@@ -196,7 +206,27 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const body = parse(CreateLink, req.body)
     if (!(await d.store.getAffiliate(body.affiliateId)))
       throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
-    return reply.code(201).send(await d.store.createLink(body, Date.now()))
+    const offer = body.offerId !== undefined ? await d.store.getOffer(body.offerId) : undefined
+    if (body.offerId !== undefined && !offer) throw new HttpError(400, 'invalid_request', `no offer ${body.offerId}`, { offerId: 'does not exist' })
+    const destination = body.destination ?? offer!.destination
+    return reply.code(201).send(await d.store.createLink({ affiliateId: body.affiliateId, destination, ...(body.code ? { code: body.code } : {}), ...(offer ? { offerId: offer.id } : {}) }, Date.now()))
+  })
+
+  app.post('/api/offers', async (req, reply) => {
+    operator(req)
+    return reply.code(201).send(await d.store.createOffer(parse(CreateOffer, req.body), Date.now()))
+  })
+
+  // Affiliates see the active offers: what the portal's link builder offers them.
+  app.get('/api/offers', async (req) => {
+    const p = who(req)
+    const all = await d.store.listOffers()
+    return { items: p.kind === 'operator' ? all : all.filter((o) => o.status === 'active') }
+  })
+
+  app.patch<{ Params: { id: string } }>('/api/offers/:id', async (req) => {
+    operator(req)
+    return d.store.updateOffer(parse(Id, req.params.id), parse(UpdateOffer, req.body), Date.now())
   })
 
   app.get('/api/links', async (req) => {
