@@ -53,6 +53,8 @@ export const OfferSchema = z.object({
     .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
   /** hosts a link's ?url= deep link may point at; empty: no deep links */
   deepLinkHosts: z.array(HostPattern).max(100).default([]),
+  /** click → registration window for this offer's clicks; default ATTRIBUTION_WINDOW_DAYS */
+  attributionWindowDays: z.number().int().min(1).max(365).optional(),
   status: z.enum(['active', 'paused']).default('active'),
   createdAt: z.number().int(),
   updatedAt: z.number().int().optional(),
@@ -131,7 +133,9 @@ export const EndpointSchema = z.object({
     .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
     .refine((u) => [...u.matchAll(/\{([a-z0-9_]+)\}/g)].every((m) => (OUTBOUND_MACROS as readonly string[]).includes(m[1]!)), {
       message: `may use only the macros ${OUTBOUND_MACROS.map((m) => `{${m}}`).join(' ')}`,
-    }),
+    })
+    // A macro in the scheme, host or port would let click data choose where we connect.
+    .refine((u) => !/^[^/]*\/\/[^/?#]*[{}%]/.test(u), 'may use macros only in the path and query, never in the host'),
   status: z.enum(['active', 'paused']),
   createdAt: z.number().int(),
 })

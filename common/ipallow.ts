@@ -56,17 +56,44 @@ const PRIVATE_RANGES = new IpAllowList([
   '127.0.0.0/8',
   '169.254.0.0/16',
   '172.16.0.0/12',
+  '192.0.0.0/24',
   '192.168.0.0/16',
-  '::1/128',
+  '198.18.0.0/15',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
   '::/128',
+  '::1/128',
+  '64:ff9b::/96',
+  '64:ff9b:1::/48',
   'fc00::/7',
   'fe80::/10',
+  'ff00::/8',
 ])
 
-/** A host an outbound call must not reach unless allowed: localhost, loopback, private,
- *  link-local (names are checked as written; DNS answers are not resolved here). */
+/** An IPv4-mapped IPv6 address (::ffff:7f00:1 or ::ffff:127.0.0.1) as its IPv4 address. */
+function unmapped(ip: string): string {
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (dotted) return dotted[1]!
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip)
+  if (hex) {
+    const hi = parseInt(hex[1]!, 16)
+    const lo = parseInt(hex[2]!, 16)
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`
+  }
+  return ip
+}
+
+/** An address an outbound call must not reach unless allowed: loopback, private, link-local,
+ *  carrier-grade NAT, NAT64, multicast, reserved. */
+export function isPrivateAddress(ip: string): boolean {
+  const a = unmapped(ip.replace(/^\[|\]$/g, ''))
+  return isIP(a) === 0 || PRIVATE_RANGES.allows(a)
+}
+
+/** The same for a host as written in a URL: names that mean this machine or its network,
+ *  and literal addresses. (Names are resolved, and checked again, when the call connects.) */
 export function isPrivateHost(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase()
   if (h === 'localhost' || h.endsWith('.localhost') || h.endsWith('.local') || h.endsWith('.internal')) return true
-  return isIP(h) !== 0 && PRIVATE_RANGES.allows(h)
+  return isIP(unmapped(h)) !== 0 && isPrivateAddress(h)
 }

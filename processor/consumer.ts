@@ -18,7 +18,7 @@ import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, typ
 import type { Piscina } from 'piscina'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted } from '../clickhouse/client.js'
-import type { CpaDeal, Endpoint, WatchedBucket } from '../common/entities.js'
+import type { CpaDeal, Endpoint, Offer, WatchedBucket } from '../common/entities.js'
 import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
@@ -52,6 +52,8 @@ export type ProcessorDeps = {
   pool: Piscina
   players: PlayerStore
   deals: WatchedBucket<CpaDeal>
+  /** offers: their attribution windows (days) override the default */
+  offers?: WatchedBucket<Offer>
   /** affiliates' outbound postback endpoints; without them no deliveries are queued */
   endpoints?: WatchedBucket<Endpoint>
   progressKv: KV
@@ -235,7 +237,9 @@ export class Processor {
     lap('load')
     const deals: Record<string, CpaDeal> = {}
     for (const deal of this.d.deals.map.values()) deals[String(deal.affiliateId)] = deal
-    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals })
+    const windows: Record<string, number> = {}
+    for (const o of this.d.offers?.map.values() ?? []) if (o.attributionWindowDays) windows[String(o.id)] = o.attributionWindowDays * 86_400_000
+    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals, windows })
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     lap('compute')
 

@@ -4,6 +4,11 @@
  * It runs with the processor (it writes the attempt log to the same ClickHouse).
  */
 import { createHash } from 'node:crypto'
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { isIP } from 'node:net'
+import { isPrivateAddress } from '../common/ipallow.js'
 import { AckPolicy, type Consumer, type JsMsg, type NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted } from '../clickhouse/client.js'
@@ -13,7 +18,7 @@ import { DELIVERY_STREAM, dlqSubject } from '../common/subjects.js'
 import { backoffMs, type Delivery } from './outbound.js'
 import { chTime } from './pipeline.js'
 
-export type NotifierOptions = { maxAttempts: number; retryBaseMs: number; timeoutMs: number; concurrency?: number }
+export type NotifierOptions = { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean; concurrency?: number }
 export type NotifierStats = { delivered: number; retried: number; dead: number; attempts: number }
 
 type Attempt = {
@@ -90,12 +95,10 @@ export class Notifier {
     let status = 0
     let error = ''
     try {
-      const r = await fetch(d.url, { method: 'GET', redirect: 'manual', signal: AbortSignal.timeout(this.opts.timeoutMs), headers: { 'user-agent': 'affiliate-platform-postback/1' } })
-      status = r.status
-      await r.body?.cancel()
+      status = await httpGet(d.url, this.opts.timeoutMs, this.opts.allowPrivate, { 'user-agent': 'affiliate-platform-postback/1', 'x-delivery-id': d.id })
       if (status < 200 || status > 299) error = `HTTP ${status}`
     } catch (err) {
-      error = (err as Error).name === 'TimeoutError' ? `no answer within ${this.opts.timeoutMs} ms` : `${(err as Error).message}${(err as { cause?: Error }).cause ? `: ${(err as { cause: Error }).cause.message}` : ''}`
+      error = (err as Error).message
     }
     const ms = Math.round(performance.now() - t0)
     this.stats.attempts++
@@ -137,4 +140,37 @@ export class Notifier {
     this.#running = false
     await this.#loop
   }
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
+
+/** DNS lookup that refuses private answers: checked on the address the socket connects to,
+ *  so a name that resolves (or rebinds) to an inside address is never reached. */
+function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback) {
+  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, [])
+    const bad = addresses.find((a) => isPrivateAddress(a.address))
+    if (bad) return callback(Object.assign(new Error(`${hostname} resolves to a private address (${bad.address})`), { code: 'EPRIVATE' }), [])
+    if (options.all) return callback(null, addresses)
+    callback(null, addresses[0]!.address, addresses[0]!.family)
+  })
+}
+
+/** One GET; resolves with the status code. No redirects are followed. */
+export function httpGet(url: string, timeoutMs: number, allowPrivate: boolean, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url)
+    const host = u.hostname.replace(/^\[|\]$/g, '')
+    if (!allowPrivate && isIP(host) !== 0 && isPrivateAddress(host)) return reject(new Error(`${host} is a private address`))
+    const send = u.protocol === 'https:' ? httpsRequest : httpRequest
+    const req = send(u, { method: 'GET', headers, ...(allowPrivate ? {} : { lookup: guardedLookup as never }) }, (res: IncomingMessage) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+      res.on('error', reject)
+    })
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    req.on('close', () => clearTimeout(timer))
+    req.on('error', (err: NodeJS.ErrnoException) => reject(new Error(err.code === 'EPRIVATE' || !err.code ? err.message : `${err.code}: ${err.message}`)))
+    req.end()
+  })
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { Endpoint } from '../common/entities.js'
+import { EndpointSchema, type Endpoint } from '../common/entities.js'
+import { httpGet } from './notifier.js'
 import { isPrivateHost } from '../common/ipallow.js'
 import { backoffMs, deliveriesFor, expandOutbound, wantsSubs } from './outbound.js'
 import type { Notice } from './pipeline.js'
@@ -71,6 +72,28 @@ describe('deliveriesFor', () => {
   })
 })
 
+describe('endpoint URLs', () => {
+  it.each<[string, boolean]>([
+    ['https://tracker.example/pb?cid={click_id}&s={sub1}', true],
+    ['https://{sub1}/cb', false],
+    ['https://tracker.{sub1}.example/cb', false],
+    ['https://tracker.example:{sub2}/cb', false],
+    ['https://tracker%2eexample/cb', false],
+    ['https://tracker.example/{event}/{event_id}', true],
+  ])('%s → %s', (url, ok) => {
+    expect(EndpointSchema.safeParse({ id: 1, affiliateId: 1, events: ['ftd'], url, status: 'active', createdAt: 0 }).success).toBe(ok)
+  })
+})
+
+describe('httpGet never reaches inside unless allowed', () => {
+  it.each(['http://127.0.0.1:9/', 'http://[::ffff:7f00:1]:9/', 'http://localhost:9/'])('%s is refused', async (url) => {
+    await expect(httpGet(url, 2000, false, {})).rejects.toThrow(/private address/)
+  })
+  it('with POSTBACK_ALLOW_PRIVATE it connects (here: refused by the closed port)', async () => {
+    await expect(httpGet('http://127.0.0.1:9/', 2000, true, {})).rejects.toThrow(/ECONNREFUSED/)
+  })
+})
+
 describe('backoffMs', () => {
   it.each([
     [1, 1000],
@@ -102,6 +125,12 @@ describe('isPrivateHost (outbound endpoints may not point inside)', () => {
     ['8.8.8.8', false],
     ['[2001:4860:4860::8888]', false],
     ['tracker.example', false],
+    ['[::ffff:7f00:1]', true], // 127.0.0.1, as the URL parser writes it
+    ['[::ffff:a9fe:a9fe]', true], // 169.254.169.254
+    ['[::ffff:808:808]', false], // 8.8.8.8
+    ['[64:ff9b::a00:1]', true], // NAT64 of 10.0.0.1
+    ['224.0.0.1', true],
+    ['255.255.255.255', true],
   ])('%s → %s', (host, want) => {
     expect(isPrivateHost(host)).toBe(want)
   })

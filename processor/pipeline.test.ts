@@ -347,6 +347,26 @@ describe('computeConversions', () => {
     expect(second.notices.every((x) => x.player === pseudonym('jay'))).toBe(true)
   })
 
+  it("uses the window of the click's offer when the offer sets one", () => {
+    const clickId = signer.issue({ ts: T0 - 10 * DAY, linkId: 107, affiliateId: 7, offerId: 1 })
+    const r = conv('registration', { playerId: 'kim', clickId, ts: T0 })
+    const msgs = [{ seq: 50, subject: regSubject, data: encodeEvents([r]) }]
+    const byDefault = rowsOf(computeConversions(task(msgs), ctx).eventRows)[0]
+    expect(byDefault).toMatchObject({ status: 'attributed', affiliate_id: 7 })
+    const narrow = rowsOf(computeConversions({ ...task(msgs), windows: { '1': 7 * DAY } }, ctx).eventRows)[0]
+    expect(narrow).toMatchObject({ status: 'unattributed', reason: 'click_expired', affiliate_id: 0 })
+  })
+
+  it("an attributed row never shows the unverified click id a later event brings (it may be another affiliate's)", () => {
+    const mine = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+    const foreign = signer.issue({ ts: T0 - MIN, linkId: 109, affiliateId: 9, offerId: 1 })
+    const r = conv('registration', { playerId: 'lee', clickId: mine, ts: T0 })
+    const d = conv('deposit', { playerId: 'lee', clickId: foreign, amount: '5', currency: 'EUR', ts: T0 + 1000 })
+    const out = computeConversions(task([{ seq: 60, subject: regSubject, data: encodeEvents([r]) }, { seq: 61, subject: eventSubject(5, 'deposit'), data: encodeEvents([d]) }]), ctx)
+    expect(rowsOf(out.eventRows)[1]).toMatchObject({ kind: 'deposit', affiliate_id: 7, click_id: mine })
+    expect(out.notices.map((n) => n.clickId)).toEqual([mine, mine])
+  })
+
   it('registration then FTD in the same task: attributed, one ledger row, delta, changed state', () => {
     const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
     const r = conv('registration', { playerId: 'alice', clickId, ts: T0 })

@@ -25,7 +25,7 @@ export type MessageRef = { seq: number; subject: string; start: number; end: num
 
 export type TaskInput =
   | { kind: 'clicks'; buf: Uint8Array; msgs: MessageRef[] }
-  | { kind: 'conversions'; buf: Uint8Array; msgs: MessageRef[]; players: Record<string, PlayerState>; deals: Record<string, CpaDeal> }
+  | { kind: 'conversions'; buf: Uint8Array; msgs: MessageRef[]; players: Record<string, PlayerState>; deals: Record<string, CpaDeal>; windows?: Record<string, number> }
 
 export type DeadLetter = { seq: number; idx: number; subject: string; reason: string; data: string }
 
@@ -283,7 +283,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
       // Everything that could throw runs before anything is changed.
       let out: ReturnType<typeof applyConversion>
       try {
-        const rules = { verify: ctx.verify, windowMs: ctx.windowMs, dealOf: (a: number) => input.deals[String(a)], playerRef }
+        const rules = { verify: ctx.verify, windowMs: (offerId: number) => input.windows?.[String(offerId)] ?? ctx.windowMs, dealOf: (a: number) => input.deals[String(a)], playerRef }
         const prior = players.get(key)
         out = pe.kind === 'reassign' ? applyReassign(pe, [m.seq, idx], prior, rules) : applyConversion(pe, [m.seq, idx], prior, rules)
         if (pe.kind === 'reassign' && out.status !== 'already_applied') ev.details = { ...ev.details, from_affiliate: String(out.next.reassignedFrom ?? 0) }
@@ -305,7 +305,9 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
         link_id: a.linkId,
         offer_id: a.offerId,
         source_id: e.sourceId,
-        click_id: a.clickId || (e.clickId ?? ''),
+        // An attributed row shows only the click of the binding: the id a platform sends with a
+        // later event is unverified and may be another affiliate's.
+        click_id: a.affiliateId > 0 ? a.clickId : a.clickId || (e.clickId ?? ''),
         player_ref: playerRef,
         amount: e.amount ?? '0',
         currency: e.currency ?? '',
@@ -347,13 +349,13 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
         ts: e.ts,
         affiliateId: a.affiliateId,
         offerId: a.offerId,
-        clickId: a.clickId || (e.clickId ?? ''),
+        clickId: a.clickId,
         player: playerRef,
         amount: e.amount ?? '',
         currency: e.currency ?? '',
       })
     const d = acc.delta.row(a.affiliateId, e.ts)
-    if (a.status === 'unattributed') d.unattributed++
+    if (a.status === 'unattributed' && e.kind !== 'reassign') d.unattributed++
     else if (a.status === 'attributed') {
       if (e.kind === 'registration') d.registrations++
       else if (e.kind === 'ftd') d.ftds++

@@ -6,7 +6,7 @@ import { Piscina } from 'piscina'
 import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
-import { CpaDealSchema, EndpointSchema, WatchedBucket } from '../common/entities.js'
+import { CpaDealSchema, EndpointSchema, OfferSchema, WatchedBucket } from '../common/entities.js'
 import type { Logger } from '../common/log.js'
 import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
@@ -44,6 +44,8 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
   const endpointsKv = await js.views.kv(BUCKETS.endpoints, { bindOnly: true })
   const endpoints = new WatchedBucket(endpointsKv, EndpointSchema, (err, key) => log.error({ err, key }, 'unreadable postback endpoint in KV, ignored'))
   await endpoints.ready
+  const offers = new WatchedBucket(await js.views.kv(BUCKETS.offers, { bindOnly: true }), OfferSchema, (err, key) => log.error({ err, key }, 'unreadable offer in KV, ignored'))
+  await offers.ready
   const processor = new Processor({
     nc,
     ch,
@@ -51,6 +53,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     players: new PlayerStore(await openKv(nc, BUCKETS.players)),
     deals,
     endpoints,
+    offers,
     progressKv: await openKv(nc, BUCKETS.progress),
     log,
     // One consumer over every partition for now; distributed mode gives each process a
@@ -76,6 +79,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
       await notifier.stop()
       deals.stop()
       endpoints.stop()
+      offers.stop()
       await pool.destroy()
       log.info({ applied: processor.applied, events: processor.stats.events }, 'processor stopped')
     },

@@ -150,7 +150,8 @@ export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<
       amount: r.s_amount,
       currency: r.currency,
       sub,
-      details: r.details,
+      // who moved a player, why, and from whom is the operator's audit record
+      details: !q.full && r.kind === 'reassign' ? {} : r.details,
       country: r.country,
       device: r.device,
       os: r.os,

@@ -47,7 +47,7 @@ export async function summary(ch: ClickHouseClient, q: { from: Date; to: Date; a
               toString(sumIf(events, kind = 'click')) AS clicks,
               toString(sumIf(events, kind = 'registration' AND status = 'attributed')) AS registrations,
               toString(sumIf(events, kind = 'ftd' AND status = 'attributed')) AS ftds,
-              toString(sumIf(events, kind != 'click' AND status = 'unattributed')) AS unattributed
+              toString(sumIf(events, kind NOT IN ('click', 'reassign') AND status = 'unattributed')) AS unattributed
        FROM events_minute WHERE ${where} GROUP BY a, m`,
       params,
     ),

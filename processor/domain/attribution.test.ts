@@ -88,3 +88,22 @@ describe('resolveClick', () => {
     for (const r of reasons) expect(UNATTRIBUTED_REASONS).toContain(r)
   })
 })
+
+describe('attribution window per offer', () => {
+  // the click is for offer 2 (claims above); offer 2 allows 7 days, others the default 30
+  const windowOf = (offerId: number) => (offerId === 2 ? 7 * DAY : WINDOW)
+  it.each<[string, number, boolean]>([
+    ['6 days after the click: inside the offer window', T - 6 * DAY, true],
+    ['exactly 7 days: inside', T - 7 * DAY, true],
+    ['8 days: past the offer window (inside the default 30)', T - 8 * DAY, false],
+  ])('%s', (_n, clickTs, ok) => {
+    const r = resolveClick(verify, clickAt(clickTs), T, windowOf)
+    expect(r.ok).toBe(ok)
+    if (!ok) expect(r).toEqual({ ok: false, reason: 'click_expired' })
+  })
+
+  it("another offer's clicks keep the default", () => {
+    const other = signer.issue({ ts: T - 20 * DAY, ...claims, offerId: 3 })
+    expect(resolveClick(verify, other, T, windowOf).ok).toBe(true)
+  })
+})

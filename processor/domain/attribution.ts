@@ -24,11 +24,12 @@ export type UnattributedReason = (typeof UNATTRIBUTED_REASONS)[number]
 
 export type ClickResolution = { ok: true; attribution: Attribution } | { ok: false; reason: UnattributedReason }
 
-export function resolveClick(verify: (id: string) => ClickIdCheck, clickId: string | undefined, eventTs: number, windowMs: number): ClickResolution {
+/** `windowMs`: one window for every click, or the window of the click's offer. */
+export function resolveClick(verify: (id: string) => ClickIdCheck, clickId: string | undefined, eventTs: number, windowMs: number | ((offerId: number) => number)): ClickResolution {
   if (!clickId) return { ok: false, reason: 'no_click_id' }
   const c = verify(clickId)
   if (!c.ok) return { ok: false, reason: c.reason === 'malformed' ? 'malformed_click_id' : 'bad_signature' }
   if (c.ts > eventTs + CLOCK_SKEW_MS) return { ok: false, reason: 'click_in_future' }
-  if (eventTs - c.ts > windowMs) return { ok: false, reason: 'click_expired' }
+  if (eventTs - c.ts > (typeof windowMs === 'function' ? windowMs(c.offerId) : windowMs)) return { ok: false, reason: 'click_expired' }
   return { ok: true, attribution: { affiliateId: c.affiliateId, linkId: c.linkId, offerId: c.offerId, clickId, clickTs: c.ts } }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../../common/clickid.js'
 import type { CpaDeal } from '../../common/entities.js'
 import type { ConversionEvent, ReassignEvent } from '../../common/events.js'
-import { after, applyConversion, applyReassign, MAX_PARKED, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
+import { after, applyConversion, applyReassign, MAX_PARKED, SEEN_IDS, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
 
 const DAY = 86_400_000
 const WINDOW = 30 * DAY
@@ -606,5 +606,29 @@ describe('reassignment by an operator: from its position on, never retroactive',
     expect(o.next).toMatchObject({ affiliateId: 8, reassignedFrom: 7, reassignedAt: e.ts, linkId: 0, offerId: 0 })
     expect(o.next.clickId).toBeUndefined()
     expect(applyReassign(e, [2, 0], o.next, ctx)).toEqual({ status: 'already_applied' })
+  })
+})
+
+describe('a later event applied once, even when a copy comes back after the stream forgot its id', () => {
+  const dep = (eventId: string): ConversionEvent => ({ kind: 'deposit', id: `1:${eventId}`, sourceId: 1, eventId, ts: T0 + DAY, playerId: 'alice', amount: '30', currency: 'EUR' })
+
+  it('the second copy of a deposit is a duplicate', () => {
+    const [, a, b, c] = run([reg({ clickId: click(7) }), dep('d-1'), dep('d-1'), dep('d-2')])
+    expect(a).toMatchObject({ status: 'attributed', reason: 'bound_player' })
+    expect(b).toMatchObject({ status: 'duplicate', reason: 'event_already_applied', affiliateId: 7 })
+    expect(c).toMatchObject({ status: 'attributed', reason: 'bound_player' })
+  })
+
+  it('a copy of a parked event is not parked twice', () => {
+    const [a, b, r] = run([dep('d-1'), dep('d-1'), reg({ clickId: click(7), ts: T0 + 2 * DAY })])
+    expect(a).toMatchObject({ status: 'parked' })
+    expect(b).toMatchObject({ status: 'duplicate', reason: 'event_already_applied' })
+    expect(r!.released).toHaveLength(1)
+  })
+
+  it(`remembers the latest ${SEEN_IDS} ids per player`, () => {
+    const outs = run([reg({ clickId: click(7) }), ...Array.from({ length: SEEN_IDS + 10 }, (_, i) => dep(`d-${i}`))])
+    expect(outs.at(-1)!.next!.seen).toHaveLength(SEEN_IDS)
+    expect(outs.at(-1)!.next!.seen!.at(-1)).toBe(`1:d-${SEEN_IDS + 9}`)
   })
 })

@@ -34,6 +34,9 @@ export type PlayerState = {
   cpaEntryId?: string
   /** events that arrived before the player was bound, in arrival order, applied on binding */
   parked?: ParkedEvent[]
+  /** ids of the player's latest later events (deposits, activity, …), newest last: a copy of
+   *  one that comes back after the stream's duplicate window is recognised */
+  seen?: string[]
   /** set by an operator's reassignment: when, and from which affiliate */
   reassignedAt?: number
   reassignedFrom?: number
@@ -44,8 +47,11 @@ export type ParkedEvent = { ev: ConversionEvent; pos: Pos }
 /** Parked events held per player; beyond this an early event is recorded unattributed. */
 export const MAX_PARKED = 100
 
+/** Later-event ids remembered per player. */
+export const SEEN_IDS = 256
+
 export type OutcomeStatus = 'attributed' | 'unattributed' | 'duplicate' | 'parked'
-export type DuplicateReason = 'player_already_registered' | 'ftd_already_recorded'
+export type DuplicateReason = 'player_already_registered' | 'ftd_already_recorded' | 'event_already_applied'
 export type CommissionNote = 'cpa' | 'no_deal' | 'cpa_already_paid'
 /** a later event (deposit, activity, trade, …) attributed through the player's binding */
 export type BindingNote = 'bound_player'
@@ -75,7 +81,8 @@ export type ConversionOutcome =
 
 export type ConversionContext = {
   verify: (clickId: string) => ClickIdCheck
-  windowMs: number
+  /** click → conversion window: one for all, or per the click's offer */
+  windowMs: number | ((offerId: number) => number)
   dealOf: (affiliateId: number) => CpaDeal | undefined
   playerRef: string
 }
@@ -113,6 +120,7 @@ export function applyConversion(ev: ConversionEvent, pos: Pos, prior: PlayerStat
   // anything else waits for the registration (out of order arrival), never lost.
   if (ev.kind === 'ftd' && ev.clickId) return release(applyBound(ev, bind(ev, pos, ctx), ctx, true), prior?.parked, ctx)
   const parked = prior?.parked ?? []
+  if (parked.some((p) => p.ev.id === ev.id)) return { status: 'duplicate', reason: 'event_already_applied', ...NOBODY, next: { ...prior!, pos } }
   if (parked.length >= MAX_PARKED) return { status: 'unattributed', reason: 'parking_full', ...NOBODY, next: { ...prior!, pos } }
   return { status: 'parked', reason: 'awaiting_registration', ...NOBODY, next: { pos, ...NOBODY, parked: [...parked, { ev, pos }] } }
 }
@@ -177,10 +185,12 @@ function applyBound(ev: ConversionEvent, state: PlayerState, ctx: ConversionCont
   if (ev.kind === 'registration') throw new Error('a registration is never applied to a bound player here')
   if (ev.kind !== 'ftd') {
     // Every later event carries only the player id and is attributed through the binding;
-    // it never binds anyone itself.
-    return state.affiliateId > 0
-      ? { status: 'attributed', reason: 'bound_player', ...view(state), next: state }
-      : { status: 'unattributed', reason: 'player_unattributed', ...view(state), next: state }
+    // it never binds anyone itself. The same event id twice is applied once.
+    if (state.seen?.includes(ev.id)) return { status: 'duplicate', reason: 'event_already_applied', ...view(state), next: state }
+    const next: PlayerState = { ...state, seen: [...(state.seen ?? []), ev.id].slice(-SEEN_IDS) }
+    return next.affiliateId > 0
+      ? { status: 'attributed', reason: 'bound_player', ...view(next), next }
+      : { status: 'unattributed', reason: 'player_unattributed', ...view(next), next }
   }
   if (state.ftdEventId !== undefined) return { status: 'duplicate', reason: 'ftd_already_recorded', ...view(state), next: state }
   const next: PlayerState = { ...state, ftdAt: ev.ts, ftdEventId: ev.id }
