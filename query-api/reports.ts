@@ -100,8 +100,18 @@ export async function reconcile(ch: ClickHouseClient) {
     ch,
     'SELECT currency, toString(sum(amount)) AS amount, toString(count()) AS entries, toString(uniqExact(entry_id)) AS distinct_entries FROM ledger GROUP BY currency ORDER BY currency',
   )
+  // Every event row that says it paid a CPA must have its ledger entry: a missing one is
+  // money lost (see the README on inserts redone after a crash), never to be silent.
+  const [gap] = await queryRows<{ missing: string }>(
+    ch,
+    `SELECT toString(count()) AS missing FROM events
+     WHERE kind = 'ftd' AND status = 'attributed' AND reason = 'cpa'
+       AND event_id NOT IN (SELECT cause_event_id FROM ledger)`,
+  )
   const rollup = await summary(ch, { from: new Date(0), to: new Date(Date.now() + 366 * 86_400_000) })
   return {
+    /** CPA rows whose ledger entry is missing: 0 unless something was lost */
+    cpaWithoutLedger: Number(gap!.missing),
     raw: {
       clicks: Number(raw!.clicks),
       registrations: Number(raw!.registrations),

@@ -135,6 +135,7 @@ describe('embedded app end to end', () => {
     app = await spawnApp({ env })
     const call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
     const rec = (await call('GET', '/api/reports/reconcile')).body
+    expect(rec.cpaWithoutLedger).toBe(0)
     expect(rec.raw).toMatchObject({ clicks: expected.clicks, ftds: expected.ftds, registrations: expected.registrations, commission: expected.commission })
     expect(rec.rollup.commission).toEqual(expected.commission)
     // Links survive in KV: the same code still redirects.

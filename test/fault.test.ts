@@ -82,6 +82,8 @@ describe('processor killed with SIGKILL mid-stream', () => {
       distinctLedgerEntries: clean.expected.ftds,
     }
     expect(clean.reconcile.raw).toMatchObject(want)
+    expect(clean.reconcile.cpaWithoutLedger).toBe(0)
+    expect(crashed.reconcile.cpaWithoutLedger, 'CPA rows without their ledger entry after the kills').toBe(0)
     expect(crashed.reconcile.raw).toEqual(clean.reconcile.raw)
     expect(crashed.reconcile.rollup).toEqual(clean.reconcile.rollup)
     expect(crashed.reconcile.raw.events).toBe(crashed.reconcile.raw.distinctEvents)
