@@ -231,6 +231,83 @@ describe('processor crash recovery', () => {
     deals.stop()
   }, 90_000)
 
+  it("writes a redone batch's rows again when their insert token survived a kill but the rows did not", async () => {
+    // chDB records an insert's dedup token before it commits the part; a SIGKILL in between
+    // leaves the token without the rows. Simulated here: the batch is written, the process
+    // "dies" before saving player state, and the batch's rows are then deleted (a mutation
+    // keeps the dedup log, exactly the state such a kill leaves).
+    const store = await EntityStore.open(nc)
+    const aff = await store.createAffiliate({ name: 'Lost part' }, Date.now())
+    const link = await store.createLink({ affiliateId: aff.id, destination: 'https://x.example/?c={click_id}' }, Date.now())
+    await store.addCpaVersion(aff.id, { amount: '7', currency: 'EUR', effectiveFrom: Date.now() - 1 }, Date.now())
+    const deals = new WatchedBucket(store.deals, CpaDealSchema, () => {})
+    await deals.ready
+    const progressKv = await openKv(nc, BUCKETS.progress)
+    const playersKv = await openKv(nc, BUCKETS.players)
+    const publisher = new Publisher(nc, { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
+    const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
+    const mine = async () => {
+      const [r] = await queryRows<Record<string, string>>(
+        ch,
+        `SELECT toString((SELECT count() FROM events WHERE affiliate_id = {a:UInt32} AND kind = 'click')) clicks,
+                toString((SELECT count() FROM ledger WHERE affiliate_id = {a:UInt32})) ledger,
+                toString((SELECT sum(events) FROM events_minute WHERE affiliate_id = {a:UInt32} AND kind = 'click')) rollupClicks,
+                toString((SELECT sum(entries) FROM commission_minute WHERE affiliate_id = {a:UInt32})) rollupEntries`,
+        { a: aff.id },
+      )
+      return Object.fromEntries(Object.entries(r!).map(([k, v]) => [k, Number(v)]))
+    }
+    const ids: string[] = []
+    await Promise.all(
+      Array.from({ length: 50 }, () => {
+        const ts = Date.now()
+        const id = signer.issue({ ts, linkId: link.id, affiliateId: aff.id, offerId: 0 })
+        ids.push(id)
+        return publisher.click({ kind: 'click', id, ts, code: link.code, linkId: link.id, affiliateId: aff.id, offerId: 0, ip: '', ua: '', referer: '', sub: {}, params: {} })
+      }),
+    )
+    for (let i = 0; i < 5; i++) {
+      const base = { sourceId: 1, ts: Date.now(), playerId: `lost-${i}` }
+      const reg: ConversionEvent = { ...base, kind: 'registration', id: `1:lreg-${i}`, eventId: `lreg-${i}`, clickId: ids[i] }
+      const ftd: ConversionEvent = { ...base, kind: 'ftd', id: `1:lftd-${i}`, eventId: `lftd-${i}`, amount: '10', currency: 'EUR' }
+      await publisher.conversion(reg, conversionOrderKey(reg))
+      await publisher.conversion(ftd, conversionOrderKey(ftd))
+    }
+
+    let crashed = false
+    class CrashingStore extends PlayerStore {
+      override async save(): Promise<void> {
+        crashed = true
+        throw new Crash('injected: died before saving player state')
+      }
+    }
+    const a = processorWith({ players: new CrashingStore(playersKv) }, deals, progressKv, playersKv)
+    await a.p.start()
+    await waitFor('the crash', async () => crashed, (x) => x, 20_000)
+    await a.p.stop()
+    await a.pool.destroy()
+    const pending = JSON.parse((await progressKv.get('processor-all'))!.string()).pending as { first: number; last: number }
+    expect(await mine()).toMatchObject({ clicks: 50, ledger: 5 })
+
+    // the kill's aftermath: tokens recorded, rows gone (raw, marker, and the rollups the views never got)
+    const sync = { mutations_sync: '2' } as never
+    await ch.command({ query: `ALTER TABLE events DELETE WHERE stream_seq BETWEEN ${pending.first} AND ${pending.last}`, clickhouse_settings: sync })
+    await ch.command({ query: `ALTER TABLE ledger DELETE WHERE stream_seq BETWEEN ${pending.first} AND ${pending.last}`, clickhouse_settings: sync })
+    await ch.command({ query: `ALTER TABLE processed_batches DELETE WHERE first_seq = ${pending.first}`, clickhouse_settings: sync })
+    await ch.command({ query: `ALTER TABLE events_minute DELETE WHERE affiliate_id = ${aff.id}`, clickhouse_settings: sync })
+    await ch.command({ query: `ALTER TABLE commission_minute DELETE WHERE affiliate_id = ${aff.id}`, clickhouse_settings: sync })
+    expect(await mine()).toMatchObject({ clicks: 0, ledger: 0 })
+
+    const c = processorWith({}, deals, progressKv, playersKv)
+    await c.p.start()
+    await waitFor('lag 0', () => c.p.lag(), (l) => l === 0, 20_000)
+    await c.p.stop()
+    await c.pool.destroy()
+    deals.stop()
+    expect(await mine()).toEqual({ clicks: 50, ledger: 5, rollupClicks: 50, rollupEntries: 5 })
+    expect(c.p.stats.counts['redo.rewritten.events']).toBeGreaterThan(0)
+  }, 60_000)
+
   it('sends a poison message to the dead-letter stream with the reason, and processes the rest', async () => {
     const js = nc.jetstream()
     const jsm = await nc.jetstreamManager()

@@ -17,7 +17,7 @@
 import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
 import type { Piscina } from 'piscina'
 import type { ClickHouseClient } from '../clickhouse/client.js'
-import { insertFormatted } from '../clickhouse/client.js'
+import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import type { CpaDeal, Endpoint, Offer, WatchedBucket } from '../common/entities.js'
 import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
@@ -262,8 +262,13 @@ export class Processor {
       for (const [k, v] of Object.entries(o.counts)) this.stats.counts[k] = (this.stats.counts[k] ?? 0) + v
     }
 
-    await insertFormatted(this.d.ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: eventRows, token: `${token}:events` })
-    await insertFormatted(this.d.ch, { table: 'ledger', format: 'JSONEachRow', body: ledgerRows, token: `${token}:ledger` })
+    // A redone batch whose marker row is missing cannot trust its insert tokens: chDB records
+    // a token before it commits the part, so a kill in between leaves the token without the
+    // rows, and the redo would be dropped as a duplicate. Such a redo looks at each table.
+    const verify = redo && !(await this.#recorded(first, last))
+    const tokenFor = (table: string, rows: string) => (verify ? this.#redoToken(table, rows, first, last, token) : Promise.resolve(`${token}:${table}`))
+    await insertFormatted(this.d.ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: eventRows, token: await tokenFor('events', eventRows) })
+    await insertFormatted(this.d.ch, { table: 'ledger', format: 'JSONEachRow', body: ledgerRows, token: await tokenFor('ledger', ledgerRows) })
     lap('clickhouse')
     const js = this.d.nc.jetstream()
     for (const x of dead) {
@@ -286,7 +291,7 @@ export class Processor {
       table: 'processed_batches',
       format: 'JSONEachRow',
       body: JSON.stringify({ consumer: this.d.consumer, first_seq: first, last_seq: last, messages: batch.length, events, max_ts: chTime(maxTs) }) + '\n',
-      token: `${token}:batch`,
+      token: verify ? `${token}:batch:redo:${Date.now()}` : `${token}:batch`,
     })
     lap('clickhouse')
     const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }
@@ -339,6 +344,33 @@ export class Processor {
     if (chunk.length > 0) tasks.push({ kind: 'clicks', ...pack(chunk) })
     if (conv.length > 0) tasks.push({ kind: 'conversions', ...pack(conv), players: {}, deals: {} })
     return { tasks, playerKeys }
+  }
+
+  /** Whether the batch's marker row (its last insert) is in ClickHouse. */
+  async #recorded(first: number, last: number): Promise<boolean> {
+    const [r] = await queryRows<{ n: string }>(
+      this.d.ch,
+      'SELECT toString(count()) AS n FROM processed_batches WHERE consumer = {c:String} AND first_seq = {f:UInt64} AND last_seq = {l:UInt64}',
+      { c: this.d.consumer, f: first, l: last },
+    )
+    return Number(r?.n ?? 0) > 0
+  }
+
+  /** The insert token for a table in a redo that cannot trust tokens: the usual one when the
+   *  rows are there (a no-op), a fresh one when none are (the lost-part case), and an error
+   *  when only some are (never guess). Rows carry the stream position they were written at. */
+  async #redoToken(table: string, rows: string, first: number, last: number, token: string): Promise<string> {
+    const expected = rows ? rows.split('\n').length - 1 : 0
+    if (expected === 0) return `${token}:${table}`
+    const [r] = await queryRows<{ n: string }>(this.d.ch, `SELECT toString(count()) AS n FROM ${table} WHERE stream_seq BETWEEN {f:UInt64} AND {l:UInt64}`, { f: first, l: last })
+    const have = Number(r?.n ?? 0)
+    if (have >= expected) return `${token}:${table}`
+    if (have === 0) {
+      this.d.log.warn({ table, first, last, rows: expected }, 'a redone batch found its rows missing although their insert was recorded; writing them again')
+      this.stats.counts[`redo.rewritten.${table}`] = (this.stats.counts[`redo.rewritten.${table}`] ?? 0) + expected
+      return `${token}:${table}:redo:${Date.now()}`
+    }
+    throw new Error(`${table} holds ${have} of the ${expected} rows of batch ${first}-${last}; not guessing which are missing`)
   }
 
   async #readProgress(): Promise<Progress> {
