@@ -18,6 +18,10 @@ export const AffiliateSchema = z.object({
   email: z.string().optional(),
   /** the id the operator's previous platform knew it by (migration import) */
   externalId: z.string().optional(),
+  /** the affiliate manager who looks after it */
+  manager: z.string().optional(),
+  /** the affiliate that recruited it (sub-affiliation) */
+  parentId: z.number().int().positive().optional(),
   status: z.enum(['active', 'suspended']),
   createdAt: z.number().int(),
 })
@@ -205,6 +209,43 @@ export class EntityStore {
     }
     await this.affiliates.create(`a.${a.id}`, enc.encode(JSON.stringify(a)))
     return a
+  }
+
+  /** Change an affiliate's name, email, status, manager or parent (null clears an optional one). */
+  async updateAffiliate(
+    id: number,
+    patch: { name?: string; email?: string | null; status?: Affiliate['status']; manager?: string | null; parentId?: number | null },
+    now: number,
+  ): Promise<Affiliate> {
+    if (patch.parentId !== undefined && patch.parentId !== null) {
+      // the parent exists, and the chain above it never comes back to this affiliate
+      let p: number | undefined = patch.parentId
+      for (let depth = 0; p !== undefined; depth++) {
+        if (p === id) throw new ConflictError('an affiliate cannot be its own parent, directly or through others')
+        if (depth > 50) throw new ConflictError('the parent chain is too deep')
+        const up: Affiliate | undefined = await this.getAffiliate(p)
+        if (!up) throw new NotFoundError(`no affiliate ${p}`)
+        p = up.parentId
+      }
+    }
+    const key = `a.${id}`
+    for (;;) {
+      const cur = await this.affiliates.get(key)
+      if (!cur || cur.operation !== 'PUT') throw new NotFoundError(`no affiliate ${id}`)
+      const merged: Record<string, unknown> = { ...AffiliateSchema.parse(JSON.parse(cur.string())) }
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === undefined) continue
+        if (v === null) delete merged[k]
+        else merged[k] = v
+      }
+      const next = AffiliateSchema.parse(merged)
+      try {
+        await this.affiliates.update(key, enc.encode(JSON.stringify(next)), cur.revision)
+        return next
+      } catch (err) {
+        if (!isCasConflict(err)) throw err
+      }
+    }
   }
 
   async findAffiliateByExternalId(externalId: string): Promise<Affiliate | undefined> {

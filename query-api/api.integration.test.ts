@@ -132,3 +132,50 @@ describe('/ws', () => {
     expect(JSON.parse(msg)).toMatchObject({ type: 'error', error: 'unauthorized' })
   })
 })
+
+describe('affiliates: manager, parent, status; lists filtered and paged', () => {
+  it('creates a sub-affiliate under a parent, changes it, and refuses a cycle', async () => {
+    const parent = (await op()('POST', '/api/affiliates', { name: 'Network Ltd', manager: 'Dana' })).body
+    expect(parent).toMatchObject({ manager: 'Dana', status: 'active' })
+    const child = (await op()('POST', '/api/affiliates', { name: 'Sub Media', parentId: parent.id })).body
+    expect(child.parentId).toBe(parent.id)
+    expect((await op()('POST', '/api/affiliates', { name: 'Orphan', parentId: 999_999 })).status).toBe(400)
+
+    const patched = await op()('PATCH', `/api/affiliates/${child.id}`, { status: 'suspended', manager: 'Eli', email: 'sub@example.com' })
+    expect(patched.status).toBe(200)
+    expect(patched.body).toMatchObject({ id: child.id, status: 'suspended', manager: 'Eli', email: 'sub@example.com', parentId: parent.id })
+    expect((await op()('PATCH', `/api/affiliates/${child.id}`, { manager: null })).body.manager).toBeUndefined()
+    // parent → child → parent would be a cycle
+    const cycle = await op()('PATCH', `/api/affiliates/${parent.id}`, { parentId: child.id })
+    expect(cycle.status).toBe(409)
+    expect((await op()('PATCH', `/api/affiliates/${parent.id}`, { parentId: parent.id })).status).toBe(409)
+    expect((await op()('PATCH', `/api/affiliates/${child.id}`, { status: 'gone' })).status).toBe(400)
+    expect((await op()('PATCH', `/api/affiliates/${child.id}`, { commission: '1000' })).status).toBe(400)
+    expect((await op()('PATCH', '/api/affiliates/999999', { name: 'x' })).status).toBe(404)
+    expect((await api(app.url, tok1)('PATCH', `/api/affiliates/${a1}`, { name: 'mine' })).status).toBe(403)
+
+    expect((await op()('GET', `/api/affiliates?parentId=${parent.id}`)).body.items.map((a: { id: number }) => a.id)).toEqual([child.id])
+    expect((await op()('GET', '/api/affiliates?status=suspended')).body.items.map((a: { id: number }) => a.id)).toEqual([child.id])
+    expect((await op()('GET', '/api/affiliates?q=network')).body.items.map((a: { id: number }) => a.id)).toEqual([parent.id])
+  })
+
+  it('pages with a cursor: every affiliate once, in id order', async () => {
+    for (let i = 0; i < 5; i++) await op()('POST', '/api/affiliates', { name: `Page ${i}` })
+    const whole = (await op()('GET', '/api/affiliates?limit=1000')).body.items.map((a: { id: number }) => a.id)
+    const seen: number[] = []
+    let cursor: string | undefined
+    do {
+      const r = await op()('GET', `/api/affiliates?limit=3${cursor ? `&cursor=${cursor}` : ''}`)
+      seen.push(...r.body.items.map((a: { id: number }) => a.id))
+      cursor = r.body.next
+    } while (cursor)
+    expect(seen).toEqual(whole)
+    expect(whole).toEqual([...whole].sort((x: number, y: number) => x - y))
+    expect((await op()('GET', '/api/affiliates?limit=0')).status).toBe(400)
+  })
+
+  it('filters links; an affiliate asking for another affiliate is refused', async () => {
+    expect((await op()('GET', `/api/links?affiliateId=${a2}`)).body.items.every((l: { affiliateId: number }) => l.affiliateId === a2)).toBe(true)
+    expect((await api(app.url, tok1)('GET', `/api/links?affiliateId=${a2}`)).status).toBe(403)
+  })
+})

@@ -53,7 +53,36 @@ export function parse<T>(schema: z.ZodType<T>, data: unknown): T {
 }
 
 const Id = z.coerce.number().int().positive()
-const CreateAffiliate = z.object({ name: z.string().trim().min(1).max(200), email: z.string().email().optional() })
+const CreateAffiliate = z.object({
+  name: z.string().trim().min(1).max(200),
+  email: z.string().email().optional(),
+  manager: z.string().trim().min(1).max(200).optional(),
+  parentId: z.number().int().positive().optional(),
+})
+const UpdateAffiliate = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    email: z.string().email().nullable(),
+    status: z.enum(['active', 'suspended']),
+    manager: z.string().trim().min(1).max(200).nullable(),
+    parentId: z.number().int().positive().nullable(),
+  })
+  .partial()
+  .strict()
+/** Paging shared by entity lists: newest ids last, `cursor` is the last id of the previous page. */
+const Page = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.coerce.number().int().nonnegative().optional() })
+const AffiliateList = Page.extend({
+  status: z.enum(['active', 'suspended']).optional(),
+  parentId: Id.optional(),
+  q: z.string().max(200).optional(),
+})
+const LinkList = Page.extend({ affiliateId: Id.optional(), offerId: z.coerce.number().int().nonnegative().optional(), status: z.enum(['active', 'paused']).optional() })
+
+function page<T extends { id: number }>(all: T[], q: { limit: number; cursor?: number }): { items: T[]; next?: string } {
+  const sorted = all.filter((x) => q.cursor === undefined || x.id > q.cursor).sort((a, b) => a.id - b.id)
+  const items = sorted.slice(0, q.limit)
+  return { items, ...(sorted.length > q.limit ? { next: String(items.at(-1)!.id) } : {}) }
+}
 const CreateToken = z.object({ ttlDays: z.number().int().min(1).max(365).default(30) })
 const CreateLink = z
   .object({
@@ -138,11 +167,12 @@ const sourceView = (s: Source) => ({
 /** What each /api route takes and who may call it: the OpenAPI document is built from this. */
 export const API_DOCS: ApiDoc[] = [
   { method: 'post', path: '/api/affiliates', summary: 'Create an affiliate', who: 'operator', body: CreateAffiliate },
-  { method: 'get', path: '/api/affiliates', summary: 'List affiliates (an affiliate sees itself)', who: 'operator or affiliate' },
+  { method: 'get', path: '/api/affiliates', summary: 'List affiliates (an affiliate sees itself), filtered and paged', who: 'operator or affiliate', query: AffiliateList },
+  { method: 'patch', path: '/api/affiliates/:id', summary: "Change an affiliate's name, email, status, manager or parent", who: 'operator', body: UpdateAffiliate },
   { method: 'get', path: '/api/affiliates/:id', summary: 'One affiliate', who: 'operator or affiliate' },
   { method: 'post', path: '/api/affiliates/:id/tokens', summary: "Issue an affiliate-scoped token", who: 'operator', body: CreateToken },
   { method: 'post', path: '/api/links', summary: 'Create a tracking link', who: 'operator', body: CreateLink },
-  { method: 'get', path: '/api/links', summary: 'List links', who: 'operator or affiliate' },
+  { method: 'get', path: '/api/links', summary: 'List links, filtered and paged', who: 'operator or affiliate', query: LinkList },
   { method: 'post', path: '/api/offers', summary: 'Create an offer: default destination, deep-link hosts', who: 'operator', body: CreateOffer },
   { method: 'get', path: '/api/offers', summary: 'List offers (affiliates: the active ones)', who: 'operator or affiliate' },
   { method: 'patch', path: '/api/offers/:id', summary: 'Change an offer', who: 'operator', body: UpdateOffer },
@@ -176,13 +206,28 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   app.post('/api/affiliates', async (req, reply) => {
     operator(req)
     const body = parse(CreateAffiliate, req.body)
+    if (body.parentId !== undefined && !(await d.store.getAffiliate(body.parentId)))
+      throw new HttpError(400, 'invalid_request', `no affiliate ${body.parentId}`, { parentId: 'does not exist' })
     return reply.code(201).send(await d.store.createAffiliate(body, Date.now()))
+  })
+
+  app.patch<{ Params: { id: string } }>('/api/affiliates/:id', async (req) => {
+    operator(req)
+    return d.store.updateAffiliate(parse(Id, req.params.id), parse(UpdateAffiliate, req.body), Date.now())
   })
 
   app.get('/api/affiliates', async (req) => {
     const p = who(req)
-    const all = await d.store.listAffiliates()
-    return { items: p.kind === 'operator' ? all : all.filter((a) => a.id === p.affiliateId) }
+    const q = parse(AffiliateList, req.query)
+    const needle = q.q?.toLowerCase()
+    const all = (await d.store.listAffiliates()).filter(
+      (a) =>
+        (p.kind === 'operator' || a.id === p.affiliateId) &&
+        (q.status === undefined || a.status === q.status) &&
+        (q.parentId === undefined || a.parentId === q.parentId) &&
+        (needle === undefined || a.name.toLowerCase().includes(needle) || (a.email ?? '').toLowerCase().includes(needle)),
+    )
+    return page(all, q)
   })
 
   app.get<{ Params: { id: string } }>('/api/affiliates/:id', async (req) => {
@@ -231,8 +276,12 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   app.get('/api/links', async (req) => {
     const p = who(req)
-    const all = await d.store.listLinks()
-    return { items: p.kind === 'operator' ? all : all.filter((l) => l.affiliateId === p.affiliateId) }
+    const q = parse(LinkList, req.query)
+    const affiliateId = scopeAffiliate(p, q.affiliateId)
+    const all = (await d.store.listLinks()).filter(
+      (l) => (affiliateId === undefined || l.affiliateId === affiliateId) && (q.offerId === undefined || l.offerId === q.offerId) && (q.status === undefined || l.status === q.status),
+    )
+    return page(all, q)
   })
 
   app.post('/api/deals/cpa', async (req, reply) => {

@@ -50,7 +50,7 @@ export class LiveState {
     this.#snapshotLoaded = false
     this.since = Date.now() - 24 * 3600_000
     const s = await api<Summary>(`/api/reports/summary?from=${new Date(this.since).toISOString()}`)
-    const aff = await api<{ items: { id: number; name: string }[] }>('/api/affiliates')
+    const aff = await api<{ items: { id: number; name: string }[] }>('/api/affiliates?limit=1000')
     this.names = Object.fromEntries(aff.items.map((a) => [a.id, a.name]))
     this.#asOf = { ...s.asOf }
     this.totals = s.totals
