@@ -215,7 +215,6 @@ export class EntityStore {
   async updateAffiliate(
     id: number,
     patch: { name?: string; email?: string | null; status?: Affiliate['status']; manager?: string | null; parentId?: number | null },
-    now: number,
   ): Promise<Affiliate> {
     if (patch.parentId !== undefined && patch.parentId !== null) {
       // the parent exists, and the chain above it never comes back to this affiliate
@@ -228,24 +227,15 @@ export class EntityStore {
         p = up.parentId
       }
     }
-    const key = `a.${id}`
-    for (;;) {
-      const cur = await this.affiliates.get(key)
-      if (!cur || cur.operation !== 'PUT') throw new NotFoundError(`no affiliate ${id}`)
-      const merged: Record<string, unknown> = { ...AffiliateSchema.parse(JSON.parse(cur.string())) }
+    return updateJson(this.affiliates, `a.${id}`, AffiliateSchema, `no affiliate ${id}`, (cur) => {
+      const merged: Record<string, unknown> = { ...cur }
       for (const [k, v] of Object.entries(patch)) {
         if (v === undefined) continue
         if (v === null) delete merged[k]
         else merged[k] = v
       }
-      const next = AffiliateSchema.parse(merged)
-      try {
-        await this.affiliates.update(key, enc.encode(JSON.stringify(next)), cur.revision)
-        return next
-      } catch (err) {
-        if (!isCasConflict(err)) throw err
-      }
-    }
+      return AffiliateSchema.parse(merged)
+    })
   }
 
   async findAffiliateByExternalId(externalId: string): Promise<Affiliate | undefined> {
@@ -330,18 +320,7 @@ export class EntityStore {
 
   /** Change a source's allow-list and mappings (not its credentials). */
   async updateSource(id: number, patch: Partial<Omit<SourceSettings, 'auth'>>, now: number): Promise<Source> {
-    const key = `s.${id}`
-    for (;;) {
-      const cur = await this.sources.get(key)
-      if (!cur || cur.operation !== 'PUT') throw new NotFoundError(`no postback source ${id}`)
-      const next = SourceSchema.parse({ ...SourceSchema.parse(JSON.parse(cur.string())), ...patch, updatedAt: now })
-      try {
-        await this.sources.update(key, enc.encode(JSON.stringify(next)), cur.revision)
-        return next
-      } catch (err) {
-        if (!isCasConflict(err)) throw err
-      }
-    }
+    return updateJson(this.sources, `s.${id}`, SourceSchema, `no postback source ${id}`, (cur) => SourceSchema.parse({ ...cur, ...patch, updatedAt: now }))
   }
 
   async createOffer(input: z.input<typeof OfferInputSchema>, now: number): Promise<Offer> {
@@ -359,18 +338,7 @@ export class EntityStore {
   }
 
   async updateOffer(id: number, patch: Partial<z.input<typeof OfferInputSchema>>, now: number): Promise<Offer> {
-    const key = `o.${id}`
-    for (;;) {
-      const cur = await this.offers.get(key)
-      if (!cur || cur.operation !== 'PUT') throw new NotFoundError(`no offer ${id}`)
-      const next = OfferSchema.parse({ ...OfferSchema.parse(JSON.parse(cur.string())), ...patch, updatedAt: now })
-      try {
-        await this.offers.update(key, enc.encode(JSON.stringify(next)), cur.revision)
-        return next
-      } catch (err) {
-        if (!isCasConflict(err)) throw err
-      }
-    }
+    return updateJson(this.offers, `o.${id}`, OfferSchema, `no offer ${id}`, (cur) => OfferSchema.parse({ ...cur, ...patch, updatedAt: now }))
   }
 
   async createEndpoint(input: { affiliateId: number; events: Endpoint['events']; url: string }, now: number): Promise<Endpoint> {
@@ -405,6 +373,21 @@ async function readJson<T>(kv: KV, key: string, schema: z.ZodType<T>): Promise<T
   const e = await kv.get(key)
   if (!e || e.operation !== 'PUT') return undefined
   return schema.parse(JSON.parse(dec.decode(e.value)))
+}
+
+/** Read-modify-write of one JSON value by compare-and-set, redone on a concurrent change. */
+async function updateJson<T>(kv: KV, key: string, schema: z.ZodType<T>, missing: string, change: (cur: T) => T): Promise<T> {
+  for (;;) {
+    const cur = await kv.get(key)
+    if (!cur || cur.operation !== 'PUT') throw new NotFoundError(missing)
+    const next = change(schema.parse(JSON.parse(cur.string())))
+    try {
+      await kv.update(key, enc.encode(JSON.stringify(next)), cur.revision)
+      return next
+    } catch (err) {
+      if (!isCasConflict(err)) throw err
+    }
+  }
 }
 
 const externalKey = (externalId: string) => `x.${sha256hex(externalId).slice(0, 40)}`

@@ -213,7 +213,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   app.patch<{ Params: { id: string } }>('/api/affiliates/:id', async (req) => {
     operator(req)
-    return d.store.updateAffiliate(parse(Id, req.params.id), parse(UpdateAffiliate, req.body), Date.now())
+    return d.store.updateAffiliate(parse(Id, req.params.id), parse(UpdateAffiliate, req.body))
   })
 
   app.get('/api/affiliates', async (req) => {
