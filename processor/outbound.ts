@@ -27,9 +27,12 @@ export type Delivery = {
 /** The sub-ids of the click a conversion came through, by click id. */
 export type ClickSubs = Map<string, Record<string, string>>
 
-/** Whether any of these endpoints wants the click's sub-ids (which take a lookup). */
+/** Whether an endpoint URL passes the click's sub-ids back (they take a lookup). */
+export const usesSubs = (url: string) => /\{sub[1-5]\}/.test(url)
+
+/** Whether any of these active endpoints wants the click's sub-ids. */
 export function wantsSubs(endpoints: Iterable<Endpoint>): boolean {
-  for (const e of endpoints) if (e.status === 'active' && /\{sub[1-5]\}/.test(e.url)) return true
+  for (const e of endpoints) if (e.status === 'active' && usesSubs(e.url)) return true
   return false
 }
 
@@ -53,6 +56,11 @@ export function expandOutbound(template: string, n: Notice, subs?: Record<string
   return template.replace(/\{([a-z0-9_]+)\}/g, (m, k: string) => (Object.hasOwn(vars, k) ? encodeURIComponent(vars[k]!) : m))
 }
 
+/** One delivery of a conversion to an endpoint, under the given id. */
+export function deliveryFor(id: string, n: Notice, e: Endpoint, subs?: Record<string, string>): Delivery {
+  return { id, endpointId: e.id, affiliateId: e.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(e.url, n, subs) }
+}
+
 export function deliveriesFor(notices: readonly Notice[], endpoints: Iterable<Endpoint>, subs?: ClickSubs): Delivery[] {
   const byAffiliate = new Map<number, Endpoint[]>()
   for (const e of endpoints) {
@@ -65,7 +73,7 @@ export function deliveriesFor(notices: readonly Notice[], endpoints: Iterable<En
   for (const n of notices) {
     for (const e of byAffiliate.get(n.affiliateId) ?? []) {
       if (!(e.events as string[]).includes(n.kind)) continue
-      out.push({ id: `dl:${n.eventId}:${e.id}`, endpointId: e.id, affiliateId: n.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(e.url, n, subs?.get(n.clickId)) })
+      out.push(deliveryFor(`dl:${n.eventId}:${e.id}`, n, e, subs?.get(n.clickId)))
     }
   }
   return out

@@ -9,7 +9,7 @@ import type { ClickHouseClient } from '../clickhouse/client.js'
 import { randomUUID } from 'node:crypto'
 import { CONVERSION_KINDS, encodeEvents, type ReassignEvent } from '../common/events.js'
 import { deliverySubject, eventSubject, partitionOf } from '../common/subjects.js'
-import { expandOutbound, type Delivery } from '../processor/outbound.js'
+import { deliveryFor, usesSubs, type Delivery } from '../processor/outbound.js'
 import { clickSubs } from '../processor/clicksubs.js'
 import { openApi, type ApiDoc } from './openapi.js'
 import { attempts, attributedEvent } from './outbound.js'
@@ -372,10 +372,20 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     return { items: p.kind === 'operator' ? all : all.filter((e) => e.affiliateId === p.affiliateId) }
   })
 
-  app.delete<{ Params: { id: string } }>('/api/postbacks/endpoints/:id', async (req, reply) => {
+  /** The endpoint, if the caller may act on it (an affiliate: only its own; others look absent). */
+  const ownEndpoint = async (req: FastifyRequest, id: number) => {
     const p = who(req)
-    const ep = await d.store.getEndpoint(parse(Id, req.params.id))
+    const ep = await d.store.getEndpoint(id)
     if (!ep || (p.kind !== 'operator' && ep.affiliateId !== p.affiliateId)) throw new HttpError(404, 'not_found', 'no such endpoint')
+    return ep
+  }
+  const queue = async (delivery: Delivery) => {
+    if (!d.publish) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
+    await d.publish(deliverySubject(delivery.endpointId), new TextEncoder().encode(JSON.stringify(delivery)), delivery.id)
+  }
+
+  app.delete<{ Params: { id: string } }>('/api/postbacks/endpoints/:id', async (req, reply) => {
+    const ep = await ownEndpoint(req, parse(Id, req.params.id))
     await d.store.deleteEndpoint(ep.id)
     return reply.code(204).send()
   })
@@ -389,32 +399,26 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   // Test-fire: a sample event of the endpoint's first kind through the same queue, retries
   // and log as a real one, so an affiliate can check its tracker from the portal.
   app.post<{ Params: { id: string } }>('/api/postbacks/endpoints/:id/test', async (req, reply) => {
-    const p = who(req)
-    const ep = await d.store.getEndpoint(parse(Id, req.params.id))
-    if (!ep || (p.kind !== 'operator' && ep.affiliateId !== p.affiliateId)) throw new HttpError(404, 'not_found', 'no such endpoint')
-    if (!d.publish) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
+    const ep = await ownEndpoint(req, parse(Id, req.params.id))
     const id = randomUUID()
     const kind = ep.events[0]!
     const money = kind !== 'registration' && kind !== 'challenge_funded' && kind !== 'trade' && kind !== 'activity'
     const n = { eventId: `test:${id}`, kind, ts: Date.now(), affiliateId: ep.affiliateId, offerId: 0, clickId: 'TEST_CLICK_ID', player: 'test-player', amount: money ? '10.00' : '', currency: money ? 'EUR' : '' }
-    const delivery: Delivery = { id: `dl:test:${id}:${ep.id}`, endpointId: ep.id, affiliateId: ep.affiliateId, eventId: n.eventId, kind, url: expandOutbound(ep.url, n) }
-    await d.publish(deliverySubject(ep.id), new TextEncoder().encode(JSON.stringify(delivery)), delivery.id)
+    const delivery = deliveryFor(`dl:test:${id}:${ep.id}`, n, ep)
+    await queue(delivery)
     return reply.code(202).send({ status: 'queued', deliveryId: delivery.id, eventId: n.eventId, url: delivery.url })
   })
 
   // Fire an event's postback again (after the endpoint was fixed, say): a new delivery with
   // its own id, retried and logged like the first.
   app.post('/api/postbacks/refire', async (req, reply) => {
-    const p = who(req)
     const body = parse(Refire, req.body)
-    const ep = await d.store.getEndpoint(body.endpointId)
-    if (!ep || (p.kind !== 'operator' && ep.affiliateId !== p.affiliateId)) throw new HttpError(404, 'not_found', 'no such endpoint')
+    const ep = await ownEndpoint(req, body.endpointId)
     const n = await attributedEvent(d.ch, body.eventId, ep.affiliateId)
     if (!n) throw new HttpError(404, 'not_found', `no event ${body.eventId} attributed to affiliate ${ep.affiliateId}`)
-    if (!d.publish) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
-    const subs = n.clickId && /\{sub[1-5]\}/.test(ep.url) ? (await clickSubs(d.ch, [n])).get(n.clickId) : undefined
-    const delivery: Delivery = { id: `dl:${n.eventId}:${ep.id}:refire:${randomUUID()}`, endpointId: ep.id, affiliateId: ep.affiliateId, eventId: n.eventId, kind: n.kind, url: expandOutbound(ep.url, n, subs) }
-    await d.publish(deliverySubject(ep.id), new TextEncoder().encode(JSON.stringify(delivery)), delivery.id)
+    const subs = n.clickId && usesSubs(ep.url) ? (await clickSubs(d.ch, [n])).get(n.clickId) : undefined
+    const delivery = deliveryFor(`dl:${n.eventId}:${ep.id}:refire:${randomUUID()}`, n, ep, subs)
+    await queue(delivery)
     return reply.code(202).send({ status: 'queued', deliveryId: delivery.id })
   })
 
