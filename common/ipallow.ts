@@ -41,8 +41,7 @@ export class IpAllowList {
   /** An empty list allows every address. */
   allows(ip: string): boolean {
     if (this.empty) return true
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
-    const addr = mapped ? mapped[1]! : ip
+    const addr = unmapped(ip)
     const v = isIP(addr)
     if (v === 0) return false
     return v === 4 ? this.#v4.check(addr, 'ipv4') : this.#v6.check(addr, 'ipv6')
@@ -70,8 +69,9 @@ const PRIVATE_RANGES = new IpAllowList([
   'ff00::/8',
 ])
 
-/** An IPv4-mapped IPv6 address (::ffff:7f00:1 or ::ffff:127.0.0.1) as its IPv4 address. */
-function unmapped(ip: string): string {
+/** An IPv4-mapped IPv6 address (::ffff:7f00:1 or ::ffff:127.0.0.1) as its IPv4 address;
+ *  any other address as it is. */
+export function unmapped(ip: string): string {
   const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
   if (dotted) return dotted[1]!
   const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip)

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
 import Bowser from 'bowser'
 import { isbot } from 'isbot'
+import { unmapped } from '../../common/ipallow.js'
 
 const require = createRequire(import.meta.url)
 const geoip = require('geoip-country') as { lookup: (ip: string) => { country: string } | null }
@@ -50,8 +51,7 @@ export function visitor(ip: string, ua: string): Visitor {
 
 /** IPv4 to its /24, IPv6 to its /48 (the rest zeroed); an IPv4-mapped IPv6 as IPv4. */
 export function truncateIp(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
-  const a = mapped ? mapped[1]! : ip
+  const a = unmapped(ip)
   const v = isIP(a)
   if (v === 4) return a.replace(/\.\d+$/, '.0')
   if (v === 6) {
