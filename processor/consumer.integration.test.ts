@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChdb, queryRows, type ClickHouseClient } from '../clickhouse/client.js'
 import { migrate } from '../clickhouse/migrate.js'
 import { ClickIdSigner } from '../common/clickid.js'
-import { CpaDealSchema, EntityStore, WatchedBucket } from '../common/entities.js'
+import { CpaDealSchema, EntityStore, WatchedBucket, type Link } from '../common/entities.js'
 import type { ClickEvent, ConversionEvent } from '../common/events.js'
 import { conversionOrderKey } from '../common/events.js'
 import { createLogger } from '../common/log.js'
@@ -49,6 +49,29 @@ afterAll(async () => {
 })
 
 class Crash extends Error {}
+
+/** Clicks on a link through the ingest Publisher, then a registration (with one of those
+ *  clicks) and an FTD of 10 EUR for each of `players` players; `tag` keeps ids apart. */
+async function sendTraffic(publisher: Publisher, link: Link, clicks: number, players: number, tag: string) {
+  const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
+  const ids: string[] = []
+  await Promise.all(
+    Array.from({ length: clicks }, () => {
+      const ts = Date.now()
+      const id = signer.issue({ ts, linkId: link.id, affiliateId: link.affiliateId, offerId: 0 })
+      ids.push(id)
+      const e: ClickEvent = { kind: 'click', id, ts, code: link.code, linkId: link.id, affiliateId: link.affiliateId, offerId: 0, ip: '1.2.3.4', ua: 'ua', referer: '', sub: {}, params: {} }
+      return publisher.click(e)
+    }),
+  )
+  for (let i = 0; i < players; i++) {
+    const base = { sourceId: 1, ts: Date.now(), playerId: `${tag}-p${i}` }
+    const reg: ConversionEvent = { ...base, kind: 'registration', id: `1:reg-${tag}-${i}`, eventId: `reg-${tag}-${i}`, clickId: ids[i] }
+    const ftd: ConversionEvent = { ...base, kind: 'ftd', id: `1:ftd-${tag}-${i}`, eventId: `ftd-${tag}-${i}`, amount: '10', currency: 'EUR' }
+    await publisher.conversion(reg, conversionOrderKey(reg))
+    await publisher.conversion(ftd, conversionOrderKey(ftd))
+  }
+}
 
 function processorWith(over: { players?: PlayerStore; progressKv?: KV }, deals: WatchedBucket<any>, progressKv: KV, playersKv: KV) {
   const pool = createPool({ clickSecret: TEST_SECRETS.CLICK_SECRET, pseudonymSecret: TEST_SECRETS.PSEUDONYM_SECRET, windowMs: 30 * 86_400_000, ipStorage: 'full' }, 1)
@@ -109,41 +132,11 @@ describe('processor crash recovery', () => {
     const progressKv = await openKv(nc, BUCKETS.progress)
     const playersKv = await openKv(nc, BUCKETS.players)
     const publisher = new Publisher(nc, { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
-    const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
 
     let round = 0
     const send = async (clicks: number, players: number) => {
       round++
-      const ids: string[] = []
-      await Promise.all(
-        Array.from({ length: clicks }, () => {
-          const ts = Date.now()
-          const id = signer.issue({ ts, linkId: link.id, affiliateId: aff.id, offerId: 0 })
-          ids.push(id)
-          const e: ClickEvent = {
-            kind: 'click',
-            id,
-            ts,
-            code: link.code,
-            linkId: link.id,
-            affiliateId: aff.id,
-            offerId: 0,
-            ip: '1.2.3.4',
-            ua: 'ua',
-            referer: '',
-            sub: {},
-            params: {},
-          }
-          return publisher.click(e)
-        }),
-      )
-      for (let i = 0; i < players; i++) {
-        const base = { sourceId: 1, ts: Date.now(), playerId: `r${round}-p${i}` }
-        const reg: ConversionEvent = { ...base, kind: 'registration', id: `1:reg-${round}-${i}`, eventId: `reg-${round}-${i}`, clickId: ids[i] }
-        const ftd: ConversionEvent = { ...base, kind: 'ftd', id: `1:ftd-${round}-${i}`, eventId: `ftd-${round}-${i}`, amount: '10', currency: 'EUR' }
-        await publisher.conversion(reg, conversionOrderKey(reg))
-        await publisher.conversion(ftd, conversionOrderKey(ftd))
-      }
+      await sendTraffic(publisher, link, clicks, players, `r${round}`)
     }
 
     // 1. Crash after the ClickHouse writes, before any player state is saved.
@@ -245,7 +238,6 @@ describe('processor crash recovery', () => {
     const progressKv = await openKv(nc, BUCKETS.progress)
     const playersKv = await openKv(nc, BUCKETS.players)
     const publisher = new Publisher(nc, { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
-    const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
     const mine = async () => {
       const [r] = await queryRows<Record<string, string>>(
         ch,
@@ -257,22 +249,7 @@ describe('processor crash recovery', () => {
       )
       return Object.fromEntries(Object.entries(r!).map(([k, v]) => [k, Number(v)]))
     }
-    const ids: string[] = []
-    await Promise.all(
-      Array.from({ length: 50 }, () => {
-        const ts = Date.now()
-        const id = signer.issue({ ts, linkId: link.id, affiliateId: aff.id, offerId: 0 })
-        ids.push(id)
-        return publisher.click({ kind: 'click', id, ts, code: link.code, linkId: link.id, affiliateId: aff.id, offerId: 0, ip: '', ua: '', referer: '', sub: {}, params: {} })
-      }),
-    )
-    for (let i = 0; i < 5; i++) {
-      const base = { sourceId: 1, ts: Date.now(), playerId: `lost-${i}` }
-      const reg: ConversionEvent = { ...base, kind: 'registration', id: `1:lreg-${i}`, eventId: `lreg-${i}`, clickId: ids[i] }
-      const ftd: ConversionEvent = { ...base, kind: 'ftd', id: `1:lftd-${i}`, eventId: `lftd-${i}`, amount: '10', currency: 'EUR' }
-      await publisher.conversion(reg, conversionOrderKey(reg))
-      await publisher.conversion(ftd, conversionOrderKey(ftd))
-    }
+    await sendTraffic(publisher, link, 50, 5, 'lost')
 
     let crashed = false
     class CrashingStore extends PlayerStore {
