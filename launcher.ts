@@ -53,7 +53,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
+    trustProxy: cfg.trustProxy,
     bodyLimit: 256 * 1024,
   })
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {

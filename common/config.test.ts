@@ -45,9 +45,41 @@ describe('loadConfig defaults', () => {
     expect(c.nats).toEqual({ url: undefined, serverBin: 'nats-server' })
     expect(c.clickhouse).toEqual({ url: undefined, user: 'default', password: '', database: 'default' })
     expect(c.stream).toEqual({ partitions: 16, dedupWindowS: 120, maxAgeDays: 0, postbackIdempotencyDays: 35 })
-    expect(c.ingest).toEqual({ clickAck: 'stored', clickAckTimeoutMs: 2000, maxBatchEvents: 1000, maxInflight: 4 })
+    expect(c.ingest).toEqual({
+      clickAck: 'stored',
+      clickAckTimeoutMs: 2000,
+      maxBatchEvents: 1000,
+      maxInflight: 4,
+      cookie: { name: 'aff_click', domain: undefined, maxAgeDays: 30 },
+    })
+    expect(c.trustProxy).toBe(false)
     expect(c.processor).toEqual({ threads: 2, batchMessages: 1000, batchWaitMs: 100, ackWaitS: 60, attributionWindowDays: 30, ipStorage: 'pseudonymise' })
     expect(c.outbound).toEqual({ maxAttempts: 6, retryBaseMs: 1000, timeoutMs: 5000, allowPrivate: false })
+  })
+
+  it.each<[Record<string, string>, unknown]>([
+    [{ CLICK_COOKIE_NAME: 'off' }, undefined],
+    [{ CLICK_COOKIE_NAME: 'clk', CLICK_COOKIE_DOMAIN: 'brand.example', CLICK_COOKIE_DAYS: '7' }, { name: 'clk', domain: 'brand.example', maxAgeDays: 7 }],
+    [{ ATTRIBUTION_WINDOW_DAYS: '45' }, { name: 'aff_click', domain: undefined, maxAgeDays: 45 }],
+  ])('click cookie from %o', (env, cookie) => {
+    expect(loadConfig({ DATA_DIR: tempDataDir(), ...env }).ingest.cookie).toEqual(cookie)
+  })
+
+  it.each<[string, unknown]>([
+    ['false', false],
+    ['true', true],
+    ['10.0.0.1', '10.0.0.1'],
+    ['10.0.0.0/8, ::1', '10.0.0.0/8, ::1'],
+  ])('TRUST_PROXY=%s', (v, want) => {
+    expect(loadConfig({ DATA_DIR: tempDataDir(), TRUST_PROXY: v }).trustProxy).toEqual(want)
+  })
+
+  it.each([
+    ['TRUST_PROXY', 'sometimes'],
+    ['CLICK_COOKIE_NAME', 'a b'],
+    ['CLICK_COOKIE_DOMAIN', 'not a domain'],
+  ])('rejects %s=%s', (k, v) => {
+    expect(() => loadConfig({ DATA_DIR: tempDataDir(), [k]: v })).toThrow(k)
   })
 
   it('parses and coerces every kind of value from strings', () => {

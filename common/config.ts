@@ -47,6 +47,30 @@ const EnvSchema = z.object({
   CLICK_ACK: z.enum(['stored', 'buffered']).default('stored'),
   /** A stored-mode click waits at most this long for the store before redirecting anyway. */
   CLICK_ACK_TIMEOUT_MS: positiveInt(2000),
+  /** The first-party click cookie set on every tracked redirect; 'off' for the cookieless path only. */
+  CLICK_COOKIE_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -')
+    .default('aff_click'),
+  /** Domain of the click cookie, e.g. brand.example when the tracker runs on track.brand.example; none: the tracker's host only. */
+  CLICK_COOKIE_DOMAIN: z
+    .string()
+    .regex(/^\.?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a domain such as brand.example')
+    .optional(),
+  /** The click cookie lives this long; default ATTRIBUTION_WINDOW_DAYS. */
+  CLICK_COOKIE_DAYS: z.coerce.number().int().min(1).max(400).optional(),
+  /** Which proxies' X-Forwarded-For to believe for the client address (geo rules, IP allow-lists):
+   *  'false' (none, default), 'true' (any: only behind a proxy that sets it itself), or the proxies' addresses/CIDRs. */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v, ctx): boolean | string => {
+      if (v === 'false' || v === '') return false
+      if (v === 'true') return true
+      if (v.split(',').every((x) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(x.trim()))) return v
+      ctx.addIssue({ code: 'custom', message: "must be 'true', 'false' or comma-separated addresses/CIDRs" })
+      return z.NEVER
+    }),
   PUBLISH_MAX_BATCH_EVENTS: positiveInt(1000),
   PUBLISH_MAX_INFLIGHT: positiveInt(4),
 
@@ -76,12 +100,19 @@ export type Secrets = { clickSecret: string; pseudonymSecret: string; tokenSecre
 export type Config = {
   port: number
   host: string
+  trustProxy: boolean | string
   dataDir: string
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL']
   nats: { url: string | undefined; serverBin: string }
   clickhouse: { url: string | undefined; user: string; password: string; database: string }
   stream: { partitions: number; dedupWindowS: number; maxAgeDays: number; postbackIdempotencyDays: number }
-  ingest: { clickAck: 'stored' | 'buffered'; clickAckTimeoutMs: number; maxBatchEvents: number; maxInflight: number }
+  ingest: {
+    clickAck: 'stored' | 'buffered'
+    clickAckTimeoutMs: number
+    maxBatchEvents: number
+    maxInflight: number
+    cookie: { name: string; domain?: string | undefined; maxAgeDays: number } | undefined
+  }
   processor: { threads: number; batchMessages: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number; ipStorage: 'pseudonymise' | 'truncate' | 'full' }
   outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
   secrets: Secrets
@@ -112,6 +143,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     port: e.PORT,
     host: e.HOST,
+    trustProxy: e.TRUST_PROXY,
     dataDir,
     logLevel: e.LOG_LEVEL,
     nats: { url: e.NATS_URL, serverBin: e.NATS_SERVER_BIN },
@@ -127,6 +159,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       clickAckTimeoutMs: e.CLICK_ACK_TIMEOUT_MS,
       maxBatchEvents: e.PUBLISH_MAX_BATCH_EVENTS,
       maxInflight: e.PUBLISH_MAX_INFLIGHT,
+      cookie:
+        e.CLICK_COOKIE_NAME === 'off'
+          ? undefined
+          : { name: e.CLICK_COOKIE_NAME, domain: e.CLICK_COOKIE_DOMAIN, maxAgeDays: e.CLICK_COOKIE_DAYS ?? e.ATTRIBUTION_WINDOW_DAYS },
     },
     processor: {
       threads: e.PROCESSOR_THREADS,

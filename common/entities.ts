@@ -6,7 +6,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { KV, NatsConnection } from 'nats'
 import { z } from 'zod'
-import { CONVERSION_KINDS, POSTBACK_FIELDS } from './events.js'
+import { AuditLog, type AuditEntity } from './audit.js'
+import { CONVERSION_KINDS, POSTBACK_FIELDS, SUB_IDS } from './events.js'
 import { CidrSchema } from './ipallow.js'
 import { AmountSchema, CurrencySchema } from './money.js'
 import { openKv } from './nats.js'
@@ -27,18 +28,77 @@ export const AffiliateSchema = z.object({
 })
 export type Affiliate = z.infer<typeof AffiliateSchema>
 
+/** An http(s) URL (a destination template may hold {macros}). */
+export const HttpUrl = z
+  .string()
+  .url()
+  .max(2000)
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+
+/** ISO 3166-1 alpha-2 country codes, as the IP lookup gives them. */
+export const Markets = z
+  .array(
+    z
+      .string()
+      .toUpperCase()
+      .regex(/^[A-Z]{2}$/, 'must be a two-letter country code such as DE'),
+  )
+  .max(250)
+
+/** What a link does with a visitor from a country outside its markets. */
+export const GeoRuleSchema = z
+  .object({
+    outside: z.enum(['block', 'redirect']),
+    /** where a visitor from outside goes (outside: redirect); macros as for destinations */
+    redirectUrl: HttpUrl.optional(),
+  })
+  .refine((g) => g.outside === 'block' || g.redirectUrl !== undefined, { message: 'a redirect rule needs a redirectUrl', path: ['redirectUrl'] })
+export type GeoRule = z.infer<typeof GeoRuleSchema>
+
+const SubDefaults = z.partialRecord(z.enum(SUB_IDS), z.string().max(512))
+
 export const LINK_CODE = /^[A-Za-z0-9_-]{3,64}$/
 export const LinkSchema = z.object({
   id: z.number().int().positive(),
   code: z.string().regex(LINK_CODE),
   affiliateId: z.number().int().positive(),
   offerId: z.number().int().nonnegative(),
-  /** destination URL template; {click_id}, {affiliate_id}, {link_id}, {sub1}..{sub5} are substituted */
+  /** destination URL template; {click_id}, {affiliate_id}, {link_id}, {offer_id}, {sub1}..{sub5} are substituted */
   destination: z.string().url(),
+  /** the offer's landing page this link sends visitors to (instead of `destination`) */
+  landingPageId: z.string().optional(),
+  /** sub-ids the link adds to every click unless the click carries its own */
+  subs: SubDefaults.optional(),
+  /** countries the link is for; default: its offer's markets */
+  markets: Markets.optional(),
+  /** what happens to traffic from outside the markets; none: it is let through */
+  geo: GeoRuleSchema.optional(),
   status: z.enum(['active', 'paused']),
   createdAt: z.number().int(),
+  updatedAt: z.number().int().optional(),
 })
 export type Link = z.infer<typeof LinkSchema>
+export const LinkSettingsSchema = LinkSchema.pick({ landingPageId: true, subs: true, markets: true, geo: true })
+
+/** A brand: one of the operator's sites or products, which offers belong to. */
+export const BrandSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string().trim().min(1).max(200),
+  /** the brand's site, for operators' reference */
+  url: HttpUrl.optional(),
+  status: z.enum(['active', 'paused']).default('active'),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int().optional(),
+})
+export type Brand = z.infer<typeof BrandSchema>
+export const BrandInputSchema = BrandSchema.omit({ id: true, createdAt: true, updatedAt: true })
+
+/** A landing page of an offer a link may send visitors to. */
+export const LandingPageSchema = z.object({
+  id: z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be 1-32 characters of a-z 0-9 _ -'),
+  name: z.string().trim().min(1).max(200),
+  url: HttpUrl,
+})
 
 /** A host name, or *.domain for the domain and its subdomains. */
 const HostPattern = z
@@ -50,6 +110,8 @@ const HostPattern = z
 export const OfferSchema = z.object({
   id: z.number().int().positive(),
   name: z.string().min(1).max(200),
+  /** the brand the offer belongs to (0: none) */
+  brandId: z.number().int().nonnegative().default(0),
   /** the default destination of the offer's links; macros as for links */
   destination: z
     .string()
@@ -57,6 +119,14 @@ export const OfferSchema = z.object({
     .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
   /** hosts a link's ?url= deep link may point at; empty: no deep links */
   deepLinkHosts: z.array(HostPattern).max(100).default([]),
+  /** landing pages links may choose instead of the default destination */
+  landingPages: z
+    .array(LandingPageSchema)
+    .max(100)
+    .default([])
+    .refine((ps) => new Set(ps.map((p) => p.id)).size === ps.length, 'landing page ids must be unique'),
+  /** the countries the offer is for; empty: every country */
+  markets: Markets.default([]),
   /** click → registration window for this offer's clicks; default ATTRIBUTION_WINDOW_DAYS */
   attributionWindowDays: z.number().int().min(1).max(365).optional(),
   status: z.enum(['active', 'paused']).default('active'),
@@ -162,8 +232,23 @@ export function secretMatches(presented: string, storedHash: string): boolean {
 export class ConflictError extends Error {}
 export class NotFoundError extends Error {}
 
+/** Who made a change, for the audit log: "operator", "affiliate:<id>", "import", "system". */
+export type Actor = string
+
+/** The page a link sends visitors to: its landing page on the offer, else its own destination. */
+export function linkDestination(link: Pick<Link, 'destination' | 'landingPageId'>, offer: Pick<Offer, 'landingPages'> | undefined): string {
+  if (link.landingPageId === undefined || !offer) return link.destination
+  return offer.landingPages.find((p) => p.id === link.landingPageId)?.url ?? link.destination
+}
+
+/** The countries a link is for: its own list, else its offer's; empty: every country. */
+export function linkMarkets(link: Pick<Link, 'markets'>, offer: Pick<Offer, 'markets'> | undefined): readonly string[] {
+  return link.markets ?? offer?.markets ?? []
+}
+
 export class EntityStore {
   private constructor(
+    readonly brands: KV,
     readonly affiliates: KV,
     readonly links: KV,
     readonly deals: KV,
@@ -171,13 +256,14 @@ export class EntityStore {
     readonly counters: KV,
     readonly endpoints: KV,
     readonly offers: KV,
+    readonly audit: AuditLog,
   ) {}
 
   static async open(nc: NatsConnection): Promise<EntityStore> {
-    const [a, l, d, s, c, e, o] = await Promise.all(
-      [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters, BUCKETS.endpoints, BUCKETS.offers].map((b) => openKv(nc, b)),
+    const [b, a, l, d, s, c, e, o] = await Promise.all(
+      [BUCKETS.brands, BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.counters, BUCKETS.endpoints, BUCKETS.offers].map((x) => openKv(nc, x)),
     )
-    return new EntityStore(a!, l!, d!, s!, c!, e!, o!)
+    return new EntityStore(b!, a!, l!, d!, s!, c!, e!, o!, await AuditLog.open(nc))
   }
 
   /** Next id of a kind, allocated by compare-and-set on a counter. */
@@ -196,7 +282,42 @@ export class EntityStore {
     }
   }
 
-  async createAffiliate(input: { name: string; email?: string; externalId?: string }, now: number): Promise<Affiliate> {
+  /** Create a value under a new key, then record it in the audit log. */
+  async #create<T extends { id: number }>(kv: KV, key: string, value: T, entity: AuditEntity, by: Actor, at: number): Promise<T> {
+    await kv.create(key, enc.encode(JSON.stringify(value)))
+    await this.audit.append({ at, by, entity, key: String(value.id), action: 'create', after: value })
+    return value
+  }
+
+  /** Compare-and-set update, then record before and after in the audit log. */
+  async #update<T extends { id: number }>(kv: KV, key: string, schema: z.ZodType<T>, missing: string, change: (cur: T) => T, entity: AuditEntity, by: Actor, at: number): Promise<T> {
+    const { before, after } = await updateJson(kv, key, schema, missing, change)
+    await this.audit.append({ at, by, entity, key: String(after.id), action: 'update', before, after })
+    return after
+  }
+
+  async createBrand(input: z.input<typeof BrandInputSchema>, now: number, by: Actor = 'system'): Promise<Brand> {
+    const brand = BrandSchema.parse({ ...input, id: await this.nextId('brand'), createdAt: now })
+    return this.#create(this.brands, `b.${brand.id}`, brand, 'brand', by, now)
+  }
+
+  async getBrand(id: number): Promise<Brand | undefined> {
+    return readJson(this.brands, `b.${id}`, BrandSchema)
+  }
+
+  async listBrands(): Promise<Brand[]> {
+    return listJson(this.brands, BrandSchema)
+  }
+
+  async updateBrand(id: number, patch: Partial<z.input<typeof BrandInputSchema>>, now: number, by: Actor = 'system'): Promise<Brand> {
+    return this.#update(this.brands, `b.${id}`, BrandSchema, `no brand ${id}`, (cur) => BrandSchema.parse({ ...cur, ...patch, updatedAt: now }), 'brand', by, now)
+  }
+
+  async createAffiliate(
+    input: { name: string; email?: string; externalId?: string; manager?: string; parentId?: number },
+    now: number,
+    by: Actor = 'system',
+  ): Promise<Affiliate> {
     const a: Affiliate = AffiliateSchema.parse({ id: await this.nextId('affiliate'), ...input, status: 'active', createdAt: now })
     if (input.externalId !== undefined) {
       // The external id is unique: its index entry is claimed first, by compare-and-set.
@@ -207,14 +328,15 @@ export class EntityStore {
         throw err
       }
     }
-    await this.affiliates.create(`a.${a.id}`, enc.encode(JSON.stringify(a)))
-    return a
+    return this.#create(this.affiliates, `a.${a.id}`, a, 'affiliate', by, now)
   }
 
   /** Change an affiliate's name, email, status, manager or parent (null clears an optional one). */
   async updateAffiliate(
     id: number,
     patch: { name?: string; email?: string | null; status?: Affiliate['status']; manager?: string | null; parentId?: number | null },
+    now: number = Date.now(),
+    by: Actor = 'system',
   ): Promise<Affiliate> {
     if (patch.parentId !== undefined && patch.parentId !== null) {
       // the parent exists, and the chain above it never comes back to this affiliate
@@ -227,15 +349,7 @@ export class EntityStore {
         p = up.parentId
       }
     }
-    return updateJson(this.affiliates, `a.${id}`, AffiliateSchema, `no affiliate ${id}`, (cur) => {
-      const merged: Record<string, unknown> = { ...cur }
-      for (const [k, v] of Object.entries(patch)) {
-        if (v === undefined) continue
-        if (v === null) delete merged[k]
-        else merged[k] = v
-      }
-      return AffiliateSchema.parse(merged)
-    })
+    return this.#update(this.affiliates, `a.${id}`, AffiliateSchema, `no affiliate ${id}`, (cur) => AffiliateSchema.parse(mergePatch(cur, patch)), 'affiliate', by, now)
   }
 
   async findAffiliateByExternalId(externalId: string): Promise<Affiliate | undefined> {
@@ -251,32 +365,44 @@ export class EntityStore {
     return listJson(this.affiliates, AffiliateSchema, 'a.*')
   }
 
-  async createLink(input: { affiliateId: number; destination: string; code?: string; offerId?: number }, now: number): Promise<Link> {
-    const code = input.code ?? randomBytes(6).toString('base64url')
-    const link = LinkSchema.parse({
-      id: await this.nextId('link'),
-      code,
-      affiliateId: input.affiliateId,
-      offerId: input.offerId ?? 0,
-      destination: input.destination,
-      status: 'active',
-      createdAt: now,
-    })
+  async createLink(
+    input: { affiliateId: number; destination: string; code?: string; offerId?: number } & z.input<typeof LinkSettingsSchema>,
+    now: number,
+    by: Actor = 'system',
+  ): Promise<Link> {
+    const { code: given, offerId, ...rest } = input
+    const code = given ?? randomBytes(6).toString('base64url')
+    const link = LinkSchema.parse({ ...rest, id: await this.nextId('link'), code, offerId: offerId ?? 0, status: 'active', createdAt: now })
     try {
-      await this.links.create(`code.${code}`, enc.encode(JSON.stringify(link)))
+      return await this.#create(this.links, `code.${code}`, link, 'link', by, now)
     } catch (err) {
       if (isCasConflict(err)) throw new ConflictError(`link code '${code}' is taken`)
       throw err
     }
-    return link
   }
 
   async listLinks(): Promise<Link[]> {
     return listJson(this.links, LinkSchema)
   }
 
+  async getLinkById(id: number): Promise<Link | undefined> {
+    return (await this.listLinks()).find((l) => l.id === id)
+  }
+
+  /** Change a link's status, landing page, default sub-ids, markets or geo rule (null clears one). */
+  async updateLink(
+    id: number,
+    patch: { status?: Link['status'] } & { [K in keyof z.input<typeof LinkSettingsSchema>]?: z.input<typeof LinkSettingsSchema>[K] | null },
+    now: number,
+    by: Actor = 'system',
+  ): Promise<Link> {
+    const link = await this.getLinkById(id)
+    if (!link) throw new NotFoundError(`no link ${id}`)
+    return this.#update(this.links, `code.${link.code}`, LinkSchema, `no link ${id}`, (cur) => LinkSchema.parse({ ...mergePatch(cur, patch), updatedAt: now }), 'link', by, now)
+  }
+
   /** Append a CPA deal version. Versions never change once written; a new one applies from its effective date. */
-  async addCpaVersion(affiliateId: number, v: { amount: string; currency: string; effectiveFrom: number }, now: number): Promise<CpaDeal> {
+  async addCpaVersion(affiliateId: number, v: { amount: string; currency: string; effectiveFrom: number }, now: number, by: Actor = 'system'): Promise<CpaDeal> {
     const key = `cpa.${affiliateId}`
     for (;;) {
       const cur = await this.deals.get(key)
@@ -285,11 +411,13 @@ export class EntityStore {
       if (last && v.effectiveFrom <= last.effectiveFrom) {
         throw new ConflictError(`effectiveFrom must be after the latest version's (${new Date(last.effectiveFrom).toISOString()})`)
       }
-      deal.versions.push({ version: (last?.version ?? 0) + 1, amount: v.amount, currency: v.currency, effectiveFrom: v.effectiveFrom, createdAt: now })
+      const version: CpaVersion = { version: (last?.version ?? 0) + 1, amount: v.amount, currency: v.currency, effectiveFrom: v.effectiveFrom, createdAt: now }
+      deal.versions.push(version)
       try {
         const data = enc.encode(JSON.stringify(deal))
         if (cur && cur.operation === 'PUT') await this.deals.update(key, data, cur.revision)
         else await this.deals.create(key, data)
+        await this.audit.append({ at: now, by, entity: 'deal', key: `cpa.${affiliateId}`, action: last ? 'update' : 'create', after: version })
         return deal
       } catch (err) {
         if (!isCasConflict(err)) throw err
@@ -303,7 +431,7 @@ export class EntityStore {
 
   /** Create a postback source. Its secret (a token, or an HMAC key) is returned once; a
    *  token is stored as its hash only. */
-  async createSource(input: { name: string } & Partial<SourceSettings>, now: number): Promise<{ source: Source; secret: string }> {
+  async createSource(input: { name: string } & Partial<SourceSettings>, now: number, by: Actor = 'system'): Promise<{ source: Source; secret: string }> {
     const secret = randomBytes(24).toString('base64url')
     const settings = SourceSettingsSchema.parse(input)
     const source = SourceSchema.parse({
@@ -314,19 +442,18 @@ export class EntityStore {
       ...(settings.auth === 'hmac' ? { hmacSecret: secret } : {}),
       createdAt: now,
     })
-    await this.sources.create(`s.${source.id}`, enc.encode(JSON.stringify(source)))
+    await this.#create(this.sources, `s.${source.id}`, source, 'source', by, now)
     return { source, secret }
   }
 
   /** Change a source's allow-list and mappings (not its credentials). */
-  async updateSource(id: number, patch: Partial<Omit<SourceSettings, 'auth'>>, now: number): Promise<Source> {
-    return updateJson(this.sources, `s.${id}`, SourceSchema, `no postback source ${id}`, (cur) => SourceSchema.parse({ ...cur, ...patch, updatedAt: now }))
+  async updateSource(id: number, patch: Partial<Omit<SourceSettings, 'auth'>>, now: number, by: Actor = 'system'): Promise<Source> {
+    return this.#update(this.sources, `s.${id}`, SourceSchema, `no postback source ${id}`, (cur) => SourceSchema.parse({ ...cur, ...patch, updatedAt: now }), 'source', by, now)
   }
 
-  async createOffer(input: z.input<typeof OfferInputSchema>, now: number): Promise<Offer> {
+  async createOffer(input: z.input<typeof OfferInputSchema>, now: number, by: Actor = 'system'): Promise<Offer> {
     const offer = OfferSchema.parse({ ...input, id: await this.nextId('offer'), createdAt: now })
-    await this.offers.create(`o.${offer.id}`, enc.encode(JSON.stringify(offer)))
-    return offer
+    return this.#create(this.offers, `o.${offer.id}`, offer, 'offer', by, now)
   }
 
   async getOffer(id: number): Promise<Offer | undefined> {
@@ -337,14 +464,13 @@ export class EntityStore {
     return listJson(this.offers, OfferSchema)
   }
 
-  async updateOffer(id: number, patch: Partial<z.input<typeof OfferInputSchema>>, now: number): Promise<Offer> {
-    return updateJson(this.offers, `o.${id}`, OfferSchema, `no offer ${id}`, (cur) => OfferSchema.parse({ ...cur, ...patch, updatedAt: now }))
+  async updateOffer(id: number, patch: Partial<z.input<typeof OfferInputSchema>>, now: number, by: Actor = 'system'): Promise<Offer> {
+    return this.#update(this.offers, `o.${id}`, OfferSchema, `no offer ${id}`, (cur) => OfferSchema.parse({ ...cur, ...patch, updatedAt: now }), 'offer', by, now)
   }
 
-  async createEndpoint(input: { affiliateId: number; events: Endpoint['events']; url: string }, now: number): Promise<Endpoint> {
+  async createEndpoint(input: { affiliateId: number; events: Endpoint['events']; url: string }, now: number, by: Actor = 'system'): Promise<Endpoint> {
     const ep = EndpointSchema.parse({ id: await this.nextId('endpoint'), ...input, status: 'active', createdAt: now })
-    await this.endpoints.create(`e.${ep.id}`, enc.encode(JSON.stringify(ep)))
-    return ep
+    return this.#create(this.endpoints, `e.${ep.id}`, ep, 'endpoint', by, now)
   }
 
   async listEndpoints(): Promise<Endpoint[]> {
@@ -355,13 +481,26 @@ export class EntityStore {
     return readJson(this.endpoints, `e.${id}`, EndpointSchema)
   }
 
-  async deleteEndpoint(id: number): Promise<void> {
+  async deleteEndpoint(id: number, now: number = Date.now(), by: Actor = 'system'): Promise<void> {
+    const before = await this.getEndpoint(id)
     await this.endpoints.delete(`e.${id}`)
+    if (before) await this.audit.append({ at: now, by, entity: 'endpoint', key: String(id), action: 'delete', before })
   }
 
   async listSources(): Promise<Source[]> {
     return listJson(this.sources, SourceSchema)
   }
+}
+
+/** A patch applied to a value: undefined leaves a field, null removes it. */
+function mergePatch(cur: object, patch: object): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...cur }
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue
+    if (v === null) delete merged[k]
+    else merged[k] = v
+  }
+  return merged
 }
 
 export function isCasConflict(err: unknown): boolean {
@@ -376,14 +515,15 @@ async function readJson<T>(kv: KV, key: string, schema: z.ZodType<T>): Promise<T
 }
 
 /** Read-modify-write of one JSON value by compare-and-set, redone on a concurrent change. */
-async function updateJson<T>(kv: KV, key: string, schema: z.ZodType<T>, missing: string, change: (cur: T) => T): Promise<T> {
+async function updateJson<T>(kv: KV, key: string, schema: z.ZodType<T>, missing: string, change: (cur: T) => T): Promise<{ before: T; after: T }> {
   for (;;) {
     const cur = await kv.get(key)
     if (!cur || cur.operation !== 'PUT') throw new NotFoundError(missing)
-    const next = change(schema.parse(JSON.parse(cur.string())))
+    const before = schema.parse(JSON.parse(cur.string()))
+    const after = change(before)
     try {
-      await kv.update(key, enc.encode(JSON.stringify(next)), cur.revision)
-      return next
+      await kv.update(key, enc.encode(JSON.stringify(after)), cur.revision)
+      return { before, after }
     } catch (err) {
       if (!isCasConflict(err)) throw err
     }

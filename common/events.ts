@@ -30,6 +30,8 @@ export const ClickEventSchema = z.object({
   referer: z.string(),
   sub: z.record(z.string(), z.string()),
   params: z.record(z.string(), z.string()),
+  /** set when the link's geo rule stopped the visitor (blocked) or sent it elsewhere (redirected) */
+  geo: z.enum(['blocked', 'redirected']).optional(),
 })
 export type ClickEvent = z.infer<typeof ClickEventSchema>
 

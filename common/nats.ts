@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { connect, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type KV, type NatsConnection } from 'nats'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
-import { BUCKETS, DELIVERY_STREAM, DLQ_STREAM, EVENTS_STREAM } from './subjects.js'
+import { AUDIT_STREAM, BUCKETS, DELIVERY_STREAM, DLQ_STREAM, EVENTS_STREAM } from './subjects.js'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -138,8 +138,19 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
     duplicate_window: cfg.stream.dedupWindowS * NS_PER_S,
     max_age: 0,
   })
+  await ensureStream(jsm, {
+    name: AUDIT_STREAM,
+    subjects: ['audit.>'],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    // append-only: kept for ever, never dropped to make room, no message deleted or purged
+    discard: DiscardPolicy.New,
+    max_age: 0,
+    deny_delete: true,
+    deny_purge: true,
+  })
   const js = nc.jetstream()
-  for (const name of [BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints, BUCKETS.offers]) {
+  for (const name of [BUCKETS.brands, BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints, BUCKETS.offers]) {
     await js.views.kv(name, { history: 64, storage: StorageType.File })
   }
   const counters = await js.views.kv(BUCKETS.counters, { history: 1, storage: StorageType.File })

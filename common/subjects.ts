@@ -8,6 +8,8 @@ export const DLQ_STREAM = 'DEADLETTER'
 /** outbound postbacks to deliver: one message per (event, endpoint), removed once acknowledged */
 export const DELIVERY_STREAM = 'DELIVERIES'
 export const deliverySubject = (endpointId: number) => `delivery.${endpointId}`
+/** the hash-chained audit log of entity changes: audit.<entity> */
+export const AUDIT_STREAM = 'AUDIT'
 export const LIVE_DELTA_SUBJECT = 'live.delta'
 
 export const BUCKETS = {
@@ -17,6 +19,8 @@ export const BUCKETS = {
   sources: 'sources',
   /** affiliates' outbound postback endpoints */
   endpoints: 'endpoints',
+  /** brands (the operator's sites or products) */
+  brands: 'brands',
   /** offers (campaigns): destination, deep-link allow-list */
   offers: 'offers',
   counters: 'counters',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { expandDestination } from './clicks.js'
+import { clickCookie, expandDestination, trackerScript } from './clicks.js'
 
 const vars = {
   click_id: 'AbC-_123',
@@ -63,5 +63,35 @@ describe('expandDestination', () => {
   // alone as unknown macros but replaced with the encoded text of Object / [object Object].
   it.each(['{constructor}', '{__proto__}'])('leaves the unknown macro %s alone', (macro) => {
     expect(expandDestination(`https://s.example/?x=${macro}`, vars)).toBe(`https://s.example/?x=${macro}&click_id=AbC-_123`)
+  })
+})
+
+describe('clickCookie', () => {
+  it.each<[Parameters<typeof clickCookie>[0], boolean, string]>([
+    [{ name: 'aff_click', maxAgeDays: 30 }, false, 'aff_click=ID; Max-Age=2592000; Path=/; SameSite=Lax'],
+    [{ name: 'clk', domain: 'brand.example', maxAgeDays: 1 }, true, 'clk=ID; Max-Age=86400; Path=/; Domain=brand.example; SameSite=Lax; Secure'],
+  ])('%o (https: %s)', (c, secure, want) => {
+    expect(clickCookie(c, 'ID', secure)).toBe(want)
+  })
+
+  it('the landing-page script keeps a click id from the URL and reads it back', () => {
+    const js = trackerScript({ name: 'aff_click', maxAgeDays: 30 })
+    const jar: string[] = []
+    const doc = {
+      get cookie() {
+        return jar.join('; ')
+      },
+      set cookie(v: string) {
+        jar.push(v.split(';')[0]!)
+      },
+    }
+    const win: { affClickId?: () => string } = {}
+    const id = 'AQGiDmBneQAAAAQAAAABAAAAAYlqvIwAAAAIIBi5RQmlDdRtpxTP'
+    new Function('document', 'location', 'window', js)(doc, { search: `?x=1&click_id=${id}`, protocol: 'https:' }, win)
+    expect(jar).toEqual([`aff_click=${id}`])
+    expect(win.affClickId!()).toBe(id)
+    // a page without a click id leaves the cookie alone
+    new Function('document', 'location', 'window', js)(doc, { search: '?click_id=<script>', protocol: 'https:' }, win)
+    expect(jar).toHaveLength(1)
   })
 })

@@ -5,8 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { ClickIdSigner } from '../common/clickid.js'
-import { deepLinkAllowed, type Link, type Offer, type WatchedBucket } from '../common/entities.js'
+import { deepLinkAllowed, linkDestination, linkMarkets, type Link, type Offer, type WatchedBucket } from '../common/entities.js'
 import { SUB_IDS, type ClickEvent } from '../common/events.js'
+import { countryOf, geoDecision } from '../common/geo.js'
 import type { Publisher } from './publisher.js'
 
 const MAX_PARAMS = 32
@@ -16,6 +17,32 @@ const NOT_FOUND_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>
 <body style="font-family:system-ui;margin:4rem auto;max-width:32rem;color:#333"><h1>Link not found</h1>
 <p>This tracking link does not exist or is no longer active.</p></body></html>`
 
+const GEO_BLOCKED_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Not available in your country</title></head>
+<body style="font-family:system-ui;margin:4rem auto;max-width:32rem;color:#333"><h1>Not available in your country</h1>
+<p>This offer is not available where you are.</p></body></html>`
+
+/** The first-party click cookie: set on every tracked redirect, read back by the operator's site. */
+export type ClickCookie = { name: string; domain?: string | undefined; maxAgeDays: number }
+
+/** The Set-Cookie value for a click (not HttpOnly: the operator's own pages read it). */
+export function clickCookie(c: ClickCookie, clickId: string, secure: boolean): string {
+  return `${c.name}=${clickId}; Max-Age=${c.maxAgeDays * 86_400}; Path=/${c.domain ? `; Domain=${c.domain}` : ''}; SameSite=Lax${secure ? '; Secure' : ''}`
+}
+
+/**
+ * A script for landing pages on another domain than the tracker: it keeps the click id of
+ * the URL (?click_id=) in a first-party cookie of the landing page's own site, so the
+ * registration form can send it along when the visitor comes back days later. The
+ * operator's platform passes it through, and back in the registration postback.
+ */
+export function trackerScript(c: ClickCookie): string {
+  return `(function(){var n=${JSON.stringify(c.name)},d=${c.maxAgeDays * 86400};
+var m=/[?&]click_id=([A-Za-z0-9_-]{20,100})/.exec(location.search);
+if(m){document.cookie=n+"="+m[1]+"; Max-Age="+d+"; Path=/; SameSite=Lax"+(location.protocol==="https:"?"; Secure":"")}
+window.affClickId=function(){var r=new RegExp("(?:^|; )"+n+"=([^;]*)").exec(document.cookie);return r?r[1]:""};})();
+`
+}
+
 export type ClickDeps = {
   links: WatchedBucket<Link>
   /** offers, for deep links (?url=) on their allow-lists */
@@ -23,6 +50,8 @@ export type ClickDeps = {
   signer: ClickIdSigner
   publisher: Publisher
   ack: 'stored' | 'buffered'
+  /** the first-party click cookie; none: the cookieless path only */
+  cookie?: ClickCookie | undefined
 }
 
 function first(v: unknown): string {
@@ -45,6 +74,13 @@ export function expandDestination(template: string, vars: Record<string, string>
 const noop = () => {}
 
 export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
+  if (deps.cookie) {
+    const js = trackerScript(deps.cookie)
+    app.get('/t.js', (_req, reply) => {
+      reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(js)
+    })
+  }
+
   // A plain (not async) handler that replies from the publisher's callback: no promise per
   // click on the hot path.
   app.get<{ Params: { code: string }; Querystring: Record<string, unknown> }>('/c/:code', (req, reply) => {
@@ -62,6 +98,11 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       if ((SUB_IDS as readonly string[]).includes(k)) sub[k] = first(req.query[k])
       else if (n++ < MAX_PARAMS) params[k.slice(0, 64)] = first(req.query[k])
     }
+    // The link's default sub-ids fill what the click does not carry.
+    if (link.subs) for (const k of SUB_IDS) if (sub[k] === undefined && link.subs[k] !== undefined) sub[k] = link.subs[k]
+    const offer = link.offerId > 0 ? deps.offers?.map.get(`o.${link.offerId}`) : undefined
+    // Geo rule: only a link with a rule and markets looks the country up on the click path.
+    const geo = link.geo ? geoDecision(link.geo, linkMarkets(link, offer), countryOf(req.ip)) : undefined
     const ev: ClickEvent = {
       kind: 'click',
       id,
@@ -75,11 +116,18 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       referer: (req.headers.referer ?? '').slice(0, MAX_VALUE),
       sub,
       params,
+      ...(geo && geo.action !== 'pass' ? { geo: geo.action === 'block' ? ('blocked' as const) : ('redirected' as const) } : {}),
     }
-    // A deep link (?url=) replaces the destination only when the link's offer allows its host.
-    const deep = typeof req.query.url === 'string' && link.offerId > 0 ? req.query.url : undefined
-    const offer = deep ? deps.offers?.map.get(`o.${link.offerId}`) : undefined
-    const location = expandDestination(offer && offer.status === 'active' && deepLinkAllowed(offer, deep!) ? deep! : link.destination, {
+    if (geo?.action === 'block') {
+      // Recorded for the fraud team, never counted as a click; the visitor gets no click id.
+      deps.publisher.clickThen(ev, noop, noop)
+      return reply.code(403).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(GEO_BLOCKED_PAGE)
+    }
+    // A deep link (?url=) replaces the destination only when the link's offer allows its host;
+    // else the link's landing page on its offer, else its own destination.
+    const deep = typeof req.query.url === 'string' && offer && offer.status === 'active' && deepLinkAllowed(offer, req.query.url) ? req.query.url : undefined
+    const template = geo?.action === 'redirect' ? geo.url : (deep ?? linkDestination(link, offer))
+    const location = expandDestination(template, {
       click_id: id,
       affiliate_id: String(link.affiliateId),
       link_id: String(link.id),
@@ -90,6 +138,7 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       sub4: sub.sub4 ?? '',
       sub5: sub.sub5 ?? '',
     })
+    if (deps.cookie) reply.header('set-cookie', clickCookie(deps.cookie, id, req.protocol === 'https'))
     const redirect = () => {
       if (!reply.sent) reply.code(302).header('location', location).header('cache-control', 'no-store').send()
     }

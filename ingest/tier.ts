@@ -40,6 +40,7 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
         signer: new ClickIdSigner(cfg.secrets.clickSecret),
         publisher,
         ack: cfg.ingest.clickAck,
+        cookie: cfg.ingest.cookie,
       })
       postbackRoutes(app, { sources, idempotency, publisher })
     },

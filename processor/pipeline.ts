@@ -225,8 +225,10 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>, ctx
         player_ref: '',
         amount: '0',
         currency: '',
-        status: 'valid',
-        reason: '',
+        // A visitor the link's geo rule stopped never reached the offer: kept for the fraud
+        // team, not counted as a click.
+        status: e.geo === 'blocked' ? 'blocked' : 'valid',
+        reason: e.geo ? `geo_${e.geo}` : '',
         ip: storedIp(e.ip, ctx.ipStorage, ctx.ipKey),
         ua: e.ua,
         referer: e.referer,
@@ -243,6 +245,10 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>, ctx
       }))
       if (row === undefined) continue
       acc.add(row, e.ts)
+      if (e.geo === 'blocked') {
+        acc.count('click.geo_blocked')
+        continue
+      }
       acc.delta.row(e.affiliateId, e.ts).clicks++
       acc.count('click.valid')
     }

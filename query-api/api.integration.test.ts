@@ -58,7 +58,10 @@ describe('who is asking', () => {
 
   it.each<[string, string, unknown]>([
     ['POST', '/api/affiliates', { name: 'x' }],
-    ['POST', '/api/links', { affiliateId: 1, destination: 'https://x.example/' }],
+    ['PATCH', '/api/links/1', { status: 'paused' }],
+    ['POST', '/api/brands', { name: 'x' }],
+    ['GET', '/api/audit', undefined],
+    ['GET', '/api/audit/verify', undefined],
     ['POST', '/api/deals/cpa', { affiliateId: 1, amount: '1', currency: 'EUR' }],
     ['POST', '/api/sources', { name: 'x' }],
     ['GET', '/api/sources', undefined],

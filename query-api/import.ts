@@ -79,7 +79,7 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
       else if (dryRun) out.push({ row, action: 'create' })
       else {
         try {
-          const a = await d.store.createAffiliate({ name: p.data.name, externalId: p.data.external_id, ...(p.data.email ? { email: p.data.email } : {}) }, Date.now())
+          const a = await d.store.createAffiliate({ name: p.data.name, externalId: p.data.external_id, ...(p.data.email ? { email: p.data.email } : {}) }, Date.now(), 'import')
           out.push({ row, action: 'create', id: a.id })
         } catch (err) {
           if (err instanceof ConflictError) out.push({ row, action: 'exists' })
@@ -110,7 +110,7 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
       }
       if (dryRun) out.push({ row, action: 'create' })
       else {
-        const l = await d.store.createLink({ affiliateId: aff.id, destination: r.destination, code: r.code }, Date.now())
+        const l = await d.store.createLink({ affiliateId: aff.id, destination: r.destination, code: r.code }, Date.now(), 'import')
         links.set(r.code, l)
         out.push({ row, action: 'create', id: l.id })
       }
@@ -150,5 +150,17 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
     }
   }
   await Promise.all(publishes)
+  const bound = out.filter((r) => r.action === 'bind')
+  if (kind === 'players' && !dryRun && bound.length > 0) {
+    // One record per chunk: the bindings themselves are events on the stream, each in the events log.
+    await d.store.audit.append({
+      by: 'import',
+      entity: 'player',
+      key: `import:${firstRow}-${firstRow + rows.length - 1}`,
+      action: 'update',
+      after: { bindings: bound.length, rows: bound.map((r) => r.row) },
+      note: 'imported player bindings (only where the player was not bound yet)',
+    })
+  }
   return out
 }

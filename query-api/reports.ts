@@ -44,7 +44,7 @@ export async function summary(ch: ClickHouseClient, q: { from: Date; to: Date; a
     queryRows<{ a: string; m: string; clicks: string; registrations: string; ftds: string; unattributed: string }>(
       ch,
       `SELECT toString(affiliate_id) AS a, toString(toUnixTimestamp(minute)) AS m,
-              toString(sumIf(events, kind = 'click')) AS clicks,
+              toString(sumIf(events, kind = 'click' AND status = 'valid')) AS clicks,
               toString(sumIf(events, kind = 'registration' AND status = 'attributed')) AS registrations,
               toString(sumIf(events, kind = 'ftd' AND status = 'attributed')) AS ftds,
               toString(sumIf(events, kind NOT IN ('click', 'reassign') AND status = 'unattributed')) AS unattributed
@@ -88,7 +88,7 @@ export async function summary(ch: ClickHouseClient, q: { from: Date; to: Date; a
 export async function reconcile(ch: ClickHouseClient) {
   const [raw] = await queryRows<Record<string, string>>(
     ch,
-    `SELECT toString(countIf(kind = 'click')) AS clicks,
+    `SELECT toString(countIf(kind = 'click' AND status = 'valid')) AS clicks,
             toString(countIf(kind = 'registration' AND status = 'attributed')) AS registrations,
             toString(countIf(kind = 'ftd' AND status = 'attributed')) AS ftds,
             toString(countIf(kind != 'click' AND status = 'unattributed')) AS unattributed,

@@ -17,7 +17,8 @@ import { importRows, IMPORT_KINDS } from './import.js'
 import type { KV } from 'nats'
 import { isPrivateHost } from '../common/ipallow.js'
 import { decodeCursor, eventLog } from './eventlog.js'
-import { EndpointSchema, LINK_CODE, OfferInputSchema, SourceSettingsSchema, type EntityStore, type Source } from '../common/entities.js'
+import { AUDIT_ENTITIES } from '../common/audit.js'
+import { BrandInputSchema, EndpointSchema, HttpUrl, LINK_CODE, LinkSettingsSchema, OfferInputSchema, SourceSettingsSchema, type Actor, type EntityStore, type Offer, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
 import { reconcile, summary } from './reports.js'
@@ -84,21 +85,45 @@ function page<T extends { id: number }>(all: T[], q: { limit: number; cursor?: n
   return { items, ...(sorted.length > q.limit ? { next: String(items.at(-1)!.id) } : {}) }
 }
 const CreateToken = z.object({ ttlDays: z.number().int().min(1).max(365).default(30) })
-const CreateLink = z
-  .object({
-    affiliateId: Id,
-    /** the offer the link promotes; its destination is the link's default */
-    offerId: Id.optional(),
-    destination: z
-      .string()
-      .url()
-      .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
-      .optional(),
-    code: z.string().regex(LINK_CODE, 'must be 3-64 characters of A-Z a-z 0-9 _ -').optional(),
-  })
+const CreateLink = LinkSettingsSchema.extend({
+  affiliateId: Id,
+  /** the offer the link promotes; its destination is the link's default */
+  offerId: Id.optional(),
+  destination: HttpUrl.optional(),
+  code: z.string().regex(LINK_CODE, 'must be 3-64 characters of A-Z a-z 0-9 _ -').optional(),
+})
+  .strict()
   .refine((l) => l.destination !== undefined || l.offerId !== undefined, { message: 'give a destination or an offerId', path: ['destination'] })
+/** What an affiliate may ask for in the portal's link builder: a link of its own to an active offer. */
+const CreateOwnLink = z
+  .object({
+    affiliateId: Id.optional(),
+    offerId: Id,
+    landingPageId: LinkSettingsSchema.shape.landingPageId,
+    subs: LinkSettingsSchema.shape.subs,
+  })
+  .strict()
+const UpdateLink = z
+  .object({
+    status: z.enum(['active', 'paused']),
+    landingPageId: z.string().nullable(),
+    subs: LinkSettingsSchema.shape.subs.unwrap().nullable(),
+    markets: LinkSettingsSchema.shape.markets.unwrap().nullable(),
+    geo: LinkSettingsSchema.shape.geo.unwrap().nullable(),
+  })
+  .partial()
+  .strict()
+const CreateBrand = BrandInputSchema.strict()
+const UpdateBrand = BrandInputSchema.partial().strict()
 const CreateOffer = OfferInputSchema.strict()
 const UpdateOffer = OfferInputSchema.partial().strict()
+const AuditQuery = z.object({
+  entity: z.enum(AUDIT_ENTITIES).optional(),
+  key: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  /** the `next` of the previous page */
+  before: z.coerce.number().int().positive().optional(),
+})
 const CreateCpa = z.object({
   affiliateId: Id,
   amount: AmountSchema.refine((a) => !a.startsWith('-'), 'must not be negative'),
@@ -114,7 +139,7 @@ const SummaryQuery = z.object({
 })
 const EventLogParams = z.object({
   kind: z.enum(['click', 'reassign', ...CONVERSION_KINDS]).optional(),
-  status: z.enum(['valid', 'attributed', 'unattributed', 'duplicate', 'parked']).optional(),
+  status: z.enum(['valid', 'attributed', 'unattributed', 'duplicate', 'parked', 'blocked']).optional(),
   reason: z.string().regex(/^[a-z_]{1,64}$/, 'must be a reason code such as unknown_player').optional(),
   affiliateId: Id.optional(),
   from: z.coerce.date().optional(),
@@ -171,9 +196,13 @@ export const API_DOCS: ApiDoc[] = [
   { method: 'patch', path: '/api/affiliates/:id', summary: "Change an affiliate's name, email, status, manager or parent", who: 'operator', body: UpdateAffiliate },
   { method: 'get', path: '/api/affiliates/:id', summary: 'One affiliate', who: 'operator or affiliate' },
   { method: 'post', path: '/api/affiliates/:id/tokens', summary: "Issue an affiliate-scoped token", who: 'operator', body: CreateToken },
-  { method: 'post', path: '/api/links', summary: 'Create a tracking link', who: 'operator', body: CreateLink },
+  { method: 'post', path: '/api/brands', summary: 'Create a brand', who: 'operator', body: CreateBrand },
+  { method: 'get', path: '/api/brands', summary: 'List brands (affiliates: the active ones)', who: 'operator or affiliate' },
+  { method: 'patch', path: '/api/brands/:id', summary: 'Change a brand', who: 'operator', body: UpdateBrand },
+  { method: 'post', path: '/api/links', summary: 'Create a tracking link (an affiliate: its own, to an active offer, in the link builder)', who: 'operator or affiliate', body: CreateLink },
   { method: 'get', path: '/api/links', summary: 'List links, filtered and paged', who: 'operator or affiliate', query: LinkList },
-  { method: 'post', path: '/api/offers', summary: 'Create an offer: default destination, deep-link hosts', who: 'operator', body: CreateOffer },
+  { method: 'patch', path: '/api/links/:id', summary: "Change a link's status, landing page, default sub-ids, markets or geo rule", who: 'operator', body: UpdateLink },
+  { method: 'post', path: '/api/offers', summary: 'Create an offer: brand, destination, landing pages, markets, deep-link hosts', who: 'operator', body: CreateOffer },
   { method: 'get', path: '/api/offers', summary: 'List offers (affiliates: the active ones)', who: 'operator or affiliate' },
   { method: 'patch', path: '/api/offers/:id', summary: 'Change an offer', who: 'operator', body: UpdateOffer },
   { method: 'post', path: '/api/deals/cpa', summary: 'Add a CPA deal version (never retroactive)', who: 'operator', body: CreateCpa },
@@ -193,6 +222,8 @@ export const API_DOCS: ApiDoc[] = [
   { method: 'post', path: '/api/import/:kind', summary: 'Migration import: affiliates, links or players, up to 1,000 rows', who: 'operator', body: ImportBody, query: ImportQuery },
   { method: 'get', path: '/api/reports/unattributed', summary: 'Events without an affiliate, and parked events still waiting', who: 'operator', query: EventLogParams.omit({ status: true }) },
   { method: 'get', path: '/api/reports/reconcile', summary: 'Raw tables against rollups', who: 'operator' },
+  { method: 'get', path: '/api/audit', summary: 'Entity changes, newest first: who, when, before and after', who: 'operator', query: AuditQuery },
+  { method: 'get', path: '/api/audit/verify', summary: 'Walk the hash chain of the audit log', who: 'operator' },
   { method: 'get', path: '/api/status', summary: 'Processor progress and lag, publisher and NATS stats', who: 'operator' },
   { method: 'post', path: '/api/demo/traffic', summary: 'A burst of demo traffic (with --demo)', who: 'operator', body: DemoBody },
   { method: 'get', path: '/api/whoami', summary: 'Who the credential is', who: 'any principal' },
@@ -202,18 +233,46 @@ export const API_DOCS: ApiDoc[] = [
 export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   const who = (req: FastifyRequest): Principal => d.auth.fromRequest(req)
   const operator = (req: FastifyRequest) => requireOperator(who(req))
+  const actor = (p: Principal): Actor => (p.kind === 'operator' ? 'operator' : `affiliate:${p.affiliateId}`)
+  const noSuch = (field: string, what: string) => new HttpError(400, 'invalid_request', `no ${what}`, { [field]: 'does not exist' })
+  /** The offer a link is for, and that its landing page is one of the offer's. */
+  const offerFor = async (offerId: number | undefined, landingPageId: string | undefined | null): Promise<Offer | undefined> => {
+    const offer = offerId !== undefined && offerId > 0 ? await d.store.getOffer(offerId) : undefined
+    if (offerId !== undefined && offerId > 0 && !offer) throw noSuch('offerId', `offer ${offerId}`)
+    if (landingPageId != null && !offer?.landingPages.some((p) => p.id === landingPageId))
+      throw new HttpError(400, 'invalid_request', `the offer has no landing page '${landingPageId}'`, { landingPageId: 'is not one of the offer’s landing pages' })
+    return offer
+  }
+  const checkBrand = async (brandId: number | undefined) => {
+    if (brandId !== undefined && brandId > 0 && !(await d.store.getBrand(brandId))) throw noSuch('brandId', `brand ${brandId}`)
+  }
+
+  app.post('/api/brands', async (req, reply) => {
+    operator(req)
+    return reply.code(201).send(await d.store.createBrand(parse(CreateBrand, req.body), Date.now(), 'operator'))
+  })
+
+  app.get('/api/brands', async (req) => {
+    const p = who(req)
+    const all = await d.store.listBrands()
+    return { items: p.kind === 'operator' ? all : all.filter((b) => b.status === 'active') }
+  })
+
+  app.patch<{ Params: { id: string } }>('/api/brands/:id', async (req) => {
+    operator(req)
+    return d.store.updateBrand(parse(Id, req.params.id), parse(UpdateBrand, req.body), Date.now(), 'operator')
+  })
 
   app.post('/api/affiliates', async (req, reply) => {
     operator(req)
     const body = parse(CreateAffiliate, req.body)
-    if (body.parentId !== undefined && !(await d.store.getAffiliate(body.parentId)))
-      throw new HttpError(400, 'invalid_request', `no affiliate ${body.parentId}`, { parentId: 'does not exist' })
-    return reply.code(201).send(await d.store.createAffiliate(body, Date.now()))
+    if (body.parentId !== undefined && !(await d.store.getAffiliate(body.parentId))) throw noSuch('parentId', `affiliate ${body.parentId}`)
+    return reply.code(201).send(await d.store.createAffiliate(body, Date.now(), 'operator'))
   })
 
   app.patch<{ Params: { id: string } }>('/api/affiliates/:id', async (req) => {
     operator(req)
-    return d.store.updateAffiliate(parse(Id, req.params.id), parse(UpdateAffiliate, req.body))
+    return d.store.updateAffiliate(parse(Id, req.params.id), parse(UpdateAffiliate, req.body), Date.now(), 'operator')
   })
 
   app.get('/api/affiliates', async (req) => {
@@ -247,19 +306,37 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   })
 
   app.post('/api/links', async (req, reply) => {
-    operator(req)
+    const p = who(req)
+    if (p.kind !== 'operator') {
+      // The portal's link builder: an affiliate's own link to an active offer, nothing more.
+      const body = parse(CreateOwnLink, req.body)
+      const affiliateId = scopeAffiliate(p, body.affiliateId)!
+      const offer = await offerFor(body.offerId, body.landingPageId)
+      if (!offer || offer.status !== 'active') throw noSuch('offerId', `active offer ${body.offerId}`)
+      const link = await d.store.createLink({ ...body, affiliateId, offerId: offer.id, destination: offer.destination }, Date.now(), actor(p))
+      return reply.code(201).send(link)
+    }
     const body = parse(CreateLink, req.body)
-    if (!(await d.store.getAffiliate(body.affiliateId)))
-      throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
-    const offer = body.offerId !== undefined ? await d.store.getOffer(body.offerId) : undefined
-    if (body.offerId !== undefined && !offer) throw new HttpError(400, 'invalid_request', `no offer ${body.offerId}`, { offerId: 'does not exist' })
-    const destination = body.destination ?? offer!.destination
-    return reply.code(201).send(await d.store.createLink({ affiliateId: body.affiliateId, destination, ...(body.code ? { code: body.code } : {}), ...(offer ? { offerId: offer.id } : {}) }, Date.now()))
+    if (!(await d.store.getAffiliate(body.affiliateId))) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
+    const offer = await offerFor(body.offerId, body.landingPageId)
+    return reply.code(201).send(await d.store.createLink({ ...body, destination: body.destination ?? offer!.destination }, Date.now(), 'operator'))
+  })
+
+  app.patch<{ Params: { id: string } }>('/api/links/:id', async (req) => {
+    operator(req)
+    const id = parse(Id, req.params.id)
+    const body = parse(UpdateLink, req.body)
+    const link = await d.store.getLinkById(id)
+    if (!link) throw new HttpError(404, 'not_found', `no link ${id}`)
+    if (body.landingPageId != null) await offerFor(link.offerId, body.landingPageId)
+    return d.store.updateLink(id, body, Date.now(), 'operator')
   })
 
   app.post('/api/offers', async (req, reply) => {
     operator(req)
-    return reply.code(201).send(await d.store.createOffer(parse(CreateOffer, req.body), Date.now()))
+    const body = parse(CreateOffer, req.body)
+    await checkBrand(body.brandId)
+    return reply.code(201).send(await d.store.createOffer(body, Date.now(), 'operator'))
   })
 
   // Affiliates see the active offers: what the portal's link builder offers them.
@@ -271,7 +348,9 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   app.patch<{ Params: { id: string } }>('/api/offers/:id', async (req) => {
     operator(req)
-    return d.store.updateOffer(parse(Id, req.params.id), parse(UpdateOffer, req.body), Date.now())
+    const body = parse(UpdateOffer, req.body)
+    await checkBrand(body.brandId)
+    return d.store.updateOffer(parse(Id, req.params.id), body, Date.now(), 'operator')
   })
 
   app.get('/api/links', async (req) => {
@@ -287,8 +366,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   app.post('/api/deals/cpa', async (req, reply) => {
     operator(req)
     const body = parse(CreateCpa, req.body)
-    if (!(await d.store.getAffiliate(body.affiliateId)))
-      throw new HttpError(400, 'invalid_request', `no affiliate ${body.affiliateId}`, { affiliateId: 'does not exist' })
+    if (!(await d.store.getAffiliate(body.affiliateId))) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
     const now = Date.now()
     const effectiveFrom = body.effectiveFrom?.getTime() ?? now
     // A version takes effect from its date, never retroactively: events already processed
@@ -297,7 +375,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
       throw new HttpError(400, 'invalid_request', 'effectiveFrom is in the past: deal versions never apply retroactively', {
         effectiveFrom: 'must not be in the past',
       })
-    return reply.code(201).send(await d.store.addCpaVersion(body.affiliateId, { amount: body.amount, currency: body.currency, effectiveFrom }, now))
+    return reply.code(201).send(await d.store.addCpaVersion(body.affiliateId, { amount: body.amount, currency: body.currency, effectiveFrom }, now, 'operator'))
   })
 
   app.get('/api/deals', async (req) => {
@@ -309,7 +387,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   app.post('/api/sources', async (req, reply) => {
     operator(req)
     const body = parse(CreateSource, req.body)
-    const { source, secret } = await d.store.createSource(body, Date.now())
+    const { source, secret } = await d.store.createSource(body, Date.now(), 'operator')
     // The secret is shown once: a token is stored as its hash; an HMAC key never leaves again.
     return reply.code(201).send({ ...sourceView(source), ...(source.auth === 'token' ? { token: secret } : { secret }) })
   })
@@ -318,7 +396,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     operator(req)
     const id = parse(Id, req.params.id)
     const body = parse(UpdateSource, req.body)
-    return sourceView(await d.store.updateSource(id, body, Date.now()))
+    return sourceView(await d.store.updateSource(id, body, Date.now(), 'operator'))
   })
 
   app.get('/api/sources', async (req) => {
@@ -351,6 +429,8 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const e: ReassignEvent = { kind: 'reassign', id: `ra:${randomUUID()}`, ts: Date.now(), playerId: body.playerId, affiliateId: body.affiliateId, by: 'operator', note: body.note }
     // On the player's partition, in order with the player's events.
     const seq = await d.publish(eventSubject(partitionOf(`p:${e.playerId}`, d.partitions), e.kind), encodeEvents([e]), e.id)
+    // The processor applies it in order; the audit log keeps the request (the events log, the effect).
+    await d.store.audit.append({ at: e.ts, by: 'operator', entity: 'player', key: body.playerId, action: 'update', after: { affiliateId: body.affiliateId, event: e.id }, note: body.note })
     return reply.code(202).send({ status: 'accepted', id: e.id, seq })
   })
 
@@ -363,7 +443,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     if (!(await d.store.getAffiliate(affiliateId))) throw new HttpError(404, 'not_found', `no affiliate ${affiliateId}`)
     if (!d.allowPrivateEndpoints && isPrivateHost(new URL(body.url).hostname))
       throw new HttpError(400, 'invalid_request', 'the URL points at a loopback or private address', { url: 'must be a public address' })
-    return reply.code(201).send(await d.store.createEndpoint({ affiliateId, events: body.events, url: body.url }, Date.now()))
+    return reply.code(201).send(await d.store.createEndpoint({ affiliateId, events: body.events, url: body.url }, Date.now(), actor(p)))
   })
 
   app.get('/api/postbacks/endpoints', async (req) => {
@@ -386,7 +466,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   app.delete<{ Params: { id: string } }>('/api/postbacks/endpoints/:id', async (req, reply) => {
     const ep = await ownEndpoint(req, parse(Id, req.params.id))
-    await d.store.deleteEndpoint(ep.id)
+    await d.store.deleteEndpoint(ep.id, Date.now(), actor(who(req)))
     return reply.code(204).send()
   })
 
@@ -441,6 +521,16 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   app.get('/api/reports/reconcile', async (req) => {
     operator(req)
     return reconcile(d.ch)
+  })
+
+  app.get('/api/audit', async (req) => {
+    operator(req)
+    return d.store.audit.list(parse(AuditQuery, req.query))
+  })
+
+  app.get('/api/audit/verify', async (req) => {
+    operator(req)
+    return d.store.audit.verify()
   })
 
   app.get('/api/status', async (req) => {

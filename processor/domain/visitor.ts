@@ -8,14 +8,14 @@
  * User agents repeat a great deal in real traffic; parses are cached per worker.
  */
 import { createHmac } from 'node:crypto'
-import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
 import Bowser from 'bowser'
 import { isbot } from 'isbot'
+import { countryOf } from '../../common/geo.js'
 import { unmapped } from '../../common/ipallow.js'
 
-const require = createRequire(import.meta.url)
-const geoip = require('geoip-country') as { lookup: (ip: string) => { country: string } | null }
+export { countryOf }
+
 
 export type IpStorage = 'pseudonymise' | 'truncate' | 'full'
 export type Visitor = { country: string; device: string; os: string; browser: string; isBot: boolean }
@@ -39,11 +39,6 @@ export function parseUa(ua: string): UaFacts {
   return facts
 }
 
-/** ISO country of an address, '' when unknown (private, reserved, unlisted). */
-export function countryOf(ip: string): string {
-  if (isIP(ip) === 0) return ''
-  return geoip.lookup(ip)?.country ?? ''
-}
 
 export function visitor(ip: string, ua: string): Visitor {
   return { country: countryOf(ip), ...parseUa(ua) }

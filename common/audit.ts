@@ -1,0 +1,197 @@
+/**
+ * The audit log: every change to an entity (who, when, before and after), appended to a
+ * JetStream stream and hash-chained, so a removed or altered record shows.
+ *
+ * Each record carries the hash of the one before it and its own hash over its content. The
+ * chain is one line across every process: an append is published with the stream's
+ * expected last sequence, so two writers cannot both extend the same record; the loser
+ * re-reads the head and tries again. Secrets (a source's token hash, an HMAC key) are
+ * redacted before they are written.
+ */
+import { createHash } from 'node:crypto'
+import type { JetStreamClient, JetStreamManager, NatsConnection } from 'nats'
+import { z } from 'zod'
+import { AUDIT_STREAM } from './subjects.js'
+
+export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player'] as const
+export type AuditEntity = (typeof AUDIT_ENTITIES)[number]
+
+export const GENESIS = '0'.repeat(64)
+const SECRET_FIELDS = new Set(['tokenHash', 'hmacSecret'])
+
+export const AuditRecordSchema = z.object({
+  at: z.number().int(),
+  /** who made the change: "operator", "affiliate:<id>", "import", "system" */
+  by: z.string(),
+  entity: z.enum(AUDIT_ENTITIES),
+  /** the entity's id (or key) */
+  key: z.string(),
+  action: z.enum(['create', 'update', 'delete']),
+  before: z.unknown().optional(),
+  after: z.unknown().optional(),
+  note: z.string().optional(),
+  /** the hash of the record before this one (GENESIS for the first) */
+  prev: z.string().length(64),
+  /** sha256 over prev and this record's content */
+  hash: z.string().length(64),
+})
+export type AuditRecord = z.infer<typeof AuditRecordSchema>
+export type AuditChange = Omit<AuditRecord, 'prev' | 'hash' | 'at'> & { at?: number }
+
+/** JSON with keys sorted at every level: the same content always hashes the same. */
+export function canonical(v: unknown): string {
+  if (v === undefined) return 'null'
+  if (v === null || typeof v !== 'object') return JSON.stringify(v)
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+  const o = v as Record<string, unknown>
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+    .join(',')}}`
+}
+
+export function recordHash(r: Omit<AuditRecord, 'hash'> & { hash?: string }): string {
+  const { prev, hash: _own, ...content } = r
+  return createHash('sha256').update(prev).update('\n').update(canonical(content)).digest('hex')
+}
+
+/** A copy with secret fields replaced, at any depth. */
+export function redact(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map(redact)
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, SECRET_FIELDS.has(k) ? (x ? '[redacted]' : x) : redact(x)]))
+}
+
+/** Where a chain walk found it broken. */
+export type ChainCheck = { ok: true; records: number; head: string } | { ok: false; records: number; seq: number; problem: string }
+
+/** Check records in stream order: each links to the one before, each hash matches its content, no sequence is missing. */
+export function checkChain(records: Iterable<{ seq: number; record: unknown }>): ChainCheck {
+  let prev = GENESIS
+  let expectSeq = 1
+  let n = 0
+  for (const { seq, record } of records) {
+    if (seq !== expectSeq) return { ok: false, records: n, seq: expectSeq, problem: `record ${expectSeq} is missing` }
+    const r = AuditRecordSchema.safeParse(record)
+    if (!r.success) return { ok: false, records: n, seq, problem: `record ${seq} is not an audit record` }
+    if (r.data.prev !== prev) return { ok: false, records: n, seq, problem: `record ${seq} does not follow the record before it` }
+    if (recordHash(r.data) !== r.data.hash) return { ok: false, records: n, seq, problem: `record ${seq} was altered (its hash does not match its content)` }
+    prev = r.data.hash
+    expectSeq = seq + 1
+    n++
+  }
+  return { ok: true, records: n, head: prev }
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export class AuditLog {
+  #head: { seq: number; hash: string } | undefined
+  #chain: Promise<unknown> = Promise.resolve()
+
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {}
+
+  static async open(nc: NatsConnection): Promise<AuditLog> {
+    return new AuditLog(nc.jetstream(), await nc.jetstreamManager())
+  }
+
+  /** Append one change; resolves with its sequence once the stream stored it. */
+  append(change: AuditChange): Promise<AuditRecord & { seq: number }> {
+    // One append at a time per process; across processes the expected sequence decides.
+    const p = this.#chain.then(() => this.#append(change))
+    this.#chain = p.catch(() => {})
+    return p
+  }
+
+  async #append(change: AuditChange): Promise<AuditRecord & { seq: number }> {
+    for (let tries = 0; ; tries++) {
+      const head = (this.#head ??= await this.#readHead())
+      const body = {
+        at: change.at ?? Date.now(),
+        by: change.by,
+        entity: change.entity,
+        key: change.key,
+        action: change.action,
+        ...(change.before !== undefined ? { before: redact(change.before) } : {}),
+        ...(change.after !== undefined ? { after: redact(change.after) } : {}),
+        ...(change.note ? { note: change.note } : {}),
+        prev: head.hash,
+      }
+      const record: AuditRecord = { ...body, hash: recordHash(body) }
+      try {
+        const ack = await this.js.publish(`audit.${change.entity}`, enc.encode(JSON.stringify(record)), { expect: { lastSequence: head.seq } })
+        this.#head = { seq: ack.seq, hash: record.hash }
+        return { ...record, seq: ack.seq }
+      } catch (err) {
+        // Another process appended first: read the new head and link to it.
+        if (!String((err as Error).message).includes('wrong last sequence') || tries > 50) throw err
+        this.#head = undefined
+      }
+    }
+  }
+
+  async #readHead(): Promise<{ seq: number; hash: string }> {
+    const last = (await this.jsm.streams.info(AUDIT_STREAM)).state.last_seq
+    if (last === 0) return { seq: 0, hash: GENESIS }
+    try {
+      const m = await this.jsm.streams.getMessage(AUDIT_STREAM, { seq: last })
+      return { seq: last, hash: AuditRecordSchema.parse(JSON.parse(dec.decode(m.data))).hash }
+    } catch {
+      // The head was removed or mangled: keep recording (changes must not stop), linked to
+      // nothing; the chain check reports the break at that record.
+      return { seq: last, hash: GENESIS }
+    }
+  }
+
+  /** Records newest first, optionally of one entity (and key), `before` a sequence; scans at most `scan` records. */
+  async list(q: { entity?: AuditEntity; key?: string; limit: number; before?: number; scan?: number }): Promise<{ items: (AuditRecord & { seq: number })[]; next?: number }> {
+    const last = (await this.jsm.streams.info(AUDIT_STREAM)).state.last_seq
+    const items: (AuditRecord & { seq: number })[] = []
+    let seq = Math.min(last, (q.before ?? last + 1) - 1)
+    let scanned = 0
+    const scan = q.scan ?? 20_000
+    for (; seq >= 1 && items.length < q.limit && scanned < scan; seq--, scanned++) {
+      let m
+      try {
+        m = await this.jsm.streams.getMessage(AUDIT_STREAM, { seq })
+      } catch {
+        continue // removed: the chain check reports it
+      }
+      if (q.entity && m.subject !== `audit.${q.entity}`) continue
+      const r = AuditRecordSchema.safeParse(JSON.parse(dec.decode(m.data)))
+      if (!r.success || (q.key !== undefined && r.data.key !== q.key)) continue
+      items.push({ ...r.data, seq })
+    }
+    return { items, ...(seq >= 1 ? { next: seq + 1 } : {}) }
+  }
+
+  /** Walk the whole chain from the first record. */
+  async verify(): Promise<ChainCheck> {
+    const info = await this.jsm.streams.info(AUDIT_STREAM)
+    const last = info.state.last_seq
+    const out: { seq: number; record: unknown }[] = []
+    const c = await this.js.consumers.get(AUDIT_STREAM)
+    if (info.state.messages > 0) {
+      const it = await c.consume()
+      for await (const m of it) {
+        let record: unknown
+        try {
+          record = JSON.parse(dec.decode(m.data))
+        } catch {
+          record = undefined
+        }
+        out.push({ seq: m.seq, record })
+        if (m.seq >= last || m.info.pending === 0) break
+      }
+    }
+    const check = checkChain(out)
+    // Records removed from the end leave no gap behind them: the stream remembers its last sequence.
+    if (check.ok && check.records < last) return { ok: false, records: check.records, seq: check.records + 1, problem: `record ${check.records + 1} is missing` }
+    return check
+  }
+}
