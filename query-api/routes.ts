@@ -77,6 +77,9 @@ const AffiliateList = Page.extend({
   parentId: Id.optional(),
   q: z.string().max(200).optional(),
 })
+const OfferList = Page.extend({ brandId: z.coerce.number().int().nonnegative().optional(), status: z.enum(['active', 'paused']).optional() })
+const StatusList = Page.extend({ status: z.enum(['active', 'paused']).optional() })
+const EndpointList = Page.extend({ affiliateId: Id.optional() })
 const LinkList = Page.extend({ affiliateId: Id.optional(), offerId: z.coerce.number().int().nonnegative().optional(), status: z.enum(['active', 'paused']).optional() })
 
 function page<T extends { id: number }>(all: T[], q: { limit: number; cursor?: number }): { items: T[]; next?: string } {
@@ -197,24 +200,24 @@ export const API_DOCS: ApiDoc[] = [
   { method: 'get', path: '/api/affiliates/:id', summary: 'One affiliate', who: 'operator or affiliate' },
   { method: 'post', path: '/api/affiliates/:id/tokens', summary: "Issue an affiliate-scoped token", who: 'operator', body: CreateToken },
   { method: 'post', path: '/api/brands', summary: 'Create a brand', who: 'operator', body: CreateBrand },
-  { method: 'get', path: '/api/brands', summary: 'List brands (affiliates: the active ones)', who: 'operator or affiliate' },
+  { method: 'get', path: '/api/brands', summary: 'List brands (affiliates: the active ones), filtered and paged', who: 'operator or affiliate', query: StatusList },
   { method: 'patch', path: '/api/brands/:id', summary: 'Change a brand', who: 'operator', body: UpdateBrand },
   { method: 'post', path: '/api/links', summary: 'Create a tracking link (an affiliate: its own, to an active offer, in the link builder)', who: 'operator or affiliate', body: CreateLink },
   { method: 'get', path: '/api/links', summary: 'List links, filtered and paged', who: 'operator or affiliate', query: LinkList },
   { method: 'patch', path: '/api/links/:id', summary: "Change a link's status, landing page, default sub-ids, markets or geo rule", who: 'operator', body: UpdateLink },
   { method: 'post', path: '/api/offers', summary: 'Create an offer: brand, destination, landing pages, markets, deep-link hosts', who: 'operator', body: CreateOffer },
-  { method: 'get', path: '/api/offers', summary: 'List offers (affiliates: the active ones)', who: 'operator or affiliate' },
+  { method: 'get', path: '/api/offers', summary: 'List offers (affiliates: the active ones), filtered and paged', who: 'operator or affiliate', query: OfferList },
   { method: 'patch', path: '/api/offers/:id', summary: 'Change an offer', who: 'operator', body: UpdateOffer },
   { method: 'post', path: '/api/deals/cpa', summary: 'Add a CPA deal version (never retroactive)', who: 'operator', body: CreateCpa },
   { method: 'get', path: '/api/deals', summary: 'Deals with every version', who: 'operator or affiliate' },
   { method: 'post', path: '/api/sources', summary: 'Create a postback source; its secret is shown once', who: 'operator', body: CreateSource },
   { method: 'patch', path: '/api/sources/:id', summary: "Change a source's allow-list and mappings", who: 'operator', body: UpdateSource },
-  { method: 'get', path: '/api/sources', summary: 'List postback sources (never their secrets)', who: 'operator' },
+  { method: 'get', path: '/api/sources', summary: 'List postback sources (never their secrets), paged', who: 'operator', query: Page },
   { method: 'get', path: '/api/reports/summary', summary: 'Totals by affiliate and by minute, with asOf', who: 'operator or affiliate', query: SummaryQuery },
   { method: 'get', path: '/api/events', summary: 'The event log, newest first, cursor-paged', who: 'operator or affiliate', query: EventLogParams },
   { method: 'post', path: '/api/players/reassign', summary: 'Reassign a player from now on (0: organic)', who: 'operator', body: Reassign },
   { method: 'post', path: '/api/postbacks/endpoints', summary: 'Register an outbound postback endpoint', who: 'operator or affiliate', body: CreateEndpoint },
-  { method: 'get', path: '/api/postbacks/endpoints', summary: 'List outbound postback endpoints', who: 'operator or affiliate' },
+  { method: 'get', path: '/api/postbacks/endpoints', summary: 'List outbound postback endpoints, filtered and paged', who: 'operator or affiliate', query: EndpointList },
   { method: 'delete', path: '/api/postbacks/endpoints/:id', summary: 'Remove an endpoint', who: 'operator or affiliate' },
   { method: 'post', path: '/api/postbacks/endpoints/:id/test', summary: 'Test-fire a sample event at an endpoint', who: 'operator or affiliate' },
   { method: 'get', path: '/api/postbacks/attempts', summary: 'Every outbound try: URL, status, error, outcome', who: 'operator or affiliate', query: AttemptsQuery },
@@ -254,8 +257,10 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   app.get('/api/brands', async (req) => {
     const p = who(req)
-    const all = await d.store.listBrands()
-    return { items: p.kind === 'operator' ? all : all.filter((b) => b.status === 'active') }
+    const q = parse(StatusList, req.query)
+    const status = p.kind === 'operator' ? q.status : 'active'
+    if (p.kind !== 'operator' && q.status === 'paused') return { items: [] }
+    return page((await d.store.listBrands()).filter((b) => status === undefined || b.status === status), q)
   })
 
   app.patch<{ Params: { id: string } }>('/api/brands/:id', async (req) => {
@@ -342,8 +347,10 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   // Affiliates see the active offers: what the portal's link builder offers them.
   app.get('/api/offers', async (req) => {
     const p = who(req)
-    const all = await d.store.listOffers()
-    return { items: p.kind === 'operator' ? all : all.filter((o) => o.status === 'active') }
+    const q = parse(OfferList, req.query)
+    if (p.kind !== 'operator' && q.status === 'paused') return { items: [] }
+    const status = p.kind === 'operator' ? q.status : 'active'
+    return page((await d.store.listOffers()).filter((o) => (status === undefined || o.status === status) && (q.brandId === undefined || o.brandId === q.brandId)), q)
   })
 
   app.patch<{ Params: { id: string } }>('/api/offers/:id', async (req) => {
@@ -401,7 +408,8 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   app.get('/api/sources', async (req) => {
     operator(req)
-    return { items: (await d.store.listSources()).map(sourceView) }
+    const r = page(await d.store.listSources(), parse(Page, req.query))
+    return { ...r, items: r.items.map(sourceView) }
   })
 
   app.get('/api/reports/summary', async (req) => {
@@ -448,8 +456,9 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   app.get('/api/postbacks/endpoints', async (req) => {
     const p = who(req)
-    const all = await d.store.listEndpoints()
-    return { items: p.kind === 'operator' ? all : all.filter((e) => e.affiliateId === p.affiliateId) }
+    const q = parse(EndpointList, req.query)
+    const affiliateId = scopeAffiliate(p, q.affiliateId)
+    return page((await d.store.listEndpoints()).filter((e) => affiliateId === undefined || e.affiliateId === affiliateId), q)
   })
 
   /** The endpoint, if the caller may act on it (an affiliate: only its own; others look absent). */

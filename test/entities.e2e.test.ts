@@ -79,6 +79,19 @@ describe('brands and offers', () => {
     expect((await op()('PATCH', `/api/brands/${brand}`, { status: 'active' })).body.status).toBe('active')
   })
 
+  it('lists page and filter: offers by brand and status, affiliates only ever active ones', async () => {
+    const second = (await op()('POST', '/api/offers', { name: 'No brand', destination: 'https://x.example/' })).body
+    const mine = (await op()('GET', `/api/offers?brandId=${brand}`)).body.items
+    expect(mine.map((o: { id: number }) => o.id)).toEqual([offer.id])
+    const first = (await op()('GET', '/api/offers?limit=1')).body
+    expect(first.items).toHaveLength(1)
+    const rest = (await op()('GET', `/api/offers?cursor=${first.next}&limit=1000`)).body.items
+    expect(rest.map((o: { id: number }) => o.id)).toContain(second.id)
+    expect(rest.every((o: { id: number }) => o.id > first.items[0].id)).toBe(true)
+    expect((await api(app.url, affToken)('GET', '/api/offers?status=paused')).body.items).toEqual([])
+    expect((await op()('GET', '/api/offers?status=sometimes')).status).toBe(400)
+  })
+
   it.each<[string, Record<string, unknown>, string]>([
     ['a brand that does not exist', { brandId: 999 }, 'brandId'],
     ['a market that is not a country code', { markets: ['Germany'] }, 'markets.0'],
