@@ -554,9 +554,10 @@ export class WatchedBucket<T> {
   readonly ready: Promise<void>
   #stop: (() => void) | undefined
 
-  constructor(kv: KV, schema: z.ZodType<T>, onError: (err: unknown, key: string) => void) {
+  /** `key`: a subject filter such as 'a.*' (default: every key) */
+  constructor(kv: KV, schema: z.ZodType<T>, onError: (err: unknown, key: string) => void, key?: string) {
     this.ready = new Promise((resolve, reject) => {
-      kv.watch({ initializedFn: () => resolve() })
+      kv.watch({ initializedFn: () => resolve(), ...(key ? { key } : {}) })
         .then((iter) => {
           this.#stop = () => iter.stop()
           void (async () => {

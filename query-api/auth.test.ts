@@ -138,3 +138,24 @@ describe('HttpError', () => {
     expect([e.status, e.error, e.reason, e.message, e.fields]).toEqual([400, 'invalid', 'bad thing', 'bad thing', { x: 'y' }])
   })
 })
+
+describe('a suspended affiliate', () => {
+  const suspended = new Set([7])
+  const a = new Auth(OPERATOR_KEY, TOKEN_SECRET, (id) => suspended.has(id))
+  const req = (token: string) => ({ headers: { authorization: `Bearer ${token}` } }) as unknown as Parameters<Auth['fromRequest']>[0]
+
+  it('opens nothing: 403 with the reason on the API, no principal on the WebSocket', () => {
+    const t7 = a.issueAffiliateToken(7, Date.now() + HOUR)
+    expect(a.resolve(t7, Date.now())).toBeUndefined()
+    const e = httpError(() => a.fromRequest(req(t7)))
+    expect([e.status, e.error]).toEqual([403, 'affiliate_suspended'])
+  })
+
+  it('leaves other affiliates and the operator alone, and is lifted with the suspension', () => {
+    const t8 = a.issueAffiliateToken(8, Date.now() + HOUR)
+    expect(a.fromRequest(req(t8))).toEqual({ kind: 'affiliate', affiliateId: 8 })
+    expect(a.fromRequest(req(OPERATOR_KEY))).toEqual(operator)
+    suspended.delete(7)
+    expect(a.fromRequest(req(a.issueAffiliateToken(7, Date.now() + HOUR)))).toEqual(aff7)
+  })
+})

@@ -24,6 +24,8 @@ export class Auth {
   constructor(
     operatorKey: string,
     private readonly tokenSecret: string,
+    /** whether an affiliate is suspended: its tokens then open nothing */
+    private readonly suspended: (affiliateId: number) => boolean = () => false,
   ) {
     this.#operatorKey = Buffer.from(operatorKey)
   }
@@ -37,8 +39,13 @@ export class Auth {
     return createHmac('sha256', this.tokenSecret).update(`aff:${id}:${exp}`).digest('base64url')
   }
 
-  /** The principal a credential stands for, or undefined. */
+  /** The principal a credential stands for, or undefined (a suspended affiliate's too). */
   resolve(credential: string | undefined, now: number): Principal | undefined {
+    const p = this.#resolve(credential, now)
+    return p?.kind === 'affiliate' && this.suspended(p.affiliateId) ? undefined : p
+  }
+
+  #resolve(credential: string | undefined, now: number): Principal | undefined {
     if (!credential) return undefined
     if (credential.startsWith('aff.')) {
       // One spelling per claim set: decimal ids without leading zeros, nothing extra.
@@ -60,8 +67,9 @@ export class Auth {
   fromRequest(req: FastifyRequest): Principal {
     const h = req.headers.authorization
     const cred = h?.startsWith('Bearer ') ? h.slice(7) : (req.headers['x-api-key'] as string | undefined)
-    const p = this.resolve(cred, Date.now())
+    const p = this.#resolve(cred, Date.now())
     if (!p) throw new HttpError(401, 'unauthorized', cred ? 'invalid or expired credential' : 'send Authorization: Bearer <operator key or affiliate token>')
+    if (p.kind === 'affiliate' && this.suspended(p.affiliateId)) throw new HttpError(403, 'affiliate_suspended', 'this affiliate account is suspended; contact your affiliate manager')
     return p
   }
 }

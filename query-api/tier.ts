@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
-import { EntityStore } from '../common/entities.js'
+import { AffiliateSchema, EntityStore, WatchedBucket } from '../common/entities.js'
 import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
 import type { Logger } from '../common/log.js'
@@ -29,7 +29,10 @@ export async function startQueryApi(
   extra: { status: ApiDeps['status']; demo?: ApiDeps['demo'] },
 ): Promise<RunningTier & { hub: LiveHub }> {
   const store = await EntityStore.open(nc)
-  const auth = new Auth(cfg.secrets.operatorApiKey, cfg.secrets.tokenSecret)
+  // Affiliates kept live in memory: a suspension closes the portal at once, with no lookup per request.
+  const affiliates = new WatchedBucket(store.affiliates, AffiliateSchema, (err, key) => log.error({ err, key }, 'unreadable affiliate in KV, ignored'), 'a.*')
+  await affiliates.ready
+  const auth = new Auth(cfg.secrets.operatorApiKey, cfg.secrets.tokenSecret, (id) => affiliates.map.get(`a.${id}`)?.status === 'suspended')
   const hub = new LiveHub(auth, log)
   hub.start(nc, await watermarks(ch))
   const js = nc.jetstream()
@@ -64,6 +67,7 @@ export async function startQueryApi(
     async stop() {
       stopping = true
       hub.stop()
+      affiliates.stop()
     },
   }
 }

@@ -221,6 +221,19 @@ describe("the affiliate's link builder", () => {
   })
 })
 
+describe('a suspended affiliate', () => {
+  it('is shut out of the portal at once, and let back in when reactivated', async () => {
+    const who = await op()('POST', '/api/affiliates', { name: 'To suspend' })
+    const tok = (await op()('POST', `/api/affiliates/${who.body.id}/tokens`, {})).body.token
+    expect((await api(app.url, tok)('GET', '/api/whoami')).status).toBe(200)
+    await op()('PATCH', `/api/affiliates/${who.body.id}`, { status: 'suspended' })
+    const shut = await waitFor('the suspension to reach the API', () => api(app.url, tok)('GET', '/api/links'), (r) => r.status !== 200, 10_000)
+    expect(shut).toMatchObject({ status: 403, body: { error: 'affiliate_suspended' } })
+    await op()('PATCH', `/api/affiliates/${who.body.id}`, { status: 'active' })
+    await waitFor('the reactivation', () => api(app.url, tok)('GET', '/api/links'), (r) => r.status === 200, 10_000)
+  })
+})
+
 describe('the audit log', () => {
   it('records every change: who, when, before and after; never a secret', async () => {
     const r = await op()('PATCH', `/api/affiliates/${other}`, { status: 'suspended', manager: 'Ann' })
