@@ -3,6 +3,8 @@
  * over HTTP and WebSocket.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../../common/nats.js'
 
@@ -66,6 +68,16 @@ export async function spawnApp(opts: {
     kill: async () => {
       proc.kill('SIGKILL')
       await exited
+      // A SIGKILLed app cannot stop its embedded nats-server child: stop it here, or it outlives the test.
+      const pidFile = opts.env.DATA_DIR ? join(opts.env.DATA_DIR, 'nats', 'nats-server.pid') : undefined
+      const pid = pidFile && existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN
+      if (Number.isSafeInteger(pid) && pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // already gone
+        }
+      }
     },
   }
 }
