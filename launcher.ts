@@ -13,6 +13,7 @@ import { ConfigError, loadConfig, parseTiers, secretsFile, type Config, type Tie
 import { createLogger, type Logger } from './common/log.js'
 import { connectNats, ensureTopology, startNatsServer, type EmbeddedNats } from './common/nats.js'
 import { ConflictError, NotFoundError } from './common/entities.js'
+import { AuditError } from './common/audit.js'
 import type { RunningTier } from './common/tier.js'
 import { startIngest } from './ingest/tier.js'
 import { startProcessor } from './processor/tier.js'
@@ -53,7 +54,8 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: cfg.trustProxy,
+    // fastify takes a hop count too (proxy-addr); its types only name booleans and strings
+    trustProxy: cfg.trustProxy as boolean | string,
     bodyLimit: 256 * 1024,
   })
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -63,6 +65,10 @@ export async function launch(argv: string[], env: Record<string, string | undefi
     if (err instanceof HttpError) return sendError(reply, err)
     if (err instanceof ConflictError) return reply.code(409).send({ error: 'conflict', reason: err.message })
     if (err instanceof NotFoundError) return reply.code(404).send({ error: 'not_found', reason: err.message })
+    if (err instanceof AuditError) {
+      req.log.error({ err, url: req.url.split('?')[0], method: req.method }, 'audit append failed')
+      return reply.code(503).send({ error: 'audit_unavailable', reason: err.message })
+    }
     const status = (err as FastifyError).statusCode ?? 500
     if (status < 500) return reply.code(status).send({ error: 'bad_request', reason: err.message })
     req.log.error({ err, url: req.url.split('?')[0], method: req.method }, 'request failed')

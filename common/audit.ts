@@ -84,6 +84,9 @@ export function checkChain(records: Iterable<{ seq: number; record: unknown }>):
   return { ok: true, records: n, head: prev }
 }
 
+/** The change was made but its audit record could not be written (never a conflict of the change itself). */
+export class AuditError extends Error {}
+
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
@@ -129,8 +132,9 @@ export class AuditLog {
         return { ...record, seq: ack.seq }
       } catch (err) {
         // Another process appended first: read the new head and link to it.
-        if (!String((err as Error).message).includes('wrong last sequence') || tries > 50) throw err
         this.#head = undefined
+        if (!String((err as Error).message).includes('wrong last sequence') || tries > 50)
+          throw new AuditError(`the change was made, but its audit record could not be written: ${(err as Error).message}`, { cause: err })
       }
     }
   }

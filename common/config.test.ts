@@ -70,12 +70,17 @@ describe('loadConfig defaults', () => {
     ['true', true],
     ['10.0.0.1', '10.0.0.1'],
     ['10.0.0.0/8, ::1', '10.0.0.0/8, ::1'],
+    ['1', 1],
+    ['2', 2],
   ])('TRUST_PROXY=%s', (v, want) => {
     expect(loadConfig({ DATA_DIR: tempDataDir(), TRUST_PROXY: v }).trustProxy).toEqual(want)
   })
 
   it.each([
     ['TRUST_PROXY', 'sometimes'],
+    ['TRUST_PROXY', 'abc'],
+    ['TRUST_PROXY', '10.0.0.1,not-an-ip'],
+    ['TRUST_PROXY', '0'],
     ['CLICK_COOKIE_NAME', 'a b'],
     ['CLICK_COOKIE_DOMAIN', 'not a domain'],
   ])('rejects %s=%s', (k, v) => {

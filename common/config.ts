@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { resolve, join } from 'node:path'
 import { z } from 'zod'
+import { CidrSchema } from './ipallow.js'
 
 export const TIERS = ['ingest', 'processor', 'query-api'] as const
 export type Tier = (typeof TIERS)[number]
@@ -60,15 +61,19 @@ const EnvSchema = z.object({
   /** The click cookie lives this long; default ATTRIBUTION_WINDOW_DAYS. */
   CLICK_COOKIE_DAYS: z.coerce.number().int().min(1).max(400).optional(),
   /** Which proxies' X-Forwarded-For to believe for the client address (geo rules, IP allow-lists):
-   *  'false' (none, default), 'true' (any: only behind a proxy that sets it itself), or the proxies' addresses/CIDRs. */
+   *  'false' (none, default), the proxies' addresses/CIDRs, or a hop count. 'true' believes the left-most
+   *  address, which a client can write itself behind a proxy that appends to the header: avoid it. */
   TRUST_PROXY: z
     .string()
     .default('false')
-    .transform((v, ctx): boolean | string => {
+    .transform((v, ctx): boolean | number | string => {
       if (v === 'false' || v === '') return false
       if (v === 'true') return true
-      if (v.split(',').every((x) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(x.trim()))) return v
-      ctx.addIssue({ code: 'custom', message: "must be 'true', 'false' or comma-separated addresses/CIDRs" })
+      // a hop count: the address that many proxies from the right of X-Forwarded-For
+      if (/^[1-9]\d?$/.test(v)) return Number(v)
+      const bad = v.split(',').find((x) => !CidrSchema.safeParse(x.trim()).success)
+      if (bad === undefined) return v
+      ctx.addIssue({ code: 'custom', message: `'${bad.trim()}' is not an address or CIDR; give 'true', 'false', a hop count or comma-separated addresses/CIDRs` })
       return z.NEVER
     }),
   PUBLISH_MAX_BATCH_EVENTS: positiveInt(1000),
@@ -100,7 +105,7 @@ export type Secrets = { clickSecret: string; pseudonymSecret: string; tokenSecre
 export type Config = {
   port: number
   host: string
-  trustProxy: boolean | string
+  trustProxy: boolean | number | string
   dataDir: string
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL']
   nats: { url: string | undefined; serverBin: string }

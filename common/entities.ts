@@ -28,12 +28,16 @@ export const AffiliateSchema = z.object({
 })
 export type Affiliate = z.infer<typeof AffiliateSchema>
 
-/** An http(s) URL (a destination template may hold {macros}). */
+/** An http(s) URL (a destination template may hold {macros} in its path and query). It must
+ *  be printable ASCII without spaces (percent-encode the rest): it becomes a Location header. */
 export const HttpUrl = z
   .string()
-  .url()
   .max(2000)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (percent-encode other characters)')
+  .url()
   .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+  // A macro in the scheme, host or port would let a visitor's sub-id choose where it goes.
+  .refine((u) => !/^[^/]*\/\/[^/?#]*[{}]/.test(u), 'may use macros only in the path and query, never in the host')
 
 /** ISO 3166-1 alpha-2 country codes, as the IP lookup gives them. */
 export const Markets = z
@@ -113,18 +117,15 @@ export const OfferSchema = z.object({
   /** the brand the offer belongs to (0: none) */
   brandId: z.number().int().nonnegative().default(0),
   /** the default destination of the offer's links; macros as for links */
-  destination: z
-    .string()
-    .url()
-    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
+  destination: HttpUrl,
   /** hosts a link's ?url= deep link may point at; empty: no deep links */
   deepLinkHosts: z.array(HostPattern).max(100).default([]),
   /** landing pages links may choose instead of the default destination */
   landingPages: z
     .array(LandingPageSchema)
     .max(100)
-    .default([])
-    .refine((ps) => new Set(ps.map((p) => p.id)).size === ps.length, 'landing page ids must be unique'),
+    .refine((ps) => new Set(ps.map((p) => p.id)).size === ps.length, 'landing page ids must be unique')
+    .default([]),
   /** the countries the offer is for; empty: every country */
   markets: Markets.default([]),
   /** click → registration window for this offer's clicks; default ATTRIBUTION_WINDOW_DAYS */
@@ -136,18 +137,24 @@ export const OfferSchema = z.object({
 export type Offer = z.infer<typeof OfferSchema>
 export const OfferInputSchema = OfferSchema.omit({ id: true, createdAt: true, updatedAt: true })
 
-/** Whether a deep link may go to this URL: http(s), on a host the offer allows. */
-export function deepLinkAllowed(offer: Pick<Offer, 'deepLinkHosts'>, url: string): boolean {
+/** Where a deep link may go: the URL normalised (percent-encoded, safe as a Location header)
+ *  when it is http(s) on a host the offer allows; else undefined. */
+export function deepLinkTarget(offer: Pick<Offer, 'deepLinkHosts'>, url: string): string | undefined {
   let u: URL
   try {
     u = new URL(url)
   } catch {
-    return false
+    return undefined
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') return false
-  if (u.username || u.password) return false
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return undefined
+  if (u.username || u.password) return undefined
   const host = u.hostname.toLowerCase()
-  return offer.deepLinkHosts.some((p) => (p.startsWith('*.') ? host === p.slice(2) || host.endsWith(p.slice(1)) : host === p))
+  return offer.deepLinkHosts.some((p) => (p.startsWith('*.') ? host === p.slice(2) || host.endsWith(p.slice(1)) : host === p)) ? u.href : undefined
+}
+
+/** Whether a deep link may go to this URL: http(s), on a host the offer allows. */
+export function deepLinkAllowed(offer: Pick<Offer, 'deepLinkHosts'>, url: string): boolean {
+  return deepLinkTarget(offer, url) !== undefined
 }
 
 export const CpaVersionSchema = z.object({
@@ -232,6 +239,21 @@ export function secretMatches(presented: string, storedHash: string): boolean {
 export class ConflictError extends Error {}
 export class NotFoundError extends Error {}
 
+/**
+ * The fields of an entity's input schema as a patch: each optional, its default removed (a
+ * default would overwrite the stored value of every field the patch does not name), and an
+ * optional field clearable with null. Unknown fields are refused.
+ */
+export function patchOf<S extends z.ZodRawShape>(schema: z.ZodObject<S>): z.ZodType<{ [K in keyof z.output<z.ZodObject<S>>]?: z.output<z.ZodObject<S>>[K] | null }> {
+  const shape: Record<string, z.ZodType> = {}
+  for (const [k, v] of Object.entries(schema.shape) as [string, z.ZodType][]) {
+    if (v instanceof z.ZodDefault) shape[k] = (v.unwrap() as z.ZodType).optional()
+    else if (v instanceof z.ZodOptional) shape[k] = (v.unwrap() as z.ZodType).nullable().optional()
+    else shape[k] = v.optional()
+  }
+  return z.object(shape).strict() as never
+}
+
 /** Who made a change, for the audit log: "operator", "affiliate:<id>", "import", "system". */
 export type Actor = string
 
@@ -282,9 +304,14 @@ export class EntityStore {
     }
   }
 
-  /** Create a value under a new key, then record it in the audit log. */
-  async #create<T extends { id: number }>(kv: KV, key: string, value: T, entity: AuditEntity, by: Actor, at: number): Promise<T> {
-    await kv.create(key, enc.encode(JSON.stringify(value)))
+  /** Create a value under a new key (a ConflictError with `taken` when the key exists), then record it in the audit log. */
+  async #create<T extends { id: number }>(kv: KV, key: string, value: T, entity: AuditEntity, by: Actor, at: number, taken = `${key} exists`): Promise<T> {
+    try {
+      await kv.create(key, enc.encode(JSON.stringify(value)))
+    } catch (err) {
+      if (isCasConflict(err)) throw new ConflictError(taken)
+      throw err
+    }
     await this.audit.append({ at, by, entity, key: String(value.id), action: 'create', after: value })
     return value
   }
@@ -309,8 +336,9 @@ export class EntityStore {
     return listJson(this.brands, BrandSchema)
   }
 
-  async updateBrand(id: number, patch: Partial<z.input<typeof BrandInputSchema>>, now: number, by: Actor = 'system'): Promise<Brand> {
-    return this.#update(this.brands, `b.${id}`, BrandSchema, `no brand ${id}`, (cur) => BrandSchema.parse({ ...cur, ...patch, updatedAt: now }), 'brand', by, now)
+  /** Change a brand; a field the patch does not name keeps its value, null clears an optional one. */
+  async updateBrand(id: number, patch: object, now: number, by: Actor = 'system'): Promise<Brand> {
+    return this.#update(this.brands, `b.${id}`, BrandSchema, `no brand ${id}`, (cur) => BrandSchema.parse({ ...mergePatch(cur, patch), updatedAt: now }), 'brand', by, now)
   }
 
   async createAffiliate(
@@ -373,12 +401,7 @@ export class EntityStore {
     const { code: given, offerId, ...rest } = input
     const code = given ?? randomBytes(6).toString('base64url')
     const link = LinkSchema.parse({ ...rest, id: await this.nextId('link'), code, offerId: offerId ?? 0, status: 'active', createdAt: now })
-    try {
-      return await this.#create(this.links, `code.${code}`, link, 'link', by, now)
-    } catch (err) {
-      if (isCasConflict(err)) throw new ConflictError(`link code '${code}' is taken`)
-      throw err
-    }
+    return this.#create(this.links, `code.${code}`, link, 'link', by, now, `link code '${code}' is taken`)
   }
 
   async listLinks(): Promise<Link[]> {
@@ -417,11 +440,12 @@ export class EntityStore {
         const data = enc.encode(JSON.stringify(deal))
         if (cur && cur.operation === 'PUT') await this.deals.update(key, data, cur.revision)
         else await this.deals.create(key, data)
-        await this.audit.append({ at: now, by, entity: 'deal', key: `cpa.${affiliateId}`, action: last ? 'update' : 'create', after: version })
-        return deal
       } catch (err) {
         if (!isCasConflict(err)) throw err
+        continue
       }
+      await this.audit.append({ at: now, by, entity: 'deal', key: `cpa.${affiliateId}`, action: last ? 'update' : 'create', after: version })
+      return deal
     }
   }
 
@@ -447,8 +471,8 @@ export class EntityStore {
   }
 
   /** Change a source's allow-list and mappings (not its credentials). */
-  async updateSource(id: number, patch: Partial<Omit<SourceSettings, 'auth'>>, now: number, by: Actor = 'system'): Promise<Source> {
-    return this.#update(this.sources, `s.${id}`, SourceSchema, `no postback source ${id}`, (cur) => SourceSchema.parse({ ...cur, ...patch, updatedAt: now }), 'source', by, now)
+  async updateSource(id: number, patch: object, now: number, by: Actor = 'system'): Promise<Source> {
+    return this.#update(this.sources, `s.${id}`, SourceSchema, `no postback source ${id}`, (cur) => SourceSchema.parse({ ...mergePatch(cur, patch), updatedAt: now }), 'source', by, now)
   }
 
   async createOffer(input: z.input<typeof OfferInputSchema>, now: number, by: Actor = 'system'): Promise<Offer> {
@@ -464,8 +488,9 @@ export class EntityStore {
     return listJson(this.offers, OfferSchema)
   }
 
-  async updateOffer(id: number, patch: Partial<z.input<typeof OfferInputSchema>>, now: number, by: Actor = 'system'): Promise<Offer> {
-    return this.#update(this.offers, `o.${id}`, OfferSchema, `no offer ${id}`, (cur) => OfferSchema.parse({ ...cur, ...patch, updatedAt: now }), 'offer', by, now)
+  /** Change an offer; a field the patch does not name keeps its value, null clears an optional one. */
+  async updateOffer(id: number, patch: object, now: number, by: Actor = 'system'): Promise<Offer> {
+    return this.#update(this.offers, `o.${id}`, OfferSchema, `no offer ${id}`, (cur) => OfferSchema.parse({ ...mergePatch(cur, patch), updatedAt: now }), 'offer', by, now)
   }
 
   async createEndpoint(input: { affiliateId: number; events: Endpoint['events']; url: string }, now: number, by: Actor = 'system'): Promise<Endpoint> {

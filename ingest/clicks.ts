@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { ClickIdSigner } from '../common/clickid.js'
-import { deepLinkAllowed, linkDestination, linkMarkets, type Link, type Offer, type WatchedBucket } from '../common/entities.js'
+import { deepLinkTarget, linkDestination, linkMarkets, type Link, type Offer, type WatchedBucket } from '../common/entities.js'
 import { SUB_IDS, type ClickEvent } from '../common/events.js'
 import { countryOf, geoDecision } from '../common/geo.js'
 import type { Publisher } from './publisher.js'
@@ -102,7 +102,9 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
     if (link.subs) for (const k of SUB_IDS) if (sub[k] === undefined && link.subs[k] !== undefined) sub[k] = link.subs[k]
     const offer = link.offerId > 0 ? deps.offers?.map.get(`o.${link.offerId}`) : undefined
     // Geo rule: only a link with a rule and markets looks the country up on the click path.
-    const geo = link.geo ? geoDecision(link.geo, linkMarkets(link, offer), countryOf(req.ip)) : undefined
+    const ip = req.ip
+    const markets = link.geo ? linkMarkets(link, offer) : undefined
+    const geo = link.geo && markets!.length > 0 ? geoDecision(link.geo, markets!, countryOf(ip)) : undefined
     const ev: ClickEvent = {
       kind: 'click',
       id,
@@ -111,7 +113,7 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       linkId: link.id,
       affiliateId: link.affiliateId,
       offerId: link.offerId,
-      ip: req.ip,
+      ip,
       ua: (req.headers['user-agent'] ?? '').slice(0, MAX_VALUE),
       referer: (req.headers.referer ?? '').slice(0, MAX_VALUE),
       sub,
@@ -125,7 +127,7 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
     }
     // A deep link (?url=) replaces the destination only when the link's offer allows its host;
     // else the link's landing page on its offer, else its own destination.
-    const deep = typeof req.query.url === 'string' && offer && offer.status === 'active' && deepLinkAllowed(offer, req.query.url) ? req.query.url : undefined
+    const deep = geo?.action !== 'redirect' && typeof req.query.url === 'string' && offer && offer.status === 'active' ? deepLinkTarget(offer, req.query.url) : undefined
     const template = geo?.action === 'redirect' ? geo.url : (deep ?? linkDestination(link, offer))
     const location = expandDestination(template, {
       click_id: id,
@@ -140,7 +142,14 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
     })
     if (deps.cookie) reply.header('set-cookie', clickCookie(deps.cookie, id, req.protocol === 'https'))
     const redirect = () => {
-      if (!reply.sent) reply.code(302).header('location', location).header('cache-control', 'no-store').send()
+      if (reply.sent) return
+      try {
+        reply.code(302).header('location', location).header('cache-control', 'no-store').send()
+      } catch (err) {
+        // A destination that cannot be a header (entities are validated against this; a last guard).
+        req.log.error({ err, linkId: link.id }, 'redirect failed')
+        if (!reply.sent) reply.code(502).type('text/plain; charset=utf-8').send('This link cannot redirect; the operator has been told.\n')
+      }
     }
     if (deps.ack === 'stored') {
       // Called when stored, after the ack timeout, or if ingest is shutting down: the visitor

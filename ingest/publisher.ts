@@ -61,9 +61,9 @@ export class Publisher {
   #sweep(cutoff: number) {
     for (const w of this.#clickWaiters) {
       if (w.at > cutoff) break
-      w.resolve(undefined)
+      this.#settle(w, undefined)
     }
-    for (const ws of this.#inflightWaiters) if (ws[0] && ws[0].at <= cutoff) for (const w of ws) w.resolve(undefined)
+    for (const ws of this.#inflightWaiters) if (ws[0] && ws[0].at <= cutoff) for (const w of ws) this.#settle(w, undefined)
   }
 
   /** Queue a click; resolves with the ack when JetStream has stored it (or with nothing
@@ -147,13 +147,12 @@ export class Publisher {
 
   async #publishWithRetry(subject: string, msgId: string, data: Uint8Array, waiters: Waiter[], events: number): Promise<void> {
     let delay = 50
+    let ack: PubAck
     for (let attempt = 1; ; attempt++) {
       try {
-        const ack = await this.#writer.publish(subject, data, msgId)
+        ack = await this.#writer.publish(subject, data, msgId)
         this.stats.published += events
         this.stats.queued -= events
-        for (const w of waiters) w.resolve(ack)
-        return
       } catch (err) {
         // Keep trying while the process lives: the events are already promised to callers
         // (clicks were redirected). Shutdown gives up after a bounded time.
@@ -168,7 +167,20 @@ export class Publisher {
         if (attempt === 1 || attempt % 20 === 0) this.opts.log.warn({ err: (err as Error).message, subject, attempt }, 'publish failed, retrying')
         await new Promise((r) => setTimeout(r, delay))
         delay = Math.min(delay * 2, 2000)
+        continue
       }
+      // Outside the try: a waiter that throws must not look like a failed publish.
+      for (const w of waiters) this.#settle(w, ack)
+      return
+    }
+  }
+
+  /** Tell a waiter; a waiter's own failure is logged, never allowed to reach the publisher. */
+  #settle(w: Waiter, ack: PubAck | undefined) {
+    try {
+      w.resolve(ack)
+    } catch (err) {
+      this.opts.log.error({ err }, 'a publish waiter failed')
     }
   }
 

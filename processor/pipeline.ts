@@ -10,8 +10,9 @@
  *   convert   registration / ftd against the player state  → events row, ledger entry, state
  *   tally     the batch's live delta per affiliate and minute
  */
-import { createHash, createHmac } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { ClickIdCheck } from '../common/clickid.js'
+import { pseudonymizer } from '../common/pseudonym.js'
 import type { CpaDeal } from '../common/entities.js'
 import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
@@ -74,10 +75,7 @@ export function playerKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'
   return `p.${createHash('sha256').update(k).digest('hex').slice(0, 40)}`
 }
 
-/** Keyed hash of a player id: what analytics and the portal see instead of the id. */
-export function pseudonymizer(secret: string): (playerId: string) => string {
-  return (id) => createHmac('sha256', secret).update(id).digest('hex').slice(0, 32)
-}
+export { pseudonymizer }
 
 const dec = new TextDecoder()
 

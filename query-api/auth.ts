@@ -39,6 +39,11 @@ export class Auth {
     return createHmac('sha256', this.tokenSecret).update(`aff:${id}:${exp}`).digest('base64url')
   }
 
+  /** Whether a principal may still be served (a connection opened before a suspension is closed). */
+  allowed(p: Principal): boolean {
+    return p.kind === 'operator' || !this.suspended(p.affiliateId)
+  }
+
   /** The principal a credential stands for, or undefined (a suspended affiliate's too). */
   resolve(credential: string | undefined, now: number): Principal | undefined {
     const p = this.#resolve(credential, now)

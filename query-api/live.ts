@@ -52,6 +52,10 @@ export class LiveHub {
         all ??= JSON.stringify({ type: 'delta', ...d })
         c.ws.send(all)
       } else {
+        if (!this.auth.allowed(c.principal)) {
+          c.ws.close(4403, 'affiliate suspended')
+          continue
+        }
         const id = c.principal.affiliateId
         const rows = d.rows.filter((r) => r.affiliateId === id)
         if (rows.length > 0) c.ws.send(JSON.stringify({ type: 'delta', ...d, rows }))

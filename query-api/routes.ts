@@ -18,7 +18,7 @@ import type { KV } from 'nats'
 import { isPrivateHost } from '../common/ipallow.js'
 import { decodeCursor, eventLog } from './eventlog.js'
 import { AUDIT_ENTITIES } from '../common/audit.js'
-import { BrandInputSchema, EndpointSchema, HttpUrl, LINK_CODE, LinkSettingsSchema, OfferInputSchema, SourceSettingsSchema, type Actor, type EntityStore, type Offer, type Source } from '../common/entities.js'
+import { BrandInputSchema, EndpointSchema, HttpUrl, LINK_CODE, LinkSettingsSchema, OfferInputSchema, patchOf, SourceSettingsSchema, type Actor, type EntityStore, type Offer, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
 import { reconcile, summary } from './reports.js'
@@ -36,6 +36,8 @@ export type ApiDeps = {
   allowPrivateEndpoints?: boolean
   /** per-player state (read only here: the migration import's dry run) */
   players?: KV
+  /** the keyed hash of a player id the processor records (the audit log keys players by it) */
+  pseudonym?: (playerId: string) => string
 }
 
 export function parse<T>(schema: z.ZodType<T>, data: unknown): T {
@@ -117,15 +119,17 @@ const UpdateLink = z
   .partial()
   .strict()
 const CreateBrand = BrandInputSchema.strict()
-const UpdateBrand = BrandInputSchema.partial().strict()
+const UpdateBrand = patchOf(BrandInputSchema)
 const CreateOffer = OfferInputSchema.strict()
-const UpdateOffer = OfferInputSchema.partial().strict()
+const UpdateOffer = patchOf(OfferInputSchema)
 const AuditQuery = z.object({
   entity: z.enum(AUDIT_ENTITIES).optional(),
   key: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   /** the `next` of the previous page */
   before: z.coerce.number().int().positive().optional(),
+  /** a player's records (the log keys players by their pseudonym, never the raw id) */
+  playerId: z.string().max(128).optional(),
 })
 const CreateCpa = z.object({
   affiliateId: Id,
@@ -134,7 +138,7 @@ const CreateCpa = z.object({
   effectiveFrom: z.coerce.date().optional(),
 })
 const CreateSource = SourceSettingsSchema.extend({ name: z.string().trim().min(1).max(200) }).strict()
-const UpdateSource = SourceSettingsSchema.omit({ auth: true }).partial().strict()
+const UpdateSource = patchOf(SourceSettingsSchema.omit({ auth: true }))
 const SummaryQuery = z.object({
   from: z.coerce.date().optional(),
   to: z.coerce.date().optional(),
@@ -246,6 +250,11 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
       throw new HttpError(400, 'invalid_request', `the offer has no landing page '${landingPageId}'`, { landingPageId: 'is not one of the offer’s landing pages' })
     return offer
   }
+  // Player ids never enter the append-only log in the clear (DOMAIN.md: pseudonymised).
+  const playerAuditKey = (playerId: string) => {
+    if (!d.pseudonym) throw new HttpError(503, 'unavailable', 'this process has no pseudonym key')
+    return d.pseudonym(playerId)
+  }
   const checkBrand = async (brandId: number | undefined) => {
     if (brandId !== undefined && brandId > 0 && !(await d.store.getBrand(brandId))) throw noSuch('brandId', `brand ${brandId}`)
   }
@@ -356,7 +365,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   app.patch<{ Params: { id: string } }>('/api/offers/:id', async (req) => {
     operator(req)
     const body = parse(UpdateOffer, req.body)
-    await checkBrand(body.brandId)
+    await checkBrand(body.brandId ?? undefined)
     return d.store.updateOffer(parse(Id, req.params.id), body, Date.now(), 'operator')
   })
 
@@ -438,7 +447,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     // On the player's partition, in order with the player's events.
     const seq = await d.publish(eventSubject(partitionOf(`p:${e.playerId}`, d.partitions), e.kind), encodeEvents([e]), e.id)
     // The processor applies it in order; the audit log keeps the request (the events log, the effect).
-    await d.store.audit.append({ at: e.ts, by: 'operator', entity: 'player', key: body.playerId, action: 'update', after: { affiliateId: body.affiliateId, event: e.id }, note: body.note })
+    await d.store.audit.append({ at: e.ts, by: 'operator', entity: 'player', key: playerAuditKey(body.playerId), action: 'update', after: { affiliateId: body.affiliateId, event: e.id }, note: body.note })
     return reply.code(202).send({ status: 'accepted', id: e.id, seq })
   })
 
@@ -534,7 +543,8 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   app.get('/api/audit', async (req) => {
     operator(req)
-    return d.store.audit.list(parse(AuditQuery, req.query))
+    const { playerId, ...q } = parse(AuditQuery, req.query)
+    return d.store.audit.list(playerId === undefined ? q : { ...q, entity: 'player', key: playerAuditKey(playerId) })
   })
 
   app.get('/api/audit/verify', async (req) => {

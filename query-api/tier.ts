@@ -10,6 +10,7 @@ import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
 import { AffiliateSchema, EntityStore, WatchedBucket } from '../common/entities.js'
+import { pseudonymizer } from '../common/pseudonym.js'
 import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
 import type { Logger } from '../common/log.js'
@@ -55,6 +56,7 @@ export async function startQueryApi(
         partitions: cfg.stream.partitions,
         allowPrivateEndpoints: cfg.outbound.allowPrivate,
         players: await openKv(nc, BUCKETS.players),
+        pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),
         publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
       })
       if (existsSync(DASHBOARD)) {

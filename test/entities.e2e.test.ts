@@ -6,6 +6,7 @@
  * click from Germany or Britain.
  */
 import { connect, type NatsConnection } from 'nats'
+import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuditLog } from '../common/audit.js'
 import { ClickIdSigner } from '../common/clickid.js'
@@ -92,6 +93,46 @@ describe('brands and offers', () => {
     expect((await op()('GET', '/api/offers?status=sometimes')).status).toBe(400)
   })
 
+  it('a PATCH changes what it names and keeps the rest; null clears an optional field', async () => {
+    const o = (
+      await op()('POST', '/api/offers', {
+        name: 'Keep me',
+        brandId: brand,
+        destination: 'https://luckyspins.example/',
+        deepLinkHosts: ['luckyspins.example'],
+        landingPages: [{ id: 'lp', name: 'LP', url: 'https://luckyspins.example/lp' }],
+        markets: ['DE'],
+        attributionWindowDays: 14,
+        status: 'paused',
+      })
+    ).body
+    const renamed = await op()('PATCH', `/api/offers/${o.id}`, { name: 'Renamed' })
+    expect(renamed.status).toBe(200)
+    expect(renamed.body).toMatchObject({ name: 'Renamed', brandId: brand, deepLinkHosts: ['luckyspins.example'], landingPages: [{ id: 'lp' }], markets: ['DE'], attributionWindowDays: 14, status: 'paused' })
+    const cleared = (await op()('PATCH', `/api/offers/${o.id}`, { attributionWindowDays: null })).body
+    expect(cleared).not.toHaveProperty('attributionWindowDays')
+    expect(cleared.markets).toEqual(['DE'])
+    expect((await op()('PATCH', `/api/offers/${o.id}`, { status: null })).status).toBe(400)
+    expect((await op()('PATCH', `/api/offers/${o.id}`, { colour: 'red' })).status).toBe(400)
+    const b = (await op()('POST', '/api/brands', { name: 'Paused brand', url: 'https://pb.example' })).body
+    await op()('PATCH', `/api/brands/${b.id}`, { status: 'paused' })
+    expect((await op()('PATCH', `/api/brands/${b.id}`, { name: 'Still paused' })).body).toMatchObject({ name: 'Still paused', status: 'paused', url: 'https://pb.example' })
+    const src = (await op()('POST', '/api/sources', { name: 'mapped', fieldMap: { player_id: 'uid' }, eventMap: { signup: 'registration' } })).body
+    expect((await op()('PATCH', `/api/sources/${src.id}`, { ipAllow: ['192.0.2.0/24'] })).body).toMatchObject({ ipAllow: ['192.0.2.0/24'], fieldMap: { player_id: 'uid' }, eventMap: { signup: 'registration' } })
+  })
+
+  it.each([
+    ['a space', 'https://x.example/a b'],
+    ['a line break (header injection)', 'https://x.example/a\r\nSet-Cookie: x=1'],
+    ['a character outside ASCII', 'https://x.example/中'],
+    ['a macro in the host', 'https://{sub1}.example/'],
+  ])('refuses a destination with %s', async (_what, url) => {
+    const r = await op()('POST', '/api/offers', { name: 'Bad URL', destination: url })
+    expect(r.status).toBe(400)
+    expect(r.body.fields).toHaveProperty('destination')
+    expect((await op()('POST', '/api/offers', { name: 'Bad LP', destination: 'https://x.example/', landingPages: [{ id: 'a', name: 'A', url }] })).status).toBe(400)
+  })
+
   it.each<[string, Record<string, unknown>, string]>([
     ['a brand that does not exist', { brandId: 999 }, 'brandId'],
     ['a market that is not a country code', { markets: ['Germany'] }, 'markets.0'],
@@ -140,8 +181,12 @@ describe('links: landing pages, default sub-ids, geo rules, the click cookie', (
       (r) => r.length === 3,
     )
     expect(rows.map((e) => `${e.status}/${e.reason}`).sort()).toEqual(['blocked/geo_blocked', 'blocked/geo_blocked', 'valid/'])
-    const rec = (await op()('GET', '/api/reports/reconcile')).body
-    expect(rec.raw.clicks).toBe(rec.rollup.clicks)
+    // the affiliate's click total counts its valid clicks only
+    const all = await events(`kind=click&affiliateId=${aff}&limit=1000`)
+    const valid = all.filter((e) => e.status === 'valid').length
+    expect(valid).toBeLessThan(all.length)
+    const summary = (await op()('GET', `/api/reports/summary?affiliateId=${aff}`)).body
+    expect(summary.totals.clicks).toBe(valid)
   })
 
   it('redirects visitors from outside the markets elsewhere, and a link may narrow the markets', async () => {
@@ -183,6 +228,20 @@ describe('links: landing pages, default sub-ids, geo rules, the click cookie', (
     const mine = (e: { eventId: string }) => e.eventId === `${src.id}:cookie-reg-1`
     const reg = await waitFor('the registration', () => events('kind=registration&limit=1000'), (rows) => rows.some(mine), 20_000)
     expect(reg.find(mine)).toMatchObject({ status: 'attributed', affiliateId: aff })
+  })
+
+  it('a deep link with a line break or non-ASCII is sent percent-encoded, and ingest carries on', async () => {
+    const deep = (await op()('POST', '/api/offers', { name: 'Deep', destination: 'https://luckyspins.example/', deepLinkHosts: ['luckyspins.example'] })).body
+    const link = (await op()('POST', '/api/links', { affiliateId: aff, offerId: deep.id })).body
+    await waitFor('the offer to reach ingest', async () => (await click(link.code, DE, `?url=${encodeURIComponent('https://luckyspins.example/ok')}`)).headers.get('location') ?? '', (l) => l.startsWith('https://luckyspins.example/ok'), 10_000)
+    for (const url of ['https://luckyspins.example/a\r\nSet-Cookie: evil=1', 'https://luckyspins.example/中']) {
+      const r = await click(link.code, DE, `?url=${encodeURIComponent(url)}`)
+      expect(r.status).toBe(302)
+      const location = r.headers.get('location')!
+      expect(location).toMatch(/^https:\/\/luckyspins\.example\/[\x21-\x7e]*$/)
+      expect(r.headers.get('set-cookie')).not.toContain('evil')
+    }
+    expect((await click(link.code, DE)).status).toBe(302)
   })
 
   it('a paused link stops redirecting', async () => {
@@ -232,6 +291,27 @@ describe('a suspended affiliate', () => {
     await op()('PATCH', `/api/affiliates/${who.body.id}`, { status: 'active' })
     await waitFor('the reactivation', () => api(app.url, tok)('GET', '/api/links'), (r) => r.status === 200, 10_000)
   })
+
+  it('an open live connection is closed at the next delta after the suspension', async () => {
+    const who = (await op()('POST', '/api/affiliates', { name: 'Live then suspended' })).body
+    const link = (await op()('POST', '/api/links', { affiliateId: who.id, destination: 'https://x.example/' })).body
+    const tok = (await op()('POST', `/api/affiliates/${who.id}/tokens`, {})).body.token
+    const ws = new WebSocket(`${app.url.replace('http', 'ws')}/ws`)
+    const frames: { type: string }[] = []
+    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)))
+    ws.on('message', (m) => frames.push(JSON.parse(String(m))))
+    await new Promise((r) => ws.on('open', r))
+    ws.send(JSON.stringify({ type: 'auth', token: tok }))
+    await waitFor('hello', async () => frames.map((f) => f.type), (t) => t.includes('hello'), 10_000)
+    await click(link.code, DE)
+    await waitFor('a delta while active', async () => frames.map((f) => f.type), (t) => t.includes('delta'), 20_000)
+    await op()('PATCH', `/api/affiliates/${who.id}`, { status: 'suspended' })
+    await waitFor('the suspension to reach the API', () => api(app.url, tok)('GET', '/api/whoami'), (r) => r.status === 403, 10_000)
+    const deltas = frames.filter((f) => f.type === 'delta').length
+    await click(link.code, DE)
+    expect(await closed).toBe(4403)
+    expect(frames.filter((f) => f.type === 'delta').length).toBe(deltas)
+  })
 })
 
 describe('the audit log', () => {
@@ -251,8 +331,12 @@ describe('the audit log', () => {
 
   it('records a reassignment with its note', async () => {
     expect((await op()('POST', '/api/players/reassign', { playerId: 'COOKIE-P1', affiliateId: other, note: 'ticket 42' })).status).toBe(202)
-    const rec = (await op()('GET', '/api/audit?entity=player&key=COOKIE-P1')).body.items[0]
-    expect(rec).toMatchObject({ by: 'operator', action: 'update', after: { affiliateId: other }, note: 'ticket 42' })
+    const rec = (await op()('GET', '/api/audit?playerId=COOKIE-P1')).body.items[0]
+    expect(rec).toMatchObject({ by: 'operator', entity: 'player', action: 'update', after: { affiliateId: other }, note: 'ticket 42' })
+    // keyed by the player's pseudonym (the events log's playerRef), never the raw id
+    const reg = (await events('kind=registration&limit=1000')).find((e) => e.eventId.endsWith(':cookie-reg-1')) as unknown as { playerRef: string }
+    expect(rec.key).toBe(reg.playerRef)
+    expect(JSON.stringify((await op()('GET', '/api/audit?limit=1000')).body)).not.toContain('COOKIE-P1')
   })
 
   it('is one unbroken chain, also with two processes appending at once', async () => {
