@@ -315,8 +315,12 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const id = parse(Id, req.params.id)
     const { ttlDays } = parse(CreateToken, req.body)
     if (!(await d.store.getAffiliate(id))) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
-    const expiresAt = Date.now() + ttlDays * 86_400_000
-    return reply.code(201).send({ affiliateId: id, token: d.auth.issueAffiliateToken(id, expiresAt), expiresAt: new Date(expiresAt).toISOString() })
+    const now = Date.now()
+    const expiresAt = now + ttlDays * 86_400_000
+    const token = d.auth.issueAffiliateToken(id, expiresAt)
+    // Who gave portal access and until when (never the token itself).
+    await d.store.audit.append({ at: now, by: 'operator', entity: 'affiliate', key: String(id), action: 'update', after: { portalTokenIssued: { expiresAt: new Date(expiresAt).toISOString() } } })
+    return reply.code(201).send({ affiliateId: id, token, expiresAt: new Date(expiresAt).toISOString() })
   })
 
   app.post('/api/links', async (req, reply) => {

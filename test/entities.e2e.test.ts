@@ -321,6 +321,10 @@ describe('the audit log', () => {
     const log = (await op()('GET', `/api/audit?entity=affiliate&key=${other}`)).body.items
     expect(log[0]).toMatchObject({ by: 'operator', entity: 'affiliate', key: String(other), action: 'update', before: { status: 'active' }, after: { status: 'suspended', manager: 'Ann' } })
     expect(log.at(-1)).toMatchObject({ action: 'create', after: { name: 'Someone else' } })
+    // portal access given is on record, the token itself is not
+    const given = (await op()('GET', `/api/audit?entity=affiliate&key=${aff}`)).body.items.find((x: { after?: { portalTokenIssued?: unknown } }) => x.after?.portalTokenIssued)
+    expect(given).toMatchObject({ by: 'operator', after: { portalTokenIssued: { expiresAt: expect.any(String) } } })
+    expect(JSON.stringify((await op()('GET', '/api/audit?limit=1000')).body)).not.toContain(affToken)
     const src = (await op()('GET', '/api/audit?entity=source')).body.items[0]
     expect(src.after.tokenHash).toBe('[redacted]')
     expect(JSON.stringify((await op()('GET', '/api/audit?limit=1000')).body)).not.toMatch(/"(tokenHash|hmacSecret)":"(?!\[redacted\])/)
