@@ -1,5 +1,6 @@
 /** Small helpers the management views share. */
 import { ApiError } from './api'
+import type { Subs } from './types'
 
 /** What to tell the user about a failed call: the API's reason, or the error's message. */
 export function errText(e: unknown): string {
@@ -25,6 +26,15 @@ export function splitList(s: string): string[] {
 /** The public tracking URL of a link code. */
 export function trackingUrl(code: string): string {
   return `${location.origin}/c/${encodeURIComponent(code)}`
+}
+
+/** A link's sub-ids as "sub1=a sub2=b", or — when it has none. */
+export function subText(s: Subs | undefined): string {
+  return s && Object.keys(s).length
+    ? Object.entries(s)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+    : '—'
 }
 
 /** Only the sub-ids that were filled in; undefined when none was. */
