@@ -13,7 +13,9 @@ import type { JetStreamClient, JetStreamManager, NatsConnection } from 'nats'
 import { z } from 'zod'
 import { AUDIT_STREAM } from './subjects.js'
 
-export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player'] as const
+import { AUDIT_ENTITIES } from './vocabulary.js'
+
+export { AUDIT_ENTITIES }
 export type AuditEntity = (typeof AUDIT_ENTITIES)[number]
 
 export const GENESIS = '0'.repeat(64)

@@ -8,6 +8,9 @@ import type { KV, NatsConnection } from 'nats'
 import { z } from 'zod'
 import { AuditLog, type AuditEntity } from './audit.js'
 import { CONVERSION_KINDS, POSTBACK_FIELDS, SUB_IDS } from './events.js'
+import { OUTBOUND_MACROS } from './vocabulary.js'
+
+export { OUTBOUND_MACROS }
 import { CidrSchema } from './ipallow.js'
 import { AmountSchema, CurrencySchema } from './money.js'
 import { openKv } from './nats.js'
@@ -103,6 +106,7 @@ export const LandingPageSchema = z.object({
   name: z.string().trim().min(1).max(200),
   url: HttpUrl,
 })
+export type LandingPage = z.infer<typeof LandingPageSchema>
 
 /** A host name, or *.domain for the domain and its subdomains. */
 const HostPattern = z
@@ -199,8 +203,6 @@ export const SourceSchema = SourceSettingsSchema.extend({
 })
 export type Source = z.infer<typeof SourceSchema>
 
-/** The macros an outbound postback URL may use. */
-export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'currency', 'player', 'affiliate_id', 'offer_id', 'ts', 'sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
 
 /** An affiliate's outbound postback: a URL template fired for the event kinds it names. */
 export const EndpointSchema = z.object({

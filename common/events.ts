@@ -10,7 +10,9 @@
 import { z } from 'zod'
 import { AmountSchema, CurrencySchema } from './money.js'
 
-export const SUB_IDS = ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
+import { CONVERSION_KINDS, SUB_IDS } from './vocabulary.js'
+
+export { CONVERSION_KINDS, SUB_IDS }
 
 /** Event times are ms since the epoch, within what ClickHouse's DateTime64(3) holds. */
 export const MAX_EVENT_TS = Date.UTC(2299, 11, 31)
@@ -35,21 +37,6 @@ export const ClickEventSchema = z.object({
 })
 export type ClickEvent = z.infer<typeof ClickEventSchema>
 
-/** Every event an operator's platform reports (DOMAIN.md's vocabulary). */
-export const CONVERSION_KINDS = [
-  'registration',
-  'ftd',
-  'deposit',
-  'withdrawal',
-  'activity',
-  'trade',
-  'challenge_purchase',
-  'challenge_reset',
-  'challenge_refund',
-  'challenge_funded',
-  'chargeback',
-  'refund',
-] as const
 export type ConversionKind = (typeof CONVERSION_KINDS)[number]
 
 /**

@@ -17,7 +17,7 @@ import { importRows, IMPORT_KINDS } from './import.js'
 import type { KV } from 'nats'
 import { isPrivateHost } from '../common/ipallow.js'
 import { decodeCursor, eventLog } from './eventlog.js'
-import { AUDIT_ENTITIES } from '../common/audit.js'
+import { AUDIT_ENTITIES, EVENT_STATUSES } from '../common/vocabulary.js'
 import { BrandInputSchema, EndpointSchema, HttpUrl, LINK_CODE, LinkSettingsSchema, OfferInputSchema, patchOf, SourceSettingsSchema, type Actor, type EntityStore, type Offer, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
@@ -146,7 +146,7 @@ const SummaryQuery = z.object({
 })
 const EventLogParams = z.object({
   kind: z.enum(['click', 'reassign', ...CONVERSION_KINDS]).optional(),
-  status: z.enum(['valid', 'attributed', 'unattributed', 'duplicate', 'parked', 'blocked']).optional(),
+  status: z.enum(EVENT_STATUSES).optional(),
   reason: z.string().regex(/^[a-z_]{1,64}$/, 'must be a reason code such as unknown_player').optional(),
   affiliateId: Id.optional(),
   from: z.coerce.date().optional(),

@@ -1,0 +1,31 @@
+/**
+ * The platform's fixed vocabulary, with no dependencies: the server validates against it and
+ * the dashboard builds its filters and forms from it, so the two cannot drift apart.
+ */
+
+export const SUB_IDS = ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
+
+/** Every event an operator's platform reports (DOMAIN.md's vocabulary). */
+export const CONVERSION_KINDS = [
+  'registration',
+  'ftd',
+  'deposit',
+  'withdrawal',
+  'activity',
+  'trade',
+  'challenge_purchase',
+  'challenge_reset',
+  'challenge_refund',
+  'challenge_funded',
+  'chargeback',
+  'refund',
+] as const
+
+/** What an event row's status can be. */
+export const EVENT_STATUSES = ['valid', 'attributed', 'unattributed', 'duplicate', 'parked', 'blocked'] as const
+
+/** The macros an outbound postback URL may use. */
+export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'currency', 'player', 'affiliate_id', 'offer_id', 'ts', 'sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
+
+/** What the audit log records changes of. */
+export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player'] as const
