@@ -3,7 +3,7 @@
  * altering, reordering or forging a record is found, at the record where it happened.
  */
 import { describe, expect, it } from 'vitest'
-import { canonical, checkChain, GENESIS, recordHash, redact, type AuditRecord } from './audit.js'
+import { auditSubject, canonical, ChainChecker, checkChain, GENESIS, recordHash, redact, type AuditRecord } from './audit.js'
 
 function chain(n: number): { seq: number; record: AuditRecord }[] {
   const out: { seq: number; record: AuditRecord }[] = []
@@ -48,6 +48,32 @@ describe('checkChain', () => {
     if (r.ok) return
     expect(r.seq).toBe(seq)
     expect(r.problem).toMatch(problem)
+  })
+})
+
+describe('ChainChecker', () => {
+  it('finds records removed from the end by the stream’s last sequence', () => {
+    const c = new ChainChecker()
+    for (const r of chain(5).slice(0, 3)) c.add(r.seq, r.record)
+    expect(c.result(3)).toMatchObject({ ok: true, records: 3 })
+    expect(c.result(5)).toEqual({ ok: false, records: 3, seq: 4, problem: 'record 4 is missing' })
+  })
+
+  it('keeps the first break and refuses more', () => {
+    const c = new ChainChecker()
+    const rs = chain(4)
+    expect(c.add(1, rs[0]!.record)).toBe(true)
+    expect(c.add(3, rs[2]!.record)).toBe(false)
+    expect(c.add(4, rs[3]!.record)).toBe(false)
+    expect(c.result(4)).toMatchObject({ ok: false, seq: 2 })
+  })
+})
+
+describe('auditSubject', () => {
+  it('one subject per entity key, safe whatever the key holds', () => {
+    expect(auditSubject('player', 'a.b c*>')).toMatch(/^audit\.player\.[0-9a-f]{24}$/)
+    expect(auditSubject('brand', '1')).not.toBe(auditSubject('brand', '2'))
+    expect(auditSubject('brand', '1')).not.toBe(auditSubject('offer', '1'))
   })
 })
 

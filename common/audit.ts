@@ -68,22 +68,50 @@ export function redact(v: unknown): unknown {
 /** Where a chain walk found it broken. */
 export type ChainCheck = { ok: true; records: number; head: string } | { ok: false; records: number; seq: number; problem: string }
 
-/** Check records in stream order: each links to the one before, each hash matches its content, no sequence is missing. */
-export function checkChain(records: Iterable<{ seq: number; record: unknown }>): ChainCheck {
-  let prev = GENESIS
-  let expectSeq = 1
-  let n = 0
-  for (const { seq, record } of records) {
-    if (seq !== expectSeq) return { ok: false, records: n, seq: expectSeq, problem: `record ${expectSeq} is missing` }
+/** Checks records one at a time, in stream order: each links to the one before, each hash
+ *  matches its content, no sequence is missing. Holds only the last hash. */
+export class ChainChecker {
+  #prev = GENESIS
+  #expect = 1
+  records = 0
+  broken: Extract<ChainCheck, { ok: false }> | undefined
+
+  /** false once the chain is broken (the first break is kept in `broken`). */
+  add(seq: number, record: unknown): boolean {
+    if (this.broken) return false
+    const fail = (at: number, problem: string) => {
+      this.broken = { ok: false, records: this.records, seq: at, problem }
+      return false
+    }
+    if (seq !== this.#expect) return fail(this.#expect, `record ${this.#expect} is missing`)
     const r = AuditRecordSchema.safeParse(record)
-    if (!r.success) return { ok: false, records: n, seq, problem: `record ${seq} is not an audit record` }
-    if (r.data.prev !== prev) return { ok: false, records: n, seq, problem: `record ${seq} does not follow the record before it` }
-    if (recordHash(r.data) !== r.data.hash) return { ok: false, records: n, seq, problem: `record ${seq} was altered (its hash does not match its content)` }
-    prev = r.data.hash
-    expectSeq = seq + 1
-    n++
+    if (!r.success) return fail(seq, `record ${seq} is not an audit record`)
+    if (r.data.prev !== this.#prev) return fail(seq, `record ${seq} does not follow the record before it`)
+    if (recordHash(r.data) !== r.data.hash) return fail(seq, `record ${seq} was altered (its hash does not match its content)`)
+    this.#prev = r.data.hash
+    this.#expect = seq + 1
+    this.records++
+    return true
   }
-  return { ok: true, records: n, head: prev }
+
+  /** The verdict, given the stream's last sequence (records removed from the end leave no gap). */
+  result(lastSeq = this.#expect - 1): ChainCheck {
+    if (this.broken) return this.broken
+    if (this.#expect - 1 < lastSeq) return { ok: false, records: this.records, seq: this.#expect, problem: `record ${this.#expect} is missing` }
+    return { ok: true, records: this.records, head: this.#prev }
+  }
+}
+
+/** Check records in stream order (see ChainChecker). */
+export function checkChain(records: Iterable<{ seq: number; record: unknown }>): ChainCheck {
+  const c = new ChainChecker()
+  for (const { seq, record } of records) if (!c.add(seq, record)) break
+  return c.result()
+}
+
+/** audit.<entity>.<key token>: one subject per entity key, so a key's history is read directly. */
+export function auditSubject(entity: AuditEntity, key: string): string {
+  return `audit.${entity}.${createHash('sha256').update(key).digest('hex').slice(0, 24)}`
 }
 
 /** The change was made but its audit record could not be written (never a conflict of the change itself). */
@@ -129,7 +157,7 @@ export class AuditLog {
       }
       const record: AuditRecord = { ...body, hash: recordHash(body) }
       try {
-        const ack = await this.js.publish(`audit.${change.entity}`, enc.encode(JSON.stringify(record)), { expect: { lastSequence: head.seq } })
+        const ack = await this.js.publish(auditSubject(change.entity, change.key), enc.encode(JSON.stringify(record)), { expect: { lastSequence: head.seq } })
         this.#head = { seq: ack.seq, hash: record.hash }
         return { ...record, seq: ack.seq }
       } catch (err) {
@@ -154,36 +182,59 @@ export class AuditLog {
     }
   }
 
-  /** Records newest first, optionally of one entity (and key), `before` a sequence; scans at most `scan` records. */
-  async list(q: { entity?: AuditEntity; key?: string; limit: number; before?: number; scan?: number }): Promise<{ items: (AuditRecord & { seq: number })[]; next?: number }> {
+  /** Records newest first, optionally of one entity (and key), `before` a sequence. */
+  async list(q: { entity?: AuditEntity; key?: string; limit: number; before?: number }): Promise<{ items: (AuditRecord & { seq: number })[]; next?: number }> {
+    if (q.entity === undefined) return this.#listAll(q)
+    // A filtered read walks only the matching subjects, oldest first, keeping the newest `limit`.
+    const filter = q.key === undefined ? `audit.${q.entity}.*` : auditSubject(q.entity, q.key)
+    const info = await this.jsm.streams.info(AUDIT_STREAM, { subjects_filter: filter })
+    const matching = Object.values(info.state.subjects ?? {}).reduce((n, c) => n + c, 0)
+    if (matching === 0) return { items: [] }
+    const page: (AuditRecord & { seq: number })[] = []
+    let older = false
+    const c = await this.js.consumers.get(AUDIT_STREAM, { filterSubjects: filter })
+    const it = await c.consume()
+    for await (const m of it) {
+      if (q.before !== undefined && m.seq >= q.before) break
+      const r = AuditRecordSchema.safeParse(JSON.parse(dec.decode(m.data)))
+      if (r.success && (q.key === undefined || r.data.key === q.key)) {
+        page.push({ ...r.data, seq: m.seq })
+        if (page.length > q.limit) {
+          page.shift()
+          older = true
+        }
+      }
+      if (m.info.pending === 0) break
+    }
+    await it.close()
+    const items = page.reverse()
+    return { items, ...(older ? { next: items.at(-1)!.seq } : {}) }
+  }
+
+  async #listAll(q: { limit: number; before?: number }): Promise<{ items: (AuditRecord & { seq: number })[]; next?: number }> {
     const last = (await this.jsm.streams.info(AUDIT_STREAM)).state.last_seq
     const items: (AuditRecord & { seq: number })[] = []
     let seq = Math.min(last, (q.before ?? last + 1) - 1)
-    let scanned = 0
-    const scan = q.scan ?? 20_000
-    for (; seq >= 1 && items.length < q.limit && scanned < scan; seq--, scanned++) {
+    for (; seq >= 1 && items.length < q.limit; seq--) {
       let m
       try {
         m = await this.jsm.streams.getMessage(AUDIT_STREAM, { seq })
       } catch {
         continue // removed: the chain check reports it
       }
-      if (q.entity && m.subject !== `audit.${q.entity}`) continue
       const r = AuditRecordSchema.safeParse(JSON.parse(dec.decode(m.data)))
-      if (!r.success || (q.key !== undefined && r.data.key !== q.key)) continue
-      items.push({ ...r.data, seq })
+      if (r.success) items.push({ ...r.data, seq })
     }
     return { items, ...(seq >= 1 ? { next: seq + 1 } : {}) }
   }
 
-  /** Walk the whole chain from the first record. */
+  /** Walk the whole chain from the first record, checking as it reads. */
   async verify(): Promise<ChainCheck> {
     const info = await this.jsm.streams.info(AUDIT_STREAM)
     const last = info.state.last_seq
-    const out: { seq: number; record: unknown }[] = []
-    const c = await this.js.consumers.get(AUDIT_STREAM)
+    const check = new ChainChecker()
     if (info.state.messages > 0) {
-      const it = await c.consume()
+      const it = await (await this.js.consumers.get(AUDIT_STREAM)).consume()
       for await (const m of it) {
         let record: unknown
         try {
@@ -191,13 +242,10 @@ export class AuditLog {
         } catch {
           record = undefined
         }
-        out.push({ seq: m.seq, record })
-        if (m.seq >= last || m.info.pending === 0) break
+        if (!check.add(m.seq, record) || m.seq >= last || m.info.pending === 0) break
       }
+      await it.close()
     }
-    const check = checkChain(out)
-    // Records removed from the end leave no gap behind them: the stream remembers its last sequence.
-    if (check.ok && check.records < last) return { ok: false, records: check.records, seq: check.records + 1, problem: `record ${check.records + 1} is missing` }
-    return check
+    return check.result(last)
   }
 }

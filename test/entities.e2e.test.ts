@@ -362,6 +362,24 @@ describe('the audit log', () => {
       before = p.next
     } while (before)
     expect(seen).toEqual(Array.from({ length: total }, (_, i) => total - i))
+    // filtered by entity: only its records, newest first, each once across pages
+    const brandSeqs = seen.length
+    const bySeq: number[] = []
+    before = undefined
+    do {
+      const p = (await op()('GET', `/api/audit?entity=brand&limit=7${before ? `&before=${before}` : ''}`)).body
+      expect(p.items.every((r: { entity: string }) => r.entity === 'brand')).toBe(true)
+      bySeq.push(...p.items.map((r: { seq: number }) => r.seq))
+      before = p.next
+    } while (before)
+    expect(bySeq).toEqual([...bySeq].sort((a, b) => b - a))
+    expect(new Set(bySeq).size).toBe(bySeq.length)
+    expect(bySeq.length).toBeGreaterThanOrEqual(40)
+    expect(bySeq.length).toBeLessThan(brandSeqs)
+    // by key: that key's history only
+    const one = (await op()('GET', '/api/audit?entity=brand&key=race-3')).body
+    expect(one.items.map((r: { key: string; after: { i: number } }) => [r.key, r.after.i])).toEqual([['race-3', 3]])
+    expect((await op()('GET', '/api/audit?entity=brand&key=never-changed')).body).toEqual({ items: [] })
   })
 
   it('refuses to delete or purge a record', async () => {
