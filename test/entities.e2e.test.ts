@@ -367,9 +367,9 @@ describe('the audit log', () => {
     const bySeq: number[] = []
     before = undefined
     do {
-      const p = (await op()('GET', `/api/audit?entity=brand&limit=7${before ? `&before=${before}` : ''}`)).body
-      expect(p.items.every((r: { entity: string }) => r.entity === 'brand')).toBe(true)
-      bySeq.push(...p.items.map((r: { seq: number }) => r.seq))
+      const p: { items: { entity: string; seq: number }[]; next?: number } = (await op()('GET', `/api/audit?entity=brand&limit=7${before ? `&before=${before}` : ''}`)).body
+      expect(p.items.every((r) => r.entity === 'brand')).toBe(true)
+      bySeq.push(...p.items.map((r) => r.seq))
       before = p.next
     } while (before)
     expect(bySeq).toEqual([...bySeq].sort((a, b) => b - a))
