@@ -9,25 +9,23 @@ import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, pool, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
+import { pool, spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
 import { tempDir, TEST_SECRETS } from './helpers/config.js'
 
 const run = promisify(execFile)
-const dataDir = tempDir('import-e2e')
 const files = tempDir('import-csv')
-let app: RunningApp
-let call: ReturnType<typeof api>
+let app: EmbeddedApp
+let call: EmbeddedApp['call']
 const PLAYERS = 10_000
 const LEGACY = ['old-aff1-main', 'old-aff2-main', 'old_aff3_promo']
 
 beforeAll(async () => {
-  app = await spawnApp({ env: { DATA_DIR: dataDir, ...TEST_SECRETS } })
-  call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
+  app = await spawnEmbedded('import-e2e')
+  call = app.call
 }, 120_000)
 
 afterAll(async () => {
-  await app?.kill().catch(() => {})
-  rmSync(dataDir, { recursive: true, force: true })
+  await app?.dispose()
   rmSync(files, { recursive: true, force: true })
 })
 

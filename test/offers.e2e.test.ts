@@ -3,23 +3,19 @@
  * a deep link (?url=) is followed only to a host on the offer's allow-list, otherwise the
  * visitor lands on the default destination; affiliates see only active offers.
  */
-import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, spawnApp, type RunningApp } from './helpers/app.js'
-import { tempDir, TEST_SECRETS } from './helpers/config.js'
+import { api, spawnEmbedded, type EmbeddedApp } from './helpers/app.js'
 
-const dataDir = tempDir('offers-e2e')
-let app: RunningApp
-let call: ReturnType<typeof api>
+let app: EmbeddedApp
+let call: EmbeddedApp['call']
 
 beforeAll(async () => {
-  app = await spawnApp({ env: { DATA_DIR: dataDir, ...TEST_SECRETS } })
-  call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
+  app = await spawnEmbedded('offers-e2e')
+  call = app.call
 }, 120_000)
 
 afterAll(async () => {
-  await app?.kill().catch(() => {})
-  rmSync(dataDir, { recursive: true, force: true })
+  await app?.dispose()
 })
 
 describe('offers and deep links', () => {

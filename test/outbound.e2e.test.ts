@@ -6,14 +6,11 @@
  */
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
-import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
-import { tempDir, TEST_SECRETS } from './helpers/config.js'
+import { api, spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
 
-const dataDir = tempDir('outbound-e2e')
-let app: RunningApp
-let call: ReturnType<typeof api>
+let app: EmbeddedApp
+let call: EmbeddedApp['call']
 let server: Server
 let base: string
 const hits: { path: string; status: number }[] = []
@@ -32,16 +29,13 @@ beforeAll(async () => {
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-  app = await spawnApp({
-    env: { DATA_DIR: dataDir, ...TEST_SECRETS, POSTBACK_RETRY_BASE_MS: '100', POSTBACK_MAX_ATTEMPTS: '4', POSTBACK_ALLOW_PRIVATE: 'true' },
-  })
-  call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
+  app = await spawnEmbedded('outbound-e2e', { POSTBACK_RETRY_BASE_MS: '100', POSTBACK_MAX_ATTEMPTS: '4', POSTBACK_ALLOW_PRIVATE: 'true' })
+  call = app.call
 }, 120_000)
 
 afterAll(async () => {
-  await app?.kill().catch(() => {})
+  await app?.dispose()
   server?.close()
-  rmSync(dataDir, { recursive: true, force: true })
 })
 
 type Attempt = { deliveryId: string; eventId: string; attempt: number; outcome: string; statusCode: number; error: string; url: string; endpointId: number }

@@ -5,15 +5,12 @@
  * attributed through the registration's binding; an event of an unknown player shows in
  * the unattributed report with its reason; an affiliate sees only its own rows.
  */
-import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signPostback } from '../ingest/postbacks.js'
-import { api, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
-import { tempDir, TEST_SECRETS } from './helpers/config.js'
+import { api, spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
 
-const dataDir = tempDir('pb-e2e')
-let app: RunningApp
-let call: ReturnType<typeof api>
+let app: EmbeddedApp
+let call: EmbeddedApp['call']
 let aff: { id: number }
 let other: { id: number }
 let tokenSource: { id: number; token: string }
@@ -21,8 +18,8 @@ let hmacSource: { id: number; secret: string }
 let clickId: string
 
 beforeAll(async () => {
-  app = await spawnApp({ env: { DATA_DIR: dataDir, ...TEST_SECRETS } })
-  call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
+  app = await spawnEmbedded('pb-e2e')
+  call = app.call
   aff = (await call('POST', '/api/affiliates', { name: 'Partner A' })).body
   other = (await call('POST', '/api/affiliates', { name: 'Partner B' })).body
   const link = (await call('POST', '/api/links', { affiliateId: aff.id, destination: 'https://casino.example/?c={click_id}' })).body
@@ -45,8 +42,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  await app?.kill().catch(() => {})
-  rmSync(dataDir, { recursive: true, force: true })
+  await app?.dispose()
 })
 
 async function postToken(body: Record<string, unknown>) {

@@ -3,10 +3,11 @@
  * over HTTP and WebSocket.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../../common/nats.js'
+import { tempDir, TEST_SECRETS } from './config.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -78,6 +79,27 @@ export async function spawnApp(opts: {
           // already gone
         }
       }
+    },
+  }
+}
+
+export type EmbeddedApp = RunningApp & {
+  /** the REST API as the operator */
+  call: ReturnType<typeof api>
+  /** kill it and remove its data directory */
+  dispose: () => Promise<void>
+}
+
+/** The embedded app as an operator starts it, on a data directory of its own, with the test secrets. */
+export async function spawnEmbedded(prefix: string, env: Record<string, string> = {}): Promise<EmbeddedApp> {
+  const dataDir = tempDir(prefix)
+  const app = await spawnApp({ env: { DATA_DIR: dataDir, ...TEST_SECRETS, ...env } })
+  return {
+    ...app,
+    call: api(app.url, TEST_SECRETS.OPERATOR_API_KEY),
+    dispose: async () => {
+      await app.kill().catch(() => {})
+      rmSync(dataDir, { recursive: true, force: true })
     },
   }
 }
