@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { deepLinkAllowed, OfferSchema } from './entities.js'
+import { deepLinkTarget, OfferSchema } from './entities.js'
 
-describe('deepLinkAllowed', () => {
+describe('deepLinkTarget', () => {
   const offer = { deepLinkHosts: ['brand.example', '*.partner.example'] }
   it.each<[string, boolean]>([
     ['https://brand.example/promo?x=1', true],
@@ -20,11 +20,11 @@ describe('deepLinkAllowed', () => {
     ['//brand.example/', false],
     ['not a url', false],
   ])('%s → %s', (url, want) => {
-    expect(deepLinkAllowed(offer, url)).toBe(want)
+    expect(deepLinkTarget(offer, url) !== undefined).toBe(want)
   })
 
   it('allows nothing when the offer lists no hosts', () => {
-    expect(deepLinkAllowed({ deepLinkHosts: [] }, 'https://brand.example/')).toBe(false)
+    expect(deepLinkTarget({ deepLinkHosts: [] }, 'https://brand.example/')).toBeUndefined()
   })
 
   it('refuses host patterns that are not host names', () => {

@@ -156,10 +156,6 @@ export function deepLinkTarget(offer: Pick<Offer, 'deepLinkHosts'>, url: string)
   return offer.deepLinkHosts.some((p) => (p.startsWith('*.') ? host === p.slice(2) || host.endsWith(p.slice(1)) : host === p)) ? u.href : undefined
 }
 
-/** Whether a deep link may go to this URL: http(s), on a host the offer allows. */
-export function deepLinkAllowed(offer: Pick<Offer, 'deepLinkHosts'>, url: string): boolean {
-  return deepLinkTarget(offer, url) !== undefined
-}
 
 export const CpaVersionSchema = z.object({
   version: z.number().int().positive(),
@@ -415,15 +411,8 @@ export class EntityStore {
   }
 
   /** Change a link's status, landing page, default sub-ids, markets or geo rule (null clears one). */
-  async updateLink(
-    id: number,
-    patch: { status?: Link['status'] } & { [K in keyof z.input<typeof LinkSettingsSchema>]?: z.input<typeof LinkSettingsSchema>[K] | null },
-    now: number,
-    by: Actor = 'system',
-  ): Promise<Link> {
-    const link = await this.getLinkById(id)
-    if (!link) throw new NotFoundError(`no link ${id}`)
-    return this.#update(this.links, `code.${link.code}`, LinkSchema, `no link ${id}`, (cur) => LinkSchema.parse({ ...mergePatch(cur, patch), updatedAt: now }), 'link', by, now)
+  async updateLink(link: Pick<Link, 'id' | 'code'>, patch: object, now: number, by: Actor = 'system'): Promise<Link> {
+    return this.#update(this.links, `code.${link.code}`, LinkSchema, `no link ${link.id}`, (cur) => LinkSchema.parse({ ...mergePatch(cur, patch), updatedAt: now }), 'link', by, now)
   }
 
   /** Append a CPA deal version. Versions never change once written; a new one applies from its effective date. */

@@ -16,7 +16,17 @@ describe('geoDecision', () => {
     ['unknown country, redirect', redirect, ['DE'], '', { action: 'redirect', country: '', url: 'https://other.example/' }],
     ['a redirect rule without a target blocks', { outside: 'redirect' }, ['DE'], 'FR', { action: 'block', country: 'FR' }],
   ])('%s', (_what, rule, markets, country, want) => {
-    expect(geoDecision(rule, markets, country)).toEqual(want)
+    expect(geoDecision(rule, markets, () => country)).toEqual(want)
+  })
+
+  it('looks the country up only when a rule with markets applies', () => {
+    let lookups = 0
+    const country = () => (lookups++, 'GB')
+    geoDecision(undefined, ['DE'], country)
+    geoDecision(block, [], country)
+    expect(lookups).toBe(0)
+    geoDecision(block, ['DE'], country)
+    expect(lookups).toBe(1)
   })
 })
 

@@ -19,16 +19,19 @@ export function countryOf(ip: string): string {
 export type GeoDecision = { action: 'pass' } | { action: 'block'; country: string } | { action: 'redirect'; country: string; url: string }
 
 /**
- * The geo rule of a link for a visitor's country. No rule or no markets: pass. A country
- * the lookup does not know (private or unlisted address) counts as outside: a rule is an
- * operator's choice to keep traffic in its markets, so it fails closed.
+ * The geo rule of a link for a visitor. No rule or no markets: pass, without looking the
+ * country up (`country` is called only when the rule applies). A country the lookup does not
+ * know (private or unlisted address) counts as outside: a rule is an operator's choice to
+ * keep traffic in its markets, so it fails closed.
  */
 export function geoDecision(
   rule: { outside: 'block' | 'redirect'; redirectUrl?: string | undefined } | undefined,
   markets: readonly string[],
-  country: string,
+  country: () => string,
 ): GeoDecision {
-  if (!rule || markets.length === 0 || (country !== '' && markets.includes(country))) return { action: 'pass' }
-  if (rule.outside === 'redirect' && rule.redirectUrl) return { action: 'redirect', country, url: rule.redirectUrl }
-  return { action: 'block', country }
+  if (!rule || markets.length === 0) return { action: 'pass' }
+  const cc = country()
+  if (cc !== '' && markets.includes(cc)) return { action: 'pass' }
+  if (rule.outside === 'redirect' && rule.redirectUrl) return { action: 'redirect', country: cc, url: rule.redirectUrl }
+  return { action: 'block', country: cc }
 }

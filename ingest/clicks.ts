@@ -101,10 +101,9 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
     // The link's default sub-ids fill what the click does not carry.
     if (link.subs) for (const k of SUB_IDS) if (sub[k] === undefined && link.subs[k] !== undefined) sub[k] = link.subs[k]
     const offer = link.offerId > 0 ? deps.offers?.map.get(`o.${link.offerId}`) : undefined
-    // Geo rule: only a link with a rule and markets looks the country up on the click path.
     const ip = req.ip
-    const markets = link.geo ? linkMarkets(link, offer) : undefined
-    const geo = link.geo && markets!.length > 0 ? geoDecision(link.geo, markets!, countryOf(ip)) : undefined
+    // Only a link with a rule and markets looks the country up on the click path.
+    const geo = link.geo ? geoDecision(link.geo, linkMarkets(link, offer), () => countryOf(ip)) : undefined
     const ev: ClickEvent = {
       kind: 'click',
       id,

@@ -5,7 +5,8 @@ import type { CpaDeal } from '../common/entities.js'
 import { encodeEvents, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { eventSubject } from '../common/subjects.js'
 import type { PlayerState } from './domain/players.js'
-import { chTime, computeClicks, computeConversions, playerKey, pseudonymizer, type ComputeContext, type MessageRef } from './pipeline.js'
+import { chTime, computeClicks, computeConversions, playerKey, type ComputeContext, type MessageRef } from './pipeline.js'
+import { pseudonymizer } from '../common/pseudonym.js'
 
 const DAY = 86_400_000
 const MIN = 60_000

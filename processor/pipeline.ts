@@ -12,7 +12,6 @@
  */
 import { createHash } from 'node:crypto'
 import type { ClickIdCheck } from '../common/clickid.js'
-import { pseudonymizer } from '../common/pseudonym.js'
 import type { CpaDeal } from '../common/entities.js'
 import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
@@ -75,7 +74,6 @@ export function playerKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'
   return `p.${createHash('sha256').update(k).digest('hex').slice(0, 40)}`
 }
 
-export { pseudonymizer }
 
 const dec = new TextDecoder()
 

@@ -4,7 +4,8 @@
 import { workerData } from 'node:worker_threads'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { IpStorage } from './domain/visitor.js'
-import { computeClicks, computeConversions, pseudonymizer, type ComputeContext, type TaskInput, type TaskOutput } from './pipeline.js'
+import { computeClicks, computeConversions, type ComputeContext, type TaskInput, type TaskOutput } from './pipeline.js'
+import { pseudonymizer } from '../common/pseudonym.js'
 
 export type WorkerInit = { clickSecret: string; pseudonymSecret: string; windowMs: number; ipStorage: IpStorage }
 

@@ -18,7 +18,7 @@ import type { KV } from 'nats'
 import { isPrivateHost } from '../common/ipallow.js'
 import { decodeCursor, eventLog } from './eventlog.js'
 import { AUDIT_ENTITIES, EVENT_STATUSES } from '../common/vocabulary.js'
-import { BrandInputSchema, EndpointSchema, HttpUrl, LINK_CODE, LinkSettingsSchema, OfferInputSchema, patchOf, SourceSettingsSchema, type Actor, type EntityStore, type Offer, type Source } from '../common/entities.js'
+import { BrandInputSchema, EndpointSchema, HttpUrl, LINK_CODE, LinkSchema, LinkSettingsSchema, OfferInputSchema, patchOf, SourceSettingsSchema, type Actor, type EntityStore, type Offer, type Source } from '../common/entities.js'
 import { AmountSchema, CurrencySchema } from '../common/money.js'
 import { HttpError, requireOperator, scopeAffiliate, type Auth, type Principal } from './auth.js'
 import { reconcile, summary } from './reports.js'
@@ -84,6 +84,12 @@ const StatusList = Page.extend({ status: z.enum(['active', 'paused']).optional()
 const EndpointList = Page.extend({ affiliateId: Id.optional() })
 const LinkList = Page.extend({ affiliateId: Id.optional(), offerId: z.coerce.number().int().nonnegative().optional(), status: z.enum(['active', 'paused']).optional() })
 
+/** Which statuses a list shows: an operator what it asks for (all by default), an affiliate only active ones. */
+function visibleStatus(p: Principal, asked: 'active' | 'paused' | undefined): (status: string) => boolean {
+  if (p.kind !== 'operator') return (s) => s === 'active' && asked !== 'paused'
+  return (s) => asked === undefined || s === asked
+}
+
 function page<T extends { id: number }>(all: T[], q: { limit: number; cursor?: number }): { items: T[]; next?: string } {
   const sorted = all.filter((x) => q.cursor === undefined || x.id > q.cursor).sort((a, b) => a.id - b.id)
   const items = sorted.slice(0, q.limit)
@@ -108,16 +114,7 @@ const CreateOwnLink = z
     subs: LinkSettingsSchema.shape.subs,
   })
   .strict()
-const UpdateLink = z
-  .object({
-    status: z.enum(['active', 'paused']),
-    landingPageId: z.string().nullable(),
-    subs: LinkSettingsSchema.shape.subs.unwrap().nullable(),
-    markets: LinkSettingsSchema.shape.markets.unwrap().nullable(),
-    geo: LinkSettingsSchema.shape.geo.unwrap().nullable(),
-  })
-  .partial()
-  .strict()
+const UpdateLink = patchOf(LinkSchema.pick({ status: true, landingPageId: true, subs: true, markets: true, geo: true }))
 const CreateBrand = BrandInputSchema.strict()
 const UpdateBrand = patchOf(BrandInputSchema)
 const CreateOffer = OfferInputSchema.strict()
@@ -265,11 +262,9 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
   })
 
   app.get('/api/brands', async (req) => {
-    const p = who(req)
     const q = parse(StatusList, req.query)
-    const status = p.kind === 'operator' ? q.status : 'active'
-    if (p.kind !== 'operator' && q.status === 'paused') return { items: [] }
-    return page((await d.store.listBrands()).filter((b) => status === undefined || b.status === status), q)
+    const shown = visibleStatus(who(req), q.status)
+    return page((await d.store.listBrands()).filter((b) => shown(b.status)), q)
   })
 
   app.patch<{ Params: { id: string } }>('/api/brands/:id', async (req) => {
@@ -347,7 +342,7 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const link = await d.store.getLinkById(id)
     if (!link) throw new HttpError(404, 'not_found', `no link ${id}`)
     if (body.landingPageId != null) await offerFor(link.offerId, body.landingPageId)
-    return d.store.updateLink(id, body, Date.now(), 'operator')
+    return d.store.updateLink(link, body, Date.now(), 'operator')
   })
 
   app.post('/api/offers', async (req, reply) => {
@@ -359,11 +354,9 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
 
   // Affiliates see the active offers: what the portal's link builder offers them.
   app.get('/api/offers', async (req) => {
-    const p = who(req)
     const q = parse(OfferList, req.query)
-    if (p.kind !== 'operator' && q.status === 'paused') return { items: [] }
-    const status = p.kind === 'operator' ? q.status : 'active'
-    return page((await d.store.listOffers()).filter((o) => (status === undefined || o.status === status) && (q.brandId === undefined || o.brandId === q.brandId)), q)
+    const shown = visibleStatus(who(req), q.status)
+    return page((await d.store.listOffers()).filter((o) => shown(o.status) && (q.brandId === undefined || o.brandId === q.brandId)), q)
   })
 
   app.patch<{ Params: { id: string } }>('/api/offers/:id', async (req) => {
@@ -447,11 +440,12 @@ export function apiRoutes(app: FastifyInstance, d: ApiDeps) {
     const body = parse(Reassign, req.body)
     if (body.affiliateId > 0 && !(await d.store.getAffiliate(body.affiliateId))) throw new HttpError(404, 'not_found', `no affiliate ${body.affiliateId}`)
     if (!d.publish || !d.partitions) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
+    const auditKey = playerAuditKey(body.playerId)
     const e: ReassignEvent = { kind: 'reassign', id: `ra:${randomUUID()}`, ts: Date.now(), playerId: body.playerId, affiliateId: body.affiliateId, by: 'operator', note: body.note }
     // On the player's partition, in order with the player's events.
     const seq = await d.publish(eventSubject(partitionOf(`p:${e.playerId}`, d.partitions), e.kind), encodeEvents([e]), e.id)
     // The processor applies it in order; the audit log keeps the request (the events log, the effect).
-    await d.store.audit.append({ at: e.ts, by: 'operator', entity: 'player', key: playerAuditKey(body.playerId), action: 'update', after: { affiliateId: body.affiliateId, event: e.id }, note: body.note })
+    await d.store.audit.append({ at: e.ts, by: 'operator', entity: 'player', key: auditKey, action: 'update', after: { affiliateId: body.affiliateId, event: e.id }, note: body.note })
     return reply.code(202).send({ status: 'accepted', id: e.id, seq })
   })
 

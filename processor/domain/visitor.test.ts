@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { countryOf, parseUa, storedIp, truncateIp } from './visitor.js'
+import { countryOf } from '../../common/geo.js'
+import { parseUa, storedIp, truncateIp } from './visitor.js'
 
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1'
 const WIN_CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36'

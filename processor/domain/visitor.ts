@@ -14,8 +14,6 @@ import { isbot } from 'isbot'
 import { countryOf } from '../../common/geo.js'
 import { unmapped } from '../../common/ipallow.js'
 
-export { countryOf }
-
 
 export type IpStorage = 'pseudonymise' | 'truncate' | 'full'
 export type Visitor = { country: string; device: string; os: string; browser: string; isBot: boolean }
