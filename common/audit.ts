@@ -19,7 +19,7 @@ export { AUDIT_ENTITIES }
 export type AuditEntity = (typeof AUDIT_ENTITIES)[number]
 
 export const GENESIS = '0'.repeat(64)
-const SECRET_FIELDS = new Set(['tokenHash', 'hmacSecret'])
+const SECRET_FIELDS = new Set(['tokenHash', 'hmacSecret', 'previousTokenHash', 'previousHmacSecret'])
 
 export const AuditRecordSchema = z.object({
   at: z.number().int(),

@@ -194,6 +194,11 @@ export const SourceSchema = SourceSettingsSchema.extend({
   tokenHash: z.string(),
   /** the HMAC key itself (auth: hmac): verifying a signature needs it; never shown after creation */
   hmacSecret: z.string().optional(),
+  /** After a rotation, the previous credential keeps working until previousValidUntil (ms
+   *  epoch): the sha256 of the previous token, or the previous HMAC key. */
+  previousTokenHash: z.string().optional(),
+  previousHmacSecret: z.string().optional(),
+  previousValidUntil: z.number().int().optional(),
   createdAt: z.number().int(),
   updatedAt: z.number().int().optional(),
 })

@@ -34,6 +34,10 @@ export const ClickEventSchema = z.object({
   params: z.record(z.string(), z.string()),
   /** set when the link's geo rule stopped the visitor (blocked) or sent it elsewhere (redirected) */
   geo: z.enum(['blocked', 'redirected']).optional(),
+  /** set by ingest's flood guard: more clicks from this address in the window than the limit.
+   *  The visitor was still redirected; the processor keeps the row as `filtered` (reason
+   *  `click_flood`), out of the click counts. */
+  flood: z.literal(true).optional(),
 })
 export type ClickEvent = z.infer<typeof ClickEventSchema>
 

@@ -22,7 +22,8 @@ export const CONVERSION_KINDS = [
 ] as const
 
 /** What an event row's status can be. */
-export const EVENT_STATUSES = ['valid', 'attributed', 'unattributed', 'duplicate', 'parked', 'blocked'] as const
+/** `filtered`: a click kept for the fraud team but not counted (a bot user agent, a click flood). */
+export const EVENT_STATUSES = ['valid', 'attributed', 'unattributed', 'duplicate', 'parked', 'blocked', 'filtered'] as const
 
 /** The macros an outbound postback URL may use. */
 export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'currency', 'player', 'affiliate_id', 'offer_id', 'ts', 'sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
