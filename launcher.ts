@@ -25,7 +25,7 @@ export type App = { url: string; stop: () => Promise<void>; cfg: Config; log: Lo
 
 export async function launch(argv: string[], env: Record<string, string | undefined> = process.env): Promise<App> {
   const cfg = loadConfig(env)
-  const log = createLogger(cfg.logLevel)
+  const log = createLogger(cfg.logLevel, 'amp', cfg.logFormat)
   const tiers: Tier[] = parseTiers(argv)
   const demoOn = argv.includes('--demo')
   if (!cfg.clickhouse.url && tiers.includes('processor') !== tiers.includes('query-api')) {

@@ -23,6 +23,9 @@ const EnvSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   DATA_DIR: z.string().default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** pretty: coloured lines for a person at a terminal; json: one object a line for a log
+   *  pipeline; auto: pretty when standard output is a terminal, else json. */
+  LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'),
 
   NATS_URL: z.string().optional(),
   NATS_SERVER_BIN: z.string().default('nats-server'),
@@ -108,6 +111,7 @@ export type Config = {
   trustProxy: boolean | number | string
   dataDir: string
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL']
+  logFormat: z.infer<typeof EnvSchema>['LOG_FORMAT']
   nats: { url: string | undefined; serverBin: string }
   clickhouse: { url: string | undefined; user: string; password: string; database: string }
   stream: { partitions: number; dedupWindowS: number; maxAgeDays: number; postbackIdempotencyDays: number }
@@ -151,6 +155,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.TRUST_PROXY,
     dataDir,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     nats: { url: e.NATS_URL, serverBin: e.NATS_SERVER_BIN },
     clickhouse: { url: e.CLICKHOUSE_URL, user: e.CLICKHOUSE_USER, password: e.CLICKHOUSE_PASSWORD, database: e.CLICKHOUSE_DATABASE },
     stream: {

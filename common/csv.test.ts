@@ -18,6 +18,10 @@ describe('parseCsv', () => {
     expect(() => parseCsv('a\n"open')).toThrow(/unterminated/)
   })
 
+  it('names the line of a malformed field', () => {
+    expect(() => parseCsv('a,b\n1,2\n"x"y,3\n')).toThrow(/^line 3: /)
+  })
+
   it('records by lower-cased, trimmed header; missing cells are empty', () => {
     expect(csvRecords(' Player_ID ,Link_Code\np1, old-1 \np2\n')).toEqual({
       columns: ['player_id', 'link_code'],

@@ -1,35 +1,21 @@
 /**
- * CSV as the platforms export it (RFC 4180): comma separated, fields optionally in double
- * quotes with "" for a quote inside, CRLF or LF line ends, an optional UTF-8 BOM. The first
- * row names the columns.
+ * CSV as the platforms export it (RFC 4180: comma separated, fields optionally in double
+ * quotes with "" for a quote inside, CRLF or LF line ends, an optional UTF-8 BOM), parsed by
+ * csv-parse. The first row names the columns.
  */
+import { parse } from 'csv-parse/sync'
+
+export class CsvError extends Error {}
+
 export function parseCsv(text: string): string[][] {
-  const rows: string[][] = []
-  let row: string[] = []
-  let field = ''
-  let quoted = false
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0
-  for (; i < text.length; i++) {
-    const c = text[i]!
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') (field += '"'), i++
-        else quoted = false
-      } else field += c
-    } else if (c === '"' && field === '') quoted = true
-    else if (c === ',') row.push(field), (field = '')
-    else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++
-      row.push(field)
-      field = ''
-      if (row.length > 1 || row[0] !== '') rows.push(row)
-      row = []
-    } else field += c
+  try {
+    return parse(text, { bom: true, skip_empty_lines: true, relax_column_count: true }) as string[][]
+  } catch (err) {
+    const e = err as Error & { code?: string; lines?: number }
+    // csv-parse names the problem by code; say it in the words an operator reads.
+    if (e.code === 'CSV_QUOTE_NOT_CLOSED') throw new CsvError(`unterminated quoted field (opened before line ${e.lines ?? '?'}): close it with "`)
+    throw new CsvError(`line ${e.lines ?? '?'}: ${e.message}`)
   }
-  if (quoted) throw new Error('unterminated quoted field at the end of the file')
-  row.push(field)
-  if (row.length > 1 || row[0] !== '') rows.push(row)
-  return rows
 }
 
 /** Rows as records keyed by the header's column names (trimmed, lower-cased). */

@@ -11,6 +11,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { SingleBar } from 'cli-progress'
 import { csvRecords } from '../common/csv.js'
 
 const CHUNK = 500
@@ -47,17 +48,21 @@ try {
   process.exit(2)
 }
 
-const tty = process.stderr.isTTY
-function progress(done: number, total: number) {
-  const width = 30
-  const filled = total ? Math.round((done / total) * width) : width
-  const line = `${dryRun ? 'dry run ' : ''}${kind} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done.toLocaleString('en')}/${total.toLocaleString('en')}`
-  process.stderr.write(tty ? `\r${line}` : `${line}\n`)
-}
+// A bar redrawn in place on a terminal; when piped (CI logs, tests), a line every 2 s and the last.
+const bar = new SingleBar({
+  stream: process.stderr,
+  format: `${dryRun ? 'dry run ' : ''}${kind} [{bar}] {value}/{total}`,
+  barsize: 30,
+  barCompleteChar: '#',
+  barIncompleteChar: '.',
+  noTTYOutput: true,
+  formatValue: (v) => v.toLocaleString('en'),
+  hideCursor: true,
+})
 
 const counts: Record<string, number> = {}
 let errors = 0
-progress(0, records.length)
+bar.start(records.length, 0)
 for (let i = 0; i < records.length; i += CHUNK) {
   const rows = records.slice(i, i + CHUNK)
   // Row numbers as in the file: the header is line 1.
@@ -68,6 +73,7 @@ for (let i = 0; i < records.length; i += CHUNK) {
   })
   const body = (await r.json()) as { results?: { row: number; action: string; error?: string }[]; reason?: string }
   if (!r.ok || !body.results) {
+    bar.stop()
     process.stderr.write(`\n${url} answered ${r.status}: ${body.reason ?? JSON.stringify(body)}\n`)
     process.exit(1)
   }
@@ -78,9 +84,9 @@ for (let i = 0; i < records.length; i += CHUNK) {
       process.stdout.write(`line ${x.row}: ${x.error}\n`)
     }
   }
-  progress(Math.min(i + CHUNK, records.length), records.length)
+  bar.update(Math.min(i + CHUNK, records.length))
 }
-if (tty) process.stderr.write('\n')
+bar.stop()
 const verb = dryRun ? 'would ' : ''
 process.stderr.write(
   `${records.length} rows: ${Object.entries(counts)
