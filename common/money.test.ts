@@ -245,9 +245,9 @@ describe('sumByCurrency', () => {
   })
 })
 
-describe('DOMAIN.md worked examples as decimal arithmetic', () => {
+describe('the domain worked examples (docs/domain.md) as decimal arithmetic', () => {
   it('Forex per-lot rebate: 57.7 lots × $5.05 = $291.385 exactly → 291.38 half-even, 291.39 half-up', () => {
-    // DOMAIN.md prints $291.44, which is not 57.7 × 5.05 under any rounding: the exact product is 291.385.
+    // 57.7 × 5.05 is exactly 291.385: 291.38 half-even, not the 291.44 one industry write-up prints for it.
     const exact = new D('57.7').times('5.05')
     expect(exact.toFixed()).toBe('291.385')
     expect(roundMinor(exact, 'USD')).toBe('291.38')

@@ -5,7 +5,7 @@
 
 export const SUB_IDS = ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
 
-/** Every event an operator's platform reports (DOMAIN.md's vocabulary). */
+/** Every event an operator's platform reports (docs/domain.md names them). */
 export const CONVERSION_KINDS = [
   'registration',
   'ftd',
