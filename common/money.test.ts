@@ -256,6 +256,13 @@ describe('the domain worked examples (docs/domain.md) as decimal arithmetic', ()
     expect(ledgerAmount(exact)).toBe('291.385000000000')
   })
 
+  it('Forex per-lot rebate: 57.71 lots × $5.05 = $291.4355 in the ledger → $291.44 on the statement', () => {
+    const exact = new D('57.71').times('5.05')
+    expect(exact.toFixed()).toBe('291.4355')
+    expect(ledgerAmount(exact)).toBe('291.435500000000')
+    expect(roundMinor(exact, 'USD')).toBe('291.44')
+  })
+
   it('Forex spread share: 5 lots × $13.6 × 30% = $20.40', () => {
     expect(roundMinor(new D(5).times('13.6').times('0.30'), 'USD')).toBe('20.40')
   })
