@@ -34,6 +34,12 @@ export type FactField = (typeof FACT_FIELDS)[number]
 /** A fact's amounts as exact decimal strings; an absent field is zero. */
 export type MoneyFacts = Partial<Record<FactField, string>>
 
+/** Every fact summed under its own name, for a subquery that GGR_SQL and NGR_SQL then read
+ *  (ClickHouse lets an alias shadow its column: `sum(bets) AS bets` beside `bets - wins` in one
+ *  SELECT would subtract the sums' aliases, so take the sums first, and give the outer
+ *  SELECT's outputs names of their own). */
+export const FACT_SUMS_SQL = FACT_FIELDS.map((f) => `sum(${f}) AS ${f}`).join(', ')
+
 /** GGR over columns (or sums) named like the fact fields. */
 export const GGR_SQL = '(bets - wins)'
 /** NGR over columns (or sums) named like the fact fields. */
