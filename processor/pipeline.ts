@@ -127,7 +127,8 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     players.set(key, applied.next)
     changed[key] = applied.next
     acc.events++
-    const written = [{ e: applied.source, a: applied as Applied }, ...(applied.released ?? []).map((r) => ({ e: rowSource(r.ev), a: r as Applied }))]
+    // the event's own row, then those of the parked events it released
+    const written: { e: RowSource; a: Applied }[] = [{ e: applied.source, a: applied }, ...(applied.released ?? []).map((r) => ({ e: rowSource(r.ev), a: r }))]
     for (const [i, { e, a }] of written.entries()) {
       if (i > 0) acc.count(`convert.released.${e.kind}.${a.status}.${a.reason}`)
       // A released event's row is written at the position of the event that released it.
