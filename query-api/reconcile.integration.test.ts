@@ -69,3 +69,29 @@ describe('reconcile', () => {
     expect(r.rollup.ftds).toBe(r.raw.ftds)
   })
 })
+
+describe('reconcile: players money', () => {
+  it('sums the facts per currency with GGR and NGR, and the per-player-day rollup says the same', async () => {
+    const ts = Date.now() - 60_000
+    const clickId = signer.issue({ ts: ts - 1000, linkId: 3, affiliateId: 8, offerId: 1 })
+    const evs: ConversionEvent[] = [
+      { kind: 'registration', id: '1:m-reg', sourceId: 1, eventId: 'm-reg', ts, playerId: 'rae', clickId },
+      { kind: 'activity', id: '1:m-act', sourceId: 1, eventId: 'm-act', ts, playerId: 'rae', currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.50', bonuses: '25', fees: '2', adjustments: '-10' } },
+      { kind: 'chargeback', id: '1:m-cb', sourceId: 1, eventId: 'm-cb', ts, playerId: 'rae', amount: '50', currency: 'EUR' },
+    ]
+    let off = 0
+    const datas = evs.map((e) => encodeEvents([e]))
+    const buf = new Uint8Array(datas.reduce((n, d) => n + d.length, 0))
+    const refs = evs.map((e, i) => {
+      buf.set(datas[i]!, off)
+      const r = { seq: 10 + i, subject: eventSubject(0, e.kind), start: off, end: off + datas[i]!.length }
+      off += datas[i]!.length
+      return r
+    })
+    const out = computeConversions({ kind: 'conversions', buf, msgs: refs, players: {}, deals: {} }, ctx)
+    await insertFormatted(ch, { table: 'player_facts', format: 'JSONEachRow', body: out.factRows, token: 'reconcile-test:10-12:player_facts' })
+    const r = await reconcile(ch)
+    expect(r.raw.money.EUR).toMatchObject({ bets: '1000', wins: '850.5', bonuses: '25', fees: '2', adjustments: '-10', chargebacks: '50', ggr: '149.5', ngr: '82.5' })
+    expect(r.moneyRollup).toEqual(r.raw.money)
+  })
+})

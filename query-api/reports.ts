@@ -5,6 +5,7 @@
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
 import { COUNTED } from '../clickhouse/counters.js'
+import { moneyTotals } from '../clickhouse/facts-totals.js'
 import { D } from '../common/money.js'
 
 export type Counters = { clicks: number; registrations: number; ftds: number; unattributed: number; commission: Record<string, string> }
@@ -111,6 +112,7 @@ export async function reconcile(ch: ClickHouseClient) {
        AND event_id NOT IN (SELECT cause_event_id FROM ledger)`,
   )
   const rollup = await summary(ch, { from: new Date(0), to: new Date(Date.now() + 366 * 86_400_000) })
+  const [money, moneyRollup] = await Promise.all([moneyTotals(ch, 'player_facts'), moneyTotals(ch, 'player_day')])
   return {
     /** CPA rows whose ledger entry is missing: 0 unless something was lost */
     cpaWithoutLedger: Number(gap!.missing),
@@ -125,8 +127,12 @@ export async function reconcile(ch: ClickHouseClient) {
       commission: Object.fromEntries(ledger.map((l) => [l.currency, new D(l.amount).toFixed()])),
       ledgerEntries: ledger.reduce((n, l) => n + Number(l.entries), 0),
       distinctLedgerEntries: ledger.reduce((n, l) => n + Number(l.distinct_entries), 0),
+      /** players' money per currency (player_facts), with GGR and NGR */
+      money,
     },
     rollup: rollup.totals,
+    /** the same from the per-player-day rollup */
+    moneyRollup,
     asOf: rollup.asOf,
   }
 }
