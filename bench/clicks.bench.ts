@@ -39,7 +39,8 @@ import { Publisher } from '../ingest/publisher.js'
 import { api, spawnApp, waitFor } from '../test/helpers/app.js'
 import { tempDir, TEST_SECRETS } from '../test/helpers/config.js'
 import { startTestNats } from '../test/helpers/nats.js'
-import { BROWSER_UA, CONNECTIONS, hasWrk, load, median, pct, type Load } from './load.js'
+import { BROWSER_UA } from '../test/helpers/scenario.js'
+import { CONNECTIONS, hasWrk, load, median, pct, type Load } from './load.js'
 import { redirectLatency } from './redirect-latency.js'
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10)

@@ -54,6 +54,3 @@ export function pct(xs: number[], p: number): number {
 }
 
 export const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
-
-/** A browser's user agent: what a real visitor's click carries (a bot's is filtered). */
-export const BROWSER_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'

@@ -20,6 +20,7 @@ import { BUCKETS } from '../common/subjects.js'
 import { Publisher } from '../ingest/publisher.js'
 import { testConfig, tempDir, TEST_SECRETS } from '../test/helpers/config.js'
 import { startTestNats } from '../test/helpers/nats.js'
+import { BROWSER_UA } from '../test/helpers/scenario.js'
 import { waitFor } from '../test/helpers/app.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 import { D } from '../common/money.js'
@@ -55,7 +56,7 @@ afterAll(async () => {
 
 class Crash extends Error {}
 
-const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+const CHROME = BROWSER_UA
 
 /** Clicks on a link through the ingest Publisher, then a registration (with one of those
  *  clicks) and an FTD of 10 EUR for each of `players` players; `tag` keeps ids apart. */

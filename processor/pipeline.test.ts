@@ -7,6 +7,7 @@ import { eventSubject } from '../common/subjects.js'
 import type { PlayerState } from './domain/players.js'
 import { chTime, computeClicks, computeConversions, playerKey, type ComputeContext, type MessageRef } from './pipeline.js'
 import { pseudonymizer } from '../common/pseudonym.js'
+import { BROWSER_UA } from '../test/helpers/scenario.js'
 
 const DAY = 86_400_000
 const MIN = 60_000
@@ -18,7 +19,7 @@ const pseudonym = pseudonymizer('pipeline-test-pseudonym-secret')
 const ctx: ComputeContext = { verify: (id) => signer.verify(id), pseudonym, windowMs: 30 * DAY, ipStorage: 'full', ipKey: 'ip-key' }
 
 const enc = new TextEncoder()
-const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+const CHROME = BROWSER_UA
 
 /** Lay messages out in one buffer the way the consumer's `pack` does. */
 function pack(msgs: { seq: number; subject: string; data: Uint8Array | string }[]): { buf: Uint8Array; msgs: MessageRef[] } {
