@@ -1,8 +1,9 @@
+import fc from 'fast-check'
 import { parseEventTsv } from './rows.js'
 import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
-import { encodeEvents, type ClickEvent, type ConversionEvent } from '../common/events.js'
+import { CONVERSION_KINDS, DETAIL_FIELDS, encodeEvents, MAX_EVENT_TS, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { eventSubject } from '../common/subjects.js'
 import type { PlayerState } from './domain/players.js'
 import { chTime, computeClicks, computeConversions, playerKey, type ComputeContext, type MessageRef } from './pipeline.js'
@@ -746,5 +747,55 @@ describe('money facts', () => {
     expect(out.dead).toHaveLength(1)
     expect(out.dead[0]!.reason).toMatch(reason)
     expect(out.eventRows).toBe('')
+  })
+})
+
+// An exception now stops the line (the batch is retried until fixed), so whatever decodes
+// must compute: anything a step cannot handle has to be refused at decode, as a dead letter.
+describe('what decodes, computes', () => {
+  const str = fc.string({ maxLength: 40, unit: 'binary' })
+  const strMap = fc.dictionary(str, str, { maxKeys: 4 })
+
+  it('any click that decodes yields its row, never an exception', () => {
+    fc.assert(
+      fc.property(
+        fc.record({ ts: fc.integer({ min: 0, max: MAX_EVENT_TS }), ip: str, ua: str, referer: str, code: str, sub: strMap, params: strMap, affiliateId: fc.nat(), geo: fc.constantFrom(undefined, 'blocked', 'redirected'), flood: fc.constantFrom(undefined, true) }),
+        (x) => {
+          const e = { ...clickEv(x.affiliateId, x.ts), ...x }
+          if (e.geo === undefined) delete e.geo
+          if (e.flood === undefined) delete e.flood
+          const out = computeClicks({ kind: 'clicks', ...pack([{ seq: 1, subject: eventSubject(0, 'click'), data: JSON.stringify(e) + '\n' }]) }, ctx)
+          expect(out.events + out.dead.length).toBe(1)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('any conversion that decodes is applied or refused, never an exception', () => {
+    const signed = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+    const amount = fc.oneof(fc.constant('0'), fc.stringMatching(/^-?\d{1,24}(\.\d{1,12})?$/))
+    const deals: Record<string, CpaDeal> = { '7': { affiliateId: 7, versions: [{ version: 1, amount: '100', currency: 'EUR', effectiveFrom: 0, createdAt: 0 }] } }
+    const ev = fc.record(
+      {
+        kind: fc.constantFrom(...CONVERSION_KINDS),
+        eventId: fc.string({ minLength: 1, maxLength: 8 }),
+        ts: fc.integer({ min: 0, max: MAX_EVENT_TS }),
+        clickId: fc.constantFrom(signed, 'junk', ''),
+        playerId: fc.constantFrom('p1', 'p2'),
+        amount,
+        currency: fc.constantFrom('EUR', 'USD'),
+        details: fc.dictionary(fc.constantFrom(...DETAIL_FIELDS), fc.oneof(amount, str, fc.constant('2026-11-23')), { maxKeys: 5 }),
+      },
+      { requiredKeys: ['kind', 'eventId', 'ts'] },
+    )
+    fc.assert(
+      fc.property(fc.array(ev, { minLength: 1, maxLength: 8 }), (evs) => {
+        const msgs = evs.map((e, i) => ({ seq: i + 1, subject: eventSubject(0, e.kind), data: JSON.stringify({ ...e, id: `1:${e.eventId}`, sourceId: 1 }) + '\n' }))
+        const out = computeConversions({ kind: 'conversions', ...pack(msgs), players: {}, deals }, ctx)
+        expect(out.events + out.dead.length + (out.counts['convert.already_applied'] ?? 0)).toBe(evs.length)
+      }),
+      { numRuns: 300 },
+    )
   })
 })
