@@ -18,7 +18,7 @@ import type { RunningTier } from '../common/tier.js'
 import { Auth } from './auth.js'
 import { LiveHub } from './live.js'
 import { watermarks } from './reports.js'
-import { apiRoutes, type ApiDeps } from './routes.js'
+import { apiApp, type ApiDeps } from './app.js'
 
 const DASHBOARD = fileURLToPath(new URL('../dashboard/dist/', import.meta.url))
 
@@ -48,14 +48,16 @@ export async function startQueryApi(
         await ws.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
         ws.get('/ws', { websocket: true }, (socket) => hub.accept(socket))
       })
-      apiRoutes(app, {
+      const players = await openKv(nc, BUCKETS.players)
+      // Encapsulated: the API's hooks, validator and document cover /api only, never the click path.
+      await app.register(apiApp, {
         store,
         ch,
         auth,
         ...extra,
         partitions: cfg.stream.partitions,
         allowPrivateEndpoints: cfg.outbound.allowPrivate,
-        players: await openKv(nc, BUCKETS.players),
+        players,
         pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),
         publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
       })
