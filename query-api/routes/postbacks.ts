@@ -14,7 +14,7 @@ import { deliveryFor, usesSubs, type Delivery } from '../../processor/outbound.j
 import type { Notice } from '../../processor/pipeline.js'
 import { scopeAffiliate } from '../auth.js'
 import { actor, ANYONE, BodyId, IdParams, Limit, Page, page, ParamId, publisher, type ApiDeps, type ApiPlugin } from '../http.js'
-import { attempts, attributedEvent } from '../outbound.js'
+import { attempts, attributedEvent, TEST_EVENT_PREFIX } from '../outbound.js'
 import type { FastifyRequest } from 'fastify'
 
 const Kinds = z.array(z.enum(CONVERSION_KINDS)).min(1).max(CONVERSION_KINDS.length)
@@ -43,7 +43,7 @@ export const TEST_CLICK_ID = 'TEST_CLICK_ID'
 /** A sample event of a kind for an endpoint, marked as a test by its id. */
 export function sampleNotice(ep: Endpoint, kind: string, now: number): Notice {
   const money = SAMPLE_MONEY[kind as keyof typeof SAMPLE_MONEY]
-  return { eventId: `test:${randomUUID()}`, kind, ts: now, affiliateId: ep.affiliateId, offerId: 0, clickId: TEST_CLICK_ID, player: SAMPLE_PLAYER, amount: money?.amount ?? '', currency: money?.currency ?? '' }
+  return { eventId: `${TEST_EVENT_PREFIX}${randomUUID()}`, kind, ts: now, affiliateId: ep.affiliateId, offerId: 0, clickId: TEST_CLICK_ID, player: SAMPLE_PLAYER, amount: money?.amount ?? '', currency: money?.currency ?? '' }
 }
 
 const urlIsPublic = (d: ApiDeps, url: string) => {
