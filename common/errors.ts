@@ -29,10 +29,7 @@ export function sendError(reply: FastifyReply, e: HttpError) {
 
 /** 5xx details stay in the log; the caller gets a reason it can act on for everything else. */
 export function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof HttpError) {
-    if (err.status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', '60')
-    return sendError(reply, err)
-  }
+  if (err instanceof HttpError) return sendError(reply, err)
   if (err instanceof ConflictError) return reply.code(409).send({ error: 'conflict', reason: err.message })
   if (err instanceof NotFoundError) return reply.code(404).send({ error: 'not_found', reason: err.message })
   if (err instanceof AuditError) {

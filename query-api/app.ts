@@ -4,6 +4,7 @@
  * the OpenAPI document generated from the routes. It listens nowhere: the launcher (or a
  * test's `inject`) gives it a server.
  */
+import fastifyRateLimit from '@fastify/rate-limit'
 import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance } from 'fastify'
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -52,7 +53,20 @@ export async function apiApp(app: FastifyInstance, d: ApiDeps) {
   app.addHook('onRoute', (r) => {
     if (!r.config?.who?.length) throw new Error(`route ${r.method} ${r.url} does not say who may call it (config.who)`)
   })
-  app.addHook('onRequest', accessHook(d.auth))
+  if (d.rateLimit) {
+    // Per client address (behind TRUST_PROXY's proxies, the address they forward), before
+    // the credential is looked at: guessing keys costs the same as anything else.
+    const { max, windowMs } = d.rateLimit
+    await app.register(fastifyRateLimit, {
+      max,
+      timeWindow: windowMs,
+      keyGenerator: (req) => req.ip,
+      errorResponseBuilder: (_req, ctx) =>
+        new HttpError(429, 'rate_limited', `too many requests from this address (at most ${ctx.max} in ${windowMs / 1000} s); try again in ${ctx.after}`),
+    })
+  }
+  // Before the body is parsed or validated, after the rate limit (a route-level onRequest hook).
+  app.addHook('preParsing', accessHook(d.auth))
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',

@@ -62,7 +62,7 @@ export const roleOf = (p: Principal): Role => p.kind
 
 /** Resolve the caller and check the route's roles: 401 before anything is parsed, then 403. */
 export function accessHook(auth: Auth) {
-  return async (req: FastifyRequest) => {
+  return async (req: FastifyRequest, _reply: unknown, _payload: unknown): Promise<void> => {
     const who = req.routeOptions.config.who
     // A route outside /api, or the 404 of one that does not exist, still needs a caller.
     const p = auth.fromRequest(req)
