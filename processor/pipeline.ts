@@ -10,7 +10,7 @@
  *   convert   registration / ftd against the player state  → events row, ledger entry, state
  *   tally     the batch's live delta per affiliate and minute
  */
-import { createHash } from 'node:crypto'
+import { playerStateKey } from '../common/keys.js'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
 import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent } from '../common/events.js'
@@ -70,8 +70,7 @@ export type ComputeContext = {
 
 /** KV key of a player's state. */
 export function playerKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'>): string {
-  const k = e.playerId ? `p:${e.playerId}` : e.clickId ? `c:${e.clickId}` : `e:${e.id}`
-  return `p.${createHash('sha256').update(k).digest('hex').slice(0, 40)}`
+  return playerStateKey(e)
 }
 
 

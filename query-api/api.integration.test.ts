@@ -132,7 +132,16 @@ describe('/ws', () => {
     ws.send(JSON.stringify({ type: 'auth', token: 'aff.1.1.forged' }))
     const { msg, code } = await got
     expect(code).toBe(4401)
-    expect(JSON.parse(msg)).toMatchObject({ type: 'error', error: 'unauthorized' })
+    expect(JSON.parse(msg)).toMatchObject({ v: 1, type: 'error', error: 'unauthorized' })
+  })
+
+  it('greets a socket that authenticates with a versioned hello', async () => {
+    const ws = new WebSocket(`${app.url.replace('http', 'ws')}/ws`)
+    await new Promise((r) => ws.once('open', r))
+    const first = new Promise<string>((resolve) => ws.once('message', (m) => resolve(String(m))))
+    ws.send(JSON.stringify({ type: 'auth', token: tok1 }))
+    expect(JSON.parse(await first)).toEqual({ v: 1, type: 'hello', principal: { kind: 'affiliate', affiliateId: a1 } })
+    ws.close()
   })
 })
 
