@@ -9,7 +9,7 @@ import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance } from 'fastify'
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { HttpError } from '../common/errors.js'
-import { accessHook, ANYONE, validatorCompiler, type ApiDeps, type ApiPlugin } from './http.js'
+import { accessHook, ANY_PRINCIPAL, validatorCompiler, type ApiDeps, type ApiPlugin } from './http.js'
 import { affiliateRoutes } from './routes/affiliates.js'
 import { auditRoutes, importRoutes, systemRoutes } from './routes/admin.js'
 import { brandRoutes, offerRoutes } from './routes/catalog.js'
@@ -83,9 +83,9 @@ export async function apiApp(app: FastifyInstance, d: ApiDeps) {
   const z = app.withTypeProvider<ZodTypeProvider>()
   for (const plugin of RESOURCES) await plugin(z, d)
 
-  app.get('/api/openapi.json', { config: { who: ANYONE }, schema: { summary: 'This document' } }, async () => app.swagger())
+  app.get('/api/openapi.json', { config: { who: ANY_PRINCIPAL }, schema: { summary: 'This document' } }, async () => app.swagger())
 
-  app.all('/api/*', { config: { who: ANYONE } }, async (req) => {
+  app.all('/api/*', { config: { who: ANY_PRINCIPAL } }, async (req) => {
     throw new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)
   })
 }
