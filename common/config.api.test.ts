@@ -20,7 +20,7 @@ describe('API_RATE_LIMIT_*', () => {
     expect(loadConfig(env(given)).api.rateLimit).toEqual(want)
   })
 
-  it.each([{ API_RATE_LIMIT_MAX: '-1' }, { API_RATE_LIMIT_MAX: 'lots' }, { API_RATE_LIMIT_WINDOW_S: '0' }])('%j is refused, naming the variable', (given) => {
+  it.each<Record<string, string>>([{ API_RATE_LIMIT_MAX: '-1' }, { API_RATE_LIMIT_MAX: 'lots' }, { API_RATE_LIMIT_WINDOW_S: '0' }])('%j is refused, naming the variable', (given) => {
     expect(() => loadConfig(env(given))).toThrow(ConfigError)
     expect(() => loadConfig(env(given))).toThrow(Object.keys(given)[0]!)
   })
