@@ -80,8 +80,8 @@ export async function apiApp(app: FastifyInstance, d: ApiDeps) {
       return { ...t, schema: { ...t.schema, description: `Who may call it: ${who.join(' or ')}.`, security: [{ bearer: [] }], response: RESPONSES } as never }
     },
   })
-  const z = app.withTypeProvider<ZodTypeProvider>()
-  for (const plugin of RESOURCES) await plugin(z, d)
+  // A plugin per resource, each in its own context under this one's hooks and validator.
+  for (const plugin of RESOURCES) await app.register(async (scope) => plugin(scope.withTypeProvider<ZodTypeProvider>(), d))
 
   app.get('/api/openapi.json', { config: { who: ANY_PRINCIPAL }, schema: { summary: 'This document' } }, async () => app.swagger())
 
