@@ -1,22 +1,10 @@
 /** Reads for outbound postbacks: the attempt log, and an attributed event to fire again. */
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
-import type { Notice } from '../processor/pipeline.js'
+import { TEST_EVENT_PREFIX, type AttemptView, type Notice } from '../common/outbound.js'
 
-export type AttemptView = {
-  deliveryId: string
-  eventId: string
-  kind: string
-  endpointId: number
-  affiliateId: number
-  attempt: number
-  ts: string
-  url: string
-  statusCode: number
-  error: string
-  durationMs: number
-  outcome: string
-}
+/** The view lives with the outbound contract in common/ (the dashboard reads it too). */
+export type { AttemptView }
 
 export async function attempts(ch: ClickHouseClient, q: { affiliateId?: number; eventId?: string; endpointId?: number; limit: number }): Promise<AttemptView[]> {
   const where: string[] = []
@@ -44,6 +32,7 @@ export async function attempts(ch: ClickHouseClient, q: { affiliateId?: number; 
     error: r.error!,
     durationMs: Number(r.ms_s),
     outcome: r.outcome!,
+    test: r.event_id!.startsWith(TEST_EVENT_PREFIX),
   }))
 }
 
