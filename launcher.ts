@@ -20,7 +20,14 @@ import { startProcessor } from './processor/tier.js'
 import { startQueryApi } from './query-api/tier.js'
 import { startDemo } from './scripts/demo-traffic.js'
 
-export type App = { url: string; stop: () => Promise<void>; cfg: Config; log: Logger }
+export type App = {
+  url: string
+  stop: () => Promise<void>
+  cfg: Config
+  log: Logger
+  /** with --demo: the demo's postback source and links */
+  demo?: { source: { id: number; token: string }; links: string[] }
+}
 
 export async function launch(argv: string[], env: Record<string, string | undefined> = process.env): Promise<App> {
   const cfg = loadConfig(env)
@@ -117,7 +124,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
       await nats?.stop()
       log.info('stopped')
     })())
-  return { url, stop, cfg, log }
+  return { url, stop, cfg, log, ...(demo ? { demo: { source: demo.source, links: demo.links } } : {}) }
 }
 
 const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('launcher.ts')
@@ -128,6 +135,11 @@ if (isMain) {
     process.stdout.write(
       `\n  Affiliate platform running: ${app.url.replace('127.0.0.1', 'localhost')}\n` +
         (cfg.embedded ? `  Operator API key: in ${secretsFile(cfg.dataDir)} (operatorApiKey)\n` : '') +
+        (app.demo
+          ? `  Demo postback source: source=${app.demo.source.id} token=${app.demo.source.token}\n` +
+            `    try: curl "${app.url.replace('127.0.0.1', 'localhost')}/postback?source=${app.demo.source.id}&token=${app.demo.source.token}&event=registration&event_id=try-1&player_id=try-1"\n` +
+            `  Demo tracking links: ${app.demo.links.map((c) => `${app.url.replace('127.0.0.1', 'localhost')}/c/${c}`).join(' ')}\n`
+          : '') +
         `  Ctrl-C stops it gracefully.\n\n`,
     )
     let signals = 0

@@ -101,6 +101,9 @@ export async function startDemo(nc: NatsConnection, baseUrl: string, cfg: Config
   void loop()
   log.info({ links: setup.codes }, 'demo traffic on')
   return {
+    /** the demo's postback source, for the start-up banner: try a postback by hand with it */
+    source: { id: setup.sourceId, token: setup.token },
+    links: setup.codes,
     stop() {
       stopped = true
     },

@@ -7,8 +7,9 @@ import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
-import { TEST_SECRETS } from './helpers/config.js'
+import { rmSync } from 'node:fs'
+import { spawnApp, spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
+import { tempDir, TEST_SECRETS } from './helpers/config.js'
 
 const run = promisify(execFile)
 
@@ -42,5 +43,23 @@ describe('README walkthrough', () => {
       (t) => t.ftds === 1,
     )
     expect(totals).toEqual({ clicks: 1, registrations: 1, ftds: 1, unattributed: 0, commission: { EUR: '50' } })
+  })
+})
+
+describe('start-up banner with --demo', () => {
+  it("prints the demo postback source's id and token, and the printed try-it command is accepted", async () => {
+    const dir = tempDir('banner')
+    const demo = await spawnApp({ env: { DATA_DIR: dir, ...TEST_SECRETS }, args: ['--demo'] })
+    try {
+      const banner = await waitFor('the banner', async () => demo.logs(), (l) => l.includes('Demo postback source'), 20_000)
+      expect(banner).toMatch(/Demo postback source: source=\d+ token=\S{20,}/)
+      const tryIt = /try: curl "([^"]+)"/.exec(banner)![1]!.replace('localhost', '127.0.0.1')
+      const r = await fetch(tryIt)
+      expect(r.status).toBe(200)
+      expect(await r.json()).toMatchObject({ status: 'accepted', event: 'registration', event_id: 'try-1' })
+    } finally {
+      await demo.kill()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
