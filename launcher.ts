@@ -10,6 +10,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } fro
 import { createClickHouse, type ClickHouseClient } from './clickhouse/client.js'
 import { migrate } from './clickhouse/migrate.js'
 import { ConfigError, loadConfig, parseTiers, secretsFile, type Config, type Tier } from './common/config.js'
+import { jsonBodyParser } from './common/json.js'
 import { createLogger, type Logger } from './common/log.js'
 import { connectNats, ensureTopology, startNatsServer, type EmbeddedNats } from './common/nats.js'
 import { ConflictError, NotFoundError } from './common/entities.js'
@@ -58,6 +59,8 @@ export async function launch(argv: string[], env: Record<string, string | undefi
     trustProxy: cfg.trustProxy as boolean | string,
     bodyLimit: 256 * 1024,
   })
+  // JSON numbers keep their exact text (an amount is never rounded through a float).
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser)
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })

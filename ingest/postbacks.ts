@@ -18,7 +18,8 @@ import { z } from 'zod'
 import { secretMatches, type Source, type WatchedBucket } from '../common/entities.js'
 import { IpAllowList } from '../common/ipallow.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS, conversionKey, conversionOrderKey, type ConversionEvent, type ConversionKind, type DetailField } from '../common/events.js'
-import { AmountSchema, CurrencySchema } from '../common/money.js'
+import { JsonBodyError, parseJson } from '../common/json.js'
+import { AmountSchema, CurrencySchema, canonicalAmount } from '../common/money.js'
 import { isCasConflict } from '../common/entities.js'
 import { ShuttingDownError, type Publisher } from './publisher.js'
 
@@ -51,6 +52,8 @@ const DETAIL_SCHEMAS: Record<DetailField, z.ZodType<string>> = {
   ref_event_id: printable(128),
 }
 const MONEY_DETAILS: readonly DetailField[] = ['bets', 'wins', 'bonuses', 'fees', 'adjustments', 'spread', 'commission']
+/** Details compared as decimals for idempotency: 250.0 and 250.00 are the same amount. */
+const DECIMAL_DETAILS: ReadonlySet<DetailField> = new Set([...MONEY_DETAILS, 'lots'])
 
 type KindRule = {
   /** required, or "player or click" (the cookieless FTD brings its click id) */
@@ -135,7 +138,10 @@ export type Postback = z.infer<typeof PostbackSchema>
 
 export type PostbackAnswer = { status: 'accepted'; event: string; event_id: string; seq: number }
 
-type Record_ = { h: string; seq?: number }
+/** The first answer to an event id. `h`: hash of the content as sent (what earlier versions
+ *  compare); `c`: with amounts as decimals. A record without `c` was written before amounts
+ *  were compared as decimals. */
+type Record_ = { h: string; c?: string; seq?: number }
 
 export type PostbackDeps = {
   sources: WatchedBucket<Source>
@@ -146,10 +152,21 @@ export type PostbackDeps = {
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-/** What makes two postbacks "the same event": everything but the credentials. */
-function contentHash(p: Postback): string {
-  const details = p.details ? Object.entries(p.details).sort(([a], [b]) => (a < b ? -1 : 1)) : null
-  const canonical = JSON.stringify([p.source, p.event, p.event_id, p.click_id ?? null, p.player_id ?? null, p.amount ?? null, p.currency ?? null, ...(details ? [details] : [])])
+/** What makes two postbacks "the same event": everything but the credentials. `decimals`:
+ *  amounts by value (250.0 = 250.00), else as written. */
+export function contentHash(p: Postback, decimals = true): string {
+  const amount = (f: string, v: string) => (decimals && (f === 'amount' || DECIMAL_DETAILS.has(f as DetailField)) ? canonicalAmount(v) : v)
+  const details = p.details ? Object.entries(p.details).sort(([a], [b]) => (a < b ? -1 : 1)).map(([f, v]) => [f, amount(f, v)]) : null
+  const canonical = JSON.stringify([
+    p.source,
+    p.event,
+    p.event_id,
+    p.click_id ?? null,
+    p.player_id ?? null,
+    p.amount !== undefined ? amount('amount', p.amount) : null,
+    p.currency ?? null,
+    ...(details ? [details] : []),
+  ])
   return createHash('sha256').update(canonical).digest('hex')
 }
 
@@ -252,11 +269,12 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     const p = parsed.data
 
     const key = idemKey(p)
-    const h = contentHash(p)
+    const h = contentHash(p, false)
+    const c = contentHash(p)
     let existing = await deps.idempotency.get(key)
     if (!existing || existing.operation !== 'PUT') {
       try {
-        await deps.idempotency.create(key, enc.encode(JSON.stringify({ h } satisfies Record_)))
+        await deps.idempotency.create(key, enc.encode(JSON.stringify({ h, c } satisfies Record_)))
         existing = null
       } catch (err) {
         if (!isCasConflict(err)) throw err
@@ -265,7 +283,7 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     }
     if (existing && existing.operation === 'PUT') {
       const rec = JSON.parse(dec.decode(existing.value)) as Record_
-      if (rec.h !== h) return fail(reply, 409, 'conflict', `event_id '${p.event_id}' was already received with different content`)
+      if (rec.c !== undefined ? rec.c !== c : rec.h !== h) return fail(reply, 409, 'conflict', `event_id '${p.event_id}' was already received with different content`)
       if (rec.seq !== undefined) return answer(p, rec.seq)
       // The first request is still publishing (or died doing so): publish again under the
       // same Nats-Msg-Id; the stream keeps one copy and answers with its sequence.
@@ -290,7 +308,7 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       if (err instanceof ShuttingDownError) return fail(reply, 503, 'unavailable', 'ingest is shutting down; retry')
       throw err
     }
-    await deps.idempotency.put(key, enc.encode(JSON.stringify({ h, seq: ack.seq } satisfies Record_)))
+    await deps.idempotency.put(key, enc.encode(JSON.stringify({ h, c, seq: ack.seq } satisfies Record_)))
     return answer(p, ack.seq)
   }
 
@@ -303,11 +321,12 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       ;(req as FastifyRequest & { rawBody?: string }).rawBody = body
       try {
         done(null, parse(body))
-      } catch {
-        done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }))
+      } catch (err) {
+        done(err instanceof JsonBodyError ? err : Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }))
       }
     }
-    scope.addContentTypeParser('application/json', { parseAs: 'string' }, raw((b) => JSON.parse(b)))
+    // Numbers keep their exact text (common/json.ts): an amount sent as a JSON number is never rounded.
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, raw(parseJson))
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, raw((b) => Object.fromEntries(new URLSearchParams(b))))
     scope.get('/postback', (req, reply) => {
       const q = req.url.indexOf('?')
