@@ -195,7 +195,15 @@ export function signPostback(secret: string, timestamp: string, payload: string)
 
 type AuthFailure = { code: 401 | 403; error: string; reason: string }
 
-/** Who is posting: the source's IP allow-list, then its token or signature. */
+/** The previous credential of a rotated source, while its grace period lasts. */
+function previousValid(source: Source, nowMs: number): boolean {
+  return source.previousValidUntil !== undefined && nowMs < source.previousValidUntil
+}
+
+const until = (ms: number) => new Date(ms).toISOString()
+
+/** Who is posting: the source's IP allow-list, then its token or signature (the current one,
+ *  or after a rotation the previous one until previousValidUntil). */
 export function authenticate(
   source: Source,
   req: { ip: string; headers: Record<string, string | string[] | undefined>; token?: unknown; payload: string },
@@ -207,17 +215,26 @@ export function authenticate(
     const header = req.headers['x-postback-token']
     const token = typeof header === 'string' ? header : typeof req.token === 'string' ? req.token : undefined
     if (!token) return { code: 401, error: 'unauthorized', reason: 'token required (X-Postback-Token header or token parameter)' }
-    if (!secretMatches(token, source.tokenHash)) return { code: 401, error: 'unauthorized', reason: 'wrong token' }
-    return undefined
+    if (secretMatches(token, source.tokenHash)) return undefined
+    if (source.previousTokenHash && secretMatches(token, source.previousTokenHash)) {
+      if (previousValid(source, nowMs)) return undefined
+      // Only a holder of the old token learns this: it tells the operator what happened.
+      return { code: 401, error: 'unauthorized', reason: `this token was replaced; the previous token stopped working at ${until(source.previousValidUntil ?? 0)}` }
+    }
+    return { code: 401, error: 'unauthorized', reason: 'wrong token' }
   }
   const ts = req.headers['x-timestamp']
   const sig = req.headers['x-signature']
   if (typeof ts !== 'string' || typeof sig !== 'string') return { code: 401, error: 'unauthorized', reason: 'signature required (X-Timestamp and X-Signature headers)' }
   if (!/^\d{1,12}$/.test(ts) || Math.abs(nowMs / 1000 - Number(ts)) > HMAC_WINDOW_S)
     return { code: 401, error: 'unauthorized', reason: `stale or future timestamp: X-Timestamp must be unix seconds within ${HMAC_WINDOW_S / 60} minutes of now` }
-  const want = signPostback(source.hmacSecret ?? '', ts, req.payload)
-  if (!sameText(want, sig.replace(/^sha256=/, '').toLowerCase())) return { code: 401, error: 'unauthorized', reason: 'bad signature' }
-  return undefined
+  const given = sig.replace(/^sha256=/, '').toLowerCase()
+  if (sameText(signPostback(source.hmacSecret ?? '', ts, req.payload), given)) return undefined
+  if (source.previousHmacSecret && sameText(signPostback(source.previousHmacSecret, ts, req.payload), given)) {
+    if (previousValid(source, nowMs)) return undefined
+    return { code: 401, error: 'unauthorized', reason: `signed with a replaced key; the previous key stopped working at ${until(source.previousValidUntil ?? 0)}` }
+  }
+  return { code: 401, error: 'unauthorized', reason: 'bad signature' }
 }
 
 /** The platform's parameter names → ours, by the source's field and event mappings. */
