@@ -21,6 +21,8 @@ import { CONVERSION_KINDS, DETAIL_FIELDS, conversionKey, conversionOrderKey, typ
 import { JsonBodyError, parseJson } from '../common/json.js'
 import { AmountSchema, CurrencySchema, canonicalAmount } from '../common/money.js'
 import { isCasConflict } from '../common/entities.js'
+import rateLimit from '@fastify/rate-limit'
+import { isLoopback } from './flood.js'
 import { ShuttingDownError, type Publisher } from './publisher.js'
 
 const printable = (max: number) =>
@@ -147,6 +149,20 @@ export type PostbackDeps = {
   sources: WatchedBucket<Source>
   idempotency: KV
   publisher: Publisher
+  /** postbacks per window per client address and per authenticated source; 0: no limit */
+  rate?: { perAddress: number; perSource: number; windowMs: number }
+}
+
+type Limiter = ReturnType<FastifyInstance['createRateLimit']>
+type LimitResult = Awaited<ReturnType<Limiter>>
+
+function tooMany(reply: FastifyReply, r: LimitResult, who: string, windowMs: number) {
+  if (r.isAllowed || !r.isExceeded) return undefined
+  const after = Math.max(1, r.ttlInSeconds)
+  return reply
+    .code(429)
+    .header('retry-after', String(after))
+    .send({ error: 'rate_limited', reason: `more than ${r.max} postbacks in ${windowMs / 1000} s from ${who}; retry after ${after} s` })
 }
 
 const enc = new TextEncoder()
@@ -249,6 +265,10 @@ export function applyMapping(input: Record<string, unknown>, source: Pick<Source
 }
 
 export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
+  // The authenticated source a request is counted under (the per-source limiter's key).
+  const sourceKey = new WeakMap<FastifyRequest, string>()
+  let perSource: Limiter | undefined
+
   // Allow-lists are built once per source version, not per request.
   const allowLists = new WeakMap<Source, IpAllowList>()
   const allowListOf = (s: Source) => {
@@ -268,6 +288,12 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     if (!source) return fail(reply, 401, 'unauthorized', 'unknown source')
     const denied = authenticate(source, { ip: req.ip, headers: req.headers, token: input.token, payload }, allowListOf(source), Date.now())
     if (denied) return fail(reply, denied.code, denied.error, denied.reason)
+    // Counted only once authenticated: a stranger who knows a source id cannot use up its budget.
+    if (perSource) {
+      sourceKey.set(req, String(sourceId))
+      const limited = tooMany(reply, await perSource(req), `source ${sourceId}`, deps.rate!.windowMs)
+      if (limited) return limited
+    }
 
     const parsed = PostbackSchema.safeParse({ ...applyMapping(input, source), source: sourceId })
     if (!parsed.success) {
@@ -333,6 +359,17 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
 
   // Its own scope: body parsers that keep the raw body, which an HMAC signature covers.
   app.register(async (scope) => {
+    const rate = deps.rate
+    if (rate && (rate.perAddress > 0 || rate.perSource > 0)) {
+      // Here only: the click path never pays for it.
+      await scope.register(rateLimit, { global: false })
+      if (rate.perAddress > 0) {
+        const perAddress = scope.createRateLimit({ max: rate.perAddress, timeWindow: rate.windowMs, allowList: (req) => isLoopback(req.ip) })
+        // Before the body is read: a flood costs no parsing.
+        scope.addHook('onRequest', async (req, reply) => tooMany(reply, await perAddress(req), `address ${req.ip}`, rate.windowMs))
+      }
+      if (rate.perSource > 0) perSource = scope.createRateLimit({ max: rate.perSource, timeWindow: rate.windowMs, keyGenerator: (req) => sourceKey.get(req) ?? '' })
+    }
     scope.removeAllContentTypeParsers()
     const raw = (parse: (body: string) => unknown) => (req: FastifyRequest, body: string, done: (err: Error | null, v?: unknown) => void) => {
       ;(req as FastifyRequest & { rawBody?: string }).rawBody = body

@@ -11,6 +11,7 @@ import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
 import type { RunningTier } from '../common/tier.js'
 import { clickRoutes } from './clicks.js'
+import { FloodGuard } from './flood.js'
 import { postbackRoutes } from './postbacks.js'
 import { Publisher } from './publisher.js'
 
@@ -41,8 +42,9 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
         publisher,
         ack: cfg.ingest.clickAck,
         cookie: cfg.ingest.cookie,
+        flood: cfg.ingest.clickFlood.limit > 0 ? new FloodGuard(cfg.ingest.clickFlood.limit, cfg.ingest.clickFlood.windowMs) : undefined,
       })
-      postbackRoutes(app, { sources, idempotency, publisher })
+      postbackRoutes(app, { sources, idempotency, publisher, rate: cfg.ingest.postbackRate })
     },
     ready: () => !stopping && !nc.isClosed(),
     async stop() {
