@@ -104,7 +104,12 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   app.get('/healthz', async () => ({ ok: true }))
   app.get('/readyz', async (_req, reply) => {
     const notReady = running.filter((t) => !t.ready()).map((t) => t.name)
-    return reply.code(notReady.length ? 503 : 200).send({ ready: notReady.length === 0, tiers: running.map((t) => t.name), notReady })
+    // Why, where a tier can say: ingest cannot write the event stream (NATS away or refusing).
+    const stream = ingest?.publisher.health
+    const reasons = stream && !stream.ok ? { ingest: stream.reason } : undefined
+    return reply
+      .code(notReady.length ? 503 : 200)
+      .send({ ready: notReady.length === 0, tiers: running.map((t) => t.name), notReady, ...(reasons ? { reasons } : {}) })
   })
 
   const address = await app.listen({ port: cfg.port, host: cfg.host })

@@ -13,7 +13,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { KV } from 'nats'
+import { NatsError, type KV } from 'nats'
 import { z } from 'zod'
 import { secretMatches, type Source, type WatchedBucket } from '../common/entities.js'
 import { IpAllowList } from '../common/ipallow.js'
@@ -23,7 +23,8 @@ import { AmountSchema, CurrencySchema, canonicalAmount } from '../common/money.j
 import { isCasConflict } from '../common/entities.js'
 import rateLimit from '@fastify/rate-limit'
 import { isLoopback } from './flood.js'
-import { ShuttingDownError, type Publisher } from './publisher.js'
+import { ShuttingDownError, StreamUnavailableError, type Publisher } from './publisher.js'
+import { PublishError } from './stream-writer.js'
 
 const printable = (max: number) =>
   z
@@ -194,6 +195,13 @@ function fail(reply: FastifyReply, code: number, error: string, reason: string, 
   return reply.code(code).send({ error, reason, ...(fields ? { fields } : {}) })
 }
 
+/** Seconds a caller is asked to wait before retrying during an outage. */
+export const OUTAGE_RETRY_AFTER_S = 5
+
+function unavailable(reply: FastifyReply, reason: string) {
+  return reply.code(503).header('retry-after', String(OUTAGE_RETRY_AFTER_S)).send({ error: 'unavailable', reason })
+}
+
 /** Constant-time comparison of two hex digests (or any two strings). */
 function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a)
@@ -310,7 +318,21 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       )
     }
     const p = parsed.data
+    // During an outage, say so at once: never spooled, the platform retries (same event_id).
+    const health = deps.publisher.health
+    if (!health.ok) return unavailable(reply, `the event stream is unavailable (${health.reason}); retry later`)
+    try {
+      return await store(p, reply)
+    } catch (err) {
+      if (err instanceof ShuttingDownError) return unavailable(reply, 'ingest is shutting down; retry')
+      if (err instanceof StreamUnavailableError || err instanceof PublishError || err instanceof NatsError)
+        return unavailable(reply, `the event stream is unavailable (${err.message}); retry later`)
+      throw err
+    }
+  }
 
+  /** Record the first answer, publish, answer: idempotent by event id. */
+  const store = async (p: Postback, reply: FastifyReply) => {
     const key = idemKey(p)
     const h = contentHash(p, false)
     const c = contentHash(p)
@@ -344,13 +366,7 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       ...(p.currency !== undefined ? { currency: p.currency } : {}),
       ...(p.details ? { details: p.details } : {}),
     }
-    let ack
-    try {
-      ack = await deps.publisher.conversion(ev, conversionOrderKey(ev))
-    } catch (err) {
-      if (err instanceof ShuttingDownError) return fail(reply, 503, 'unavailable', 'ingest is shutting down; retry')
-      throw err
-    }
+    const ack = await deps.publisher.conversion(ev, conversionOrderKey(ev))
     await deps.idempotency.put(key, enc.encode(JSON.stringify({ h, c, seq: ack.seq } satisfies Record_)))
     return answer(p, ack.seq)
   }
