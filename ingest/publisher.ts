@@ -265,8 +265,10 @@ export class Publisher {
 
   #startRecovery() {
     if (this.#recovering || this.#stopRecovery) return
-    this.#recovering = this.#recover().finally(() => {
-      this.#recovering = undefined
+    const run = this.#recover()
+    this.#recovering = run
+    void run.finally(() => {
+      if (this.#recovering === run) this.#recovering = undefined
     })
   }
 
@@ -337,6 +339,9 @@ export class Publisher {
       }
       if (!spool || spool.empty) {
         this.#spooling = false
+        // Cleared here, not in a later microtask: a click message spooled in between must
+        // be able to start the next recovery.
+        this.#recovering = undefined
         this.#schedule()
         return
       }

@@ -165,9 +165,10 @@ export class Spool {
     const seg = this.#open
     if (!seg) return
     this.#open = undefined
-    await seg.fh.close()
+    // Listed before the await: in between, the spool must not look empty.
     if (seg.records > 0) this.#closed.push(seg.name)
-    else await rm(join(this.dir, seg.name), { force: true })
+    await seg.fh.close()
+    if (seg.records === 0) await rm(join(this.dir, seg.name), { force: true })
   }
 
   /** The oldest segment to publish, read back; the one being written is closed first when
