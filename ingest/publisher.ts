@@ -339,6 +339,7 @@ export class Publisher {
       }
       if (!spool || spool.empty) {
         this.#spooling = false
+        this.#lateAcked.clear() // every spooled message is settled: nothing left to skip
         // Cleared here, not in a later microtask: a click message spooled in between must
         // be able to start the next recovery.
         this.#recovering = undefined
