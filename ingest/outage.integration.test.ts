@@ -94,4 +94,25 @@ describe('Publisher through a NATS outage', () => {
     expect(Math.max(...during.map((c) => ids.indexOf(c.id)))).toBeLessThan(Math.min(...after.map((c) => ids.indexOf(c.id))))
     await p.drain()
   }, 60_000)
+
+  it('stores a click once when its batch reached the stream but was spooled for want of a timely ack', async () => {
+    // An ack timeout of 1 ms: nearly every batch is spooled while its publish is on the way
+    // and then stored; the spooled copy goes out under the same Nats-Msg-Id (or is skipped).
+    const spool = await Spool.open(tempDir('pub-spool'))
+    const p = new Publisher(nc, { partitions: 16, maxBatchEvents: 20, maxInflight: 4, clickAckTimeoutMs: 1, log: createLogger('silent'), spool })
+    const before = new Set(await streamClicks())
+    const sent: string[] = []
+    for (let round = 0; round < 10; round++) {
+      const batch = Array.from({ length: 30 }, click)
+      sent.push(...batch.map((c) => c.id))
+      await Promise.all(batch.map((c) => p.click(c)))
+    }
+    expect(p.stats.spooled).toBeGreaterThan(0)
+    await until('the spool to drain', () => spool.empty && p.health.ok)
+    await new Promise((r) => setTimeout(r, 300))
+    const ids = (await streamClicks()).filter((id) => !before.has(id))
+    expect(ids.length).toBe(sent.length)
+    expect(new Set(ids)).toEqual(new Set(sent))
+    await p.drain()
+  }, 60_000)
 })
