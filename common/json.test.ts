@@ -63,8 +63,15 @@ describe('jsonBodyParser as a Fastify parser', () => {
   it('replaces the default one and answers bad bodies with 400', async () => {
     const app = Fastify()
     app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser)
-    app.post('/', async (req) => ({ kind: (req.body as { amount: unknown }).amount instanceof JsonNumber ? 'exact' : typeof (req.body as { amount: unknown }).amount }))
-    const ok = await app.inject({ method: 'POST', url: '/', headers: { 'content-type': 'application/json; charset=utf-8' }, payload: '{"amount": 99999999999999999.99}' })
+    app.post('/', async (req) => ({
+      kind: (req.body as { amount: unknown }).amount instanceof JsonNumber ? 'exact' : typeof (req.body as { amount: unknown }).amount,
+    }))
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      payload: '{"amount": 99999999999999999.99}',
+    })
     expect(ok.json()).toEqual({ kind: 'exact' })
     const bad = await app.inject({ method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, payload: '{"amount": ' })
     expect(bad.statusCode).toBe(400)

@@ -47,7 +47,9 @@ function numberText(v: number | JsonNumber): string | undefined {
 
 /** A JS number or a number from the lossless JSON parser (common/json.ts). Shown as a number
  *  in the OpenAPI document. */
-const NumberInput = z.custom<number | JsonNumber>((v) => typeof v === 'number' || v instanceof JsonNumber, { message: 'must be a decimal number' }).meta({ type: 'number' })
+const NumberInput = z
+  .custom<number | JsonNumber>((v) => typeof v === 'number' || v instanceof JsonNumber, { message: 'must be a decimal number' })
+  .meta({ type: 'number' })
 
 /**
  * A decimal amount as a string, at most LEDGER_SCALE decimals. JSON numbers are taken only

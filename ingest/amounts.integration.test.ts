@@ -23,7 +23,14 @@ let hmac: { id: number; secret: string }
 
 beforeAll(async () => {
   nats = await startTestNats()
-  app = await launch(['--tier', 'ingest'], { NATS_URL: nats.url, DATA_DIR: tempDir('amounts'), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...TEST_SECRETS })
+  app = await launch(['--tier', 'ingest'], {
+    NATS_URL: nats.url,
+    DATA_DIR: tempDir('amounts'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    ...TEST_SECRETS,
+  })
   nc = await connectNats(nats.url, 'test')
   jsm = await nc.jetstreamManager()
   const store = await EntityStore.open(nc)
@@ -54,7 +61,15 @@ const postRaw = (body: string, headers: Record<string, string> = {}) =>
 
 describe('an amount keeps every digit', () => {
   it('as a query parameter', async () => {
-    const q = new URLSearchParams({ source: String(token.id), token: token.secret, event: 'deposit', event_id: eid(), player_id: 'p1', amount: BIG, currency: 'EUR' })
+    const q = new URLSearchParams({
+      source: String(token.id),
+      token: token.secret,
+      event: 'deposit',
+      event_id: eid(),
+      player_id: 'p1',
+      amount: BIG,
+      currency: 'EUR',
+    })
     const r = await fetch(`${app.url}/postback?${q}`)
     expect(r.status).toBe(200)
     expect((await stored(((await r.json()) as any).seq)).amount).toBe(BIG)
@@ -108,9 +123,12 @@ describe('a number an amount cannot take exactly', () => {
   })
 
   it('a body naming the amount twice is a 400', async () => {
-    const r = await postRaw(`{"source": ${token.id}, "event": "deposit", "event_id": "${eid()}", "player_id": "p1", "amount": "1", "amount": "2", "currency": "EUR"}`, {
-      'x-postback-token': token.secret,
-    })
+    const r = await postRaw(
+      `{"source": ${token.id}, "event": "deposit", "event_id": "${eid()}", "player_id": "p1", "amount": "1", "amount": "2", "currency": "EUR"}`,
+      {
+        'x-postback-token': token.secret,
+      },
+    )
     expect(r.status).toBe(400)
     expect(((await r.json()) as any).reason).toMatch(/Duplicate key 'amount'/)
   })
@@ -119,16 +137,22 @@ describe('a number an amount cannot take exactly', () => {
 describe('replays compare amounts as decimals', () => {
   it('250.0 after 250.00 (and 5.50 after 5.5 in a detail) gets the first answer; 250.01 is a 409', async () => {
     const id = eid()
-    const first = await postRaw(`{"source": ${token.id}, "event": "deposit", "event_id": "${id}", "player_id": "p1", "amount": "250.00", "currency": "EUR"}`, { 'x-postback-token': token.secret })
+    const first = await postRaw(`{"source": ${token.id}, "event": "deposit", "event_id": "${id}", "player_id": "p1", "amount": "250.00", "currency": "EUR"}`, {
+      'x-postback-token': token.secret,
+    })
     expect(first.status).toBe(200)
     const answer = await first.json()
     const before = (await jsm.streams.info(EVENTS_STREAM)).state.messages
     for (const a of ['250.0', '"250.0"', '250', '"0250.000"']) {
-      const again = await postRaw(`{"source": ${token.id}, "event": "deposit", "event_id": "${id}", "player_id": "p1", "amount": ${a}, "currency": "eur"}`, { 'x-postback-token': token.secret })
+      const again = await postRaw(`{"source": ${token.id}, "event": "deposit", "event_id": "${id}", "player_id": "p1", "amount": ${a}, "currency": "eur"}`, {
+        'x-postback-token': token.secret,
+      })
       expect(again.status, a).toBe(200)
       expect(await again.json()).toEqual(answer)
     }
-    const changed = await postRaw(`{"source": ${token.id}, "event": "deposit", "event_id": "${id}", "player_id": "p1", "amount": 250.01, "currency": "EUR"}`, { 'x-postback-token': token.secret })
+    const changed = await postRaw(`{"source": ${token.id}, "event": "deposit", "event_id": "${id}", "player_id": "p1", "amount": 250.01, "currency": "EUR"}`, {
+      'x-postback-token': token.secret,
+    })
     expect(changed.status).toBe(409)
     expect((await jsm.streams.info(EVENTS_STREAM)).state.messages).toBe(before)
   })
@@ -136,9 +160,12 @@ describe('replays compare amounts as decimals', () => {
   it('money details likewise', async () => {
     const id = eid()
     const act = (bets: string, fees: string) =>
-      postRaw(`{"source": ${token.id}, "event": "activity", "event_id": "${id}", "player_id": "p1", "date": "2026-11-27", "currency": "EUR", "bets": ${bets}, "fees": ${fees}}`, {
-        'x-postback-token': token.secret,
-      })
+      postRaw(
+        `{"source": ${token.id}, "event": "activity", "event_id": "${id}", "player_id": "p1", "date": "2026-11-27", "currency": "EUR", "bets": ${bets}, "fees": ${fees}}`,
+        {
+          'x-postback-token': token.secret,
+        },
+      )
     const first = await act('"100.50"', '5.5')
     expect(first.status).toBe(200)
     const again = await act('100.5', '"5.50"')

@@ -1,7 +1,9 @@
 /**
  * GET /c/:code — the tracked redirect. The hot path: an in-memory link lookup (kept live
  * by a KV watch), a signed click id, one enqueue into the group-committed publisher, 302.
- * No per-request log line, no I/O but the publish.
+ * No per-request log line, no I/O but the publish. The flood guard (ingest/flood.ts) counts
+ * clicks per client address in fixed memory and marks those over its limit `flood`; they
+ * are redirected like any other.
  */
 import type { FastifyInstance } from 'fastify'
 import type { ClickIdSigner } from '../common/clickid.js'

@@ -47,5 +47,7 @@ for (const [name, ips] of [
   run(ips, 1_000_000, false)
   const withGuard = median(() => run(ips, 5_000_000, true))
   const loop = median(() => run(ips, 5_000_000, false))
-  console.log(`${name}: ${(withGuard - loop).toFixed(1)} ns of CPU per click for the guard (loop with it ${withGuard.toFixed(1)}, without ${loop.toFixed(1)}; median of 3 × 5M clicks)`)
+  console.log(
+    `${name}: ${(withGuard - loop).toFixed(1)} ns of CPU per click for the guard (loop with it ${withGuard.toFixed(1)}, without ${loop.toFixed(1)}; median of 3 × 5M clicks)`,
+  )
 }

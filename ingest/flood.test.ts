@@ -75,7 +75,11 @@ describe('FloodGuard', () => {
       // The sliding estimate assumes the previous window's clicks were spread evenly: it is
       // within about one click of the true count in the last window.
       expect(flooded(new FloodGuard(60, 60_000), '203.0.113.7', 580, T0, 60_000 / 58).some((m) => m)).toBe(false)
-      expect(flooded(new FloodGuard(60, 60_000), '203.0.113.7', 650, T0, 60_000 / 65).slice(100).every((m) => m)).toBe(true)
+      expect(
+        flooded(new FloodGuard(60, 60_000), '203.0.113.7', 650, T0, 60_000 / 65)
+          .slice(100)
+          .every((m) => m),
+      ).toBe(true)
     })
   })
 

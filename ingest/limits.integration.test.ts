@@ -71,7 +71,10 @@ describe('postback rate limits', () => {
     const over = await postback(src[0]!, '198.51.100.1')
     expect(over.status).toBe(429)
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0)
-    expect(await over.json()).toMatchObject({ error: 'rate_limited', reason: expect.stringMatching(/more than 5 postbacks in 3600 s from address 198\.51\.100\.1; retry after \d+ s/) })
+    expect(await over.json()).toMatchObject({
+      error: 'rate_limited',
+      reason: expect.stringMatching(/more than 5 postbacks in 3600 s from address 198\.51\.100\.1; retry after \d+ s/),
+    })
     expect((await postback(src[0]!, '198.51.100.2')).status).toBe(200)
   })
 

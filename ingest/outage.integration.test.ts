@@ -34,7 +34,20 @@ afterAll(async () => {
 })
 
 let n = 0
-const click = (): ClickEvent => ({ kind: 'click', id: `click-${++n}`, ts: Date.now(), code: 'c', linkId: 1, affiliateId: 1, offerId: 0, ip: '203.0.113.1', ua: '', referer: '', sub: {}, params: {} })
+const click = (): ClickEvent => ({
+  kind: 'click',
+  id: `click-${++n}`,
+  ts: Date.now(),
+  code: 'c',
+  linkId: 1,
+  affiliateId: 1,
+  offerId: 0,
+  ip: '203.0.113.1',
+  ua: '',
+  referer: '',
+  sub: {},
+  params: {},
+})
 
 async function until(what: string, ok: () => boolean, ms = 20_000) {
   const end = Date.now() + ms
@@ -66,7 +79,9 @@ describe('Publisher through a NATS outage', () => {
     await nats.stop()
     await until('health to notice', () => !p.health.ok)
     expect(p.health).toEqual({ ok: false, reason: 'not connected to NATS' })
-    await expect(p.conversion({ kind: 'registration', id: '1:r', sourceId: 1, eventId: 'r', ts: Date.now(), playerId: 'p' }, 'p:p')).rejects.toBeInstanceOf(StreamUnavailableError)
+    await expect(p.conversion({ kind: 'registration', id: '1:r', sourceId: 1, eventId: 'r', ts: Date.now(), playerId: 'p' }, 'p:p')).rejects.toBeInstanceOf(
+      StreamUnavailableError,
+    )
 
     const during: ClickEvent[] = []
     for (let round = 0; round < 5; round++) {
@@ -84,7 +99,10 @@ describe('Publisher through a NATS outage', () => {
     await until('the spool to drain', () => spool.empty && p.health.ok)
     const after = Array.from({ length: 10 }, click)
     const acks = await Promise.all(after.map((c) => p.click(c)))
-    expect(acks.every((a) => a !== undefined), JSON.stringify({ stats: p.stats, health: p.health, empty: spool.empty })).toBe(true) // straight to the stream again
+    expect(
+      acks.every((a) => a !== undefined),
+      JSON.stringify({ stats: p.stats, health: p.health, empty: spool.empty }),
+    ).toBe(true) // straight to the stream again
 
     const ids = await streamClicks()
     const all = [...Array.from({ length: 10 }, (_, i) => `click-${i + 1}`), ...during.map((c) => c.id), ...after.map((c) => c.id)]

@@ -8,10 +8,15 @@
  * published for a request that fails. Validated with zod (400 with the field and reason),
  * acknowledged only after JetStream stored the event. Idempotent by event id: the first
  * answer is recorded in KV and a replay gets it again; the same id with other content is
- * a 409. Concurrent identical requests all publish under one Nats-Msg-Id, so the stream
- * keeps one and every request gets the same sequence back.
+ * a 409 (amounts compare as decimals: 250.0 after 250.00 is a replay). Concurrent identical
+ * requests all publish under one Nats-Msg-Id, so the stream keeps one and every request gets
+ * the same sequence back. JSON numbers keep their exact text (common/json.ts).
+ * Rate-limited per client address (before the body is read) and per authenticated source:
+ * 429 with Retry-After. While the event stream cannot be written the answer is a 503 with
+ * Retry-After at once: a postback is never spooled, the platform retries.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { NatsError, type KV } from 'nats'
 import { z } from 'zod'
@@ -21,7 +26,6 @@ import { CONVERSION_KINDS, DETAIL_FIELDS, conversionKey, conversionOrderKey, typ
 import { JsonBodyError, parseJson } from '../common/json.js'
 import { AmountSchema, CurrencySchema, canonicalAmount } from '../common/money.js'
 import { isCasConflict } from '../common/entities.js'
-import rateLimit from '@fastify/rate-limit'
 import { isLoopback } from './flood.js'
 import { ShuttingDownError, StreamUnavailableError, type Publisher } from './publisher.js'
 import { PublishError } from './stream-writer.js'

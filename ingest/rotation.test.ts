@@ -50,7 +50,12 @@ describe('token rotation', () => {
     ['the new token, after it', 'new-token-0123456789', UNTIL + 1, undefined],
     ['the previous token, during the grace period', 'old-token-0123456789', NOW, undefined],
     ['the previous token, a millisecond before the end', 'old-token-0123456789', UNTIL - 1, undefined],
-    ['the previous token, at the end', 'old-token-0123456789', UNTIL, 'this token was replaced; the previous token stopped working at 2026-11-28T13:00:00.000Z'],
+    [
+      'the previous token, at the end',
+      'old-token-0123456789',
+      UNTIL,
+      'this token was replaced; the previous token stopped working at 2026-11-28T13:00:00.000Z',
+    ],
     ['the previous token, a day later', 'old-token-0123456789', UNTIL + 86_400_000, 'this token was replaced'],
     ['another token', 'some-other-token-000', NOW, 'wrong token'],
   ])('%s', (_name, token, now, reason) => {

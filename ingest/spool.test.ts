@@ -5,9 +5,16 @@ import { tempDir } from '../test/helpers/config.js'
 import { decodeSegment, encodeRecord, Spool, type SpoolRecord } from './spool.js'
 
 const enc = new TextEncoder()
-const rec = (i: number, data = `{"kind":"click","id":"c${i}"}\n`): SpoolRecord => ({ subject: `ev.${i % 16}.click`, msgId: `cb:inst:${i}`, data: enc.encode(data) })
+const rec = (i: number, data = `{"kind":"click","id":"c${i}"}\n`): SpoolRecord => ({
+  subject: `ev.${i % 16}.click`,
+  msgId: `cb:inst:${i}`,
+  data: enc.encode(data),
+})
 const text = (r: SpoolRecord) => ({ subject: r.subject, msgId: r.msgId, data: new TextDecoder().decode(r.data) })
-const segments = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.seg')).sort()
+const segments = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => n.endsWith('.seg'))
+    .sort()
 
 describe('spool record format', () => {
   it('reads back what it wrote, byte for byte (unicode, empty data, a large batch)', () => {

@@ -180,7 +180,8 @@ export class Spool {
     }
     const name = this.#closed[0]!
     const { records, tornBytes } = decodeSegment(await readFile(join(this.dir, name)))
-    if (tornBytes > 0) this.log?.warn({ segment: name, tornBytes, records: records.length }, 'click spool segment ends in a torn record (a crash mid-write); skipped')
+    if (tornBytes > 0)
+      this.log?.warn({ segment: name, tornBytes, records: records.length }, 'click spool segment ends in a torn record (a crash mid-write); skipped')
     return { name, records, tornBytes }
   }
 
@@ -214,7 +215,8 @@ async function lock(dir: string) {
   const file = join(dir, 'lock')
   if (existsSync(file)) {
     const pid = Number((await readFile(file, 'utf8')).trim())
-    if (pid > 0 && pid !== process.pid && alive(pid)) throw new Error(`the click spool ${dir} is in use by process ${pid}; give each ingest process its own DATA_DIR`)
+    if (pid > 0 && pid !== process.pid && alive(pid))
+      throw new Error(`the click spool ${dir} is in use by process ${pid}; give each ingest process its own DATA_DIR`)
   }
   await writeFile(file, String(process.pid))
 }

@@ -36,7 +36,10 @@ async function clickIds(call: ReturnType<typeof api>): Promise<string[]> {
   const ids: string[] = []
   let cursor: string | undefined
   do {
-    const r = await call<{ items: { eventId: string }[]; next?: string }>('GET', `/api/events?kind=click&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+    const r = await call<{ items: { eventId: string }[]; next?: string }>(
+      'GET',
+      `/api/events?kind=click&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    )
     if (r.status !== 200) throw new Error(`events: ${JSON.stringify(r)}`)
     ids.push(...r.body.items.map((i) => i.eventId))
     cursor = r.body.next
@@ -68,13 +71,26 @@ describe('NATS outage', () => {
       expect(r.status).toBe(302)
       return new URL(r.headers.get('location')!).searchParams.get('cid')!
     }
-    await waitFor('the link at ingest', () => fetch(`${app!.url}/c/${l.body.code}`, { redirect: 'manual' }).then((r) => r.status), (st) => st === 302)
+    await waitFor(
+      'the link at ingest',
+      () => fetch(`${app!.url}/c/${l.body.code}`, { redirect: 'manual' }).then((r) => r.status),
+      (st) => st === 302,
+    )
     const sent: string[] = []
     sent.push(...(await pool(20, 5, click)))
-    await waitFor('the clicks before the outage in ClickHouse', () => clickIds(call), (ids) => ids.length >= 21)
+    await waitFor(
+      'the clicks before the outage in ClickHouse',
+      () => clickIds(call),
+      (ids) => ids.length >= 21,
+    )
 
     await nats!.stop()
-    const ready = await waitFor('readyz to say 503', () => fetch(`${app!.url}/readyz`).then(async (r) => ({ status: r.status, body: (await r.json()) as any })), (r) => r.status === 503, 15_000)
+    const ready = await waitFor(
+      'readyz to say 503',
+      () => fetch(`${app!.url}/readyz`).then(async (r) => ({ status: r.status, body: (await r.json()) as any })),
+      (r) => r.status === 503,
+      15_000,
+    )
     expect(ready.body).toMatchObject({ ready: false, notReady: expect.arrayContaining(['ingest']), reasons: { ingest: expect.stringContaining('NATS') } })
 
     const t0 = Date.now()
@@ -97,7 +113,12 @@ describe('NATS outage', () => {
     app = await spawnApp({ env })
     call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
     const expected = sent.length + 1 // and the first probe click
-    const ids = await waitFor('every click in ClickHouse', () => clickIds(call), (x) => x.length >= expected, 90_000)
+    const ids = await waitFor(
+      'every click in ClickHouse',
+      () => clickIds(call),
+      (x) => x.length >= expected,
+      90_000,
+    )
     // a moment more: a duplicate would come with the same batch
     await new Promise((r) => setTimeout(r, 2000))
     const final = await clickIds(call)
