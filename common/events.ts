@@ -8,7 +8,7 @@
  * key as Nats-Msg-Id.
  */
 import { z } from 'zod'
-import { AmountSchema, CurrencySchema } from './money.js'
+import { AmountSchema, StoredCurrencySchema } from './money.js'
 
 import { CONVERSION_KINDS, SUB_IDS } from './vocabulary.js'
 
@@ -66,7 +66,7 @@ export const ConversionEventSchema = z.object({
   clickId: z.string().optional(),
   playerId: z.string().optional(),
   amount: AmountSchema.optional(),
-  currency: CurrencySchema.optional(),
+  currency: StoredCurrencySchema.optional(),
   details: z.partialRecord(z.enum(DETAIL_FIELDS), z.string()).optional(),
 })
 export type ConversionEvent = z.infer<typeof ConversionEventSchema>

@@ -31,6 +31,14 @@ export const CurrencySchema = z
     })
   })
 
+/**
+ * A currency as stored (events on the stream, deal versions in KV): three capital letters.
+ * ISO 4217 is checked where a currency enters (CurrencySchema at the API and the postback);
+ * what was stored before a code was withdrawn, or before the check existed, must stay
+ * readable, or a replay of the stream would no longer compute the same ledger.
+ */
+export const StoredCurrencySchema = z.string().regex(/^[A-Z]{3}$/, 'must be three capital letters')
+
 const AMOUNT_FORMAT = /^-?\d{1,24}(\.\d{1,12})?$/
 const AMOUNT_MESSAGE = 'must be a decimal number with at most 12 decimals, e.g. 100.00'
 const SEND_A_STRING = 'send amounts as JSON strings, e.g. "100.00"'
