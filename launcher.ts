@@ -5,13 +5,13 @@
  * and live demo traffic.
  */
 import { join } from 'node:path'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import { createClickHouse, type ClickHouseClient } from './clickhouse/client.js'
 import { migrate } from './clickhouse/migrate.js'
 import { ConfigError, loadConfig, parseTiers, secretsFile, type Config, type Tier } from './common/config.js'
 import { jsonBodyParser } from './common/json.js'
 import { createLogger, type Logger } from './common/log.js'
+import { LoopDelay } from './common/loopdelay.js'
 import { connectNats, ensureTopology, startNatsServer, type EmbeddedNats } from './common/nats.js'
 import { errorHandler } from './common/errors.js'
 import type { RunningTier } from './common/tier.js'
@@ -73,8 +73,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   app.setErrorHandler(errorHandler)
 
   // Event-loop delay: what every request on this process waits behind.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-  loopDelay.enable()
+  const loopDelay = new LoopDelay().start()
   const running: RunningTier[] = []
   const ingest = tiers.includes('ingest') ? await startIngest(nc, cfg, log) : undefined
   if (ingest) running.push(ingest)
@@ -87,7 +86,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   const status = async () => ({
     tiers,
     nats: nc.stats(),
-    eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+    eventLoopDelayMs: loopDelay.figures(),
     processor: processor ? { ...processor.processor.stats, lag: await processor.processor.lag() } : undefined,
     ingest: ingest ? ingest.publisher.stats : undefined,
     live: queryApi ? { clients: queryApi.hub.clients, delivered: queryApi.hub.delivered } : undefined,
@@ -121,7 +120,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
     (stopped ??= (async () => {
       log.info('shutting down')
       demo?.stop()
-      loopDelay.disable()
+      loopDelay.stop()
       await app.close() // stop accepting; in-flight requests finish (they wait on their publish)
       if (ingest) await ingest.stop() // flush pending publishes
       if (processor) await processor.stop() // finish the batch in hand, ack it
