@@ -34,12 +34,15 @@ export class LoopDelay {
   start(): this {
     this.#since.enable()
     this.#window.enable()
-    this.#timer = setInterval(() => {
-      this.#last = netFigures(this.#window, this.#resolutionMs)
-      this.#window.reset()
-    }, this.#windowMs)
+    this.#timer = setInterval(() => this.roll(), this.#windowMs)
     this.#timer.unref()
     return this
+  }
+
+  /** Close the current window: its figures become `lastWindow`, and a new one starts. */
+  roll() {
+    this.#last = netFigures(this.#window, this.#resolutionMs)
+    this.#window.reset()
   }
 
   stop() {
