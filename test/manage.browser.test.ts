@@ -57,6 +57,15 @@ async function go(p: Page, tab: string) {
   await nav.click()
 }
 
+/** Save the open edit form of a row: fails with the form's error, if it shows one. */
+async function saveEdit(p: Page, row: ReturnType<Page['locator']>) {
+  await p.getByTestId('edit-save').click()
+  await p.locator('[data-testid=edit-error], [data-testid=saved]').first().waitFor()
+  const err = p.getByTestId('edit-error')
+  expect((await err.count()) ? await err.textContent() : '').toBe('')
+  await row.getByTestId('saved').waitFor()
+}
+
 /** The audit page shows the latest change of an entity: returns its row's text. */
 async function auditTop(p: Page, entity: string, key: string | number): Promise<string> {
   await go(p, 'audit')
@@ -220,8 +229,7 @@ describe('edit in place', () => {
     await bRow.getByTestId('edit').click()
     await page.getByTestId('brand-edit-name').fill('Lucky Spins Casino')
     await page.getByTestId('brand-edit-url').fill('')
-    await page.getByTestId('edit-save').click()
-    await bRow.getByTestId('saved').waitFor()
+    await saveEdit(page, bRow)
     const b2 = (await items('/api/brands')).find((b) => b.id === brand.id)!
     expect(b2.name).toBe('Lucky Spins Casino')
     expect(b2.url).toBeUndefined()
@@ -240,16 +248,14 @@ describe('edit in place', () => {
     await form.getByTestId('offer-edit-markets').fill('DE, AT, CH')
     await form.getByTestId('offer-edit-hosts').fill('*.luckyspins.example')
     await form.getByTestId('offer-edit-window').fill('21')
-    await page.getByTestId('edit-save').click()
-    await oRow.getByTestId('saved').waitFor()
+    await saveEdit(page, oRow)
     const o2 = (await items('/api/offers')).find((o) => o.id === offer.id)!
     expect(o2).toMatchObject({ markets: ['DE', 'AT', 'CH'], deepLinkHosts: ['*.luckyspins.example'], attributionWindowDays: 21 })
     expect(o2.landingPages.map((p: Any) => p.id)).toEqual(['spring', 'vip', 'summer'])
     // and the window can be cleared again
     await oRow.getByTestId('edit').click()
     await page.getByTestId('offer-edit-window').fill('')
-    await page.getByTestId('edit-save').click()
-    await oRow.getByTestId('saved').waitFor()
+    await saveEdit(page, oRow)
     expect((await items('/api/offers')).find((o) => o.id === offer.id)!.attributionWindowDays).toBeUndefined()
     expect(await auditTop(page, 'offer', offer.id)).toContain('summer')
 
@@ -262,8 +268,7 @@ describe('edit in place', () => {
     await page.getByTestId('affiliate-edit-email').fill('team@cgm.example')
     await page.getByTestId('affiliate-edit-manager').fill('')
     await pickAffiliate(page, 'affiliate-edit-parent', 'Other Parent')
-    await page.getByTestId('edit-save').click()
-    await aRow.getByTestId('saved').waitFor()
+    await saveEdit(page, aRow)
     const a2 = (await items('/api/affiliates')).find((a) => a.id === aff.id)!
     expect(a2).toMatchObject({ email: 'team@cgm.example', parentId: other.id })
     expect(a2.manager).toBeUndefined()
@@ -282,8 +287,7 @@ describe('edit in place', () => {
     await form.getByTestId('link-edit-sub1').fill('newsletter')
     await form.getByTestId('link-edit-markets').fill('at')
     await form.getByTestId('link-edit-geo').selectOption('block')
-    await page.getByTestId('edit-save').click()
-    await lRow.getByTestId('saved').waitFor()
+    await saveEdit(page, lRow)
     const l2 = (await items('/api/links?limit=1000')).find((l) => l.id === link.id)!
     expect(l2).toMatchObject({
       destination: 'https://luckyspins.example/changed?cid={click_id}',
@@ -293,7 +297,7 @@ describe('edit in place', () => {
       geo: { outside: 'block' },
     })
     expect(l2.subs.sub2).toBeUndefined()
-    expect(await auditTop(page, 'link', 'cgm-welcome')).toContain('newsletter')
+    expect(await auditTop(page, 'link', link.id)).toContain('newsletter')
   }, 60_000)
 
   it('postback sources: name, allow-list and mappings; the change shows in the audit page', async () => {
@@ -308,8 +312,7 @@ describe('edit in place', () => {
     await page.getByTestId('source-edit-ipallow').fill('127.0.0.1')
     await page.getByTestId('source-edit-field-amount').fill('sum')
     await page.getByTestId('source-edit-event-deposit').fill('dep')
-    await page.getByTestId('edit-save').click()
-    await sRow.getByTestId('saved').waitFor()
+    await saveEdit(page, sRow)
     const s2 = (await items('/api/sources')).find((s) => s.id === src.id)!
     expect(s2).toMatchObject({
       name: 'Lucky Spins PAM',
@@ -328,8 +331,7 @@ describe('edit in place', () => {
     await page.getByTestId('endpoint-edit-url').fill(`${base}/cgm2?e={event}&s={sub1}`)
     await page.getByTestId('endpoint-edit-event-deposit').uncheck()
     await page.getByTestId('endpoint-edit-event-withdrawal').check()
-    await page.getByTestId('edit-save').click()
-    await eRow.getByTestId('saved').waitFor()
+    await saveEdit(page, eRow)
     await eRow.getByRole('button', { name: 'Pause' }).click()
     await eRow.getByText('Paused').waitFor()
     const e2 = (await items('/api/postbacks/endpoints')).find((e) => e.id === ep.id)!
@@ -352,6 +354,8 @@ describe('edit in place', () => {
     await page.getByTestId('source-previous-until').waitFor()
     const token = (await page.getByTestId('source-secret').textContent())!
     expect(token.length).toBeGreaterThan(10)
+    // the operator keeps the new token (the ready-URL test below pastes it)
+    sourceToken = token
     expect(await page.getByTestId('source-previous-until').textContent()).toContain('keeps working until')
     const s2 = (await items('/api/sources')).find((s) => s.id === src.id)!
     const until = Date.parse(s2.previousValidUntil)
@@ -367,7 +371,7 @@ describe('edit in place', () => {
 describe('postback source setup', () => {
   it('shows a ready URL per event kind; pasted with the token and filled in, it is accepted', async () => {
     const src = (await items('/api/sources')).find((s) => s.name.startsWith('Lucky Spins'))!
-    // the token the operator copied when it created the source (a rotation keeps it working for its grace period)
+    // the token the operator kept: from the creation, or the rotation since
     const token = sourceToken
     await go(page, 'sources')
     const sRow = page.locator(`[data-testid=source-row][data-id="${src.id}"]`)
@@ -510,7 +514,7 @@ describe("the affiliate's portal", () => {
     const t = (await call('POST', `/api/affiliates/${aff.id}/tokens`, { ttlDays: 30 })).body
     affPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
     await signIn(affPage, app.url, t.token)
-    expect(await affPage.getByTestId('page-title').textContent()).toContain('Your overview')
+    await expect.poll(() => affPage.getByTestId('page-title').textContent()).toContain('Your overview')
     expect(await affPage.getByTestId('unattributed-tile').count()).toBe(0)
     expect(await affPage.locator('body').textContent()).not.toMatch(/Unattributed/)
 
