@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { api, spawnApp, type RunningApp } from './helpers/app.js'
 import { launchChromium } from './helpers/browser.js'
 import { tempDir, TEST_SECRETS } from './helpers/config.js'
-import { setupProgram } from './helpers/scenario.js'
+import { BROWSER_UA, setupProgram } from './helpers/scenario.js'
 
 const dataDir = tempDir('dash')
 let app: RunningApp | undefined
@@ -38,7 +38,7 @@ describe('live dashboard', () => {
     let loads = 0
     page.on('load', () => loads++)
     for (let i = 1; i <= 3; i++) {
-      const r = await fetch(`${app.url}/c/${prog.links[0]!.code}`, { redirect: 'manual' })
+      const r = await fetch(`${app.url}/c/${prog.links[0]!.code}`, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } })
       expect(r.status).toBe(302)
       await page.waitForFunction((n) => document.querySelector('[data-testid=clicks]')?.textContent === String(n), i, { timeout: 10_000 })
     }
