@@ -17,15 +17,16 @@
  *      ingest nodes would put them (the same Publisher the ingest tier uses): events/s into
  *      ClickHouse, consumer lag every second, and freshness (a click accepted by GET /c/:code
  *      → its delta on /ws) from probe clicks on their own link
+ *   4. redirect latency at a steady 400 clicks/s on a fresh embedded app, p50/p99, with its
+ *      event-loop delay from /api/status (bench/redirect-latency.ts; alone:
+ *      node --import tsx bench/redirect-latency.ts [seconds])
  *
  * The last line of output is one JSON object with the figures.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { rmSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { fileURLToPath } from 'node:url'
-import autocannon from 'autocannon'
 import { connect } from 'nats'
 import WebSocket from 'ws'
 import { ClickIdSigner } from '../common/clickid.js'
@@ -38,58 +39,19 @@ import { Publisher } from '../ingest/publisher.js'
 import { api, spawnApp, waitFor } from '../test/helpers/app.js'
 import { tempDir, TEST_SECRETS } from '../test/helpers/config.js'
 import { startTestNats } from '../test/helpers/nats.js'
+import { BROWSER_UA } from '../test/helpers/scenario.js'
+import { CONNECTIONS, hasWrk, load, median, pct, type Load } from './load.js'
+import { redirectLatency } from './redirect-latency.js'
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10)
 const SUSTAIN = Number(process.env.BENCH_SUSTAIN_S ?? 60)
 const RATE = Number(process.env.BENCH_RATE ?? 22_000)
-const CONNECTIONS = 100
-const PACED_LUA = fileURLToPath(new URL('./paced.lua', import.meta.url))
 const say = (s: string) => process.stderr.write(`${s}\n`)
-
-const hasWrk = (() => {
-  try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch (e) {
-    return (e as { status?: number }).status === 1 // wrk --version exits 1 after printing
-  }
-})()
-
-type Load = { rps: number; p50: number; p99: number }
-
-function ms(s: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(s)!
-  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
-}
-
-async function load(url: string, duration: number, rate?: number): Promise<Load> {
-  if (hasWrk && !rate) return wrk(url, duration)
-  if (hasWrk && rate) {
-    // Paced: each connection pauses between its response and its next request (bench/paced.lua),
-    // the mean pause set for the wanted rate; a short first run corrects it for the latency.
-    const paced = (pauseUs: number, d: number) => wrk(url, d, ['-s', PACED_LUA], { WRK_PAUSE_US: String(Math.max(0, Math.round(pauseUs))) })
-    const cycleUs = (CONNECTIONS / rate) * 1e6
-    const first = paced(cycleUs, 3)
-    return paced(cycleUs - ((CONNECTIONS / first.rps) * 1e6 - cycleUs), duration)
-  }
-  const r = await autocannon({ url, connections: CONNECTIONS, duration, ...(rate ? { overallRate: rate } : {}) })
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 }
-}
-
-function wrk(url: string, duration: number, extra: string[] = [], env: Record<string, string> = {}): Load {
-  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', ...extra, url], { env: { ...process.env, ...env } }).toString()
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: ms(/ 50%\s+(\S+)/.exec(out)![1]!), p99: ms(/ 99%\s+(\S+)/.exec(out)![1]!) }
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN
-}
 
 say(`load generator: ${hasWrk ? 'wrk' : 'autocannon (install Debian package wrk for a lighter one)'}, ${CONNECTIONS} connections`)
 
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const LATENCY_S = Number(process.env.BENCH_LATENCY_S ?? 20)
 
 // The bare redirect, and the app: all tiers in one process with chDB; NATS is the bench's
 // own so step 3 can publish onto the stream as remote ingest nodes would.
@@ -227,7 +189,7 @@ let running = true
 const prober = (async () => {
   while (running) {
     const seen = new Promise<void>((r) => (probeWaiter = r))
-    const res = await fetch(`${app.url}/c/${probe.code}`, { redirect: 'manual' })
+    const res = await fetch(`${app.url}/c/${probe.code}`, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } })
     const accepted = performance.now()
     if (res.status !== 302) throw new Error(`probe ${res.status}`)
     await Promise.race([seen, new Promise((r) => setTimeout(r, 5000))])
@@ -258,7 +220,7 @@ while (performance.now() - t0 < SUSTAIN * 1000) {
       affiliateId: aff.id,
       offerId: 0,
       ip: '198.51.100.7',
-      ua: 'bench/1.0',
+      ua: BROWSER_UA,
       referer: '',
       sub: { sub1: 'stream' },
       params: {},
@@ -296,6 +258,9 @@ say(`          consumer lag (messages), sampled each second: max in the first th
 say(`          freshness, click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`)
 say(`          ClickHouse holds ${rec.raw.clicks} clicks = ${final.processor.events} events processed; rollups ${rec.rollup.clicks}`)
 
+// 4. the redirect at a steady 400 clicks/s, on a fresh app with the machine to itself
+const redirect400 = await redirectLatency({ rate: 400, durationS: LATENCY_S, say })
+
 process.stdout.write(
   `${JSON.stringify({
     tracked_rps: Math.round(trackedRps),
@@ -322,6 +287,7 @@ process.stdout.write(
     lag_max_last_third: lagLast,
     freshness_p50_ms: Math.round(pct(fresh, 50)),
     freshness_p99_ms: Math.round(pct(fresh, 99)),
+    redirect_400: redirect400,
     load_generator: hasWrk ? 'wrk' : 'autocannon',
     machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`,
     date: new Date().toISOString().slice(0, 10),

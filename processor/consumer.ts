@@ -3,7 +3,8 @@
  *
  *   1. record the batch's stream range as pending        (KV)  — a crash redoes exactly it
  *   2. compute on worker threads                          (piscina, pure)
- *   3. insert rows, tokens derived from the range        (ClickHouse, idempotent)
+ *   3. insert rows, tokens derived from the range        (ClickHouse, idempotent):
+ *      events, ledger, player facts, then the batch's marker row
  *   4. dead letters, with the reason                      (DEADLETTER stream)
  *   5. publish the live delta, tagged with the range      (NATS)
  *   6. save player states, then progress = applied        (KV)
@@ -13,9 +14,12 @@
  * is redone with the same boundaries, so ClickHouse drops the repeated inserts by token; a
  * player state already saved recognises its events by stream position; readers drop a
  * delta whose range they have seen.
+ *
+ * A batch that throws (a bug in a rule, ClickHouse or NATS unavailable) is neither written
+ * nor acknowledged: the same range is tried again with exponential backoff, capped, and the
+ * failure (message, tries, since when) shows in `stats.failure` until a try succeeds.
  */
 import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
-import type { Piscina } from 'piscina'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import type { CpaDeal, Endpoint, Offer, WatchedBucket } from '../common/entities.js'
@@ -27,6 +31,7 @@ import { clickSubs } from './clicksubs.js'
 import { deliveriesFor, wantsSubs } from './outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
 import { chTime, playerKey, type MessageRef, type TaskInput, type TaskOutput } from './pipeline.js'
+import { retryDelayMs, type BatchFailure } from './results.js'
 import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
 
@@ -41,6 +46,9 @@ export type ProcessorStats = {
   applied: number
   lastBatchMs: number
   retries: number
+  /** the batch failing right now, if one is; cleared when it goes through */
+  failure: BatchFailure | null
+  /** result counts per step and reason (`step.reason`), summed over batches */
   counts: Record<string, number>
   /** cumulative wall time per step of the batch, ms; `compute` is summed over workers */
   stepMs: Record<'progress' | 'load' | 'compute' | 'clickhouse' | 'publish' | 'state' | 'ack', number>
@@ -49,7 +57,8 @@ export type ProcessorStats = {
 export type ProcessorDeps = {
   nc: NatsConnection
   ch: ClickHouseClient
-  pool: Piscina
+  /** where tasks are computed: the piscina pool of processor/worker.ts (tests may compute in-process) */
+  pool: { run(task: TaskInput): Promise<TaskOutput> }
   players: PlayerStore
   deals: WatchedBucket<CpaDeal>
   /** offers: their attribution windows (days) override the default */
@@ -72,6 +81,9 @@ const dec = new TextDecoder()
 export class Processor {
   #applied = 0
   #pending: Progress['pending']
+  /** a range whose inserts may have been sent (a pending range found at start, or a try that
+   *  got as far as ClickHouse): only such a redo needs the per-table check */
+  #touched: Progress['pending']
   #buffer: JsMsg[] = []
   #lastBuffered = 0
   #wake: (() => void) | undefined
@@ -86,6 +98,7 @@ export class Processor {
     applied: 0,
     lastBatchMs: 0,
     retries: 0,
+    failure: null,
     counts: {},
     stepMs: { progress: 0, load: 0, compute: 0, clickhouse: 0, publish: 0, state: 0, ack: 0 },
   }
@@ -97,6 +110,7 @@ export class Processor {
     const p = await this.#readProgress()
     this.#applied = p.applied
     this.#pending = p.pending
+    this.#touched = p.pending
     this.stats.applied = p.applied
     if (p.pending) this.d.log.warn({ pending: p.pending }, 'redoing the batch that was in flight when the processor stopped')
     // Our progress record, not the consumer's ack floor, says where to resume. The consumer
@@ -197,19 +211,28 @@ export class Processor {
     for (;;) {
       const batch = await this.#nextBatch()
       if (!batch || batch.length === 0) return
-      let delay = 100
-      for (;;) {
+      for (let tries = 1; ; tries++) {
         try {
           await this.#process(batch)
+          this.stats.failure = null
           break
         } catch (err) {
           // Stopping mid-retry leaves the range pending and unacknowledged: redone at start.
           if (this.#stopping) return
           this.stats.retries++
-          const reason = String((err as Error)?.message ?? err).slice(0, 500)
-          this.d.log.error({ reason, first: batch[0]!.seq, last: batch.at(-1)!.seq, attempt: this.stats.retries }, 'batch failed; retrying the same range')
-          await sleep(delay)
-          delay = Math.min(delay * 2, 5000)
+          const message = String((err as Error)?.message ?? err).slice(0, 500)
+          const f: BatchFailure = {
+            message,
+            tries,
+            since: this.stats.failure?.since ?? new Date().toISOString(),
+            first: batch[0]!.seq,
+            last: batch.at(-1)!.seq,
+            nextDelayMs: retryDelayMs(tries),
+          }
+          this.stats.failure = f
+          this.d.log.error({ err, ...f }, 'batch failed: nothing of it written or acknowledged; retrying the same range')
+          await sleep(f.nextDelayMs)
+          if (this.#stopping) return
         }
       }
     }
@@ -225,11 +248,11 @@ export class Processor {
     }
     const first = batch[0]!.seq
     const last = batch.at(-1)!.seq
-    const redo = this.#pending?.first === first && this.#pending.last === last
-    if (!redo) {
+    if (this.#pending?.first !== first || this.#pending.last !== last) {
       this.#pending = { first, last }
       await this.#saveProgress({ applied: this.#applied, pending: this.#pending })
     }
+    const redo = this.#touched?.first === first && this.#touched.last === last
     lap('progress')
 
     const { tasks, playerKeys } = this.#tasks(batch)
@@ -247,6 +270,7 @@ export class Processor {
     const delta = new DeltaBuilder()
     let eventRows = ''
     let ledgerRows = ''
+    let factRows = ''
     let events = 0
     let maxTs = 0
     const changed: TaskOutput['players'] = {}
@@ -254,12 +278,12 @@ export class Processor {
     for (const o of outs) {
       eventRows += o.eventRows
       ledgerRows += o.ledgerRows
+      factRows += o.factRows
       events += o.events
       maxTs = Math.max(maxTs, o.maxTs)
       delta.merge(o.delta)
       Object.assign(changed, o.players)
       dead.push(...o.dead)
-      for (const [k, v] of Object.entries(o.counts)) this.stats.counts[k] = (this.stats.counts[k] ?? 0) + v
     }
 
     // A redone batch whose marker row is missing cannot trust its insert tokens: chDB records
@@ -267,8 +291,10 @@ export class Processor {
     // rows, and the redo would be dropped as a duplicate. Such a redo looks at each table.
     const verify = redo && !(await this.#recorded(first, last))
     const tokenFor = (table: string, rows: string) => (verify ? this.#redoToken(table, rows, first, last, token) : Promise.resolve(`${token}:${table}`))
+    this.#touched = { first, last }
     await insertFormatted(this.d.ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: eventRows, token: await tokenFor('events', eventRows) })
     await insertFormatted(this.d.ch, { table: 'ledger', format: 'JSONEachRow', body: ledgerRows, token: await tokenFor('ledger', ledgerRows) })
+    await insertFormatted(this.d.ch, { table: 'player_facts', format: 'JSONEachRow', body: factRows, token: await tokenFor('player_facts', factRows) })
     lap('clickhouse')
     const js = this.d.nc.jetstream()
     for (const x of dead) {
@@ -305,6 +331,9 @@ export class Processor {
     lap('ack')
     this.#applied = last
     this.#pending = undefined
+    this.#touched = undefined
+    // counted once the batch is through, so a retried batch is not counted twice
+    for (const o of outs) for (const [k, v] of Object.entries(o.counts)) this.stats.counts[k] = (this.stats.counts[k] ?? 0) + v
     this.stats.applied = last
     this.stats.batches++
     this.stats.events += events

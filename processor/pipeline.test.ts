@@ -1,12 +1,14 @@
+import fc from 'fast-check'
 import { parseEventTsv } from './rows.js'
 import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
-import { encodeEvents, type ClickEvent, type ConversionEvent } from '../common/events.js'
+import { CONVERSION_KINDS, DETAIL_FIELDS, encodeEvents, MAX_EVENT_TS, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { eventSubject } from '../common/subjects.js'
 import type { PlayerState } from './domain/players.js'
 import { chTime, computeClicks, computeConversions, playerKey, type ComputeContext, type MessageRef } from './pipeline.js'
 import { pseudonymizer } from '../common/pseudonym.js'
+import { BROWSER_UA } from '../test/helpers/scenario.js'
 
 const DAY = 86_400_000
 const MIN = 60_000
@@ -18,6 +20,7 @@ const pseudonym = pseudonymizer('pipeline-test-pseudonym-secret')
 const ctx: ComputeContext = { verify: (id) => signer.verify(id), pseudonym, windowMs: 30 * DAY, ipStorage: 'full', ipKey: 'ip-key' }
 
 const enc = new TextEncoder()
+const CHROME = BROWSER_UA
 
 /** Lay messages out in one buffer the way the consumer's `pack` does. */
 function pack(msgs: { seq: number; subject: string; data: Uint8Array | string }[]): { buf: Uint8Array; msgs: MessageRef[] } {
@@ -45,7 +48,7 @@ function clickEv(affiliateId: number, ts: number, extra: Partial<ClickEvent> = {
     affiliateId,
     offerId: 1,
     ip: '203.0.113.9',
-    ua: 'Mozilla/5.0',
+    ua: CHROME,
     referer: 'https://ref.example/',
     sub: {},
     params: {},
@@ -139,7 +142,7 @@ describe('computeClicks', () => {
       status: 'valid',
       reason: '',
       ip: '203.0.113.9',
-      ua: 'Mozilla/5.0',
+      ua: CHROME,
       referer: 'https://ref.example/',
       sub1: 'fb',
       sub2: '',
@@ -150,12 +153,11 @@ describe('computeClicks', () => {
       details: {},
       stream_seq: 41,
       stream_idx: 0,
-      // a bare 'Mozilla/5.0' is what scripts send
       country: '',
-      device: 'bot',
-      os: '',
-      browser: '',
-      is_bot: 1,
+      device: 'desktop',
+      os: 'Windows',
+      browser: 'Chrome',
+      is_bot: 0,
     })
   })
 
@@ -189,7 +191,7 @@ describe('computeClicks', () => {
       { seq: 42, idx: 4, subject, reason: 'invalid_click', data: garbage[3] },
       { seq: 42, idx: 5, subject, reason: 'invalid_click', data: garbage[4] },
     ])
-    expect(out.counts).toEqual({ 'click.valid': 4, 'decode.undecodable': 1, 'decode.invalid': 4 })
+    expect(out.counts).toEqual({ 'click.valid': 4, 'decode.undecodable': 1, 'decode.invalid_click': 4 })
   })
 
   it.each<[string, Record<string, unknown>]>([
@@ -224,7 +226,7 @@ describe('computeClicks', () => {
 
   it('handles an empty task', () => {
     const o = computeClicks({ kind: 'clicks', buf: new Uint8Array(0), msgs: [] }, ctx)
-    expect(o).toEqual({ eventRows: '', ledgerRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [] })
+    expect(o).toEqual({ eventRows: '', ledgerRows: '', factRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [] })
   })
 
   it('is deterministic (a replay recomputes the same rows)', () => {
@@ -460,7 +462,12 @@ describe('computeConversions', () => {
       cpaEntryId: `cpa:${pseudonym('alice')}:cpa.7`,
     })
     expect(out.dead).toEqual([])
-    expect(out.counts).toEqual({ 'convert.registration.attributed.registered': 1, 'convert.ftd.attributed.cpa': 1 })
+    expect(out.counts).toEqual({
+      'convert.registration.attributed.registered': 1,
+      'convert.ftd.attributed.cpa': 1,
+      'facts.no_money': 1, // the registration
+      'facts.written': 1, // the FTD, a deposit
+    })
   })
 
   it('attributes an FTD through a binding loaded from the player store', () => {
@@ -601,5 +608,194 @@ describe('computeConversions', () => {
     expect(() => (out = computeConversions(t, ctx))).not.toThrow()
     expect(rowsOf(out!.eventRows).map((r) => r.event_id)).toEqual([good.id])
     expect(out!.dead).toHaveLength(1)
+  })
+})
+
+describe('clicks that do not count', () => {
+  const subject = eventSubject(3, 'click')
+  const GOOGLEBOT = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'
+  it.each<[string, Partial<ClickEvent>, { status: string; reason: string; is_bot: number }, string, number]>([
+    ['a browser', {}, { status: 'valid', reason: '', is_bot: 0 }, 'click.valid', 1],
+    ['a geo redirect', { geo: 'redirected' }, { status: 'valid', reason: 'geo_redirected', is_bot: 0 }, 'click.valid', 1],
+    ['a bot user agent', { ua: GOOGLEBOT }, { status: 'filtered', reason: 'bot', is_bot: 1 }, 'click.bot', 0],
+    ["a script's bare Mozilla/5.0", { ua: 'Mozilla/5.0' }, { status: 'filtered', reason: 'bot', is_bot: 1 }, 'click.bot', 0],
+    ['curl', { ua: 'curl/8.5.0' }, { status: 'filtered', reason: 'bot', is_bot: 1 }, 'click.bot', 0],
+    ['a click flood', { flood: true }, { status: 'filtered', reason: 'click_flood', is_bot: 0 }, 'click.click_flood', 0],
+    ['a bot in a flood: a bot first', { flood: true, ua: GOOGLEBOT }, { status: 'filtered', reason: 'bot', is_bot: 1 }, 'click.bot', 0],
+    ['a geo-blocked visitor', { geo: 'blocked' }, { status: 'blocked', reason: 'geo_blocked', is_bot: 0 }, 'click.geo_blocked', 0],
+    ['a geo-blocked bot: blocked first (it was answered 403)', { geo: 'blocked', ua: GOOGLEBOT }, { status: 'blocked', reason: 'geo_blocked', is_bot: 1 }, 'click.geo_blocked', 0],
+  ])('%s', (_name, patch, row, counter, clicks) => {
+    const e = clickEv(7, T0, patch)
+    const out = computeClicks({ kind: 'clicks', ...pack([{ seq: 1, subject, data: encodeEvents([e]) }]) }, ctx)
+    expect(rowsOf(out.eventRows)).toEqual([expect.objectContaining({ event_id: e.id, kind: 'click', ...row })])
+    expect(out.events).toBe(1) // stored either way
+    expect(out.counts).toEqual({ [counter]: 1 })
+    expect(out.delta.reduce((n, d) => n + d.clicks, 0)).toBe(clicks)
+    expect(out.dead).toEqual([])
+  })
+
+  it('dead-letters a click whose flood mark or geo is not one the contract knows', () => {
+    const out = computeClicks(
+      {
+        kind: 'clicks',
+        ...pack([{ seq: 1, subject, data: JSON.stringify({ ...clickEv(7, T0), flood: 'yes' }) + '\n' + JSON.stringify({ ...clickEv(7, T0), geo: 'elsewhere' }) + '\n' }]),
+      },
+      ctx,
+    )
+    expect(out.dead.map((d) => d.reason)).toEqual(['invalid_click', 'invalid_click'])
+  })
+})
+
+describe('a rule that throws', () => {
+  const regSubject = eventSubject(5, 'registration')
+  const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+  const reg: ConversionEvent = { kind: 'registration', id: '1:r-throw', sourceId: 1, eventId: 'r-throw', ts: T0, playerId: 'zed', clickId }
+  const task = { kind: 'conversions' as const, ...pack([{ seq: 3, subject: regSubject, data: encodeEvents([reg]) }]), players: {}, deals: {} }
+
+  it('fails the whole task (so the batch is retried), never a dead letter', () => {
+    const broken: ComputeContext = {
+      ...ctx,
+      verify: () => {
+        throw new Error('injected: a bug in a rule')
+      },
+    }
+    expect(() => computeConversions(task, broken)).toThrow('injected: a bug in a rule')
+    // the same input with the rule fixed goes through
+    const out = computeConversions(task, ctx)
+    expect(out.dead).toEqual([])
+    expect(rowsOf(out.eventRows)).toEqual([expect.objectContaining({ event_id: reg.id, status: 'attributed', affiliate_id: 7 })])
+  })
+})
+
+describe('money facts', () => {
+  const deals: Record<string, CpaDeal> = { '7': { affiliateId: 7, versions: [{ version: 1, amount: '100', currency: 'EUR', effectiveFrom: 0, createdAt: 0 }] } }
+  const sub = (k: ConversionEvent['kind']) => eventSubject(5, k)
+  const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+  let n = 0
+  const ev = (kind: ConversionEvent['kind'], o: Partial<ConversionEvent> = {}): ConversionEvent => {
+    const eventId = `f-${kind}-${++n}`
+    return { kind, id: `1:${eventId}`, sourceId: 1, eventId, ts: T0, playerId: 'mia', ...o }
+  }
+  const run = (events: ConversionEvent[], players: Record<string, PlayerState> = {}, seq0 = 100) =>
+    computeConversions({ kind: 'conversions', ...pack(events.map((e, i) => ({ seq: seq0 + i, subject: sub(e.kind), data: encodeEvents([e]) }))), players, deals }, ctx)
+  const factsOfOut = (o: { factRows: string }) => o.factRows.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string | number>)
+
+  it('one typed row per attributed event with money, beside its events row', () => {
+    const act = ev('activity', { ts: T0 + 1000, currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.5', bonuses: '25' } })
+    const out = run([
+      ev('registration', { clickId }),
+      ev('ftd', { ts: T0 + 500, amount: '50', currency: 'EUR' }),
+      act,
+      ev('trade', { ts: T0 + 2000, currency: 'USD', details: { instrument: 'EURUSD', lots: '57.71', spread: '13.6' } }),
+      ev('challenge_purchase', { ts: T0 + 3000, amount: '155', currency: 'USD', details: { challenge_id: 'CH-1', plan: '100k' } }),
+    ])
+    const facts = factsOfOut(out)
+    expect(facts.map((f) => [f.kind, f.currency, f.deposits, f.bets, f.wins, f.bonuses, f.lots, f.spread, f.challenge_fees])).toEqual([
+      ['ftd', 'EUR', '50', '0', '0', '0', '0', '0', '0'],
+      ['activity', 'EUR', '0', '1000', '850.5', '25', '0', '0', '0'],
+      ['trade', 'USD', '0', '0', '0', '0', '57.71', '13.6', '0'],
+      ['challenge_purchase', 'USD', '0', '0', '0', '0', '0', '0', '155'],
+    ])
+    expect(facts[1]).toEqual({
+      event_id: act.id,
+      kind: 'activity',
+      ts: chTime(T0 + 1000),
+      day: '2026-11-23',
+      affiliate_id: 7,
+      player_ref: pseudonym('mia'),
+      currency: 'EUR',
+      deposits: '0',
+      withdrawals: '0',
+      bets: '1000',
+      wins: '850.5',
+      bonuses: '25',
+      fees: '0',
+      adjustments: '0',
+      chargebacks: '0',
+      refunds: '0',
+      lots: '0',
+      spread: '0',
+      commission: '0',
+      challenge_fees: '0',
+      stream_seq: 102,
+      stream_idx: 0,
+    })
+    expect(rowsOf(out.eventRows)[2]).toMatchObject({ details: { date: '2026-11-23', bets: '1000', wins: '850.5', bonuses: '25' } }) // the raw record stays
+    expect(out.counts).toMatchObject({ 'facts.written': 4, 'facts.no_money': 1 })
+  })
+
+  it('no facts for unattributed, parked or duplicate events; a parked one becomes a fact when released', () => {
+    const dep = ev('deposit', { playerId: 'noa', amount: '20', currency: 'EUR' })
+    const parked = run([dep])
+    expect(rowsOf(parked.eventRows)[0]).toMatchObject({ status: 'parked' })
+    expect(parked.factRows).toBe('')
+    const released = run([ev('registration', { playerId: 'noa', clickId }), ev('deposit', { ...dep, ts: T0 + 1 })], parked.players, 200)
+    // the released deposit at its releaser's position; the same deposit again is a duplicate
+    expect(factsOfOut(released).map((f) => [f.event_id, f.deposits, f.stream_seq])).toEqual([[dep.id, '20', 200]])
+    const organic = run([ev('registration', { playerId: 'ola' }), ev('deposit', { playerId: 'ola', amount: '5', currency: 'EUR' })], {}, 300)
+    expect(rowsOf(organic.eventRows).map((r) => r.status)).toEqual(['unattributed', 'unattributed'])
+    expect(organic.factRows).toBe('')
+    expect(organic.counts['facts.not_attributed']).toBe(2)
+  })
+
+  it.each<[string, Record<string, string>, RegExp]>([
+    ['a money detail that is not a decimal', { date: '2026-11-23', bets: 'lots' }, /^invalid_conversion: details\.bets: /],
+    ['a money detail with too many decimals', { date: '2026-11-23', wins: '1.0000000000001' }, /^invalid_conversion: details\.wins: /],
+    ['a day that is not a calendar day', { date: '2026-02-30', bets: '1' }, /^invalid_conversion: details\.date: /],
+  ])('dead-letters %s (input that can never become a fact)', (_name, details, reason) => {
+    const out = run([ev('activity', { currency: 'EUR', details })])
+    expect(out.dead).toHaveLength(1)
+    expect(out.dead[0]!.reason).toMatch(reason)
+    expect(out.eventRows).toBe('')
+  })
+})
+
+// An exception now stops the line (the batch is retried until fixed), so whatever decodes
+// must compute: anything a step cannot handle has to be refused at decode, as a dead letter.
+describe('what decodes, computes', () => {
+  const str = fc.string({ maxLength: 40, unit: 'binary' })
+  const strMap = fc.dictionary(str, str, { maxKeys: 4 })
+
+  it('any click that decodes yields its row, never an exception', () => {
+    fc.assert(
+      fc.property(
+        fc.record({ ts: fc.integer({ min: 0, max: MAX_EVENT_TS }), ip: str, ua: str, referer: str, code: str, sub: strMap, params: strMap, affiliateId: fc.nat(), geo: fc.constantFrom(undefined, 'blocked', 'redirected'), flood: fc.constantFrom(undefined, true) }),
+        (x) => {
+          const e = { ...clickEv(x.affiliateId, x.ts), ...x }
+          if (e.geo === undefined) delete e.geo
+          if (e.flood === undefined) delete e.flood
+          const out = computeClicks({ kind: 'clicks', ...pack([{ seq: 1, subject: eventSubject(0, 'click'), data: JSON.stringify(e) + '\n' }]) }, ctx)
+          expect(out.events + out.dead.length).toBe(1)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('any conversion that decodes is applied or refused, never an exception', () => {
+    const signed = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+    const amount = fc.oneof(fc.constant('0'), fc.stringMatching(/^-?\d{1,24}(\.\d{1,12})?$/))
+    const deals: Record<string, CpaDeal> = { '7': { affiliateId: 7, versions: [{ version: 1, amount: '100', currency: 'EUR', effectiveFrom: 0, createdAt: 0 }] } }
+    const ev = fc.record(
+      {
+        kind: fc.constantFrom(...CONVERSION_KINDS),
+        eventId: fc.string({ minLength: 1, maxLength: 8 }),
+        ts: fc.integer({ min: 0, max: MAX_EVENT_TS }),
+        clickId: fc.constantFrom(signed, 'junk', ''),
+        playerId: fc.constantFrom('p1', 'p2'),
+        amount,
+        currency: fc.constantFrom('EUR', 'USD'),
+        details: fc.dictionary(fc.constantFrom(...DETAIL_FIELDS), fc.oneof(amount, str, fc.constant('2026-11-23')), { maxKeys: 5 }),
+      },
+      { requiredKeys: ['kind', 'eventId', 'ts'] },
+    )
+    fc.assert(
+      fc.property(fc.array(ev, { minLength: 1, maxLength: 8 }), (evs) => {
+        const msgs = evs.map((e, i) => ({ seq: i + 1, subject: eventSubject(0, e.kind), data: JSON.stringify({ ...e, id: `1:${e.eventId}`, sourceId: 1 }) + '\n' }))
+        const out = computeConversions({ kind: 'conversions', ...pack(msgs), players: {}, deals }, ctx)
+        expect(out.events + out.dead.length + (out.counts['convert.already_applied'] ?? 0)).toBe(evs.length)
+      }),
+      { numRuns: 300 },
+    )
   })
 })

@@ -1,24 +1,30 @@
 /**
  * The processor's compute, pure and in one place: (state snapshot, stream messages) →
- * (ClickHouse rows, ledger entries, state changes, live delta, dead letters). It runs on
- * piscina worker threads; nothing here does I/O or reads a clock, so replaying the stream
- * recomputes the same rows.
+ * (ClickHouse rows, ledger entries, money facts, state changes, live delta, dead letters).
+ * It runs on piscina worker threads; nothing here does I/O or reads a clock, so replaying
+ * the stream recomputes the same rows.
  *
- * Steps, per message, top to bottom:
- *   decode    NDJSON lines of the subject's kind         → dead letter: undecodable / invalid
- *   click     a tracked click (signed id issued by ingest) → events row
- *   convert   registration / ftd against the player state  → events row, ledger entry, state
- *   tally     the batch's live delta per affiliate and minute
+ * Each step is a small function returning a typed result (processor/results.ts: ok, park,
+ * drop or deadLetter, with the step's closed set of reasons), counted per step and reason;
+ * `Accumulator.settle` is the one place a result turns into rows, counts or a dead letter.
+ * An exception is a bug: it fails the whole task, and so the batch, which is retried.
+ *
+ * Per click line:        decode → click → (row, delta)
+ * Per conversion line:   decode → convert → for the event and each event it released:
+ *                                            (row, facts, delta, notice)
  */
 import { createHash } from 'node:crypto'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
-import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent } from '../common/events.js'
+import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent, type ReassignEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
+import { FACT_FIELDS } from '../clickhouse/facts.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import { storedIp, visitor, type IpStorage } from './domain/visitor.js'
 import { applyConversion, applyReassign, type ConversionOutcome, type PlayerState, type Released } from './domain/players.js'
 import type { LedgerEntry } from './domain/commission.js'
+import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
+import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
 import { eventRowTsv, type EventRow } from './rows.js'
 
 export type MessageRef = { seq: number; subject: string; start: number; end: number }
@@ -27,19 +33,21 @@ export type TaskInput =
   | { kind: 'clicks'; buf: Uint8Array; msgs: MessageRef[] }
   | { kind: 'conversions'; buf: Uint8Array; msgs: MessageRef[]; players: Record<string, PlayerState>; deals: Record<string, CpaDeal>; windows?: Record<string, number> }
 
-export type DeadLetter = { seq: number; idx: number; subject: string; reason: string; data: string }
+export type DeadLetterRecord = { seq: number; idx: number; subject: string; reason: string; data: string }
 
 export type TaskOutput = {
   /** `events` rows, TabSeparated in EVENT_COLUMNS order */
   eventRows: string
   /** `ledger` rows, JSONEachRow */
   ledgerRows: string
+  /** `player_facts` rows, JSONEachRow */
+  factRows: string
   events: number
   maxTs: number
   delta: DeltaRow[]
   players: Record<string, PlayerState>
-  dead: DeadLetter[]
-  /** outcome counts per step, for metrics */
+  dead: DeadLetterRecord[]
+  /** result counts per step and reason (`step.reason`), for metrics */
   counts: Record<string, number>
   /** attributed conversions, for the affiliates' outbound postbacks */
   notices: Notice[]
@@ -68,25 +76,364 @@ export type ComputeContext = {
   ipKey: string
 }
 
+// ---- the steps' closed sets of reasons and outcomes ----
+
+export const DECODE_REASONS = ['undecodable', 'invalid_click', 'invalid_conversion'] as const
+export type DecodeReason = (typeof DECODE_REASONS)[number]
+
+/** A click is always stored; these say whether it counts (`valid`) and why not. */
+export const CLICK_OUTCOMES = ['valid', 'geo_blocked', 'bot', 'click_flood'] as const
+export type ClickOutcome = (typeof CLICK_OUTCOMES)[number]
+
+export const CONVERT_DROP_REASONS = ['already_applied'] as const
+export type ConvertDropReason = (typeof CONVERT_DROP_REASONS)[number]
+
+export const FACTS_DROP_REASONS = ['not_attributed', 'no_money'] as const
+export type FactsDropReason = (typeof FACTS_DROP_REASONS)[number]
+
+// ---- the pipeline ----
+
+/** One task, as a worker runs it. */
+export function compute(task: TaskInput, ctx: ComputeContext): TaskOutput {
+  return task.kind === 'clicks' ? computeClicks(task, ctx) : computeConversions(task, ctx)
+}
+
+export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>, ctx: Pick<ComputeContext, 'ipStorage' | 'ipKey'>): TaskOutput {
+  const acc = new Accumulator()
+  for (const at of eventLines(input)) {
+    const e = acc.settle('decode', decodeClick(at.line), at)
+    if (e === undefined) continue
+    const c = acc.settle('click', click(e, at, ctx), at)
+    if (c === undefined) continue
+    acc.add(c.row, e.ts)
+    if (c.counted) acc.delta.row(e.affiliateId, e.ts).clicks++
+  }
+  return acc.output()
+}
+
+export function computeConversions(input: Extract<TaskInput, { kind: 'conversions' }>, ctx: ComputeContext): TaskOutput {
+  const acc = new Accumulator()
+  const players = new Map<string, PlayerState>(Object.entries(input.players))
+  const changed: Record<string, PlayerState> = {}
+  const ledger: LedgerEntry[] = []
+  const facts: string[] = []
+  for (const at of eventLines(input)) {
+    const ev = acc.settle('decode', decodeConversion(at.line, parseEventSubject(at.m.subject)?.kind), at)
+    if (ev === undefined) continue
+    const playerRef = playerRefOf(ev, ctx)
+    const key = playerKey(ev)
+    const applied = acc.settle('convert', convert(ev, players.get(key), at, playerRef, input, ctx), at)
+    if (applied === undefined) continue
+    players.set(key, applied.next)
+    changed[key] = applied.next
+    acc.events++
+    // the event's own row, then those of the parked events it released
+    const written: { e: RowSource; a: Applied }[] = [{ e: applied.source, a: applied }, ...(applied.released ?? []).map((r) => ({ e: rowSource(r.ev), a: r }))]
+    for (const [i, { e, a }] of written.entries()) {
+      if (i > 0) acc.count(`convert.released.${e.kind}.${a.status}.${a.reason}`)
+      // A released event's row is written at the position of the event that released it.
+      acc.addRow(eventRowTsv(conversionRow(e, a, playerRef, at)), e.ts)
+      const f = acc.settle('facts', moneyFacts(e, a, playerRef, at), at)
+      if (f !== undefined) facts.push(f)
+      tally(acc, ledger, e, a, playerRef)
+    }
+  }
+  const ledgerRows = ledger.map((l) => JSON.stringify({ ...l, ts: chTime(l.ts) }) + '\n').join('')
+  return acc.output({ ledgerRows, factRows: facts.join(''), players: changed })
+}
+
+// ---- decode ----
+
+/** Where a line is: its message, its index inside it, its text. */
+type At = { m: MessageRef; idx: number; line: string }
+
+function* eventLines(input: { buf: Uint8Array; msgs: MessageRef[] }): Generator<At> {
+  for (const m of input.msgs) {
+    const ls = dec
+      .decode(input.buf.subarray(m.start, m.end))
+      .split('\n')
+      .filter((l) => l.length > 0)
+    for (let idx = 0; idx < ls.length; idx++) yield { m, idx, line: ls[idx]! }
+  }
+}
+
+const UNDECODABLE = Symbol('undecodable')
+function json(line: string): unknown {
+  try {
+    return JSON.parse(line)
+  } catch {
+    return UNDECODABLE
+  }
+}
+
+export function decodeClick(line: string): StepResult<ClickEvent, DecodeReason> {
+  const x = json(line)
+  if (x === UNDECODABLE) return deadLetter('undecodable')
+  return isClick(x) ? ok(x) : deadLetter('invalid_click')
+}
+
+type Decoded = ConversionEvent | ReassignEvent
+
+export function decodeConversion(line: string, subjectKind: string | undefined): StepResult<Decoded, DecodeReason> {
+  const x = json(line)
+  if (x === UNDECODABLE) return deadLetter('undecodable')
+  const parsed = ((x as { kind?: unknown } | null)?.kind === 'reassign' ? ReassignEventSchema : ConversionEventSchema).safeParse(x)
+  if (!parsed.success) return deadLetter('invalid_conversion', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
+  if (parsed.data.kind !== subjectKind) return deadLetter('invalid_conversion', `kind ${parsed.data.kind} on a ${subjectKind} subject`)
+  const bad = parsed.data.kind === 'reassign' ? undefined : badDetail(parsed.data)
+  return bad ? deadLetter('invalid_conversion', bad) : ok(parsed.data)
+}
+
+/** A detail that is to become a fact must be an exact decimal (ingest checks it; the stream
+ *  may hold what other writers put there), and a day a calendar day. */
+function badDetail(e: ConversionEvent): string | undefined {
+  for (const f of DETAIL_FACTS) {
+    const x = e.details?.[f]
+    if (x !== undefined && !DECIMAL.test(x)) return `details.${f}: must be a decimal number with at most 12 decimals`
+  }
+  const d = e.details?.date
+  if (d !== undefined && !(/^\d{4}-\d{2}-\d{2}$/.test(d) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d))) return 'details.date: must be a day as YYYY-MM-DD'
+  return undefined
+}
+// Decimal(38, 12): at most 26 digits before the point; ingest allows 24.
+const DECIMAL = /^-?\d{1,24}(\.\d{1,12})?$/
+
+// ---- click ----
+
+/**
+ * A click's row, and whether it counts. A visitor the link's geo rule stopped never reached
+ * the offer; a bot user agent and a click flood (ingest's flag) are filtered. All are kept for
+ * the fraud team; only `valid` clicks count.
+ */
+export function click(e: ClickEvent, at: At, ctx: Pick<ComputeContext, 'ipStorage' | 'ipKey'>): StepResult<{ row: string; counted: boolean }, never, ClickOutcome> {
+  const v = visitor(e.ip, e.ua)
+  // A blocked visitor was answered 403, whatever else is true of it; a bot is a bot however
+  // often it comes.
+  const outcome: ClickOutcome = e.geo === 'blocked' ? 'geo_blocked' : v.isBot ? 'bot' : e.flood ? 'click_flood' : 'valid'
+  const status = outcome === 'valid' ? 'valid' : outcome === 'geo_blocked' ? 'blocked' : 'filtered'
+  const reason = outcome === 'bot' || outcome === 'click_flood' ? outcome : e.geo ? `geo_${e.geo}` : ''
+  const row = eventRowTsv({
+    event_id: e.id,
+    kind: 'click',
+    ts: chTime(e.ts),
+    affiliate_id: e.affiliateId,
+    link_id: e.linkId,
+    offer_id: e.offerId,
+    source_id: 0,
+    click_id: '',
+    player_ref: '',
+    amount: '0',
+    currency: '',
+    status,
+    reason,
+    ip: storedIp(e.ip, ctx.ipStorage, ctx.ipKey),
+    ua: e.ua,
+    referer: e.referer,
+    sub1: e.sub.sub1 ?? '',
+    sub2: e.sub.sub2 ?? '',
+    sub3: e.sub.sub3 ?? '',
+    sub4: e.sub.sub4 ?? '',
+    sub5: e.sub.sub5 ?? '',
+    params: e.params,
+    details: NO_DETAILS,
+    stream_seq: at.m.seq,
+    stream_idx: at.idx,
+    country: v.country,
+    device: v.device,
+    os: v.os,
+    browser: v.browser,
+    is_bot: v.isBot ? 1 : 0,
+  })
+  return ok({ row, counted: outcome === 'valid' }, outcome)
+}
+
+// ---- convert ----
+
+/** What an events row is built from: a conversion, or an operator's reassignment. */
+type RowSource = Pick<ConversionEvent, 'id' | 'ts' | 'sourceId' | 'clickId' | 'amount' | 'currency' | 'playerId'> & {
+  kind: string
+  details?: Record<string, string>
+}
+type Applied = Released | Exclude<ConversionOutcome, { status: 'already_applied' }>
+type Converted = Exclude<ConversionOutcome, { status: 'already_applied' }> & { source: RowSource }
+
+function rowSource(e: Decoded): RowSource {
+  // a reassignment's details are its audit record
+  return e.kind === 'reassign' ? { kind: e.kind, id: e.id, sourceId: 0, ts: e.ts, playerId: e.playerId, details: { from_affiliate: '', by: e.by, note: e.note } } : e
+}
+
+/** A cookieless FTD (click id, no player id) is keyed by its click, and so is its pseudonym. */
+function playerRefOf(e: Decoded, ctx: ComputeContext): string {
+  return ctx.pseudonym(e.playerId ?? `click:${('clickId' in e ? e.clickId : undefined) ?? e.id}`)
+}
+
+/** The player's rules (domain/players.ts) applied to the event and the player's state. */
+export function convert(
+  ev: Decoded,
+  prior: PlayerState | undefined,
+  at: At,
+  playerRef: string,
+  input: Pick<Extract<TaskInput, { kind: 'conversions' }>, 'deals' | 'windows'>,
+  ctx: Pick<ComputeContext, 'verify' | 'windowMs'>,
+): StepResult<Converted, ConvertDropReason> {
+  const rules = { verify: ctx.verify, windowMs: (offerId: number) => input.windows?.[String(offerId)] ?? ctx.windowMs, dealOf: (a: number) => input.deals[String(a)], playerRef }
+  const pos = [at.m.seq, at.idx] as const
+  const out = ev.kind === 'reassign' ? applyReassign(ev, pos, prior, rules) : applyConversion(ev, pos, prior, rules)
+  if (out.status === 'already_applied') return drop('already_applied')
+  const source = rowSource(ev)
+  if (ev.kind === 'reassign') source.details = { ...source.details, from_affiliate: String(out.next.reassignedFrom ?? 0) }
+  const label = `${ev.kind}.${out.status}.${out.reason}`
+  return out.status === 'parked' ? park({ ...out, source }, label) : ok({ ...out, source }, label)
+}
+
+function conversionRow(e: RowSource, a: Applied, playerRef: string, at: At): EventRow {
+  return {
+    event_id: e.id,
+    kind: e.kind,
+    ts: chTime(e.ts),
+    affiliate_id: a.affiliateId,
+    link_id: a.linkId,
+    offer_id: a.offerId,
+    source_id: e.sourceId,
+    // An attributed row shows only the click of the binding: the id a platform sends with a
+    // later event is unverified and may be another affiliate's.
+    click_id: a.affiliateId > 0 ? a.clickId : a.clickId || (e.clickId ?? ''),
+    player_ref: playerRef,
+    amount: e.amount ?? '0',
+    currency: e.currency ?? '',
+    status: a.status,
+    reason: a.reason,
+    ...NO_CLICK_FIELDS,
+    params: {},
+    details: (e.details ?? NO_DETAILS) as Record<string, string>,
+    stream_seq: at.m.seq,
+    stream_idx: at.idx,
+  }
+}
+
+// ---- facts ----
+
+/** The `player_facts` row of an attributed event that moves money (JSONEachRow). */
+export function moneyFacts(e: RowSource, a: Applied, playerRef: string, at: At): StepResult<string, FactsDropReason> {
+  if (a.status !== 'attributed' || e.kind === 'reassign') return drop('not_attributed')
+  const f = factsOf(e as ConversionEvent)
+  if (Object.keys(f).length === 0) return drop('no_money')
+  const row: Record<string, string | number> = {
+    event_id: e.id,
+    kind: e.kind,
+    ts: chTime(e.ts),
+    day: factDay(e as ConversionEvent),
+    affiliate_id: a.affiliateId,
+    player_ref: playerRef,
+    currency: e.currency ?? '',
+  }
+  for (const k of FACT_FIELDS) row[k] = f[k] ?? '0'
+  row.stream_seq = at.m.seq
+  row.stream_idx = at.idx
+  return ok(JSON.stringify(row) + '\n', 'written')
+}
+
+// ---- tally: the live delta, outbound notices, ledger ----
+
+function tally(acc: Accumulator, ledger: LedgerEntry[], e: RowSource, a: Applied, playerRef: string) {
+  if (a.status === 'attributed' && e.kind !== 'reassign')
+    acc.notices.push({
+      eventId: e.id,
+      kind: e.kind,
+      ts: e.ts,
+      affiliateId: a.affiliateId,
+      offerId: a.offerId,
+      clickId: a.clickId,
+      player: playerRef,
+      amount: e.amount ?? '',
+      currency: e.currency ?? '',
+    })
+  const d = acc.delta.row(a.affiliateId, e.ts)
+  // the same definitions as the reports' (clickhouse/counters.ts)
+  if (a.status === 'unattributed' && e.kind !== 'reassign') d.unattributed++
+  else if (a.status === 'attributed') {
+    if (e.kind === 'registration') d.registrations++
+    else if (e.kind === 'ftd') d.ftds++
+  }
+  if (a.ledger) {
+    ledger.push(a.ledger)
+    acc.delta.addCommission(d, a.ledger.currency, a.ledger.amount)
+  }
+}
+
+// ---- the one place results become rows, counts and dead letters ----
+
+class Accumulator {
+  readonly delta = new DeltaBuilder()
+  readonly dead: DeadLetterRecord[] = []
+  readonly counts: Record<string, number> = {}
+  readonly notices: Notice[] = []
+  // Rows collected in an array and joined once: appending to one string made cons-strings
+  // that cost more in GC than the rest of the step together.
+  readonly rows: string[] = []
+  events = 0
+  maxTs = 0
+
+  count(k: string) {
+    this.counts[k] = (this.counts[k] ?? 0) + 1
+  }
+
+  /** Count the result; the value to carry on (ok, park), or undefined (drop, dead letter). */
+  settle<T>(step: string, r: StepResult<T, string>, at: At): T | undefined {
+    const counter = counterOf(step, r)
+    if (counter !== undefined) this.count(counter)
+    switch (actionOf(r)) {
+      case 'write':
+      case 'hold':
+        return (r as { value: T }).value
+      case 'skip':
+        return undefined
+      case 'dead_letter':
+        this.dead.push({ seq: at.m.seq, idx: at.idx, subject: at.m.subject, reason: deadLetterText(r as Extract<typeof r, { type: 'dead_letter' }>), data: at.line })
+        return undefined
+    }
+  }
+
+  /** A stream event's own row. */
+  add(row: string, ts: number) {
+    this.addRow(row, ts)
+    this.events++
+  }
+
+  addRow(row: string, ts: number) {
+    this.rows.push(row)
+    if (ts > this.maxTs) this.maxTs = ts
+  }
+
+  output(extra: { ledgerRows?: string; factRows?: string; players?: Record<string, PlayerState> } = {}): TaskOutput {
+    return {
+      eventRows: this.rows.join(''),
+      ledgerRows: extra.ledgerRows ?? '',
+      factRows: extra.factRows ?? '',
+      events: this.events,
+      maxTs: this.maxTs,
+      delta: this.delta.rows(),
+      notices: this.notices,
+      players: extra.players ?? {},
+      dead: this.dead,
+      counts: this.counts,
+    }
+  }
+}
+
+// ---- helpers ----
+
 /** KV key of a player's state. */
 export function playerKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'>): string {
   const k = e.playerId ? `p:${e.playerId}` : e.clickId ? `c:${e.clickId}` : `e:${e.id}`
   return `p.${createHash('sha256').update(k).digest('hex').slice(0, 40)}`
 }
 
-
 const dec = new TextDecoder()
 
 /** ClickHouse DateTime64(3) text from a ms epoch. */
 export function chTime(ms: number): string {
   return new Date(ms).toISOString().slice(0, 23).replace('T', ' ')
-}
-
-function lines(buf: Uint8Array, m: MessageRef): string[] {
-  return dec
-    .decode(buf.subarray(m.start, m.end))
-    .split('\n')
-    .filter((l) => l.length > 0)
 }
 
 function isClick(x: unknown): x is ClickEvent {
@@ -108,7 +455,9 @@ function isClick(x: unknown): x is ClickEvent {
     typeof c.code === 'string' &&
     typeof c.referer === 'string' &&
     stringMap(c.sub) &&
-    stringMap(c.params)
+    stringMap(c.params) &&
+    (c.geo === undefined || c.geo === 'blocked' || c.geo === 'redirected') &&
+    (c.flood === undefined || c.flood === true)
   )
 }
 
@@ -118,255 +467,6 @@ function stringMap(x: unknown): x is Record<string, string> {
   return true
 }
 
-const UNDECODABLE = Symbol('undecodable')
-
-/** What a task accumulates: rows, the live delta, dead letters and outcome counts. */
-class Accumulator {
-  readonly delta = new DeltaBuilder()
-  readonly dead: DeadLetter[] = []
-  readonly counts: Record<string, number> = {}
-  // Rows collected in an array and joined once: appending to one string made cons-strings
-  // that cost more in GC than the rest of the step together.
-  readonly rows: string[] = []
-  events = 0
-  maxTs = 0
-
-  count(k: string) {
-    this.counts[k] = (this.counts[k] ?? 0) + 1
-  }
-
-  reject(m: MessageRef, idx: number, line: string, reason: string, counter: string) {
-    this.dead.push({ seq: m.seq, idx, subject: m.subject, reason, data: line })
-    this.count(counter)
-  }
-
-  /** The line as JSON, or UNDECODABLE (already dead-lettered). */
-  parse(m: MessageRef, idx: number, line: string): unknown {
-    try {
-      return JSON.parse(line)
-    } catch {
-      this.reject(m, idx, line, 'undecodable', 'decode.undecodable')
-      return UNDECODABLE
-    }
-  }
-
-  /** Serialise a row; an event whose row cannot be built is dead-lettered, not fatal to the batch. */
-  row(m: MessageRef, idx: number, line: string, counter: string, build: () => EventRow): string | undefined {
-    try {
-      return eventRowTsv(build())
-    } catch (err) {
-      this.reject(m, idx, line, `compute_error: ${(err as Error).message}`, counter)
-      return undefined
-    }
-  }
-
-  add(row: string, ts: number) {
-    this.addRow(row, ts)
-    this.events++
-  }
-
-  /** A row that is not a stream event of its own (a parked event applied on binding). */
-  addRow(row: string, ts: number) {
-    this.rows.push(row)
-    if (ts > this.maxTs) this.maxTs = ts
-  }
-
-  readonly notices: Notice[] = []
-
-  output(extra: { ledgerRows?: string; players?: Record<string, PlayerState> } = {}): TaskOutput {
-    return {
-      eventRows: this.rows.join(''),
-      ledgerRows: extra.ledgerRows ?? '',
-      events: this.events,
-      maxTs: this.maxTs,
-      delta: this.delta.rows(),
-      notices: this.notices,
-      players: extra.players ?? {},
-      dead: this.dead,
-      counts: this.counts,
-    }
-  }
-}
-
-function visitorColumns(e: ClickEvent) {
-  const v = visitor(e.ip, e.ua)
-  return { country: v.country, device: v.device, os: v.os, browser: v.browser, is_bot: v.isBot ? (1 as const) : (0 as const) }
-}
-
 /** The click-only columns of a conversion row. */
 const NO_CLICK_FIELDS = { ip: '', ua: '', referer: '', sub1: '', sub2: '', sub3: '', sub4: '', sub5: '', params: {}, country: '', device: '', os: '', browser: '', is_bot: 0 } as const
 const NO_DETAILS = {} as Record<string, string>
-
-export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>, ctx: Pick<ComputeContext, 'ipStorage' | 'ipKey'>): TaskOutput {
-  const acc = new Accumulator()
-  for (const m of input.msgs) {
-    const ls = lines(input.buf, m)
-    for (let idx = 0; idx < ls.length; idx++) {
-      const line = ls[idx]!
-      const e = acc.parse(m, idx, line)
-      if (e === UNDECODABLE) continue
-      if (!isClick(e)) {
-        acc.reject(m, idx, line, 'invalid_click', 'decode.invalid')
-        continue
-      }
-      const row = acc.row(m, idx, line, 'click.compute_error', () => ({
-        event_id: e.id,
-        kind: 'click',
-        ts: chTime(e.ts),
-        affiliate_id: e.affiliateId,
-        link_id: e.linkId,
-        offer_id: e.offerId,
-        source_id: 0,
-        click_id: '',
-        player_ref: '',
-        amount: '0',
-        currency: '',
-        // A visitor the link's geo rule stopped never reached the offer: kept for the fraud
-        // team, not counted as a click.
-        status: e.geo === 'blocked' ? 'blocked' : 'valid',
-        reason: e.geo ? `geo_${e.geo}` : '',
-        ip: storedIp(e.ip, ctx.ipStorage, ctx.ipKey),
-        ua: e.ua,
-        referer: e.referer,
-        sub1: e.sub.sub1 ?? '',
-        sub2: e.sub.sub2 ?? '',
-        sub3: e.sub.sub3 ?? '',
-        sub4: e.sub.sub4 ?? '',
-        sub5: e.sub.sub5 ?? '',
-        params: e.params,
-        details: NO_DETAILS,
-        stream_seq: m.seq,
-        stream_idx: idx,
-        ...visitorColumns(e),
-      }))
-      if (row === undefined) continue
-      acc.add(row, e.ts)
-      if (e.geo === 'blocked') {
-        acc.count('click.geo_blocked')
-        continue
-      }
-      acc.delta.row(e.affiliateId, e.ts).clicks++
-      acc.count('click.valid')
-    }
-  }
-  return acc.output()
-}
-
-/** What an events row is built from: a conversion, or an operator's reassignment. */
-type RowSource = Pick<ConversionEvent, 'id' | 'ts' | 'sourceId' | 'clickId' | 'amount' | 'currency' | 'playerId'> & { kind: string; details?: Record<string, string> }
-
-export function computeConversions(input: Extract<TaskInput, { kind: 'conversions' }>, ctx: ComputeContext): TaskOutput {
-  const acc = new Accumulator()
-  const players = new Map<string, PlayerState>(Object.entries(input.players))
-  const changed: Record<string, PlayerState> = {}
-  const ledger: LedgerEntry[] = []
-  for (const m of input.msgs) {
-    const kind = parseEventSubject(m.subject)?.kind
-    const ls = lines(input.buf, m)
-    for (let idx = 0; idx < ls.length; idx++) {
-      const line = ls[idx]!
-      const raw = acc.parse(m, idx, line)
-      if (raw === UNDECODABLE) continue
-      const parsed = ((raw as { kind?: unknown } | null)?.kind === 'reassign' ? ReassignEventSchema : ConversionEventSchema).safeParse(raw)
-      if (!parsed.success || parsed.data.kind !== kind) {
-        const why = parsed.success
-          ? `kind ${parsed.data.kind} on a ${kind} subject`
-          : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-        acc.reject(m, idx, line, `invalid_conversion: ${why}`, 'decode.invalid')
-        continue
-      }
-      const pe = parsed.data
-      // What the row of an event shows; a reassignment's details are its audit record.
-      const ev: RowSource =
-        pe.kind === 'reassign' ? { kind: pe.kind, id: pe.id, sourceId: 0, ts: pe.ts, playerId: pe.playerId, details: { from_affiliate: '', by: pe.by, note: pe.note } } : pe
-      const key = playerKey(ev)
-      // A cookieless FTD (click id, no player id) is keyed by its click, and so is its pseudonym.
-      const playerRef = ctx.pseudonym(ev.playerId ?? `click:${ev.clickId ?? ev.id}`)
-      // Everything that could throw runs before anything is changed.
-      let out: ReturnType<typeof applyConversion>
-      try {
-        const rules = { verify: ctx.verify, windowMs: (offerId: number) => input.windows?.[String(offerId)] ?? ctx.windowMs, dealOf: (a: number) => input.deals[String(a)], playerRef }
-        const prior = players.get(key)
-        out = pe.kind === 'reassign' ? applyReassign(pe, [m.seq, idx], prior, rules) : applyConversion(pe, [m.seq, idx], prior, rules)
-        if (pe.kind === 'reassign' && out.status !== 'already_applied') ev.details = { ...ev.details, from_affiliate: String(out.next.reassignedFrom ?? 0) }
-      } catch (err) {
-        acc.reject(m, idx, line, `compute_error: ${(err as Error).message}`, 'convert.compute_error')
-        continue
-      }
-      if (out.status === 'already_applied') {
-        acc.count('convert.already_applied')
-        continue
-      }
-      const o = out
-      // A released event's row is written at the position of the event that released it.
-      const build = (e: RowSource, a: Released | typeof o) => (): EventRow => ({
-        event_id: e.id,
-        kind: e.kind,
-        ts: chTime(e.ts),
-        affiliate_id: a.affiliateId,
-        link_id: a.linkId,
-        offer_id: a.offerId,
-        source_id: e.sourceId,
-        // An attributed row shows only the click of the binding: the id a platform sends with a
-        // later event is unverified and may be another affiliate's.
-        click_id: a.affiliateId > 0 ? a.clickId : a.clickId || (e.clickId ?? ''),
-        player_ref: playerRef,
-        amount: e.amount ?? '0',
-        currency: e.currency ?? '',
-        status: a.status,
-        reason: a.reason,
-        ...NO_CLICK_FIELDS,
-        params: {},
-        details: (e.details ?? NO_DETAILS) as Record<string, string>,
-        stream_seq: m.seq,
-        stream_idx: idx,
-      })
-      const row = acc.row(m, idx, line, 'convert.compute_error', build(ev, o))
-      if (row === undefined) continue
-      const releasedRows: string[] = []
-      for (const r of o.released ?? []) {
-        const rr = acc.row(m, idx, line, 'convert.compute_error', build(r.ev, r))
-        if (rr === undefined) break
-        releasedRows.push(rr)
-      }
-      if (releasedRows.length !== (o.released?.length ?? 0)) continue // dead-lettered whole
-      players.set(key, o.next)
-      changed[key] = o.next
-      acc.count(`convert.${ev.kind}.${o.status}.${o.reason}`)
-      acc.add(row, ev.ts)
-      tally(ev, o, playerRef)
-      o.released?.forEach((r, i) => {
-        acc.count(`convert.released.${r.ev.kind}.${r.status}.${r.reason}`)
-        acc.addRow(releasedRows[i]!, r.ev.ts)
-        tally(r.ev, r, playerRef)
-      })
-    }
-  }
-
-  function tally(e: RowSource, a: Released | Exclude<ConversionOutcome, { status: 'already_applied' }>, playerRef: string) {
-    if (a.status === 'attributed' && e.kind !== 'reassign')
-      acc.notices.push({
-        eventId: e.id,
-        kind: e.kind,
-        ts: e.ts,
-        affiliateId: a.affiliateId,
-        offerId: a.offerId,
-        clickId: a.clickId,
-        player: playerRef,
-        amount: e.amount ?? '',
-        currency: e.currency ?? '',
-      })
-    const d = acc.delta.row(a.affiliateId, e.ts)
-    if (a.status === 'unattributed' && e.kind !== 'reassign') d.unattributed++
-    else if (a.status === 'attributed') {
-      if (e.kind === 'registration') d.registrations++
-      else if (e.kind === 'ftd') d.ftds++
-    }
-    if (a.ledger) {
-      ledger.push(a.ledger)
-      acc.delta.addCommission(d, a.ledger.currency, a.ledger.amount)
-    }
-  }
-  const ledgerRows = ledger.map((l) => JSON.stringify({ ...l, ts: chTime(l.ts) }) + '\n').join('')
-  return acc.output({ ledgerRows, players: changed })
-}

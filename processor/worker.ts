@@ -4,7 +4,7 @@
 import { workerData } from 'node:worker_threads'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { IpStorage } from './domain/visitor.js'
-import { computeClicks, computeConversions, type ComputeContext, type TaskInput, type TaskOutput } from './pipeline.js'
+import { compute, type ComputeContext, type TaskInput, type TaskOutput } from './pipeline.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 
 export type WorkerInit = { clickSecret: string; pseudonymSecret: string; windowMs: number; ipStorage: IpStorage }
@@ -20,5 +20,5 @@ const ctx: ComputeContext = {
 }
 
 export default function run(task: TaskInput): TaskOutput {
-  return task.kind === 'clicks' ? computeClicks(task, ctx) : computeConversions(task, ctx)
+  return compute(task, ctx)
 }

@@ -4,6 +4,8 @@
  */
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
+import { COUNTED } from '../clickhouse/counters.js'
+import { moneyTotals } from '../clickhouse/facts-totals.js'
 import { D } from '../common/money.js'
 
 export type Counters = { clicks: number; registrations: number; ftds: number; unattributed: number; commission: Record<string, string> }
@@ -44,10 +46,10 @@ export async function summary(ch: ClickHouseClient, q: { from: Date; to: Date; a
     queryRows<{ a: string; m: string; clicks: string; registrations: string; ftds: string; unattributed: string }>(
       ch,
       `SELECT toString(affiliate_id) AS a, toString(toUnixTimestamp(minute)) AS m,
-              toString(sumIf(events, kind = 'click' AND status = 'valid')) AS clicks,
-              toString(sumIf(events, kind = 'registration' AND status = 'attributed')) AS registrations,
-              toString(sumIf(events, kind = 'ftd' AND status = 'attributed')) AS ftds,
-              toString(sumIf(events, kind NOT IN ('click', 'reassign') AND status = 'unattributed')) AS unattributed
+              toString(sumIf(events, ${COUNTED.clicks})) AS clicks,
+              toString(sumIf(events, ${COUNTED.registrations})) AS registrations,
+              toString(sumIf(events, ${COUNTED.ftds})) AS ftds,
+              toString(sumIf(events, ${COUNTED.unattributed})) AS unattributed
        FROM events_minute WHERE ${where} GROUP BY a, m`,
       params,
     ),
@@ -84,15 +86,16 @@ export async function summary(ch: ClickHouseClient, q: { from: Date; to: Date; a
   }
 }
 
-/** Raw tables against rollups: the numbers must agree to the unit and the cent. */
+/** Raw tables against rollups: the numbers must agree to the unit and the cent. Both count by
+ *  the same predicates (clickhouse/counters.ts). */
 export async function reconcile(ch: ClickHouseClient) {
   const [raw] = await queryRows<Record<string, string>>(
     ch,
-    `SELECT toString(countIf(kind = 'click' AND status = 'valid')) AS clicks,
-            toString(countIf(kind = 'registration' AND status = 'attributed')) AS registrations,
-            toString(countIf(kind = 'ftd' AND status = 'attributed')) AS ftds,
-            toString(countIf(kind != 'click' AND status = 'unattributed')) AS unattributed,
-            toString(countIf(kind != 'click' AND status = 'duplicate')) AS duplicates,
+    `SELECT toString(countIf(${COUNTED.clicks})) AS clicks,
+            toString(countIf(${COUNTED.registrations})) AS registrations,
+            toString(countIf(${COUNTED.ftds})) AS ftds,
+            toString(countIf(${COUNTED.unattributed})) AS unattributed,
+            toString(countIf(${COUNTED.duplicates})) AS duplicates,
             toString(count()) AS events, toString(uniqExact(event_id)) AS distinct_events
      FROM events`,
   )
@@ -109,6 +112,7 @@ export async function reconcile(ch: ClickHouseClient) {
        AND event_id NOT IN (SELECT cause_event_id FROM ledger)`,
   )
   const rollup = await summary(ch, { from: new Date(0), to: new Date(Date.now() + 366 * 86_400_000) })
+  const [money, moneyRollup] = await Promise.all([moneyTotals(ch, 'player_facts'), moneyTotals(ch, 'player_day')])
   return {
     /** CPA rows whose ledger entry is missing: 0 unless something was lost */
     cpaWithoutLedger: Number(gap!.missing),
@@ -123,8 +127,12 @@ export async function reconcile(ch: ClickHouseClient) {
       commission: Object.fromEntries(ledger.map((l) => [l.currency, new D(l.amount).toFixed()])),
       ledgerEntries: ledger.reduce((n, l) => n + Number(l.entries), 0),
       distinctLedgerEntries: ledger.reduce((n, l) => n + Number(l.distinct_entries), 0),
+      /** players' money per currency (player_facts), with GGR and NGR */
+      money,
     },
     rollup: rollup.totals,
+    /** the same from the per-player-day rollup */
+    moneyRollup,
     asOf: rollup.asOf,
   }
 }

@@ -14,6 +14,29 @@ type DemoSetup = { sourceId: number; token: string; codes: string[] }
 
 const NAMES = ['Casino Guru Media', 'FX Signals Pro', 'Prop Firm Reviews', 'SlotStreamers', 'BetTips Daily']
 
+/** What the demo's visitors browse with. Node's fetch says `node`, which the processor
+ *  rightly takes for a bot (a filtered click, not counted): demo clicks must look like people. */
+export const DEMO_USER_AGENTS = [
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15',
+  'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
+  'Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36',
+  'Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0',
+] as const
+
+const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)]!
+
+/** One demo visitor's click on a tracking URL, as a browser sends it; the click id the
+ *  redirect carries. */
+export async function demoClick(url: string): Promise<string | undefined> {
+  const res = await fetch(url, { redirect: 'manual', headers: { 'user-agent': pick(DEMO_USER_AGENTS) } })
+  const loc = res.headers.get('location') ?? ''
+  return new URL(loc).searchParams.get('cid') ?? undefined
+}
+
 async function ensureSetup(nc: NatsConnection, cfg: Config): Promise<DemoSetup> {
   const file = join(cfg.dataDir, 'demo.json')
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DemoSetup
@@ -36,7 +59,6 @@ export async function startDemo(nc: NatsConnection, baseUrl: string, cfg: Config
   const setup = await ensureSetup(nc, cfg)
   let stopped = false
   let n = 0
-  const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)]!
   const weights = [0.35, 0.25, 0.2, 0.12, 0.08]
   const code = () => {
     let r = Math.random()
@@ -44,11 +66,7 @@ export async function startDemo(nc: NatsConnection, baseUrl: string, cfg: Config
     return setup.codes[0]!
   }
 
-  async function click(): Promise<string | undefined> {
-    const res = await fetch(`${baseUrl}/c/${code()}?sub1=${pick(['banner', 'email', 'social', 'seo'])}`, { redirect: 'manual' })
-    const loc = res.headers.get('location') ?? ''
-    return new URL(loc).searchParams.get('cid') ?? undefined
-  }
+  const click = () => demoClick(`${baseUrl}/c/${code()}?sub1=${pick(['banner', 'email', 'social', 'seo'])}`)
 
   async function postback(event: 'registration' | 'ftd', player: string, clickId?: string) {
     const body: Record<string, string> = { source: String(setup.sourceId), event, event_id: `${event}-${player}`, player_id: player }

@@ -15,6 +15,7 @@ import { launch, type App } from '../launcher.js'
 import { api, waitFor } from './helpers/app.js'
 import { tempDir, TEST_SECRETS } from './helpers/config.js'
 import { startTestNats } from './helpers/nats.js'
+import { BROWSER_UA } from './helpers/scenario.js'
 
 const DE = '85.214.132.117'
 const GB = '81.2.69.142'
@@ -67,7 +68,7 @@ afterAll(async () => {
   await nats?.stop()
 })
 
-const click = (code: string, from: string, query = '') => fetch(`${app.url}/c/${code}${query}`, { redirect: 'manual', headers: { 'x-forwarded-for': from } })
+const click = (code: string, from: string, query = '') => fetch(`${app.url}/c/${code}${query}`, { redirect: 'manual', headers: { 'x-forwarded-for': from, 'user-agent': BROWSER_UA } })
 const events = async (q: string) => (await op()('GET', `/api/events?${q}`)).body.items as { eventId: string; kind: string; status: string; reason: string; sub: Record<string, string>; linkId?: number }[]
 
 describe('brands and offers', () => {

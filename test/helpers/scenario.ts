@@ -6,6 +6,10 @@
 import { D } from '../../common/money.js'
 import { pool } from './app.js'
 
+/** A browser's user agent for test clicks: Node's fetch says `node`, a bot, and a bot's click
+ *  is stored as filtered and not counted. */
+export const BROWSER_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+
 type Call = <T = any>(method: string, path: string, body?: unknown) => Promise<{ status: number; body: T }>
 
 export type Program = { links: { code: string; affiliateId: number; amount: string; currency: string }[]; sourceId: number; token: string }
@@ -55,11 +59,12 @@ export async function driveTraffic(url: string, prog: Program, o: TrafficOptions
   const conc = o.concurrency ?? 64
   const clickIds = await pool(o.clicks, conc, async (i) => {
     const link = prog.links[i % prog.links.length]!
-    let r = await fetch(`${url}/c/${link.code}?sub1=s${i % 7}`, { redirect: 'manual' })
+    const get = () => fetch(`${url}/c/${link.code}?sub1=s${i % 7}`, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } })
+    let r = await get()
     // A link created a moment ago reaches the ingest tier through a KV watch: give it a moment.
     for (let t = 0; r.status === 404 && t < 50; t++) {
       await new Promise((res) => setTimeout(res, 50))
-      r = await fetch(`${url}/c/${link.code}?sub1=s${i % 7}`, { redirect: 'manual' })
+      r = await get()
     }
     if (r.status !== 302) throw new Error(`click ${i}: ${r.status}`)
     if (i % 1000 === 999) onProgress?.(i + 1)
