@@ -10,6 +10,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } fro
 import { createClickHouse, type ClickHouseClient } from './clickhouse/client.js'
 import { migrate } from './clickhouse/migrate.js'
 import { ConfigError, loadConfig, parseTiers, secretsFile, type Config, type Tier } from './common/config.js'
+import { jsonBodyParser } from './common/json.js'
 import { createLogger, type Logger } from './common/log.js'
 import { connectNats, ensureTopology, startNatsServer, type EmbeddedNats } from './common/nats.js'
 import { ConflictError, NotFoundError } from './common/entities.js'
@@ -58,6 +59,8 @@ export async function launch(argv: string[], env: Record<string, string | undefi
     trustProxy: cfg.trustProxy as boolean | string,
     bodyLimit: 256 * 1024,
   })
+  // JSON numbers keep their exact text (an amount is never rounded through a float).
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser)
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
@@ -101,7 +104,12 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   app.get('/healthz', async () => ({ ok: true }))
   app.get('/readyz', async (_req, reply) => {
     const notReady = running.filter((t) => !t.ready()).map((t) => t.name)
-    return reply.code(notReady.length ? 503 : 200).send({ ready: notReady.length === 0, tiers: running.map((t) => t.name), notReady })
+    // Why, where a tier can say: ingest cannot write the event stream (NATS away or refusing).
+    const stream = ingest?.publisher.health
+    const reasons = stream && !stream.ok ? { ingest: stream.reason } : undefined
+    return reply
+      .code(notReady.length ? 503 : 200)
+      .send({ ready: notReady.length === 0, tiers: running.map((t) => t.name), notReady, ...(reasons ? { reasons } : {}) })
   })
 
   const address = await app.listen({ port: cfg.port, host: cfg.host })

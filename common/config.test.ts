@@ -51,6 +51,8 @@ describe('loadConfig defaults', () => {
       maxBatchEvents: 1000,
       maxInflight: 4,
       cookie: { name: 'aff_click', domain: undefined, maxAgeDays: 30 },
+      postbackRate: { perAddress: 6000, perSource: 30000, windowMs: 60_000 },
+      clickFlood: { limit: 60, windowMs: 60_000 },
     })
     expect(c.trustProxy).toBe(false)
     expect(c.processor).toEqual({ threads: 2, batchMessages: 1000, batchWaitMs: 100, ackWaitS: 60, attributionWindowDays: 30, ipStorage: 'pseudonymise' })

@@ -79,6 +79,16 @@ const EnvSchema = z.object({
       ctx.addIssue({ code: 'custom', message: `'${bad.trim()}' is not an address or CIDR; give 'true', 'false', a hop count or comma-separated addresses/CIDRs` })
       return z.NEVER
     }),
+  /** Ingest protection. Postbacks per client address and per (authenticated) source in each
+   *  window before a 429 (0: no limit); generous so a real platform is never refused.
+   *  Click flood guard: clicks per client address per window beyond which a click is still
+   *  redirected but marked `flood` (0: off). Loopback addresses are never counted. */
+  POSTBACK_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(6000),
+  POSTBACK_RATE_PER_SOURCE: z.coerce.number().int().min(0).default(30000),
+  POSTBACK_RATE_WINDOW_S: positiveInt(60),
+  CLICK_FLOOD_LIMIT: z.coerce.number().int().min(0).default(60),
+  CLICK_FLOOD_WINDOW_S: positiveInt(60),
+
   PUBLISH_MAX_BATCH_EVENTS: positiveInt(1000),
   PUBLISH_MAX_INFLIGHT: positiveInt(4),
 
@@ -121,6 +131,10 @@ export type Config = {
     maxBatchEvents: number
     maxInflight: number
     cookie: { name: string; domain?: string | undefined; maxAgeDays: number } | undefined
+    /** 0: no limit */
+    postbackRate: { perAddress: number; perSource: number; windowMs: number }
+    /** limit 0: off */
+    clickFlood: { limit: number; windowMs: number }
   }
   processor: { threads: number; batchMessages: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number; ipStorage: 'pseudonymise' | 'truncate' | 'full' }
   outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
@@ -173,6 +187,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         e.CLICK_COOKIE_NAME === 'off'
           ? undefined
           : { name: e.CLICK_COOKIE_NAME, domain: e.CLICK_COOKIE_DOMAIN, maxAgeDays: e.CLICK_COOKIE_DAYS ?? e.ATTRIBUTION_WINDOW_DAYS },
+      postbackRate: { perAddress: e.POSTBACK_RATE_PER_ADDRESS, perSource: e.POSTBACK_RATE_PER_SOURCE, windowMs: e.POSTBACK_RATE_WINDOW_S * 1000 },
+      clickFlood: { limit: e.CLICK_FLOOD_LIMIT, windowMs: e.CLICK_FLOOD_WINDOW_S * 1000 },
     },
     processor: {
       threads: e.PROCESSOR_THREADS,

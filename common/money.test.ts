@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   addAmounts,
   AmountSchema,
+  canonicalAmount,
   CurrencySchema,
   D,
   LEDGER_SCALE,
@@ -12,6 +13,8 @@ import {
   sumByCurrency,
   type Rounding,
 } from './money.js'
+import { JsonNumber, parseJson } from './json.js'
+import { ISO_4217, WITHDRAWN } from './currencies.js'
 
 describe('minorUnits', () => {
   it.each<[string, number]>([
@@ -25,7 +28,13 @@ describe('minorUnits', () => {
     ['BHD', 3],
     ['KWD', 3],
     ['TND', 3],
-    ['XYZ', 2],
+    ['IQD', 3],
+    ['CLF', 4],
+    ['UYW', 4],
+    ['UGX', 0],
+    ['XOF', 0],
+    ['XCG', 2],
+    ['XYZ', 2], // not a currency: a code stored before codes were checked rounds like most
   ])('%s has %i decimals', (c, n) => {
     expect(minorUnits(c)).toBe(n)
   })
@@ -111,13 +120,11 @@ describe('AmountSchema', () => {
     ['  7.25 ', '7.25'],
     ['1.000000000001', '1.000000000001'],
     ['123456789012345678901234', '123456789012345678901234'],
+    // safe integers are exact as JS numbers
     [100, '100'],
-    [0.1, '0.1'],
-    [-3.75, '-3.75'],
     [0, '0'],
-    // JSON numbers that JavaScript prints with an exponent are written out in full
-    [1e-7, '0.0000001'],
-    [1e21, '1000000000000000000000'],
+    [-42, '-42'],
+    [Number.MAX_SAFE_INTEGER, '9007199254740991'],
   ])('accepts %j → %j', (input, want) => {
     const r = AmountSchema.safeParse(input)
     expect(r.success).toBe(true)
@@ -141,6 +148,10 @@ describe('AmountSchema', () => {
     ['Infinity', Number.POSITIVE_INFINITY],
     ['number beyond 24 integer digits (1e25)', 1e25],
     ['float with 17 decimals', 0.1 + 0.2],
+    // a float may already have lost digits: only the lossless parser's text is taken
+    ['a float that looks exact', 0.1],
+    ['a negative float', -3.75],
+    ['an integer beyond 2^53', 2 ** 53],
     ['null', null],
     ['boolean', true],
     ['object', { amount: '1' }],
@@ -175,7 +186,8 @@ describe('CurrencySchema', () => {
   })
 
   it('MoneySchema combines both', () => {
-    expect(MoneySchema.parse({ amount: 12.5, currency: 'gbp' })).toEqual({ amount: '12.5', currency: 'GBP' })
+    expect(MoneySchema.parse({ amount: new JsonNumber('12.5'), currency: 'gbp' })).toEqual({ amount: '12.5', currency: 'GBP' })
+    expect(MoneySchema.parse({ amount: 12, currency: 'gbp' })).toEqual({ amount: '12', currency: 'GBP' })
     expect(MoneySchema.safeParse({ amount: '12.5' }).success).toBe(false)
     expect(MoneySchema.safeParse({ amount: '1e2', currency: 'EUR' }).success).toBe(false)
   })
@@ -295,5 +307,81 @@ describe('the domain worked examples (docs/domain.md) as decimal arithmetic', ()
 
   it('clawback CPA: $21 RevShare against a $20 CPA advance pays $1 more', () => {
     expect(D.max(0, new D(21).minus(20)).toFixed()).toBe('1')
+  })
+})
+
+describe('AmountSchema with JSON numbers from the lossless parser', () => {
+  const amountOf = (json: string) => AmountSchema.safeParse((parseJson(json) as { amount: unknown }).amount)
+
+  it.each<[string, string]>([
+    ['99999999999999999.99', '99999999999999999.99'], // JSON.parse: 100000000000000000
+    ['0.1', '0.1'],
+    ['250.0', '250.0'],
+    ['250.00', '250.00'],
+    ['-3.75', '-3.75'],
+    ['1e-7', '0.0000001'],
+    ['1.5E3', '1500'],
+    ['1e21', '1000000000000000000000'],
+    ['123456789012345678901234.123456789012', '123456789012345678901234.123456789012'],
+    ['9007199254740993', '9007199254740993'], // beyond 2^53: JSON.parse gives ...992
+    ['100', '100'],
+  ])('{"amount": %s} → %j, exactly', (text, want) => {
+    const r = amountOf(`{"amount": ${text}}`)
+    expect(r.success).toBe(true)
+    expect(r.data).toBe(want)
+  })
+
+  it.each(['1.0000000000001', '1e-13', '1e25', '1234567890123456789012345.5', '1e400', '1e-400'])('refuses %s, saying to send a string', (text) => {
+    const r = amountOf(`{"amount": ${text}}`)
+    expect(r.success).toBe(false)
+    expect(r.error!.issues[0]!.message).toMatch(/cannot be taken exactly.*send amounts as JSON strings/)
+  })
+
+  it('refuses a float with the same advice', () => {
+    const r = AmountSchema.safeParse(0.1)
+    expect(r.error!.issues[0]!.message).toMatch(/send amounts as JSON strings/)
+  })
+})
+
+describe('canonicalAmount', () => {
+  it.each<[string, string]>([
+    ['250', '250'],
+    ['250.0', '250'],
+    ['250.00', '250'],
+    ['0250.50', '250.5'],
+    ['-0', '0'],
+    ['-0.00', '0'],
+    ['0.000000000001', '0.000000000001'],
+    ['123456789012345678901234.100000000000', '123456789012345678901234.1'],
+  ])('%s → %s', (a, want) => expect(canonicalAmount(a)).toBe(want))
+})
+
+describe('CurrencySchema against ISO 4217', () => {
+  it.each<[string, string]>([
+    ['QQQ', 'QQQ is not an ISO 4217 currency code'],
+    ['xyz', 'XYZ is not an ISO 4217 currency code'],
+    ['XAU', 'XAU is not an ISO 4217 currency code'], // gold: no minor unit, not money we pay in
+    ['XXX', 'XXX is not an ISO 4217 currency code'],
+    ['HRK', 'HRK was withdrawn from ISO 4217; use EUR'],
+    ['ZWL', 'ZWL was withdrawn from ISO 4217; use ZWG'],
+    ['VEF', 'VEF was withdrawn from ISO 4217; use VES'],
+  ])('refuses %s: %s', (code, reason) => {
+    const r = CurrencySchema.safeParse(code)
+    expect(r.success).toBe(false)
+    expect(r.error!.issues[0]!.message).toContain(reason)
+  })
+
+  it.each(['EUR', 'usd', 'GBP', 'JPY', 'BHD', 'CLF', 'XOF', 'XCG', 'ZWG', 'SLE', 'VED', 'UYW', 'CHE', 'BRL', 'MXN', 'AED'])('accepts %s', (code) => {
+    expect(CurrencySchema.parse(code)).toBe(code.toUpperCase())
+  })
+
+  it('lists only three-letter codes with 0 to 4 decimals, none withdrawn', () => {
+    const codes = Object.keys(ISO_4217)
+    expect(codes.length).toBeGreaterThan(160)
+    for (const c of codes) {
+      expect(c).toMatch(/^[A-Z]{3}$/)
+      expect([0, 2, 3, 4]).toContain(ISO_4217[c])
+      expect(WITHDRAWN[c], c).toBeUndefined()
+    }
   })
 })

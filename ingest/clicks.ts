@@ -8,6 +8,7 @@ import type { ClickIdSigner } from '../common/clickid.js'
 import { deepLinkTarget, linkDestination, linkMarkets, type Link, type Offer, type WatchedBucket } from '../common/entities.js'
 import { SUB_IDS, type ClickEvent } from '../common/events.js'
 import { countryOf, geoDecision } from '../common/geo.js'
+import type { FloodGuard } from './flood.js'
 import type { Publisher } from './publisher.js'
 
 const MAX_PARAMS = 32
@@ -52,6 +53,8 @@ export type ClickDeps = {
   ack: 'stored' | 'buffered'
   /** the first-party click cookie; none: the cookieless path only */
   cookie?: ClickCookie | undefined
+  /** clicks per address over its limit are still redirected, marked `flood` on the stream */
+  flood?: FloodGuard | undefined
 }
 
 function first(v: unknown): string {
@@ -119,6 +122,7 @@ export function clickRoutes(app: FastifyInstance, deps: ClickDeps) {
       params,
       ...(geo && geo.action !== 'pass' ? { geo: geo.action === 'block' ? ('blocked' as const) : ('redirected' as const) } : {}),
     }
+    if (deps.flood?.hit(ip, ts)) ev.flood = true
     if (geo?.action === 'block') {
       // Recorded for the fraud team, never counted as a click; the visitor gets no click id.
       deps.publisher.clickThen(ev, noop, noop)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
 import { KIND_RULES, PostbackSchema } from './postbacks.js'
+import { JsonNumber } from '../common/json.js'
 
 type Input = Record<string, unknown>
 
@@ -137,7 +138,7 @@ describe('PostbackSchema: every event kind', () => {
     ],
     [
       'activity with bets only (JSON numbers)',
-      { ...base, event: 'activity', date: '2026-02-28', bets: 12.5, currency: 'GBP' },
+      { ...base, event: 'activity', date: '2026-02-28', bets: new JsonNumber('12.5'), currency: 'GBP' },
       { source: 7, event: 'activity', event_id: 'e-1', player_id: 'P-9', currency: 'GBP', details: { date: '2026-02-28', bets: '12.5' } },
     ],
     [

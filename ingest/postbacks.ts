@@ -13,14 +13,18 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { KV } from 'nats'
+import { NatsError, type KV } from 'nats'
 import { z } from 'zod'
 import { secretMatches, type Source, type WatchedBucket } from '../common/entities.js'
 import { IpAllowList } from '../common/ipallow.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS, conversionKey, conversionOrderKey, type ConversionEvent, type ConversionKind, type DetailField } from '../common/events.js'
-import { AmountSchema, CurrencySchema } from '../common/money.js'
+import { JsonBodyError, parseJson } from '../common/json.js'
+import { AmountSchema, CurrencySchema, canonicalAmount } from '../common/money.js'
 import { isCasConflict } from '../common/entities.js'
-import { ShuttingDownError, type Publisher } from './publisher.js'
+import rateLimit from '@fastify/rate-limit'
+import { isLoopback } from './flood.js'
+import { ShuttingDownError, StreamUnavailableError, type Publisher } from './publisher.js'
+import { PublishError } from './stream-writer.js'
 
 const printable = (max: number) =>
   z
@@ -51,6 +55,8 @@ const DETAIL_SCHEMAS: Record<DetailField, z.ZodType<string>> = {
   ref_event_id: printable(128),
 }
 const MONEY_DETAILS: readonly DetailField[] = ['bets', 'wins', 'bonuses', 'fees', 'adjustments', 'spread', 'commission']
+/** Details compared as decimals for idempotency: 250.0 and 250.00 are the same amount. */
+const DECIMAL_DETAILS: ReadonlySet<DetailField> = new Set([...MONEY_DETAILS, 'lots'])
 
 type KindRule = {
   /** required, or "player or click" (the cookieless FTD brings its click id) */
@@ -135,21 +141,49 @@ export type Postback = z.infer<typeof PostbackSchema>
 
 export type PostbackAnswer = { status: 'accepted'; event: string; event_id: string; seq: number }
 
-type Record_ = { h: string; seq?: number }
+/** The first answer to an event id. `h`: hash of the content as sent (what earlier versions
+ *  compare); `c`: with amounts as decimals. A record without `c` was written before amounts
+ *  were compared as decimals. */
+type Record_ = { h: string; c?: string; seq?: number }
 
 export type PostbackDeps = {
   sources: WatchedBucket<Source>
   idempotency: KV
   publisher: Publisher
+  /** postbacks per window per client address and per authenticated source; 0: no limit */
+  rate?: { perAddress: number; perSource: number; windowMs: number }
+}
+
+type Limiter = ReturnType<FastifyInstance['createRateLimit']>
+type LimitResult = Awaited<ReturnType<Limiter>>
+
+function tooMany(reply: FastifyReply, r: LimitResult, who: string, windowMs: number) {
+  if (r.isAllowed || !r.isExceeded) return undefined
+  const after = Math.max(1, r.ttlInSeconds)
+  return reply
+    .code(429)
+    .header('retry-after', String(after))
+    .send({ error: 'rate_limited', reason: `more than ${r.max} postbacks in ${windowMs / 1000} s from ${who}; retry after ${after} s` })
 }
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-/** What makes two postbacks "the same event": everything but the credentials. */
-function contentHash(p: Postback): string {
-  const details = p.details ? Object.entries(p.details).sort(([a], [b]) => (a < b ? -1 : 1)) : null
-  const canonical = JSON.stringify([p.source, p.event, p.event_id, p.click_id ?? null, p.player_id ?? null, p.amount ?? null, p.currency ?? null, ...(details ? [details] : [])])
+/** What makes two postbacks "the same event": everything but the credentials. `decimals`:
+ *  amounts by value (250.0 = 250.00), else as written. */
+export function contentHash(p: Postback, decimals = true): string {
+  const amount = (f: string, v: string) => (decimals && (f === 'amount' || DECIMAL_DETAILS.has(f as DetailField)) ? canonicalAmount(v) : v)
+  const details = p.details ? Object.entries(p.details).sort(([a], [b]) => (a < b ? -1 : 1)).map(([f, v]) => [f, amount(f, v)]) : null
+  const canonical = JSON.stringify([
+    p.source,
+    p.event,
+    p.event_id,
+    p.click_id ?? null,
+    p.player_id ?? null,
+    p.amount !== undefined ? amount('amount', p.amount) : null,
+    p.currency ?? null,
+    ...(details ? [details] : []),
+  ])
   return createHash('sha256').update(canonical).digest('hex')
 }
 
@@ -159,6 +193,13 @@ function idemKey(p: Postback): string {
 
 function fail(reply: FastifyReply, code: number, error: string, reason: string, fields?: Record<string, string>) {
   return reply.code(code).send({ error, reason, ...(fields ? { fields } : {}) })
+}
+
+/** Seconds a caller is asked to wait before retrying during an outage. */
+export const OUTAGE_RETRY_AFTER_S = 5
+
+function unavailable(reply: FastifyReply, reason: string) {
+  return reply.code(503).header('retry-after', String(OUTAGE_RETRY_AFTER_S)).send({ error: 'unavailable', reason })
 }
 
 /** Constant-time comparison of two hex digests (or any two strings). */
@@ -178,7 +219,15 @@ export function signPostback(secret: string, timestamp: string, payload: string)
 
 type AuthFailure = { code: 401 | 403; error: string; reason: string }
 
-/** Who is posting: the source's IP allow-list, then its token or signature. */
+/** The previous credential of a rotated source, while its grace period lasts. */
+function previousValid(source: Source, nowMs: number): boolean {
+  return source.previousValidUntil !== undefined && nowMs < source.previousValidUntil
+}
+
+const until = (ms: number) => new Date(ms).toISOString()
+
+/** Who is posting: the source's IP allow-list, then its token or signature (the current one,
+ *  or after a rotation the previous one until previousValidUntil). */
 export function authenticate(
   source: Source,
   req: { ip: string; headers: Record<string, string | string[] | undefined>; token?: unknown; payload: string },
@@ -190,17 +239,26 @@ export function authenticate(
     const header = req.headers['x-postback-token']
     const token = typeof header === 'string' ? header : typeof req.token === 'string' ? req.token : undefined
     if (!token) return { code: 401, error: 'unauthorized', reason: 'token required (X-Postback-Token header or token parameter)' }
-    if (!secretMatches(token, source.tokenHash)) return { code: 401, error: 'unauthorized', reason: 'wrong token' }
-    return undefined
+    if (secretMatches(token, source.tokenHash)) return undefined
+    if (source.previousTokenHash && secretMatches(token, source.previousTokenHash)) {
+      if (previousValid(source, nowMs)) return undefined
+      // Only a holder of the old token learns this: it tells the operator what happened.
+      return { code: 401, error: 'unauthorized', reason: `this token was replaced; the previous token stopped working at ${until(source.previousValidUntil ?? 0)}` }
+    }
+    return { code: 401, error: 'unauthorized', reason: 'wrong token' }
   }
   const ts = req.headers['x-timestamp']
   const sig = req.headers['x-signature']
   if (typeof ts !== 'string' || typeof sig !== 'string') return { code: 401, error: 'unauthorized', reason: 'signature required (X-Timestamp and X-Signature headers)' }
   if (!/^\d{1,12}$/.test(ts) || Math.abs(nowMs / 1000 - Number(ts)) > HMAC_WINDOW_S)
     return { code: 401, error: 'unauthorized', reason: `stale or future timestamp: X-Timestamp must be unix seconds within ${HMAC_WINDOW_S / 60} minutes of now` }
-  const want = signPostback(source.hmacSecret ?? '', ts, req.payload)
-  if (!sameText(want, sig.replace(/^sha256=/, '').toLowerCase())) return { code: 401, error: 'unauthorized', reason: 'bad signature' }
-  return undefined
+  const given = sig.replace(/^sha256=/, '').toLowerCase()
+  if (sameText(signPostback(source.hmacSecret ?? '', ts, req.payload), given)) return undefined
+  if (source.previousHmacSecret && sameText(signPostback(source.previousHmacSecret, ts, req.payload), given)) {
+    if (previousValid(source, nowMs)) return undefined
+    return { code: 401, error: 'unauthorized', reason: `signed with a replaced key; the previous key stopped working at ${until(source.previousValidUntil ?? 0)}` }
+  }
+  return { code: 401, error: 'unauthorized', reason: 'bad signature' }
 }
 
 /** The platform's parameter names → ours, by the source's field and event mappings. */
@@ -215,6 +273,10 @@ export function applyMapping(input: Record<string, unknown>, source: Pick<Source
 }
 
 export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
+  // The authenticated source a request is counted under (the per-source limiter's key).
+  const sourceKey = new WeakMap<FastifyRequest, string>()
+  let perSource: Limiter | undefined
+
   // Allow-lists are built once per source version, not per request.
   const allowLists = new WeakMap<Source, IpAllowList>()
   const allowListOf = (s: Source) => {
@@ -234,6 +296,12 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     if (!source) return fail(reply, 401, 'unauthorized', 'unknown source')
     const denied = authenticate(source, { ip: req.ip, headers: req.headers, token: input.token, payload }, allowListOf(source), Date.now())
     if (denied) return fail(reply, denied.code, denied.error, denied.reason)
+    // Counted only once authenticated: a stranger who knows a source id cannot use up its budget.
+    if (perSource) {
+      sourceKey.set(req, String(sourceId))
+      const limited = tooMany(reply, await perSource(req), `source ${sourceId}`, deps.rate!.windowMs)
+      if (limited) return limited
+    }
 
     const parsed = PostbackSchema.safeParse({ ...applyMapping(input, source), source: sourceId })
     if (!parsed.success) {
@@ -250,13 +318,28 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       )
     }
     const p = parsed.data
+    // During an outage, say so at once: never spooled, the platform retries (same event_id).
+    const health = deps.publisher.health
+    if (!health.ok) return unavailable(reply, `the event stream is unavailable (${health.reason}); retry later`)
+    try {
+      return await store(p, reply)
+    } catch (err) {
+      if (err instanceof ShuttingDownError) return unavailable(reply, 'ingest is shutting down; retry')
+      if (err instanceof StreamUnavailableError || err instanceof PublishError || err instanceof NatsError)
+        return unavailable(reply, `the event stream is unavailable (${err.message}); retry later`)
+      throw err
+    }
+  }
 
+  /** Record the first answer, publish, answer: idempotent by event id. */
+  const store = async (p: Postback, reply: FastifyReply) => {
     const key = idemKey(p)
-    const h = contentHash(p)
+    const h = contentHash(p, false)
+    const c = contentHash(p)
     let existing = await deps.idempotency.get(key)
     if (!existing || existing.operation !== 'PUT') {
       try {
-        await deps.idempotency.create(key, enc.encode(JSON.stringify({ h } satisfies Record_)))
+        await deps.idempotency.create(key, enc.encode(JSON.stringify({ h, c } satisfies Record_)))
         existing = null
       } catch (err) {
         if (!isCasConflict(err)) throw err
@@ -265,7 +348,7 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     }
     if (existing && existing.operation === 'PUT') {
       const rec = JSON.parse(dec.decode(existing.value)) as Record_
-      if (rec.h !== h) return fail(reply, 409, 'conflict', `event_id '${p.event_id}' was already received with different content`)
+      if (rec.c !== undefined ? rec.c !== c : rec.h !== h) return fail(reply, 409, 'conflict', `event_id '${p.event_id}' was already received with different content`)
       if (rec.seq !== undefined) return answer(p, rec.seq)
       // The first request is still publishing (or died doing so): publish again under the
       // same Nats-Msg-Id; the stream keeps one copy and answers with its sequence.
@@ -283,14 +366,8 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       ...(p.currency !== undefined ? { currency: p.currency } : {}),
       ...(p.details ? { details: p.details } : {}),
     }
-    let ack
-    try {
-      ack = await deps.publisher.conversion(ev, conversionOrderKey(ev))
-    } catch (err) {
-      if (err instanceof ShuttingDownError) return fail(reply, 503, 'unavailable', 'ingest is shutting down; retry')
-      throw err
-    }
-    await deps.idempotency.put(key, enc.encode(JSON.stringify({ h, seq: ack.seq } satisfies Record_)))
+    const ack = await deps.publisher.conversion(ev, conversionOrderKey(ev))
+    await deps.idempotency.put(key, enc.encode(JSON.stringify({ h, c, seq: ack.seq } satisfies Record_)))
     return answer(p, ack.seq)
   }
 
@@ -298,16 +375,28 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
 
   // Its own scope: body parsers that keep the raw body, which an HMAC signature covers.
   app.register(async (scope) => {
+    const rate = deps.rate
+    if (rate && (rate.perAddress > 0 || rate.perSource > 0)) {
+      // Here only: the click path never pays for it.
+      await scope.register(rateLimit, { global: false })
+      if (rate.perAddress > 0) {
+        const perAddress = scope.createRateLimit({ max: rate.perAddress, timeWindow: rate.windowMs, allowList: (req) => isLoopback(req.ip) })
+        // Before the body is read: a flood costs no parsing.
+        scope.addHook('onRequest', async (req, reply) => tooMany(reply, await perAddress(req), `address ${req.ip}`, rate.windowMs))
+      }
+      if (rate.perSource > 0) perSource = scope.createRateLimit({ max: rate.perSource, timeWindow: rate.windowMs, keyGenerator: (req) => sourceKey.get(req) ?? '' })
+    }
     scope.removeAllContentTypeParsers()
     const raw = (parse: (body: string) => unknown) => (req: FastifyRequest, body: string, done: (err: Error | null, v?: unknown) => void) => {
       ;(req as FastifyRequest & { rawBody?: string }).rawBody = body
       try {
         done(null, parse(body))
-      } catch {
-        done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }))
+      } catch (err) {
+        done(err instanceof JsonBodyError ? err : Object.assign(new Error('the body is not valid JSON'), { statusCode: 400 }))
       }
     }
-    scope.addContentTypeParser('application/json', { parseAs: 'string' }, raw((b) => JSON.parse(b)))
+    // Numbers keep their exact text (common/json.ts): an amount sent as a JSON number is never rounded.
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, raw(parseJson))
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, raw((b) => Object.fromEntries(new URLSearchParams(b))))
     scope.get('/postback', (req, reply) => {
       const q = req.url.indexOf('?')

@@ -1,6 +1,7 @@
 /**
  * The ingest tier: tracked clicks and postbacks in, group-committed onto the event stream.
  */
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from 'nats'
 import { ClickIdSigner } from '../common/clickid.js'
@@ -11,8 +12,10 @@ import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
 import type { RunningTier } from '../common/tier.js'
 import { clickRoutes } from './clicks.js'
+import { FloodGuard } from './flood.js'
 import { postbackRoutes } from './postbacks.js'
 import { Publisher } from './publisher.js'
+import { Spool } from './spool.js'
 
 export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger): Promise<RunningTier & { publisher: Publisher }> {
   const store = await EntityStore.open(nc)
@@ -21,7 +24,10 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
   const sources = new WatchedBucket(store.sources, SourceSchema, onBad)
   const offers = new WatchedBucket(store.offers, OfferSchema, onBad)
   const idempotency = await openKv(nc, BUCKETS.postbacks)
+  // Clicks JetStream cannot store during an outage wait here, on this node's disk.
+  const spool = await Spool.open(join(cfg.dataDir, 'spool'), { log })
   const publisher = new Publisher(nc, {
+    spool,
     partitions: cfg.stream.partitions,
     maxBatchEvents: cfg.ingest.maxBatchEvents,
     maxInflight: cfg.ingest.maxInflight,
@@ -41,10 +47,11 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
         publisher,
         ack: cfg.ingest.clickAck,
         cookie: cfg.ingest.cookie,
+        flood: cfg.ingest.clickFlood.limit > 0 ? new FloodGuard(cfg.ingest.clickFlood.limit, cfg.ingest.clickFlood.windowMs) : undefined,
       })
-      postbackRoutes(app, { sources, idempotency, publisher })
+      postbackRoutes(app, { sources, idempotency, publisher, rate: cfg.ingest.postbackRate })
     },
-    ready: () => !stopping && !nc.isClosed(),
+    ready: () => !stopping && !nc.isClosed() && publisher.health.ok,
     async stop() {
       stopping = true
       await publisher.drain()
