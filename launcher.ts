@@ -6,19 +6,17 @@
  */
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import { createClickHouse, type ClickHouseClient } from './clickhouse/client.js'
 import { migrate } from './clickhouse/migrate.js'
 import { ConfigError, loadConfig, parseTiers, secretsFile, type Config, type Tier } from './common/config.js'
 import { jsonBodyParser } from './common/json.js'
 import { createLogger, type Logger } from './common/log.js'
 import { connectNats, ensureTopology, startNatsServer, type EmbeddedNats } from './common/nats.js'
-import { ConflictError, NotFoundError } from './common/entities.js'
-import { AuditError } from './common/audit.js'
+import { errorHandler } from './common/errors.js'
 import type { RunningTier } from './common/tier.js'
 import { startIngest } from './ingest/tier.js'
 import { startProcessor } from './processor/tier.js'
-import { HttpError, sendError } from './query-api/auth.js'
 import { startQueryApi } from './query-api/tier.js'
 import { startDemo } from './scripts/demo-traffic.js'
 
@@ -64,19 +62,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
-  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    if (err instanceof HttpError) return sendError(reply, err)
-    if (err instanceof ConflictError) return reply.code(409).send({ error: 'conflict', reason: err.message })
-    if (err instanceof NotFoundError) return reply.code(404).send({ error: 'not_found', reason: err.message })
-    if (err instanceof AuditError) {
-      req.log.error({ err, url: req.url.split('?')[0], method: req.method }, 'audit append failed')
-      return reply.code(503).send({ error: 'audit_unavailable', reason: err.message })
-    }
-    const status = (err as FastifyError).statusCode ?? 500
-    if (status < 500) return reply.code(status).send({ error: 'bad_request', reason: err.message })
-    req.log.error({ err, url: req.url.split('?')[0], method: req.method }, 'request failed')
-    return reply.code(500).send({ error: 'internal', reason: 'internal error; see the server log' })
-  })
+  app.setErrorHandler(errorHandler)
 
   // Event-loop delay: what every request on this process waits behind.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })

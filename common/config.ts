@@ -18,7 +18,18 @@ export type Tier = (typeof TIERS)[number]
 const secret = z.string().min(16, 'must be at least 16 characters')
 const positiveInt = (d: number) => z.coerce.number().int().positive().default(d)
 
+// The query-api's settings.
+const API_ENV = {
+  /** /api requests one client address may make per window (0: no limit); the rest get a 429 with Retry-After. */
+  API_RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(3000),
+  API_RATE_LIMIT_WINDOW_S: positiveInt(60),
+}
+const apiConfig = (e: { API_RATE_LIMIT_MAX: number; API_RATE_LIMIT_WINDOW_S: number }) => ({
+  rateLimit: e.API_RATE_LIMIT_MAX > 0 ? { max: e.API_RATE_LIMIT_MAX, windowMs: e.API_RATE_LIMIT_WINDOW_S * 1000 } : undefined,
+})
+
 const EnvSchema = z.object({
+  ...API_ENV,
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
   DATA_DIR: z.string().default('./data'),
@@ -139,6 +150,7 @@ export type Config = {
   processor: { threads: number; batchMessages: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number; ipStorage: 'pseudonymise' | 'truncate' | 'full' }
   outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
   secrets: Secrets
+  api: ReturnType<typeof apiConfig>
   /** True when this process runs its own nats-server and chDB. */
   embedded: boolean
 }
@@ -205,6 +217,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       allowPrivate: e.POSTBACK_ALLOW_PRIVATE === 'true',
     },
     secrets,
+    api: apiConfig(e),
     embedded,
   }
 }

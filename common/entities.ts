@@ -7,10 +7,12 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { KV, NatsConnection } from 'nats'
 import { z } from 'zod'
 import { AuditLog, type AuditEntity } from './audit.js'
+import { ConflictError, NotFoundError } from './errors.js'
 import { CONVERSION_KINDS, POSTBACK_FIELDS, SUB_IDS } from './events.js'
 import { OUTBOUND_MACROS } from './vocabulary.js'
 
 export { OUTBOUND_MACROS }
+export { ConflictError, NotFoundError }
 import { CidrSchema } from './ipallow.js'
 import { AmountSchema, CurrencySchema } from './money.js'
 import { openKv } from './nats.js'
@@ -239,8 +241,6 @@ export function secretMatches(presented: string, storedHash: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
-export class ConflictError extends Error {}
-export class NotFoundError extends Error {}
 
 /**
  * The fields of an entity's input schema as a patch: each optional, its default removed (a
@@ -471,6 +471,33 @@ export class EntityStore {
     return this.#update(this.sources, `s.${id}`, SourceSchema, `no postback source ${id}`, (cur) => SourceSchema.parse({ ...mergePatch(cur, patch), updatedAt: now }), 'source', by, now)
   }
 
+  /** A new secret for a source (token or HMAC key, as it has), returned once. With a grace
+   *  period the previous secret keeps working until then; a rotation within a grace period
+   *  ends the older one (only one previous secret is kept). */
+  async rotateSource(id: number, graceMs: number, now: number, by: Actor = 'system'): Promise<{ source: Source; secret: string }> {
+    const secret = randomBytes(24).toString('base64url')
+    const source = await this.#update(
+      this.sources,
+      `s.${id}`,
+      SourceSchema,
+      `no postback source ${id}`,
+      (cur) => {
+        const { previousTokenHash: _t, previousHmacSecret: _h, previousValidUntil: _u, ...rest } = cur
+        const previous = cur.auth === 'token' ? { previousTokenHash: cur.tokenHash } : { previousHmacSecret: cur.hmacSecret }
+        return SourceSchema.parse({
+          ...rest,
+          ...(cur.auth === 'token' ? { tokenHash: sha256hex(secret) } : { hmacSecret: secret }),
+          ...(graceMs > 0 ? { ...previous, previousValidUntil: now + graceMs } : {}),
+          updatedAt: now,
+        })
+      },
+      'source',
+      by,
+      now,
+    )
+    return { source, secret }
+  }
+
   async createOffer(input: z.input<typeof OfferInputSchema>, now: number, by: Actor = 'system'): Promise<Offer> {
     const offer = OfferSchema.parse({ ...input, id: await this.nextId('offer'), createdAt: now })
     return this.#create(this.offers, `o.${offer.id}`, offer, 'offer', by, now)
@@ -492,6 +519,11 @@ export class EntityStore {
   async createEndpoint(input: { affiliateId: number; events: Endpoint['events']; url: string }, now: number, by: Actor = 'system'): Promise<Endpoint> {
     const ep = EndpointSchema.parse({ id: await this.nextId('endpoint'), ...input, status: 'active', createdAt: now })
     return this.#create(this.endpoints, `e.${ep.id}`, ep, 'endpoint', by, now)
+  }
+
+  /** Change an endpoint's event kinds, URL or status. */
+  async updateEndpoint(id: number, patch: Partial<Pick<Endpoint, 'events' | 'url' | 'status'>>, now: number, by: Actor = 'system'): Promise<Endpoint> {
+    return this.#update(this.endpoints, `e.${id}`, EndpointSchema, `no endpoint ${id}`, (cur) => EndpointSchema.parse(mergePatch(cur, patch)), 'endpoint', by, now)
   }
 
   async listEndpoints(): Promise<Endpoint[]> {

@@ -106,6 +106,12 @@ export class Notifier {
       this.stats.delivered++
       return { row: this.#row(d, attempt, status, '', ms, 'delivered'), settle: async () => void (await m.ackAck()) }
     }
+    if (d.test) {
+      // A test-fire gets one try and no dead letter: it tells the affiliate what its tracker
+      // answered, and must not keep knocking on a tracker that said no.
+      this.stats.dead++
+      return { row: this.#row(d, attempt, status, error, ms, 'dead'), settle: async () => void (await m.ackAck()) }
+    }
     if (attempt >= this.opts.maxAttempts) {
       this.stats.dead++
       return { row: this.#row(d, attempt, status, error, ms, 'dead'), settle: () => this.#dead(m, `${error} (after ${attempt} tries)`) }

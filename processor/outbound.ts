@@ -22,6 +22,8 @@ export type Delivery = {
   eventId: string
   kind: string
   url: string
+  /** a test-fire: one try, never retried, no dead letter */
+  test?: true
 }
 
 /** The sub-ids of the click a conversion came through, by click id. */

@@ -79,7 +79,7 @@ describe('who is asking', () => {
     expect((await aff('GET', '/api/deals')).body.items.map((d: any) => d.affiliateId)).toEqual([a1])
     expect((await aff('GET', `/api/affiliates/${a2}`)).status).toBe(403)
     expect((await aff('GET', `/api/affiliates/${a1}`)).status).toBe(200)
-    expect((await aff('GET', '/api/whoami')).body).toEqual({ kind: 'affiliate', affiliateId: a1 })
+    expect((await aff('GET', '/api/whoami')).body).toEqual({ kind: 'affiliate', affiliateId: a1, expiresAt: new Date(Number(tok1.split('.')[2])).toISOString() })
   })
 })
 

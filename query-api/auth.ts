@@ -4,20 +4,12 @@
  * accepts; an affiliate can only ever be served its own affiliate's data.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
+import { HttpError } from '../common/errors.js'
+
+export { HttpError }
 
 export type Principal = { kind: 'operator' } | { kind: 'affiliate'; affiliateId: number }
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly reason: string,
-    readonly fields?: Record<string, string>,
-  ) {
-    super(reason)
-  }
-}
 
 export class Auth {
   readonly #operatorKey: Buffer
@@ -69,14 +61,25 @@ export class Auth {
     return undefined
   }
 
+  /** When an affiliate token expires (ms epoch), read from the token itself; undefined for anything else. */
+  tokenExpiry(credential: string | undefined): number | undefined {
+    const m = credential?.startsWith('aff.') ? /^aff\.\d+\.(\d+)\./.exec(credential) : null
+    return m ? Number(m[1]) : undefined
+  }
+
   fromRequest(req: FastifyRequest): Principal {
-    const h = req.headers.authorization
-    const cred = h?.startsWith('Bearer ') ? h.slice(7) : (req.headers['x-api-key'] as string | undefined)
+    const cred = credentialOf(req)
     const p = this.#resolve(cred, Date.now())
     if (!p) throw new HttpError(401, 'unauthorized', cred ? 'invalid or expired credential' : 'send Authorization: Bearer <operator key or affiliate token>')
     if (p.kind === 'affiliate' && this.suspended(p.affiliateId)) throw new HttpError(403, 'affiliate_suspended', 'this affiliate account is suspended; contact your affiliate manager')
     return p
   }
+}
+
+/** The credential a request presents: `Authorization: Bearer …`, else `X-Api-Key`. */
+export function credentialOf(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization
+  return h?.startsWith('Bearer ') ? h.slice(7) : (req.headers['x-api-key'] as string | undefined)
 }
 
 export function requireOperator(p: Principal): void {
@@ -88,8 +91,4 @@ export function scopeAffiliate(p: Principal, asked: number | undefined): number 
   if (p.kind === 'operator') return asked
   if (asked !== undefined && asked !== p.affiliateId) throw new HttpError(403, 'forbidden', 'an affiliate can only see its own data')
   return p.affiliateId
-}
-
-export function sendError(reply: FastifyReply, e: HttpError) {
-  return reply.code(e.status).send({ error: e.error, reason: e.reason, ...(e.fields ? { fields: e.fields } : {}) })
 }

@@ -4,9 +4,12 @@
  * arrived before its player's registration shows twice: parked, then applied when the
  * registration came. The unattributed report (`unmatched`) lists every event that found no
  * affiliate, with the reason, and every parked event still waiting. Affiliates see only their own rows and never a visitor's IP or user agent.
+ * A conversion row carries the sub-ids of the click it came through (the click row of the
+ * same affiliate) and the commission it earned (ledger lines it caused, of the same affiliate).
  */
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
+import { D, type Money } from '../common/money.js'
 
 export type EventLogQuery = {
   kind?: string
@@ -48,6 +51,8 @@ export type EventLogRow = {
   isBot: boolean
   ip?: string
   ua?: string
+  /** a conversion's commission: the ledger lines it caused, summed per currency (empty: none) */
+  commission?: Money[]
 }
 
 /** A cursor is the sort key of the last row of a page: time, event id and the stream
@@ -160,6 +165,58 @@ export async function eventLog(ch: ClickHouseClient, q: EventLogQuery): Promise<
       ...(q.full ? { ip: r.ip, ua: r.ua } : {}),
     }
   })
+  await addClickSubs(ch, items)
+  await addCommission(ch, items)
   const lastRow = page.at(-1)
   return { items, ...(rows.length > q.limit && lastRow ? { next: encodeCursor({ tsMs: Number(lastRow.ts_ms), eventId: lastRow.event_id, seq: Number(lastRow.s_seq), idx: Number(lastRow.s_idx) }) } : {}) }
+}
+
+const isConversion = (r: EventLogRow) => r.kind !== 'click' && r.kind !== 'reassign'
+
+/** The sub-ids of each conversion's click. Only a click of the conversion's own affiliate
+ *  counts: an unattributed row may name a click id that is someone else's. */
+async function addClickSubs(ch: ClickHouseClient, items: EventLogRow[]) {
+  const rows = items.filter((r) => isConversion(r) && r.clickId !== '' && r.affiliateId > 0)
+  if (rows.length === 0) return
+  const clicks = await queryRows<{ event_id: string; aff: string; sub1: string; sub2: string; sub3: string; sub4: string; sub5: string }>(
+    ch,
+    `SELECT event_id, toString(affiliate_id) AS aff, sub1, sub2, sub3, sub4, sub5 FROM events
+     WHERE kind = 'click' AND affiliate_id IN {affs:Array(UInt32)} AND event_id IN {ids:Array(String)}
+     LIMIT 1 BY affiliate_id, event_id`,
+    { affs: [...new Set(rows.map((r) => r.affiliateId))], ids: [...new Set(rows.map((r) => r.clickId))] },
+  )
+  const byKey = new Map(clicks.map((c) => [`${c.aff}|${c.event_id}`, c]))
+  for (const r of rows) {
+    const c = byKey.get(`${r.affiliateId}|${r.clickId}`)
+    if (!c) continue
+    for (const k of ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const) if (c[k] && r.sub[k] === undefined) r.sub[k] = c[k]
+  }
+}
+
+/** What each conversion earned: its ledger lines (by cause_event_id, the row's own affiliate), per currency. */
+async function addCommission(ch: ClickHouseClient, items: EventLogRow[]) {
+  const rows = items.filter(isConversion)
+  for (const r of rows) r.commission = []
+  const paid = rows.filter((r) => r.affiliateId > 0 && r.status === 'attributed')
+  if (paid.length === 0) return
+  const lines = await queryRows<{ cause: string; aff: string; currency: string; amount: string }>(
+    ch,
+    // A ledger line's id is deterministic: LIMIT 1 BY keeps a line that reached the table twice once.
+    `SELECT cause_event_id AS cause, toString(affiliate_id) AS aff, currency, toString(amount) AS amount
+     FROM (SELECT cause_event_id, affiliate_id, currency, amount FROM ledger
+           WHERE affiliate_id IN {affs:Array(UInt32)} AND cause_event_id IN {ids:Array(String)}
+           LIMIT 1 BY entry_id)`,
+    { affs: [...new Set(paid.map((r) => r.affiliateId))], ids: [...new Set(paid.map((r) => r.eventId))] },
+  )
+  const sums = new Map<string, Map<string, D>>()
+  for (const l of lines) {
+    const key = `${l.aff}|${l.cause}`
+    const per = sums.get(key) ?? new Map<string, D>()
+    per.set(l.currency, (per.get(l.currency) ?? new D(0)).plus(l.amount))
+    sums.set(key, per)
+  }
+  for (const r of paid) {
+    const per = sums.get(`${r.affiliateId}|${r.eventId}`)
+    if (per) r.commission = [...per].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amount]) => ({ amount: amount.toFixed(), currency }))
+  }
 }

@@ -3,6 +3,9 @@ import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
 import type { Notice } from '../processor/pipeline.js'
 
+/** A test-fire's sample event id starts with this; a real one with its source id. */
+export const TEST_EVENT_PREFIX = 'test:'
+
 export type AttemptView = {
   deliveryId: string
   eventId: string
@@ -16,6 +19,8 @@ export type AttemptView = {
   error: string
   durationMs: number
   outcome: string
+  /** a test-fire's try (its event id is a sample's, `test:…`) */
+  test: boolean
 }
 
 export async function attempts(ch: ClickHouseClient, q: { affiliateId?: number; eventId?: string; endpointId?: number; limit: number }): Promise<AttemptView[]> {
@@ -44,6 +49,7 @@ export async function attempts(ch: ClickHouseClient, q: { affiliateId?: number; 
     error: r.error!,
     durationMs: Number(r.ms_s),
     outcome: r.outcome!,
+    test: r.event_id!.startsWith(TEST_EVENT_PREFIX),
   }))
 }
 

@@ -3,6 +3,7 @@
  */
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import fastifyStatic from '@fastify/static'
 import fastifyWebsocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
@@ -18,7 +19,31 @@ import type { RunningTier } from '../common/tier.js'
 import { Auth } from './auth.js'
 import { LiveHub } from './live.js'
 import { watermarks } from './reports.js'
-import { apiRoutes, type ApiDeps } from './routes.js'
+import { apiApp, type ApiDeps } from './app.js'
+
+/**
+ * The dashboard is one script and one stylesheet from its own origin, talking to /api and
+ * /ws there: nothing inline, nothing from elsewhere, never framed (clickjacking).
+ * No upgrade-insecure-requests: a self-hosted install may serve plain http on a LAN.
+ */
+export const SECURITY_HEADERS: FastifyHelmetOptions = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'", 'data:'],
+      fontSrc: ["'self'"],
+      connectSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      baseUri: ["'self'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
+  },
+  frameguard: { action: 'deny' },
+}
 
 const DASHBOARD = fileURLToPath(new URL('../dashboard/dist/', import.meta.url))
 
@@ -42,28 +67,35 @@ export async function startQueryApi(
     name: 'query-api',
     hub,
     async routes(app: FastifyInstance) {
-      // In its own encapsulated context: the websocket plugin hooks every request of the
-      // context it is registered in, and the click path must not pay for that.
-      await app.register(async (ws) => {
-        await ws.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
-        ws.get('/ws', { websocket: true }, (socket) => hub.accept(socket))
+      const players = await openKv(nc, BUCKETS.players)
+      // The query-api's own context: its security headers, hooks, validator and document
+      // cover the dashboard, /api and /ws; the click path (/c/:code, /t.js, /postback,
+      // registered by ingest at the root) keeps its own headers and cost.
+      await app.register(async (qa) => {
+        await qa.register(fastifyHelmet, SECURITY_HEADERS)
+        // The websocket plugin hooks every request of the context it is registered in: its own.
+        await qa.register(async (ws) => {
+          await ws.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } })
+          ws.get('/ws', { websocket: true }, (socket) => hub.accept(socket))
+        })
+        await qa.register(apiApp, {
+          store,
+          ch,
+          auth,
+          ...extra,
+          partitions: cfg.stream.partitions,
+          allowPrivateEndpoints: cfg.outbound.allowPrivate,
+          rateLimit: cfg.api.rateLimit,
+          players,
+          pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),
+          publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
+        })
+        if (existsSync(DASHBOARD)) {
+          await qa.register(fastifyStatic, { root: DASHBOARD, prefix: '/', wildcard: false, index: 'index.html' })
+        } else {
+          qa.get('/', async (_req, reply) => reply.type('text/plain').send('The dashboard is not built: run `npm run build`.\n'))
+        }
       })
-      apiRoutes(app, {
-        store,
-        ch,
-        auth,
-        ...extra,
-        partitions: cfg.stream.partitions,
-        allowPrivateEndpoints: cfg.outbound.allowPrivate,
-        players: await openKv(nc, BUCKETS.players),
-        pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),
-        publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
-      })
-      if (existsSync(DASHBOARD)) {
-        await app.register(fastifyStatic, { root: DASHBOARD, prefix: '/', wildcard: false, index: 'index.html' })
-      } else {
-        app.get('/', async (_req, reply) => reply.type('text/plain').send('The dashboard is not built: run `npm run build`.\n'))
-      }
     },
     ready: () => !stopping && !nc.isClosed(),
     async stop() {

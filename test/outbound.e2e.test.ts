@@ -138,7 +138,7 @@ describe('outbound postbacks', () => {
     const asAff = api(app.url, token)
     const r = await asAff('POST', `/api/postbacks/endpoints/${flaky.id}/test`)
     expect(r.status).toBe(202)
-    expect(r.body.url).toBe(`${base}/flaky?cid=TEST_CLICK_ID&amt=10.00&cur=EUR&e=${r.body.eventId.slice(5)}`)
+    expect(r.body.url).toBe(`${base}/flaky?cid=TEST_CLICK_ID&amt=50.00&cur=EUR&e=${r.body.eventId.slice(5)}`)
     const tries = await waitFor(
       'the test delivery',
       async () => (await asAff('GET', `/api/postbacks/attempts?eventId=${r.body.eventId}`)).body.items as Attempt[],

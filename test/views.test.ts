@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { api, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
-import { launchChromium } from './helpers/browser.js'
+import { launchChromium, pickAffiliate } from './helpers/browser.js'
 import { tempDir, TEST_SECRETS } from './helpers/config.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -127,7 +127,10 @@ describe('dashboard management views', () => {
     await page.getByTestId('offer-create').click()
     await expect.poll(() => page.getByTestId('offer-error').textContent()).toContain('destination')
     await page.getByTestId('offer-destination').fill('https://acme.example/?c={click_id}')
-    await page.getByTestId('offer-landing').fill('spring|Spring page|https://acme.example/spring?c={click_id}')
+    await page.getByTestId('offer-landing-add').click()
+    await page.getByTestId('offer-landing-id').fill('spring')
+    await page.getByTestId('offer-landing-name').fill('Spring page')
+    await page.getByTestId('offer-landing-url').fill('https://acme.example/spring?c={click_id}')
     await page.getByTestId('offer-markets').fill('de, at')
     await page.getByTestId('offer-create').click()
     const offerRow = page.getByTestId('offer-row').filter({ hasText: 'Spring Promo' })
@@ -144,7 +147,7 @@ describe('dashboard management views', () => {
     await affRow.waitFor()
     // A portal token is shown once, copyable.
     await affRow.getByTestId('affiliate-token-issue').click()
-    await expect.poll(async () => (await page.getByTestId('affiliate-token').inputValue()).length).toBeGreaterThan(20)
+    await expect.poll(async () => ((await page.getByTestId('affiliate-token').textContent()) ?? '').length).toBeGreaterThan(20)
 
     // What the forms made, through the REST API.
     const brands = (await call<{ items: any[] }>('GET', '/api/brands')).body.items
@@ -173,7 +176,7 @@ describe('dashboard management views', () => {
     await page.getByTestId('source-ipallow').fill('127.0.0.1, 10.0.0.0/8')
     await page.getByTestId('source-create').click()
     await page.getByTestId('source-secret-box').waitFor()
-    const token = await page.getByTestId('source-secret').inputValue()
+    const token = (await page.getByTestId('source-secret').textContent()) ?? ''
     expect(token.length).toBeGreaterThan(10)
     await page.getByTestId('source-row').filter({ hasText: 'Acme platform' }).waitFor()
     const sources = (await call<{ items: any[] }>('GET', '/api/sources')).body.items
@@ -189,13 +192,13 @@ describe('dashboard management views', () => {
 
   it('the event log shows a new click without a reload', async () => {
     await page.getByTestId('nav-links').click()
-    await page.getByTestId('link-affiliate').selectOption({ label: `Spring Partner (#${affiliate.id})` })
+    await pickAffiliate(page, 'link-affiliate', 'Spring Partner')
     await page.getByTestId('link-offer').selectOption({ label: 'Spring Promo' })
     await page.getByTestId('link-code').fill('op-spring')
     await page.getByTestId('link-create').click()
     const row = page.locator('[data-testid=link-row][data-code=op-spring]')
     await row.waitFor()
-    expect(await row.getByTestId('link-url').inputValue()).toBe(`${app.url}/c/op-spring`)
+    expect(await row.getByTestId('link-url').textContent()).toBe(`${app.url}/c/op-spring`)
 
     await page.getByTestId('nav-events').click()
     await page.getByTestId('filter-kind').selectOption('click')
@@ -225,13 +228,13 @@ describe('dashboard management views', () => {
     await affPage.getByTestId('builder-sub1').fill('fb-camp')
     await affPage.getByTestId('builder-create').click()
     await affPage.getByTestId('builder-url').waitFor()
-    const url = await affPage.getByTestId('builder-url').inputValue()
+    const url = (await affPage.getByTestId('builder-url').textContent()) ?? ''
     const code = url.match(new RegExp(`^${app.url.replace(/[.]/g, '\\.')}/c/([A-Za-z0-9_-]+)$`))?.[1]
     expect(code, url).toBeTruthy()
     await affPage.locator(`[data-testid=my-link-row][data-code="${code}"]`).waitFor()
     // The sub-id preview appends the sub-ids to the link's URL.
     await affPage.getByTestId('preview-sub2').fill('x y')
-    expect(await affPage.getByTestId('preview-url').inputValue()).toBe(`${url}?sub2=x+y`)
+    await expect.poll(() => affPage.getByTestId('preview-url').textContent()).toBe(`${url}?sub2=x+y`)
 
     const links = (await api(app.url, t.body.token)<{ items: any[] }>('GET', '/api/links')).body.items
     // Its own links: the one the operator made for it, and this one.
@@ -250,13 +253,16 @@ describe('dashboard management views', () => {
     const row = affPage.getByTestId('endpoint-row').filter({ hasText: `${base}/pb` })
     await row.waitFor()
     await row.getByTestId('endpoint-test').click()
-    await expect.poll(() => affPage.getByTestId('test-result').textContent()).toContain(`queued: ${base}/pb?e=ftd&c=TEST_CLICK_ID`)
+    await expect.poll(() => affPage.getByTestId('test-url').textContent()).toBe(`${base}/pb?e=ftd&c=TEST_CLICK_ID`)
     await waitFor(
       'the test postback',
       async () => hits,
       (h) => h.some((p) => p === '/pb?e=ftd&c=TEST_CLICK_ID'),
       15_000,
     )
+    // The result shows on the row by itself: no refresh.
+    await affPage.locator('[data-testid=test-result][data-phase=delivered]').waitFor({ timeout: 20_000 })
+    expect(await affPage.getByTestId('test-result').textContent()).toContain('HTTP 200')
     await affPage.locator('[data-testid=attempt-row][data-outcome=delivered]').first().waitFor({ timeout: 20_000 })
     const endpoints = (await call<{ items: any[] }>('GET', '/api/postbacks/endpoints')).body.items
     expect(endpoints).toEqual([expect.objectContaining({ affiliateId: affiliate.id, events: ['ftd'], url: `${base}/pb?e={event}&c={click_id}` })])

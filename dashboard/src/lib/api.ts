@@ -35,4 +35,11 @@ export type Summary = {
 }
 export type DeltaRow = Counters & { affiliateId: number; minute: number }
 export type Delta = { type: 'delta'; consumer: string; from: number; to: number; rows: DeltaRow[] }
-export type Principal = { kind: 'operator' } | { kind: 'affiliate'; affiliateId: number }
+/** Who signed in; an affiliate's token says until when it works (`expiresAt`, ISO). */
+export type Principal = { kind: 'operator' } | { kind: 'affiliate'; affiliateId: number; expiresAt?: string }
+
+/** When an affiliate token stops working: `aff.<id>.<expiry ms>.<mac>` carries it in the clear. */
+export function tokenExpiry(token: string): number | undefined {
+  const m = /^aff\.\d+\.(\d+)\./.exec(token)
+  return m ? Number(m[1]) : undefined
+}

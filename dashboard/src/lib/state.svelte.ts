@@ -73,3 +73,43 @@ export class Submit {
     }
   }
 }
+
+/**
+ * Editing one row of a list in place: which row, a draft of its fields, and the save's
+ * error shown next to the draft. `save` sends the draft; on success the row closes and the
+ * list is loaded again.
+ */
+export class Editor<D> {
+  id = $state<number | null>(null)
+  draft = $state<D | null>(null)
+  readonly submit = new Submit()
+  /** the row saved last, for "saved" next to it */
+  saved = $state<number | null>(null)
+
+  open(id: number, draft: D) {
+    this.id = id
+    this.draft = draft
+    this.submit.error = ''
+    this.saved = null
+  }
+
+  close() {
+    this.id = null
+    this.draft = null
+  }
+
+  async save(list: { load: () => Promise<unknown> }, send: (draft: D) => Promise<unknown>) {
+    const d = this.draft
+    const id = this.id
+    if (d === null || id === null) return
+    if (
+      await this.submit.run(async () => {
+        await send(d)
+        await list.load()
+      })
+    ) {
+      this.close()
+      this.saved = id
+    }
+  }
+}

@@ -20,6 +20,9 @@ export type Source = {
   fieldMap: Record<string, string>
   eventMap: Record<string, string>
   createdAt: string
+  updatedAt?: string
+  /** while a rotated-out secret still works: until when (ISO) */
+  previousValidUntil?: string
 }
 export type Attempt = AttemptView
 export type EventRow = EventLogRow

@@ -62,3 +62,9 @@ export async function copyText(text: string): Promise<boolean> {
   }
   return false
 }
+
+/** A list field's text ("a, b") from its items. */
+export const joinList = (xs: readonly string[] | undefined) => (xs ?? []).join(', ')
+
+/** Two-letter country codes from "de, at" (upper case). */
+export const countryList = (s: string) => splitList(s).map((m) => m.toUpperCase())
