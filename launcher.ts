@@ -16,6 +16,7 @@ import { connectNats, ensureTopology, startNatsServer, type EmbeddedNats } from 
 import { errorHandler } from './common/errors.js'
 import type { RunningTier } from './common/tier.js'
 import { startIngest } from './ingest/tier.js'
+import { startNotifier } from './notifier/tier.js'
 import { startProcessor } from './processor/tier.js'
 import { startQueryApi } from './query-api/tier.js'
 import { startDemo } from './scripts/demo-traffic.js'
@@ -72,6 +73,9 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   if (ingest) running.push(ingest)
   const processor = tiers.includes('processor') ? await startProcessor(nc, ch!, cfg, log) : undefined
   if (processor) running.push(processor)
+  // The notifier runs wherever the processor does (see notifier/tier.ts).
+  const notifier = processor ? await startNotifier(nc, ch!, cfg, log) : undefined
+  if (notifier) running.push(notifier)
   let demo: Awaited<ReturnType<typeof startDemo>> | undefined
   const status = async () => ({
     tiers,
@@ -114,6 +118,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
       await app.close() // stop accepting; in-flight requests finish (they wait on their publish)
       if (ingest) await ingest.stop() // flush pending publishes
       if (processor) await processor.stop() // finish the batch in hand, ack it
+      if (notifier) await notifier.stop() // log the tries in hand, then ack them
       if (queryApi) await queryApi.stop()
       await nc.drain()
       await ch?.close()

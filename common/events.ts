@@ -100,10 +100,8 @@ export function conversionKey(sourceId: number, eventId: string): string {
   return `${sourceId}:${eventId}`
 }
 
-/** The key that orders a conversion: the player when known, else the click. */
-export function conversionOrderKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'>): string {
-  return e.playerId ? `p:${e.playerId}` : e.clickId ? `c:${e.clickId}` : `e:${e.id}`
-}
+/** The key that orders a conversion (with every other ordering key in keys.ts). */
+export { conversionOrderKey } from './keys.js'
 
 const enc = new TextEncoder()
 export function encodeEvents(events: readonly StreamEvent[]): Uint8Array {

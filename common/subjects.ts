@@ -46,16 +46,5 @@ export function dlqSubject(kind: string): string {
   return `dlq.${kind}`
 }
 
-/** FNV-1a 32-bit: stable across processes and versions, cheap on the click path. */
-export function fnv1a(key: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return h >>> 0
-}
-
-export function partitionOf(key: string, partitions: number): number {
-  return fnv1a(key) % partitions
-}
+/** Partition routing lives with the ordering keys. */
+export { fnv1a, partitionOf } from './keys.js'

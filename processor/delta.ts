@@ -3,21 +3,10 @@
  * publishes one message per batch, tagged with the batch's stream range, so a reader that
  * sees the same range twice (a batch redone after a crash) counts it once.
  */
+import type { DeltaRow, LiveDelta } from '../common/live.js'
 import { D } from '../common/money.js'
 
-export type DeltaRow = {
-  affiliateId: number
-  /** start of the minute, ms epoch UTC */
-  minute: number
-  clicks: number
-  registrations: number
-  ftds: number
-  unattributed: number
-  /** currency → amount (decimal string) */
-  commission: Record<string, string>
-}
-
-export type LiveDelta = { consumer: string; from: number; to: number; rows: DeltaRow[] }
+export type { DeltaRow, LiveDelta }
 
 export class DeltaBuilder {
   readonly #rows = new Map<string, DeltaRow>()

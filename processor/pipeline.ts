@@ -13,7 +13,7 @@
  * Per conversion line:   decode → convert → for the event and each event it released:
  *                                            (row, facts, delta, notice)
  */
-import { createHash } from 'node:crypto'
+import { playerStateKey } from '../common/keys.js'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
 import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent, type ReassignEvent } from '../common/events.js'
@@ -425,8 +425,7 @@ class Accumulator {
 
 /** KV key of a player's state. */
 export function playerKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'>): string {
-  const k = e.playerId ? `p:${e.playerId}` : e.clickId ? `c:${e.clickId}` : `e:${e.id}`
-  return `p.${createHash('sha256').update(k).digest('hex').slice(0, 40)}`
+  return playerStateKey(e)
 }
 
 const dec = new TextDecoder()

@@ -12,7 +12,6 @@ import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
 import type { RunningTier } from '../common/tier.js'
 import { Processor } from './consumer.js'
-import { Notifier } from './notifier.js'
 import { PlayerStore } from './state.js'
 import type { WorkerInit } from './worker.js'
 
@@ -32,7 +31,7 @@ export function createPool(init: WorkerInit, threads: number): Piscina {
   })
 }
 
-export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor; notifier: Notifier }> {
+export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor }> {
   const pool = createPool(
     { clickSecret: cfg.secrets.clickSecret, pseudonymSecret: cfg.secrets.pseudonymSecret, windowMs: cfg.processor.attributionWindowDays * 86_400_000, ipStorage: cfg.processor.ipStorage },
     cfg.processor.threads,
@@ -65,18 +64,14 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     ackWaitS: cfg.processor.ackWaitS,
   })
   await processor.start()
-  const notifier = new Notifier(nc, ch, log, cfg.outbound)
-  await notifier.start()
   let stopping = false
   return {
     name: 'processor',
     processor,
-    notifier,
     ready: () => !stopping && !nc.isClosed(),
     async stop() {
       stopping = true
       await processor.stop()
-      await notifier.stop()
       deals.stop()
       endpoints.stop()
       offers.stop()

@@ -114,6 +114,19 @@ describe('bad input gets a 4xx and a reason', () => {
     expect(Object.keys(bad.body.fields).sort()).toEqual(['amount', 'currency'])
   })
 
+  // Against the real store these were 500s: ClickHouse cannot hold the time asked for.
+  it.each(['1969-12-31T23:59:59Z', '0000-01-01T00:00:00Z', '+010000-01-01T00:00:00Z', 'junk'])('a date of %s is a 400 with a reason, for operator and affiliate', async (bad) => {
+    for (const who of [op(), api(app.url, tok1)])
+      for (const path of ['/api/reports/summary', '/api/events'])
+        for (const name of ['from', 'to']) {
+          const r = await who('GET', `${path}?${name}=${encodeURIComponent(bad)}`)
+          expect(r.status, `${path} ${name}`).toBe(400)
+          expect(r.body).toMatchObject({ error: 'invalid_request', fields: { [name]: expect.any(String) } })
+        }
+    const r = await op()('GET', `/api/reports/unattributed?from=${encodeURIComponent(bad)}`)
+    expect(r.status).toBe(400)
+  })
+
   it('a report range that ends before it starts is a 400', async () => {
     const r = await op()('GET', '/api/reports/summary?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z')
     expect(r.status).toBe(400)
@@ -132,7 +145,16 @@ describe('/ws', () => {
     ws.send(JSON.stringify({ type: 'auth', token: 'aff.1.1.forged' }))
     const { msg, code } = await got
     expect(code).toBe(4401)
-    expect(JSON.parse(msg)).toMatchObject({ type: 'error', error: 'unauthorized' })
+    expect(JSON.parse(msg)).toMatchObject({ v: 1, type: 'error', error: 'unauthorized' })
+  })
+
+  it('greets a socket that authenticates with a versioned hello', async () => {
+    const ws = new WebSocket(`${app.url.replace('http', 'ws')}/ws`)
+    await new Promise((r) => ws.once('open', r))
+    const first = new Promise<string>((resolve) => ws.once('message', (m) => resolve(String(m))))
+    ws.send(JSON.stringify({ type: 'auth', token: tok1 }))
+    expect(JSON.parse(await first)).toEqual({ v: 1, type: 'hello', principal: { kind: 'affiliate', affiliateId: a1 } })
+    ws.close()
   })
 })
 

@@ -9,7 +9,7 @@ import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance } from 'fastify'
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { HttpError } from '../common/errors.js'
-import { accessHook, ANYONE, validatorCompiler, type ApiDeps, type ApiPlugin } from './http.js'
+import { accessHook, ANY_PRINCIPAL, validatorCompiler, type ApiDeps, type ApiPlugin } from './http.js'
 import { affiliateRoutes } from './routes/affiliates.js'
 import { auditRoutes, importRoutes, systemRoutes } from './routes/admin.js'
 import { brandRoutes, offerRoutes } from './routes/catalog.js'
@@ -80,12 +80,12 @@ export async function apiApp(app: FastifyInstance, d: ApiDeps) {
       return { ...t, schema: { ...t.schema, description: `Who may call it: ${who.join(' or ')}.`, security: [{ bearer: [] }], response: RESPONSES } as never }
     },
   })
-  const z = app.withTypeProvider<ZodTypeProvider>()
-  for (const plugin of RESOURCES) await plugin(z, d)
+  // A plugin per resource, each in its own context under this one's hooks and validator.
+  for (const plugin of RESOURCES) await app.register(async (scope) => plugin(scope.withTypeProvider<ZodTypeProvider>(), d))
 
-  app.get('/api/openapi.json', { config: { who: ANYONE }, schema: { summary: 'This document' } }, async () => app.swagger())
+  app.get('/api/openapi.json', { config: { who: ANY_PRINCIPAL }, schema: { summary: 'This document' } }, async () => app.swagger())
 
-  app.all('/api/*', { config: { who: ANYONE } }, async (req) => {
+  app.all('/api/*', { config: { who: ANY_PRINCIPAL } }, async (req) => {
     throw new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)
   })
 }

@@ -21,7 +21,11 @@ import type { Auth, Principal } from './auth.js'
 export const ROLES = ['operator', 'affiliate'] as const
 export type Role = (typeof ROLES)[number]
 export const OPERATOR: readonly Role[] = ['operator']
-export const ANYONE: readonly Role[] = ROLES
+/** Routes whose handlers serve an operator everything and an affiliate its own: a new role
+ *  joins such a route only once its handler says what that role may see. */
+export const OPERATOR_OR_AFFILIATE: readonly Role[] = ['operator', 'affiliate']
+/** Routes that only need to know who asks (whoami, the API document): every role. */
+export const ANY_PRINCIPAL: readonly Role[] = ROLES
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -63,10 +67,10 @@ export const roleOf = (p: Principal): Role => p.kind
 /** Resolve the caller and check the route's roles: 401 before anything is parsed, then 403. */
 export function accessHook(auth: Auth) {
   return async (req: FastifyRequest, _reply: unknown, _payload: unknown): Promise<void> => {
-    const who = req.routeOptions.config.who
-    // A route outside /api, or the 404 of one that does not exist, still needs a caller.
+    // Every route says who may call it (app.ts refuses one that does not at boot).
+    const who = req.routeOptions.config.who ?? OPERATOR
     const p = auth.fromRequest(req)
-    if (who && !who.includes(roleOf(p))) throw new HttpError(403, 'forbidden', who.length === 1 && who[0] === 'operator' ? 'operator only' : `only for ${who.join(', ')}`)
+    if (!who.includes(roleOf(p))) throw new HttpError(403, 'forbidden', who.length === 1 && who[0] === 'operator' ? 'operator only' : `only for ${who.join(', ')}`)
     req.principal = p
   }
 }

@@ -13,8 +13,8 @@ import type { KV } from 'nats'
 import { z } from 'zod'
 import { ConflictError, LINK_CODE, type EntityStore, type Link } from '../common/entities.js'
 import { encodeEvents, type ReassignEvent } from '../common/events.js'
-import { eventSubject, partitionOf } from '../common/subjects.js'
-import { playerKey } from '../processor/pipeline.js'
+import { playerPartition, playerStateKey } from '../common/keys.js'
+import { eventSubject } from '../common/subjects.js'
 
 export const IMPORT_KINDS = ['affiliates', 'links', 'players'] as const
 export type ImportKind = (typeof IMPORT_KINDS)[number]
@@ -125,7 +125,7 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
         fail(`no link with code '${p.data.link_code}'`)
         continue
       }
-      const state = await d.players.get(playerKey({ playerId: p.data.player_id, id: '' }))
+      const state = await d.players.get(playerStateKey({ playerId: p.data.player_id, id: '' }))
       if (state && state.operation === 'PUT' && (JSON.parse(state.string()) as { boundAt?: number }).boundAt !== undefined) {
         out.push({ row, action: 'exists' })
         continue
@@ -145,7 +145,7 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
         by: 'import',
         note: `imported binding via legacy link ${link.code}`,
       }
-      publishes.push(d.publish(eventSubject(partitionOf(`p:${e.playerId}`, d.partitions), e.kind), encodeEvents([e]), e.id))
+      publishes.push(d.publish(eventSubject(playerPartition(e.playerId, d.partitions), e.kind), encodeEvents([e]), e.id))
       if (publishes.length >= 256) await Promise.all(publishes.splice(0))
     }
   }

@@ -4,15 +4,16 @@
  * only the rows it may see: an affiliate gets its own rows, nothing else.
  *
  * Protocol (JSON text frames):
- *   client → {"type":"auth","token":"…"}            first frame, within 5 s
- *   server → {"type":"hello","principal":{…}}
- *   server → {"type":"delta","consumer","from","to","rows":[…]}
+ *   client → {"type":"auth","token":"…"}                 first frame, within 5 s
+ *   server → {"v":1,"type":"hello","principal":{…}}
+ *   server → {"v":1,"type":"delta","consumer","from","to","rows":[…]}
+ * (common/live.ts has the message union.)
  */
 import type { NatsConnection, Subscription } from 'nats'
 import type { WebSocket } from 'ws'
 import type { Logger } from '../common/log.js'
 import { LIVE_DELTA_SUBJECT } from '../common/subjects.js'
-import type { LiveDelta } from '../processor/delta.js'
+import { serverMessage, type ClientMessage, type LiveDelta } from '../common/live.js'
 import type { Auth, Principal } from './auth.js'
 
 type Client = { ws: WebSocket; principal: Principal }
@@ -49,7 +50,7 @@ export class LiveHub {
     for (const c of this.#clients) {
       if (c.ws.readyState !== c.ws.OPEN) continue
       if (c.principal.kind === 'operator') {
-        all ??= JSON.stringify({ type: 'delta', ...d })
+        all ??= JSON.stringify(serverMessage({ type: 'delta', ...d }))
         c.ws.send(all)
       } else {
         if (!this.auth.allowed(c.principal)) {
@@ -58,7 +59,7 @@ export class LiveHub {
         }
         const id = c.principal.affiliateId
         const rows = d.rows.filter((r) => r.affiliateId === id)
-        if (rows.length > 0) c.ws.send(JSON.stringify({ type: 'delta', ...d, rows }))
+        if (rows.length > 0) c.ws.send(JSON.stringify(serverMessage({ type: 'delta', ...d, rows })))
       }
       this.delivered++
     }
@@ -73,20 +74,20 @@ export class LiveHub {
       if (client) return // the server does not take commands yet
       let token: unknown
       try {
-        token = (JSON.parse(String(raw)) as { type?: string; token?: unknown }).token
+        token = (JSON.parse(String(raw)) as Partial<ClientMessage>).token
       } catch {
         token = undefined
       }
       const p = typeof token === 'string' ? this.auth.resolve(token, Date.now()) : undefined
       if (!p) {
-        ws.send(JSON.stringify({ type: 'error', error: 'unauthorized', reason: 'send {"type":"auth","token":"…"} with a valid credential' }))
+        ws.send(JSON.stringify(serverMessage({ type: 'error', error: 'unauthorized', reason: 'send {"type":"auth","token":"…"} with a valid credential' })))
         ws.close(4401, 'unauthorized')
         return
       }
       clearTimeout(timer)
       client = { ws, principal: p }
       this.#clients.add(client)
-      ws.send(JSON.stringify({ type: 'hello', principal: p }))
+      ws.send(JSON.stringify(serverMessage({ type: 'hello', principal: p })))
     })
     ws.on('close', () => {
       clearTimeout(timer)

@@ -1,27 +1,10 @@
 /** Reads for outbound postbacks: the attempt log, and an attributed event to fire again. */
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
-import type { Notice } from '../processor/pipeline.js'
+import { TEST_EVENT_PREFIX, type AttemptView, type Notice } from '../common/outbound.js'
 
-/** A test-fire's sample event id starts with this; a real one with its source id. */
-export const TEST_EVENT_PREFIX = 'test:'
-
-export type AttemptView = {
-  deliveryId: string
-  eventId: string
-  kind: string
-  endpointId: number
-  affiliateId: number
-  attempt: number
-  ts: string
-  url: string
-  statusCode: number
-  error: string
-  durationMs: number
-  outcome: string
-  /** a test-fire's try (its event id is a sample's, `test:…`) */
-  test: boolean
-}
+/** The view lives with the outbound contract in common/ (the dashboard reads it too). */
+export type { AttemptView }
 
 export async function attempts(ch: ClickHouseClient, q: { affiliateId?: number; eventId?: string; endpointId?: number; limit: number }): Promise<AttemptView[]> {
   const where: string[] = []

@@ -4,7 +4,7 @@ import { HttpError } from '../../common/errors.js'
 import { AUDIT_ENTITIES } from '../../common/vocabulary.js'
 import { credentialOf } from '../auth.js'
 import { importRows, IMPORT_KINDS } from '../import.js'
-import { ANYONE, Limit, OPERATOR, publisher, type ApiPlugin } from '../http.js'
+import { ANY_PRINCIPAL, Limit, OPERATOR, publisher, type ApiPlugin } from '../http.js'
 import { playerAuditKey } from './players.js'
 
 const ImportParams = z.object({ kind: z.enum(IMPORT_KINDS, { message: `must be one of ${IMPORT_KINDS.join(', ')}` }) })
@@ -66,7 +66,7 @@ export const systemRoutes: ApiPlugin = (app, d) => {
   })
 
   // An affiliate also learns when the token it signed in with expires, to renew it in time.
-  app.get('/api/whoami', { config: { who: ANYONE }, schema: { summary: 'Who the credential is (an affiliate: and when its token expires)' } }, async (req) => {
+  app.get('/api/whoami', { config: { who: ANY_PRINCIPAL }, schema: { summary: 'Who the credential is (an affiliate: and when its token expires)' } }, async (req) => {
     const p = req.principal
     if (p.kind !== 'affiliate') return p
     const exp = d.auth.tokenExpiry(credentialOf(req))

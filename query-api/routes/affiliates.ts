@@ -2,7 +2,7 @@
 import { z } from 'zod'
 import { HttpError } from '../../common/errors.js'
 import { scopeAffiliate } from '../auth.js'
-import { actor, ANYONE, BodyId, IdParams, noSuch, OPERATOR, Page, page, ParamId, type ApiPlugin } from '../http.js'
+import { actor, OPERATOR_OR_AFFILIATE, BodyId, IdParams, noSuch, OPERATOR, Page, page, ParamId, type ApiPlugin } from '../http.js'
 
 const CreateAffiliate = z.object({
   name: z.string().trim().min(1).max(200),
@@ -43,7 +43,7 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
     },
   )
 
-  app.get('/api/affiliates', { config: { who: ANYONE }, schema: { summary: 'List affiliates (an affiliate sees itself), filtered and paged', querystring: AffiliateList } }, async (req) => {
+  app.get('/api/affiliates', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'List affiliates (an affiliate sees itself), filtered and paged', querystring: AffiliateList } }, async (req) => {
     const p = req.principal
     const q = req.query
     const needle = q.q?.toLowerCase()
@@ -57,7 +57,7 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
     return page(all, q)
   })
 
-  app.get('/api/affiliates/:id', { config: { who: ANYONE }, schema: { summary: 'One affiliate', params: IdParams } }, async (req) => {
+  app.get('/api/affiliates/:id', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'One affiliate', params: IdParams } }, async (req) => {
     const id = scopeAffiliate(req.principal, req.params.id)!
     const a = await d.store.getAffiliate(id)
     if (!a) throw new HttpError(404, 'not_found', `no affiliate ${id}`)

@@ -1,7 +1,7 @@
 /** Brands and offers: what the operator sells, and what affiliates may link to. */
 import { z } from 'zod'
 import { BrandInputSchema, OfferInputSchema, patchOf } from '../../common/entities.js'
-import { ANYONE, IdParams, noSuch, OPERATOR, Page, page, ParamCount, visibleStatus, type ApiDeps, type ApiPlugin } from '../http.js'
+import { OPERATOR_OR_AFFILIATE, IdParams, noSuch, OPERATOR, Page, page, ParamCount, visibleStatus, type ApiDeps, type ApiPlugin } from '../http.js'
 
 const CreateBrand = BrandInputSchema.strict()
 const UpdateBrand = patchOf(BrandInputSchema)
@@ -19,7 +19,7 @@ export const brandRoutes: ApiPlugin = (app, d) => {
     return reply.code(201).send(await d.store.createBrand(req.body, Date.now(), 'operator'))
   })
 
-  app.get('/api/brands', { config: { who: ANYONE }, schema: { summary: 'List brands (affiliates: the active ones), filtered and paged', querystring: StatusList } }, async (req) => {
+  app.get('/api/brands', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'List brands (affiliates: the active ones), filtered and paged', querystring: StatusList } }, async (req) => {
     const shown = visibleStatus(req.principal, req.query.status)
     return page((await d.store.listBrands()).filter((b) => shown(b.status)), req.query)
   })
@@ -40,7 +40,7 @@ export const offerRoutes: ApiPlugin = (app, d) => {
   )
 
   // Affiliates see the active offers: what the portal's link builder offers them.
-  app.get('/api/offers', { config: { who: ANYONE }, schema: { summary: 'List offers (affiliates: the active ones), filtered and paged', querystring: OfferList } }, async (req) => {
+  app.get('/api/offers', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'List offers (affiliates: the active ones), filtered and paged', querystring: OfferList } }, async (req) => {
     const q = req.query
     const shown = visibleStatus(req.principal, q.status)
     return page((await d.store.listOffers()).filter((o) => shown(o.status) && (q.brandId === undefined || o.brandId === q.brandId)), q)

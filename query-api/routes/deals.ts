@@ -2,7 +2,7 @@
 import { z } from 'zod'
 import { HttpError } from '../../common/errors.js'
 import { AmountSchema, CurrencySchema } from '../../common/money.js'
-import { ANYONE, BodyId, noSuch, OPERATOR, type ApiPlugin } from '../http.js'
+import { OPERATOR_OR_AFFILIATE, BodyId, noSuch, OPERATOR, type ApiPlugin } from '../http.js'
 
 const CreateCpa = z.object({
   affiliateId: BodyId,
@@ -26,7 +26,7 @@ export const dealRoutes: ApiPlugin = (app, d) => {
     return reply.code(201).send(await d.store.addCpaVersion(body.affiliateId, { amount: body.amount, currency: body.currency, effectiveFrom }, now, 'operator'))
   })
 
-  app.get('/api/deals', { config: { who: ANYONE }, schema: { summary: 'Deals with every version' } }, async (req) => {
+  app.get('/api/deals', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Deals with every version' } }, async (req) => {
     const p = req.principal
     const all = await d.store.listDeals()
     return { items: p.kind === 'operator' ? all : all.filter((x) => x.affiliateId === p.affiliateId) }

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { HttpUrl, LINK_CODE, LinkSchema, LinkSettingsSchema, patchOf, type Offer } from '../../common/entities.js'
 import { HttpError } from '../../common/errors.js'
 import { scopeAffiliate } from '../auth.js'
-import { actor, ANYONE, BodyId, IdParams, noSuch, OPERATOR, Page, page, ParamCount, ParamId, parse, type ApiDeps, type ApiPlugin } from '../http.js'
+import { actor, OPERATOR_OR_AFFILIATE, BodyId, IdParams, noSuch, OPERATOR, Page, page, ParamCount, ParamId, parse, type ApiDeps, type ApiPlugin } from '../http.js'
 
 const CreateLink = LinkSettingsSchema.extend({
   affiliateId: BodyId,
@@ -40,7 +40,7 @@ export const linkRoutes: ApiPlugin = (app, d) => {
   app.post(
     '/api/links',
     {
-      config: { who: ANYONE },
+      config: { who: OPERATOR_OR_AFFILIATE },
       // The body an operator sends differs from the link builder's: the handler picks the
       // schema by who asks; the route names both for the document.
       attachValidation: true,
@@ -74,7 +74,7 @@ export const linkRoutes: ApiPlugin = (app, d) => {
     },
   )
 
-  app.get('/api/links', { config: { who: ANYONE }, schema: { summary: 'List links, filtered and paged', querystring: LinkList } }, async (req) => {
+  app.get('/api/links', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'List links, filtered and paged', querystring: LinkList } }, async (req) => {
     const q = req.query
     const affiliateId = scopeAffiliate(req.principal, q.affiliateId)
     const all = (await d.store.listLinks()).filter(

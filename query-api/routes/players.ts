@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import { HttpError } from '../../common/errors.js'
 import { encodeEvents, type ReassignEvent } from '../../common/events.js'
-import { eventSubject, partitionOf } from '../../common/subjects.js'
+import { playerPartition } from '../../common/keys.js'
+import { eventSubject } from '../../common/subjects.js'
 import { OPERATOR, publisher, type ApiDeps, type ApiPlugin } from '../http.js'
 
 const Reassign = z
@@ -30,7 +31,7 @@ export const playerRoutes: ApiPlugin = (app, d) => {
     const auditKey = playerAuditKey(d, body.playerId)
     const e: ReassignEvent = { kind: 'reassign', id: `ra:${randomUUID()}`, ts: Date.now(), playerId: body.playerId, affiliateId: body.affiliateId, by: 'operator', note: body.note }
     // On the player's partition, in order with the player's events.
-    const seq = await publish(eventSubject(partitionOf(`p:${e.playerId}`, d.partitions!), e.kind), encodeEvents([e]), e.id)
+    const seq = await publish(eventSubject(playerPartition(e.playerId, d.partitions!), e.kind), encodeEvents([e]), e.id)
     // The processor applies it in order; the audit log keeps the request (the events log, the effect).
     await d.store.audit.append({ at: e.ts, by: 'operator', entity: 'player', key: auditKey, action: 'update', after: { affiliateId: body.affiliateId, event: e.id }, note: body.note })
     return reply.code(202).send({ status: 'accepted', id: e.id, seq })

@@ -9,12 +9,11 @@ import { HttpError } from '../../common/errors.js'
 import { CONVERSION_KINDS } from '../../common/events.js'
 import { isPrivateHost } from '../../common/ipallow.js'
 import { deliverySubject } from '../../common/subjects.js'
-import { clickSubs } from '../../processor/clicksubs.js'
-import { deliveryFor, usesSubs, type Delivery } from '../../processor/outbound.js'
-import type { Notice } from '../../processor/pipeline.js'
+import { clickSubs } from '../../common/clicksubs.js'
+import { deliveryFor, TEST_EVENT_PREFIX, usesSubs, type Delivery, type Notice } from '../../common/outbound.js'
 import { scopeAffiliate } from '../auth.js'
-import { actor, ANYONE, BodyId, IdParams, Limit, Page, page, ParamId, publisher, type ApiDeps, type ApiPlugin } from '../http.js'
-import { attempts, attributedEvent, TEST_EVENT_PREFIX } from '../outbound.js'
+import { actor, OPERATOR_OR_AFFILIATE, BodyId, IdParams, Limit, Page, page, ParamId, publisher, type ApiDeps, type ApiPlugin } from '../http.js'
+import { attempts, attributedEvent } from '../outbound.js'
 import type { FastifyRequest } from 'fastify'
 
 const Kinds = z.array(z.enum(CONVERSION_KINDS)).min(1).max(CONVERSION_KINDS.length)
@@ -63,7 +62,7 @@ export const postbackRoutes: ApiPlugin = (app, d) => {
     await publisher(d)(deliverySubject(delivery.endpointId), new TextEncoder().encode(JSON.stringify(delivery)), delivery.id)
   }
 
-  app.post('/api/postbacks/endpoints', { config: { who: ANYONE }, schema: { summary: 'Register an outbound postback endpoint', body: CreateEndpoint } }, async (req, reply) => {
+  app.post('/api/postbacks/endpoints', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Register an outbound postback endpoint', body: CreateEndpoint } }, async (req, reply) => {
     const body = req.body
     const affiliateId = scopeAffiliate(req.principal, body.affiliateId)
     if (affiliateId === undefined) throw new HttpError(400, 'invalid_request', 'affiliateId is required', { affiliateId: 'is required' })
@@ -72,14 +71,14 @@ export const postbackRoutes: ApiPlugin = (app, d) => {
     return reply.code(201).send(await d.store.createEndpoint({ affiliateId, events: body.events, url: body.url }, Date.now(), actor(req.principal)))
   })
 
-  app.get('/api/postbacks/endpoints', { config: { who: ANYONE }, schema: { summary: 'List outbound postback endpoints, filtered and paged', querystring: EndpointList } }, async (req) => {
+  app.get('/api/postbacks/endpoints', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'List outbound postback endpoints, filtered and paged', querystring: EndpointList } }, async (req) => {
     const affiliateId = scopeAffiliate(req.principal, req.query.affiliateId)
     return page((await d.store.listEndpoints()).filter((e) => affiliateId === undefined || e.affiliateId === affiliateId), req.query)
   })
 
   app.patch(
     '/api/postbacks/endpoints/:id',
-    { config: { who: ANYONE }, schema: { summary: "Change an endpoint's event kinds, URL or status", params: IdParams, body: UpdateEndpoint } },
+    { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: "Change an endpoint's event kinds, URL or status", params: IdParams, body: UpdateEndpoint } },
     async (req) => {
       const ep = await ownEndpoint(req, req.params.id)
       if (req.body.url !== undefined) urlIsPublic(d, req.body.url)
@@ -87,13 +86,13 @@ export const postbackRoutes: ApiPlugin = (app, d) => {
     },
   )
 
-  app.delete('/api/postbacks/endpoints/:id', { config: { who: ANYONE }, schema: { summary: 'Remove an endpoint', params: IdParams } }, async (req, reply) => {
+  app.delete('/api/postbacks/endpoints/:id', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Remove an endpoint', params: IdParams } }, async (req, reply) => {
     const ep = await ownEndpoint(req, req.params.id)
     await d.store.deleteEndpoint(ep.id, Date.now(), actor(req.principal))
     return reply.code(204).send()
   })
 
-  app.get('/api/postbacks/attempts', { config: { who: ANYONE }, schema: { summary: 'Every outbound try: URL, status, error, outcome', querystring: AttemptsQuery } }, async (req) => {
+  app.get('/api/postbacks/attempts', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Every outbound try: URL, status, error, outcome', querystring: AttemptsQuery } }, async (req) => {
     const q = req.query
     return { items: await attempts(d.ch, { ...q, affiliateId: scopeAffiliate(req.principal, q.affiliateId) }) }
   })
@@ -103,7 +102,7 @@ export const postbackRoutes: ApiPlugin = (app, d) => {
   // One try, never retried: a test must not keep knocking on a tracker that said no.
   app.post(
     '/api/postbacks/endpoints/:id/test',
-    { config: { who: ANYONE }, schema: { summary: 'Test-fire a sample event at an endpoint (one try, marked as a test)', params: IdParams, body: TestFire } },
+    { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Test-fire a sample event at an endpoint (one try, marked as a test)', params: IdParams, body: TestFire } },
     async (req, reply) => {
       const ep = await ownEndpoint(req, req.params.id)
       const kind = req.body.kind ?? ep.events[0]!
@@ -118,7 +117,7 @@ export const postbackRoutes: ApiPlugin = (app, d) => {
 
   // Fire an event's postback again (after the endpoint was fixed, say): a new delivery with
   // its own id, retried and logged like the first.
-  app.post('/api/postbacks/refire', { config: { who: ANYONE }, schema: { summary: "Fire an attributed event's postback again", body: Refire } }, async (req, reply) => {
+  app.post('/api/postbacks/refire', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: "Fire an attributed event's postback again", body: Refire } }, async (req, reply) => {
     const ep = await ownEndpoint(req, req.body.endpointId)
     const n = await attributedEvent(d.ch, req.body.eventId, ep.affiliateId)
     if (!n) throw new HttpError(404, 'not_found', `no event ${req.body.eventId} attributed to affiliate ${ep.affiliateId}`)

@@ -6,7 +6,7 @@ import { EVENT_STATUSES } from '../../common/vocabulary.js'
 import { scopeAffiliate } from '../auth.js'
 import { decodeCursor, eventLog } from '../eventlog.js'
 import { reconcile, summary } from '../reports.js'
-import { ANYONE, ApiDate, EARLIEST, LATEST, Limit, OPERATOR, ParamId, type ApiPlugin } from '../http.js'
+import { OPERATOR_OR_AFFILIATE, ApiDate, EARLIEST, LATEST, Limit, OPERATOR, ParamId, type ApiPlugin } from '../http.js'
 
 const SummaryQuery = z.object({
   from: ApiDate.optional(),
@@ -37,7 +37,7 @@ function ordered(from: Date, to: Date) {
 }
 
 export const reportRoutes: ApiPlugin = (app, d) => {
-  app.get('/api/reports/summary', { config: { who: ANYONE }, schema: { summary: 'Totals by affiliate and by minute, with asOf', querystring: SummaryQuery } }, async (req) => {
+  app.get('/api/reports/summary', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Totals by affiliate and by minute, with asOf', querystring: SummaryQuery } }, async (req) => {
     const q = req.query
     const to = q.to ?? new Date(Math.min(Date.now() + 60_000, LATEST))
     const from = q.from ?? new Date(Math.max(to.getTime() - 61 * 60_000, EARLIEST))
@@ -55,7 +55,7 @@ export const reportRoutes: ApiPlugin = (app, d) => {
 }
 
 export const eventRoutes: ApiPlugin = (app, d) => {
-  app.get('/api/events', { config: { who: ANYONE }, schema: { summary: 'The event log, newest first, cursor-paged', querystring: EventLogParams } }, async (req) => {
+  app.get('/api/events', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'The event log, newest first, cursor-paged', querystring: EventLogParams } }, async (req) => {
     const p = req.principal
     const q = req.query
     return eventLog(d.ch, { ...q, affiliateId: scopeAffiliate(p, q.affiliateId), full: p.kind === 'operator' })

@@ -1,5 +1,8 @@
 /**
  * Outbound postbacks: an affiliate's endpoints are told about its attributed conversions.
+ * The contract three tiers share: the processor fans attributed conversions out into
+ * deliveries, the query-api queues re-fires and test-fires, the notifier (notifier/)
+ * delivers them.
  *
  * Fan-out (pure): each attributed conversion × each active endpoint of its affiliate that
  * names the event kind → one delivery, its URL expanded from the template. The processor
@@ -11,8 +14,21 @@
  * try, after which it goes to the dead-letter stream. Every try is a row in
  * `postback_attempts`, written before the message is acknowledged.
  */
-import type { Endpoint } from '../common/entities.js'
-import type { Notice } from './pipeline.js'
+import type { Endpoint } from './entities.js'
+
+/** An attributed conversion as an outbound postback sees it. */
+export type Notice = {
+  eventId: string
+  kind: string
+  ts: number
+  affiliateId: number
+  offerId: number
+  clickId: string
+  /** the player's pseudonym, never the id */
+  player: string
+  amount: string
+  currency: string
+}
 
 export type Delivery = {
   /** Nats-Msg-Id and the attempt log's key */
@@ -24,6 +40,27 @@ export type Delivery = {
   url: string
   /** a test-fire: one try, never retried, no dead letter */
   test?: true
+}
+
+/** A test-fire's sample event id starts with this; a real one with its source id. */
+export const TEST_EVENT_PREFIX = 'test:'
+
+/** One try of a delivery, as the API shows it. */
+export type AttemptView = {
+  deliveryId: string
+  eventId: string
+  kind: string
+  endpointId: number
+  affiliateId: number
+  attempt: number
+  ts: string
+  url: string
+  statusCode: number
+  error: string
+  durationMs: number
+  outcome: string
+  /** a test-fire's try (its event id is a sample's, `test:…`) */
+  test: boolean
 }
 
 /** The sub-ids of the click a conversion came through, by click id. */

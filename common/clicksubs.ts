@@ -5,9 +5,8 @@
  */
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
-import type { ClickSubs } from './outbound.js'
-import type { Notice } from './pipeline.js'
-import { chTime } from './pipeline.js'
+import { chTime } from './chtime.js'
+import type { ClickSubs, Notice } from './outbound.js'
 
 /** Time and affiliate as the click id says (bytes 1-6: ms, 11-14: affiliate); no secret needed
  *  to read them, and the ids here were verified when the conversion was attributed. */

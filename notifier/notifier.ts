@@ -1,7 +1,9 @@
 /**
  * The notifier works the DELIVERIES queue: outbound postbacks to affiliates' endpoints,
  * retried with exponential backoff, every try logged, a dead letter after the last.
- * It runs with the processor (it writes the attempt log to the same ClickHouse).
+ * Its own tier folder: it meets the processor and the query-api only through the queue
+ * and the attempt log. The launcher starts it beside the processor (same process, same
+ * ClickHouse: with chDB the attempt log must live where the query-api reads it).
  */
 import { createHash } from 'node:crypto'
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns'
@@ -15,8 +17,8 @@ import { insertFormatted } from '../clickhouse/client.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
 import { DELIVERY_STREAM, dlqSubject } from '../common/subjects.js'
-import { backoffMs, type Delivery } from './outbound.js'
-import { chTime } from './pipeline.js'
+import { chTime } from '../common/chtime.js'
+import { backoffMs, type Delivery } from '../common/outbound.js'
 
 export type NotifierOptions = { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean; concurrency?: number }
 export type NotifierStats = { delivered: number; retried: number; dead: number; attempts: number }
