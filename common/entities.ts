@@ -116,6 +116,14 @@ const HostPattern = z
   .toLowerCase()
   .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a host name such as brand.example or *.brand.example')
 
+/** A window of an offer from a time on (days null: the default, ATTRIBUTION_WINDOW_DAYS). */
+export const WindowVersionSchema = z.object({
+  days: z.number().int().min(1).max(365).nullable(),
+  /** ms epoch: the time of the change. Never earlier: a change is never retroactive. */
+  effectiveFrom: z.number().int(),
+})
+export type WindowVersion = z.infer<typeof WindowVersionSchema>
+
 /** An offer (campaign): where its links send visitors, and where deep links may go. */
 export const OfferSchema = z.object({
   id: z.number().int().positive(),
@@ -136,12 +144,32 @@ export const OfferSchema = z.object({
   markets: Markets.default([]),
   /** click → registration window for this offer's clicks; default ATTRIBUTION_WINDOW_DAYS */
   attributionWindowDays: z.number().int().min(1).max(365).optional(),
+  /** every value attributionWindowDays had, oldest first, appended by the store on each
+   *  change; the processor chooses by time (a replay attributes the same). Absent on offers
+   *  stored before it existed: windowVersions(). */
+  attributionWindows: z.array(WindowVersionSchema).optional(),
   status: z.enum(['active', 'paused']).default('active'),
   createdAt: z.number().int(),
   updatedAt: z.number().int().optional(),
 })
 export type Offer = z.infer<typeof OfferSchema>
-export const OfferInputSchema = OfferSchema.omit({ id: true, createdAt: true, updatedAt: true })
+export const OfferInputSchema = OfferSchema.omit({ id: true, createdAt: true, updatedAt: true, attributionWindows: true })
+
+/** An offer's window versions. An offer stored before versions were kept has only its current
+ *  window, which the processor applied to every click: it stands from the beginning, so a
+ *  replay attributes as the processor did then. */
+export function windowVersions(o: Pick<Offer, 'attributionWindowDays' | 'attributionWindows'>): WindowVersion[] {
+  return o.attributionWindows ?? (o.attributionWindowDays !== undefined ? [{ days: o.attributionWindowDays, effectiveFrom: 0 }] : [])
+}
+
+/** The offer after a change, its window history extended when the window changed (from `now`). */
+export function withWindowHistory(cur: Offer | undefined, next: Offer, now: number): Offer {
+  if (cur ? cur.attributionWindowDays === next.attributionWindowDays : next.attributionWindowDays === undefined) return next
+  const before = cur ? windowVersions(cur) : []
+  // never before the last change (another host's clock may lag): versions stay in order
+  const effectiveFrom = Math.max(now, before.at(-1)?.effectiveFrom ?? now)
+  return { ...next, attributionWindows: [...before, { days: next.attributionWindowDays ?? null, effectiveFrom }] }
+}
 
 /** Where a deep link may go: the URL normalised (percent-encoded, safe as a Location header)
  *  when it is http(s) on a host the offer allows; else undefined. */
@@ -499,7 +527,8 @@ export class EntityStore {
   }
 
   async createOffer(input: z.input<typeof OfferInputSchema>, now: number, by: Actor = 'system'): Promise<Offer> {
-    const offer = OfferSchema.parse({ ...input, id: await this.nextId('offer'), createdAt: now })
+    const { attributionWindows: _history, ...fields } = input as z.input<typeof OfferInputSchema> & { attributionWindows?: unknown }
+    const offer = withWindowHistory(undefined, OfferSchema.parse({ ...fields, id: await this.nextId('offer'), createdAt: now }), now)
     return this.#create(this.offers, `o.${offer.id}`, offer, 'offer', by, now)
   }
 
@@ -513,7 +542,9 @@ export class EntityStore {
 
   /** Change an offer; a field the patch does not name keeps its value, null clears an optional one. */
   async updateOffer(id: number, patch: object, now: number, by: Actor = 'system'): Promise<Offer> {
-    return this.#update(this.offers, `o.${id}`, OfferSchema, `no offer ${id}`, (cur) => OfferSchema.parse({ ...mergePatch(cur, patch), updatedAt: now }), 'offer', by, now)
+    // The history is the store's to write: a patch naming it is not obeyed.
+    const { attributionWindows: _history, ...fields } = patch as { attributionWindows?: unknown }
+    return this.#update(this.offers, `o.${id}`, OfferSchema, `no offer ${id}`, (cur) => withWindowHistory(cur, OfferSchema.parse({ ...mergePatch(cur, fields), updatedAt: now }), now), 'offer', by, now)
   }
 
   async createEndpoint(input: { affiliateId: number; events: Endpoint['events']; url: string }, now: number, by: Actor = 'system'): Promise<Endpoint> {

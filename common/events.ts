@@ -53,7 +53,7 @@ export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjust
 export type DetailField = (typeof DETAIL_FIELDS)[number]
 
 /** The postback's own parameter names; a source's field mapping renames its platform's to these. */
-export const POSTBACK_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', ...DETAIL_FIELDS] as const
+export const POSTBACK_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at', ...DETAIL_FIELDS] as const
 export type PostbackField = (typeof POSTBACK_FIELDS)[number]
 
 export const ConversionEventSchema = z.object({
@@ -62,7 +62,12 @@ export const ConversionEventSchema = z.object({
   id: z.string().min(1),
   sourceId: z.number().int().positive(),
   eventId: z.string().min(1),
+  /** when it was received (ingest's clock) */
   ts: EventTs,
+  /** when it happened on the operator's platform (its `occurred_at`, default the time
+   *  received). Deal versions, attribution windows and the facts' day go by it. Absent on
+   *  events stored before it existed: read as `ts` (occurredAtOf). */
+  occurredAt: EventTs.optional(),
   clickId: z.string().optional(),
   playerId: z.string().optional(),
   amount: AmountSchema.optional(),
@@ -95,6 +100,12 @@ export const ReassignEventSchema = z.object({
 export type ReassignEvent = z.infer<typeof ReassignEventSchema>
 
 export type StreamEvent = ClickEvent | ConversionEvent | ReassignEvent
+
+/** When a conversion happened: its occurredAt, or for an event stored before that field
+ *  existed, the time it was received. */
+export function occurredAtOf(e: Pick<ConversionEvent, 'ts' | 'occurredAt'>): number {
+  return e.occurredAt ?? e.ts
+}
 
 export function conversionKey(sourceId: number, eventId: string): string {
   return `${sourceId}:${eventId}`

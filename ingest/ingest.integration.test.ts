@@ -176,6 +176,42 @@ describe('/postback', () => {
     expect(new Set(answers.map((a) => a.body)).size).toBe(1)
     expect(await streamMessages()).toBe(before + 1)
   })
+  it('carries when the event happened beside when it was received; the received time by default', async () => {
+    const given = await pb({ ...good(), occurred_at: '2026-11-20T10:30:00.250+01:00' })
+    expect(given.status, await given.clone().text()).toBe(200)
+    const ev = (await lastMessage()).events[0]
+    expect(ev.occurredAt).toBe(Date.parse('2026-11-20T09:30:00.250Z'))
+    expect(Math.abs(ev.ts - Date.now())).toBeLessThan(60_000)
+    expect((await pb(good())).status).toBe(200)
+    const dflt = (await lastMessage()).events[0]
+    expect(dflt.occurredAt).toBe(dflt.ts)
+  })
+
+  it('refuses an occurred time in the future or before 2000 with 400 and the reason, publishing nothing', async () => {
+    const before = await streamMessages()
+    const future = await pb({ ...good(), occurred_at: Math.floor(Date.now() / 1000) + 3600 })
+    expect(future.status).toBe(400)
+    expect(await future.json()).toMatchObject({ error: 'invalid_postback', fields: { occurred_at: expect.stringMatching(/in the future/) } })
+    const old = await pb({ ...good(), occurred_at: '1999-12-31T23:00:00Z' })
+    expect(await old.json()).toMatchObject({ fields: { occurred_at: expect.stringMatching(/before 2000-01-01/) } })
+    const vague = await pb({ ...good(), occurred_at: '2026-11-20 09:30' })
+    expect(await vague.json()).toMatchObject({ fields: { occurred_at: expect.stringMatching(/ISO 8601 with a zone .* or unix seconds/) } })
+    expect(await streamMessages()).toBe(before)
+  })
+
+  it('answers the same event id with another occurred time with 409; the same instant written otherwise is a replay', async () => {
+    const b = { ...good(), occurred_at: '2026-11-20T09:30:00Z' }
+    const first = await pb(b)
+    expect(first.status).toBe(200)
+    const before = await streamMessages()
+    const same = await pb({ ...b, occurred_at: String(Date.parse('2026-11-20T09:30:00Z') / 1000) })
+    expect(same.status).toBe(200)
+    expect(await same.json()).toEqual(await first.json())
+    const other = await pb({ ...b, occurred_at: '2026-11-20T09:31:00Z' })
+    expect(other.status).toBe(409)
+    expect(await other.json()).toMatchObject({ error: 'conflict' })
+    expect(await streamMessages()).toBe(before)
+  })
 })
 
 describe('health', () => {

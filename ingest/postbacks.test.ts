@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
-import { KIND_RULES, PostbackSchema } from './postbacks.js'
+import { KIND_RULES, PostbackSchema, applyMapping, contentHash } from './postbacks.js'
 import { JsonNumber } from '../common/json.js'
 
 type Input = Record<string, unknown>
@@ -211,5 +211,43 @@ describe('PostbackSchema: every event kind', () => {
   it('every kind has a rule, and every rule names only known fields', () => {
     expect(Object.keys(KIND_RULES).sort()).toEqual([...CONVERSION_KINDS].sort())
     for (const r of Object.values(KIND_RULES)) for (const f of [...r.details, ...(r.requires ?? []), ...(r.anyOf ?? [])]) expect(DETAIL_FIELDS).toContain(f)
+  })
+})
+
+describe('occurred_at', () => {
+  const reg = { source: '3', event: 'registration', event_id: 'r-1', player_id: 'P-1' }
+  const parse = (x: Input) => PostbackSchema.parse(x)
+
+  it('is carried as ms, and absent when not sent', () => {
+    expect(parse({ ...reg, occurred_at: '2026-11-20T09:30:00+01:00' }).occurred_at).toBe(Date.parse('2026-11-20T08:30:00Z'))
+    expect(parse({ ...reg, occurred_at: '1795858200' }).occurred_at).toBe(1795858200_000)
+    expect(parse(reg)).not.toHaveProperty('occurred_at')
+    expect(parse({ ...reg, occurred_at: '' })).not.toHaveProperty('occurred_at')
+  })
+
+  it.each<[string, string, RegExp]>([
+    ['without a zone', '2026-11-20T09:30:00', /must be ISO 8601 with a zone .* or unix seconds/],
+    ['before 2000', '1999-06-01T00:00:00Z', /before 2000-01-01/],
+    ['an hour in the future', new Date(Date.now() + 3_600_000).toISOString(), /in the future/],
+  ])('refuses a time %s', (_n, occurred_at, reason) => {
+    expect(issues({ ...reg, occurred_at })).toEqual({ occurred_at: expect.stringMatching(reason) })
+  })
+
+  it('is part of what makes two postbacks the same event, compared as an instant', () => {
+    const a = parse({ ...reg, occurred_at: '2026-11-20T09:30:00Z' })
+    expect(contentHash(parse({ ...reg, occurred_at: '2026-11-20T10:30:00+01:00' }))).toBe(contentHash(a))
+    expect(contentHash(parse({ ...reg, occurred_at: String(Date.parse('2026-11-20T09:30:00Z') / 1000) }))).toBe(contentHash(a))
+    expect(contentHash(parse({ ...reg, occurred_at: '2026-11-20T09:31:00Z' }))).not.toBe(contentHash(a))
+    expect(contentHash(parse(reg))).not.toBe(contentHash(a))
+  })
+
+  it('leaves the hash of a postback without it as it was before the field existed', () => {
+    // recorded by the previous version for this postback; a replay must still match it
+    expect(contentHash(parse(reg))).toBe('a149030975b4539bdc9f0adde62d5f528913993d1cc2f9abbc30e5caecaa8d2c')
+  })
+
+  it("can be renamed by a source's field mapping", () => {
+    const input = applyMapping({ ...reg, happened: '2026-11-20T09:30:00Z' }, { fieldMap: { occurred_at: 'happened' }, eventMap: {} })
+    expect(parse(input).occurred_at).toBe(Date.parse('2026-11-20T09:30:00Z'))
   })
 })

@@ -6,6 +6,8 @@
  * Authenticated per source before anything else: its IP allow-list (403), then its token or
  * an HMAC-SHA256 signature over timestamp + raw body within 5 minutes (401); nothing is
  * published for a request that fails. Validated with zod (400 with the field and reason),
+ * including `occurred_at`, when the event happened (ingest/occurred.ts; default the time
+ * received): the stream event carries it as `occurredAt` beside `ts`, the time received.
  * acknowledged only after JetStream stored the event. Idempotent by event id: the first
  * answer is recorded in KV and a replay gets it again; the same id with other content is
  * a 409 (amounts compare as decimals: 250.0 after 250.00 is a replay). Concurrent identical
@@ -29,6 +31,7 @@ import { isCasConflict } from '../common/entities.js'
 import { isLoopback } from './flood.js'
 import { ShuttingDownError, StreamUnavailableError, type Publisher } from './publisher.js'
 import { PublishError } from './stream-writer.js'
+import { parseOccurredAt } from './occurred.js'
 
 const printable = (max: number) =>
   z
@@ -107,6 +110,8 @@ export const PostbackSchema = z
     player_id: printable(128).optional(),
     amount: AmountSchema.optional(),
     currency: CurrencySchema.optional(),
+    /** when it happened (ingest/occurred.ts says what is accepted); default the time received */
+    occurred_at: z.unknown().optional(),
     ...(Object.fromEntries(DETAIL_FIELDS.map((f) => [f, z.unknown().optional()])) as Record<DetailField, z.ZodOptional<z.ZodUnknown>>),
   })
   .transform((p, ctx) => {
@@ -129,6 +134,9 @@ export const PostbackSchema = z
     const amount = rule.amount === 'none' ? undefined : p.amount
     const money = amount !== undefined || MONEY_DETAILS.some((f) => details[f] !== undefined)
     if (money && !p.currency) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required with an amount' })
+    // The clock is read here, at parse time: "in the future" is relative to when it arrives.
+    const occurred = p.occurred_at === undefined || p.occurred_at === '' ? undefined : parseOccurredAt(p.occurred_at, Date.now())
+    if (occurred && !occurred.ok) ctx.addIssue({ code: 'custom', path: ['occurred_at'], message: occurred.message })
     return {
       source: p.source,
       ...(p.token !== undefined ? { token: p.token } : {}),
@@ -138,6 +146,7 @@ export const PostbackSchema = z
       ...(p.player_id !== undefined ? { player_id: p.player_id } : {}),
       ...(amount !== undefined ? { amount } : {}),
       ...(money && p.currency ? { currency: p.currency } : {}),
+      ...(occurred?.ok ? { occurred_at: occurred.ms } : {}),
       ...(Object.keys(details).length ? { details } : {}),
     }
   })
@@ -174,7 +183,9 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 
 /** What makes two postbacks "the same event": everything but the credentials. `decimals`:
- *  amounts by value (250.0 = 250.00), else as written. */
+ *  amounts by value (250.0 = 250.00), else as written. The occurred time is compared as an
+ *  instant (09:30Z = 10:30+01:00), and only when given: a postback without one hashes as
+ *  before the field existed, so a replay of an older postback is still recognised. */
 export function contentHash(p: Postback, decimals = true): string {
   const amount = (f: string, v: string) => (decimals && (f === 'amount' || DECIMAL_DETAILS.has(f as DetailField)) ? canonicalAmount(v) : v)
   const details = p.details ? Object.entries(p.details).sort(([a], [b]) => (a < b ? -1 : 1)).map(([f, v]) => [f, amount(f, v)]) : null
@@ -187,6 +198,7 @@ export function contentHash(p: Postback, decimals = true): string {
     p.amount !== undefined ? amount('amount', p.amount) : null,
     p.currency ?? null,
     ...(details ? [details] : []),
+    ...(p.occurred_at !== undefined ? [{ occurred_at: p.occurred_at }] : []),
   ])
   return createHash('sha256').update(canonical).digest('hex')
 }
@@ -358,12 +370,14 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
       // same Nats-Msg-Id; the stream keeps one copy and answers with its sequence.
     }
 
+    const ts = Date.now()
     const ev: ConversionEvent = {
       kind: p.event,
       id: conversionKey(p.source, p.event_id),
       sourceId: p.source,
       eventId: p.event_id,
-      ts: Date.now(),
+      ts,
+      occurredAt: p.occurred_at ?? ts,
       ...(p.click_id ? { clickId: p.click_id } : {}),
       ...(p.player_id ? { playerId: p.player_id } : {}),
       ...(p.amount !== undefined ? { amount: p.amount } : {}),

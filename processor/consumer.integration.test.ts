@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChdb, queryRows, type ClickHouseClient } from '../clickhouse/client.js'
 import { migrate } from '../clickhouse/migrate.js'
 import { ClickIdSigner } from '../common/clickid.js'
-import { CpaDealSchema, EntityStore, WatchedBucket, type Link } from '../common/entities.js'
+import { CpaDealSchema, EntityStore, OfferSchema, WatchedBucket, type Link, type Offer } from '../common/entities.js'
 import type { ClickEvent, ConversionEvent } from '../common/events.js'
 import { conversionOrderKey } from '../common/events.js'
 import { createLogger } from '../common/log.js'
@@ -81,7 +81,7 @@ async function sendTraffic(publisher: Publisher, link: Link, clicks: number, pla
   }
 }
 
-function processorWith(over: { players?: PlayerStore; progressKv?: KV; compute?: (t: TaskInput) => TaskOutput }, deals: WatchedBucket<any>, progressKv: KV, playersKv: KV) {
+function processorWith(over: { players?: PlayerStore; progressKv?: KV; compute?: (t: TaskInput) => TaskOutput; offers?: WatchedBucket<Offer> }, deals: WatchedBucket<any>, progressKv: KV, playersKv: KV) {
   const pool = createPool({ clickSecret: TEST_SECRETS.CLICK_SECRET, pseudonymSecret: TEST_SECRETS.PSEUDONYM_SECRET, windowMs: 30 * 86_400_000, ipStorage: 'full' }, 1)
   const inProcess = over.compute
   const p = new Processor({
@@ -90,6 +90,7 @@ function processorWith(over: { players?: PlayerStore; progressKv?: KV; compute?:
     pool: inProcess ? { run: async (t: TaskInput) => inProcess(t) } : pool,
     players: over.players ?? new PlayerStore(playersKv),
     deals,
+    ...(over.offers ? { offers: over.offers } : {}),
     progressKv: over.progressKv ?? progressKv,
     log,
     consumer: 'processor-all',
@@ -595,4 +596,57 @@ describe('player money facts', () => {
     })
     expect(organic!.n).toBe('0')
   }, 60_000)
+})
+
+describe("an offer's attribution window, versioned", () => {
+  it('keeps the window a click was made under when the operator shortens it later; rows carry when the event happened', async () => {
+    const { aff, deals, progressKv, playersKv, publisher } = await program('Windows', '5')
+    const store = await EntityStore.open(nc)
+    const DAY = 86_400_000
+    const now = Date.now()
+    const created = await store.createOffer({ name: 'Spins', destination: 'https://x.example/', attributionWindowDays: 30 }, now - 20 * DAY)
+    const offer = await store.updateOffer(created.id, { attributionWindowDays: 7 }, now - 9 * DAY)
+    expect(offer.attributionWindowDays).toBe(7) // the API's field: the current window
+    expect(offer.attributionWindows).toEqual([
+      { days: 30, effectiveFrom: now - 20 * DAY },
+      { days: 7, effectiveFrom: now - 9 * DAY },
+    ])
+    const offers = new WatchedBucket(store.offers, OfferSchema, () => {})
+    await offers.ready
+    const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
+    const click = (ts: number) => signer.issue({ ts, linkId: 1, affiliateId: aff.id, offerId: offer.id })
+    const reg = (tag: string, clickId: string, occurredAt: number): ConversionEvent => ({
+      kind: 'registration',
+      id: `1:win-${tag}`,
+      eventId: `win-${tag}`,
+      sourceId: 1,
+      ts: now,
+      occurredAt,
+      playerId: `win-${tag}`,
+      clickId,
+    })
+    // clicked 10 days ago, under the 30 days then in force; 8 days ago, under 7
+    const promised = reg('promised', click(now - 10 * DAY), now - 3_600_000)
+    const expired = reg('expired', click(now - 8 * DAY), now)
+    for (const e of [promised, expired]) await publisher.conversion(e, conversionOrderKey(e))
+
+    const c = processorWith({ offers }, deals, progressKv, playersKv)
+    await c.p.start()
+    try {
+      const rows = await waitFor(
+        'both registrations stored',
+        () => queryRows<{ event_id: string; status: string; reason: string; occurred_at: string; ts: string }>(ch, "SELECT event_id, status, reason, toString(occurred_at) AS occurred_at, toString(ts) AS ts FROM events WHERE event_id LIKE '1:win-%' ORDER BY event_id"),
+        (r) => r.length === 2,
+        20_000,
+      )
+      const at = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ')
+      expect(rows).toEqual([
+        { event_id: '1:win-expired', status: 'unattributed', reason: 'click_expired', occurred_at: at(now), ts: at(now) },
+        { event_id: '1:win-promised', status: 'attributed', reason: 'registered', occurred_at: at(now - 3_600_000), ts: at(now) },
+      ])
+    } finally {
+      await c.p.stop()
+      await c.pool.destroy()
+    }
+  })
 })

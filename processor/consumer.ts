@@ -22,7 +22,7 @@
 import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
-import type { CpaDeal, Endpoint, Offer, WatchedBucket } from '../common/entities.js'
+import { windowVersions, type CpaDeal, type Endpoint, type Offer, type WatchedBucket, type WindowVersion } from '../common/entities.js'
 import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
@@ -61,7 +61,7 @@ export type ProcessorDeps = {
   pool: { run(task: TaskInput): Promise<TaskOutput> }
   players: PlayerStore
   deals: WatchedBucket<CpaDeal>
-  /** offers: their attribution windows (days) override the default */
+  /** offers: their attribution window versions (days) override the default */
   offers?: WatchedBucket<Offer>
   /** affiliates' outbound postback endpoints; without them no deliveries are queued */
   endpoints?: WatchedBucket<Endpoint>
@@ -260,9 +260,13 @@ export class Processor {
     lap('load')
     const deals: Record<string, CpaDeal> = {}
     for (const deal of this.d.deals.map.values()) deals[String(deal.affiliateId)] = deal
-    const windows: Record<string, number> = {}
-    for (const o of this.d.offers?.map.values() ?? []) if (o.attributionWindowDays) windows[String(o.id)] = o.attributionWindowDays * 86_400_000
-    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals, windows })
+    // every version, not the current value: the workers choose by the click's time
+    const windows: Record<string, WindowVersion[]> = {}
+    for (const o of this.d.offers?.map.values() ?? []) {
+      const versions = windowVersions(o)
+      if (versions.length > 0) windows[String(o.id)] = versions
+    }
+    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals, windows } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'deals' | 'windows'>)
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     lap('compute')
 

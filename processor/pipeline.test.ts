@@ -157,7 +157,7 @@ describe('computeClicks', () => {
       device: 'desktop',
       os: 'Windows',
       browser: 'Chrome',
-      is_bot: 0,
+      is_bot: 0,      occurred_at: chTime(T0),
     })
   })
 
@@ -356,7 +356,7 @@ describe('computeConversions', () => {
     const msgs = [{ seq: 50, subject: regSubject, data: encodeEvents([r]) }]
     const byDefault = rowsOf(computeConversions(task(msgs), ctx).eventRows)[0]
     expect(byDefault).toMatchObject({ status: 'attributed', affiliate_id: 7 })
-    const narrow = rowsOf(computeConversions({ ...task(msgs), windows: { '1': 7 * DAY } }, ctx).eventRows)[0]
+    const narrow = rowsOf(computeConversions({ ...task(msgs), windows: { '1': [{ days: 7, effectiveFrom: 0 }] } }, ctx).eventRows)[0]
     expect(narrow).toMatchObject({ status: 'unattributed', reason: 'click_expired', affiliate_id: 0 })
   })
 
@@ -416,7 +416,7 @@ describe('computeConversions', () => {
       device: '',
       os: '',
       browser: '',
-      is_bot: 0,
+      is_bot: 0,      occurred_at: chTime(T0),
     })
     expect(rows[1]).toMatchObject({
       event_id: f.id,
@@ -700,6 +700,7 @@ describe('money facts', () => {
       event_id: act.id,
       kind: 'activity',
       ts: chTime(T0 + 1000),
+      occurred_at: chTime(T0 + 1000),
       day: '2026-11-23',
       affiliate_id: 7,
       player_ref: pseudonym('mia'),
@@ -797,5 +798,69 @@ describe('what decodes, computes', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('event time: when a conversion happened, not when it arrived', () => {
+  const v = (version: number, amount: string, effectiveFrom: number) => ({ version, amount, currency: 'EUR', effectiveFrom, createdAt: effectiveFrom })
+  // v2 took effect yesterday
+  const deals: Record<string, CpaDeal> = { '7': { affiliateId: 7, versions: [v(1, '100', 0), v(2, '150', T0 - DAY)] } }
+  let n = 0
+  const ev = (kind: ConversionEvent['kind'], o: Partial<ConversionEvent>): ConversionEvent => {
+    const eventId = `t-${kind}-${++n}`
+    return { kind, id: `1:${eventId}`, sourceId: 1, eventId, ts: T0, playerId: `p-${n}`, ...o }
+  }
+  const run = (events: ConversionEvent[], windows?: Record<string, { days: number | null; effectiveFrom: number }[]>) =>
+    computeConversions(
+      { kind: 'conversions', ...pack(events.map((e, i) => ({ seq: 300 + i, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }))), players: {}, deals, ...(windows ? { windows } : {}) },
+      ctx,
+    )
+  const click = (ts: number) => signer.issue({ ts, linkId: 107, affiliateId: 7, offerId: 1 })
+
+  // an FTD that brings its click binds and pays in one event
+  it.each<[string, number | undefined, string, number]>([
+    ['received today, occurred before v2 took effect: the earlier version', T0 - 2 * DAY, '100.000000000000', 1],
+    ['received today, occurred after v2 took effect', T0 - DAY / 2, '150.000000000000', 2],
+    ['received today, occurred the instant v2 took effect', T0 - DAY, '150.000000000000', 2],
+    ['stored before occurredAt existed: its received time', undefined, '150.000000000000', 2],
+  ])('an FTD %s', (_n, occurredAt, amount, version) => {
+    const f = ev('ftd', { clickId: click(T0 - 3 * DAY), amount: '50', currency: 'EUR', ...(occurredAt !== undefined ? { occurredAt } : {}) })
+    const out = run([f])
+    const [line] = rowsOf(out.ledgerRows)
+    expect(line).toMatchObject({ amount, deal_version: version, ts: chTime(T0) }) // the ledger line keeps the received time
+  })
+
+  it.each<[string, number, number, string, string]>([
+    ['click 29 days before it happened, 31 before it was received (30-day window)', T0 - 31 * DAY, T0 - 2 * DAY, 'attributed', 'registered'],
+    ['click 31 days before it happened, received 2 days later (33 days)', T0 - 33 * DAY, T0 - 2 * DAY, 'unattributed', 'click_expired'],
+    ['click 31 days before it happened, received at once', T0 - 31 * DAY, T0, 'unattributed', 'click_expired'],
+    ['click 29 days before it happened, received at once', T0 - 29 * DAY, T0, 'attributed', 'registered'],
+    ['click after it happened (beyond clock skew), though before it was received', T0 - DAY, T0 - 2 * DAY, 'unattributed', 'click_in_future'],
+  ])('a registration: %s', (_n, clickTs, occurredAt, status, reason) => {
+    const out = run([ev('registration', { clickId: click(clickTs), occurredAt })])
+    const [row] = rowsOf(out.eventRows)
+    expect(row).toMatchObject({ status, reason, ts: chTime(T0), occurred_at: chTime(occurredAt) })
+  })
+
+  it.each<[string, number, number, string, string]>([
+    // the offer's window was 30 days until T0 - 5 days, 7 since
+    ['clicked under 30 days, registered 10 days later: the promised 30 hold', T0 - 10 * DAY, T0, 'attributed', 'registered'],
+    ['clicked under 7 days, registered 8 days later: expired', T0 - 4 * DAY, T0 + 4 * DAY, 'unattributed', 'click_expired'],
+    ['clicked under 7 days, registered 6 days later', T0 - 4 * DAY, T0 + 2 * DAY, 'attributed', 'registered'],
+  ])('an offer whose window changed: %s', (_n, clickTs, at, status, reason) => {
+    const windows = { '1': [{ days: 30, effectiveFrom: 0 }, { days: 7, effectiveFrom: T0 - 5 * DAY }] }
+    const [row] = rowsOf(run([ev('registration', { clickId: click(clickTs), ts: at, occurredAt: at })], windows).eventRows)
+    expect(row).toMatchObject({ status, reason })
+  })
+
+  it("puts the money on the day it happened; the row keeps both times", () => {
+    const midnight = Date.UTC(2026, 10, 24)
+    const c = click(midnight - DAY)
+    const reg = ev('registration', { clickId: c, ts: midnight - DAY / 2, occurredAt: midnight - DAY / 2 })
+    const dep = ev('deposit', { playerId: reg.playerId, amount: '20', currency: 'EUR', ts: midnight + MIN, occurredAt: midnight - MIN })
+    const out = run([reg, dep])
+    const facts = out.factRows.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(facts).toEqual([expect.objectContaining({ kind: 'deposit', day: '2026-11-23', ts: chTime(midnight + MIN), occurred_at: chTime(midnight - MIN) })])
+    expect(rowsOf(out.eventRows)[1]).toMatchObject({ kind: 'deposit', ts: chTime(midnight + MIN), occurred_at: chTime(midnight - MIN) })
   })
 })

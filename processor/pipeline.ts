@@ -15,13 +15,14 @@
  */
 import { playerStateKey } from '../common/keys.js'
 import type { ClickIdCheck } from '../common/clickid.js'
-import type { CpaDeal } from '../common/entities.js'
-import { ConversionEventSchema, MAX_EVENT_TS, ReassignEventSchema, type ClickEvent, type ConversionEvent, type ReassignEvent } from '../common/events.js'
+import type { CpaDeal, WindowVersion } from '../common/entities.js'
+import { ConversionEventSchema, MAX_EVENT_TS, occurredAtOf, ReassignEventSchema, type ClickEvent, type ConversionEvent, type ReassignEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
 import { FACT_FIELDS } from '../clickhouse/facts.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import { storedIp, visitor, type IpStorage } from './domain/visitor.js'
 import { applyConversion, applyReassign, type ConversionOutcome, type PlayerState, type Released } from './domain/players.js'
+import { windowAt } from './domain/attribution.js'
 import type { LedgerEntry } from './domain/commission.js'
 import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
@@ -31,7 +32,15 @@ export type MessageRef = { seq: number; subject: string; start: number; end: num
 
 export type TaskInput =
   | { kind: 'clicks'; buf: Uint8Array; msgs: MessageRef[] }
-  | { kind: 'conversions'; buf: Uint8Array; msgs: MessageRef[]; players: Record<string, PlayerState>; deals: Record<string, CpaDeal>; windows?: Record<string, number> }
+  | {
+      kind: 'conversions'
+      buf: Uint8Array
+      msgs: MessageRef[]
+      players: Record<string, PlayerState>
+      deals: Record<string, CpaDeal>
+      /** per offer id, its attribution window versions (an offer without any: the default) */
+      windows?: Record<string, WindowVersion[]>
+    }
 
 export type DeadLetterRecord = { seq: number; idx: number; subject: string; reason: string; data: string }
 
@@ -243,6 +252,7 @@ export function click(e: ClickEvent, at: At, ctx: Pick<ComputeContext, 'ipStorag
     os: v.os,
     browser: v.browser,
     is_bot: v.isBot ? 1 : 0,
+    occurred_at: chTime(e.ts),
   })
   return ok({ row, counted: outcome === 'valid' }, outcome)
 }
@@ -250,7 +260,7 @@ export function click(e: ClickEvent, at: At, ctx: Pick<ComputeContext, 'ipStorag
 // ---- convert ----
 
 /** What an events row is built from: a conversion, or an operator's reassignment. */
-type RowSource = Pick<ConversionEvent, 'id' | 'ts' | 'sourceId' | 'clickId' | 'amount' | 'currency' | 'playerId'> & {
+type RowSource = Pick<ConversionEvent, 'id' | 'ts' | 'occurredAt' | 'sourceId' | 'clickId' | 'amount' | 'currency' | 'playerId'> & {
   kind: string
   details?: Record<string, string>
 }
@@ -276,7 +286,11 @@ export function convert(
   input: Pick<Extract<TaskInput, { kind: 'conversions' }>, 'deals' | 'windows'>,
   ctx: Pick<ComputeContext, 'verify' | 'windowMs'>,
 ): StepResult<Converted, ConvertDropReason> {
-  const rules = { verify: ctx.verify, windowMs: (offerId: number) => input.windows?.[String(offerId)] ?? ctx.windowMs, dealOf: (a: number) => input.deals[String(a)], playerRef }
+  const windowMs = (offerId: number, clickTs: number) => {
+    const versions = input.windows?.[String(offerId)]
+    return versions?.length ? windowAt(versions, clickTs, ctx.windowMs / DAY_MS) * DAY_MS : ctx.windowMs
+  }
+  const rules = { verify: ctx.verify, windowMs, dealOf: (a: number) => input.deals[String(a)], playerRef }
   const pos = [at.m.seq, at.idx] as const
   const out = ev.kind === 'reassign' ? applyReassign(ev, pos, prior, rules) : applyConversion(ev, pos, prior, rules)
   if (out.status === 'already_applied') return drop('already_applied')
@@ -308,6 +322,7 @@ function conversionRow(e: RowSource, a: Applied, playerRef: string, at: At): Eve
     details: (e.details ?? NO_DETAILS) as Record<string, string>,
     stream_seq: at.m.seq,
     stream_idx: at.idx,
+    occurred_at: chTime(occurredAtOf(e)),
   }
 }
 
@@ -322,6 +337,7 @@ export function moneyFacts(e: RowSource, a: Applied, playerRef: string, at: At):
     event_id: e.id,
     kind: e.kind,
     ts: chTime(e.ts),
+    occurred_at: chTime(occurredAtOf(e)),
     day: factDay(e as ConversionEvent),
     affiliate_id: a.affiliateId,
     player_ref: playerRef,
@@ -360,6 +376,8 @@ function tally(acc: Accumulator, ledger: LedgerEntry[], e: RowSource, a: Applied
     acc.delta.addCommission(d, a.ledger.currency, a.ledger.amount)
   }
 }
+
+const DAY_MS = 86_400_000
 
 // ---- the one place results become rows, counts and dead letters ----
 

@@ -25,7 +25,7 @@ describe('TabSeparated rows', () => {
   it('one line per row, fields in column order', () => {
     const line = eventRowTsv({ ...base, sub1: 'a\tb', params: { k: 'v' }, details: { bets: '10.5', date: '2026-11-23' } })
     expect(line.endsWith('\n')).toBe(true)
-    expect(line.slice(0, -1).split('\t')).toHaveLength(30)
+    expect(line.slice(0, -1).split('\t')).toHaveLength(31)
     expect(parseEventTsv(line)[0]!.details).toEqual({ bets: '10.5', date: '2026-11-23' })
     expect(line).toContain('a\\tb')
   })

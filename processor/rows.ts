@@ -40,6 +40,7 @@ export const EVENT_COLUMNS = [
   'os',
   'browser',
   'is_bot',
+  'occurred_at',
 ] as const
 
 const NUMERIC = new Set(['affiliate_id', 'link_id', 'offer_id', 'source_id', 'stream_seq', 'stream_idx', 'is_bot'])
@@ -78,6 +79,8 @@ export type EventRow = {
   os: string
   browser: string
   is_bot: 0 | 1
+  /** DateTime64(3) text, UTC: when it happened (a conversion's occurred time; a click's ts) */
+  occurred_at: string
 }
 
 const TSV_ESCAPE = /[\\\t\n\r]/g
@@ -166,6 +169,8 @@ export function eventRowTsv(r: EventRow): string {
     tsvField(r.browser) +
     '\t' +
     r.is_bot +
+    '\t' +
+    r.occurred_at +
     '\n'
   )
 }

@@ -189,3 +189,29 @@ describe('every event kind, end to end', () => {
     expect(rows.find((x) => x.eventId === `${hmacSource.id}:dep-1`)).toMatchObject({ affiliateId: aff.id })
   })
 })
+
+describe('when a conversion happened', () => {
+  it("pays an FTD by the deal in force when it happened, not when it was received", async () => {
+    const partner = (await call('POST', '/api/affiliates', { name: 'Partner C' })).body
+    const link = (await call('POST', '/api/links', { affiliateId: partner.id, destination: 'https://casino.example/?c={click_id}' })).body
+    await new Promise((r) => setTimeout(r, 300))
+    const clickOf = async () => new URL((await fetch(`${app.url}/c/${link.code}`, { redirect: 'manual' })).headers.get('location')!).searchParams.get('c')!
+    const [early, late] = [await clickOf(), await clickOf()]
+    const effectiveFrom = Date.now() + 2_000
+    const deal = await call('POST', '/api/deals/cpa', { affiliateId: partner.id, amount: '40', currency: 'EUR', effectiveFrom: new Date(effectiveFrom).toISOString() })
+    expect(deal.status).toBe(201)
+    await new Promise((r) => setTimeout(r, effectiveFrom - Date.now() + 200))
+    // both received after the deal took effect; the first happened before it
+    await postToken({ event: 'ftd', event_id: 'occ-early', click_id: early, amount: '100', currency: 'EUR', occurred_at: new Date(effectiveFrom - 1_000).toISOString() })
+    await postToken({ event: 'ftd', event_id: 'occ-late', click_id: late, amount: '100', currency: 'EUR' })
+    const rows = await waitFor(
+      'both FTDs stored',
+      async () => ((await call('GET', '/api/events?kind=ftd&limit=1000')).body.items as Row[]).filter((r) => r.affiliateId === partner.id),
+      (items) => items.length === 2,
+      30_000,
+    )
+    const byId = new Map(rows.map((r) => [r.eventId, r]))
+    expect(byId.get(`${tokenSource.id}:occ-early`)).toMatchObject({ status: 'attributed', reason: 'no_deal' })
+    expect(byId.get(`${tokenSource.id}:occ-late`)).toMatchObject({ status: 'attributed', reason: 'cpa' })
+  })
+})

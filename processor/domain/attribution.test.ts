@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../../common/clickid.js'
-import { CLOCK_SKEW_MS, resolveClick, UNATTRIBUTED_REASONS, type ClickResolution } from './attribution.js'
+import { CLOCK_SKEW_MS, resolveClick, UNATTRIBUTED_REASONS, windowAt, type ClickResolution } from './attribution.js'
 
 const signer = new ClickIdSigner('attribution-test-click-secret')
 const forger = new ClickIdSigner('some-other-secret-entirely-xx')
@@ -105,5 +105,32 @@ describe('attribution window per offer', () => {
   it("another offer's clicks keep the default", () => {
     const other = signer.issue({ ts: T - 20 * DAY, ...claims, offerId: 3 })
     expect(resolveClick(verify, other, T, windowOf).ok).toBe(true)
+  })
+})
+
+describe('windowAt: the window version in force at a time', () => {
+  const v = (days: number | null, effectiveFrom: number) => ({ days, effectiveFrom })
+  const history = [v(30, 1_000), v(7, 2_000), v(null, 3_000), v(14, 4_000)]
+  it.each<[string, readonly { days: number | null; effectiveFrom: number }[], number, number]>([
+    ['no versions: the default', [], 5_000, 45],
+    ['before the first version: the default (the offer had no window of its own then)', history, 999, 45],
+    ['at the first version', history, 1_000, 30],
+    ['between two versions: the earlier one', history, 1_999, 30],
+    ['at a change: the new one (effective from its time)', history, 2_000, 7],
+    ['a version that cleared the window: the default', history, 3_500, 45],
+    ['after the last version: the last', history, 9_999, 14],
+    ['stored out of order: by effectiveFrom', [v(14, 4_000), v(30, 1_000), v(7, 2_000)], 2_500, 7],
+    ['two at the same time: the one stored later', [v(30, 1_000), v(7, 1_000)], 1_000, 7],
+  ])('%s', (_n, versions, t, want) => {
+    expect(windowAt(versions, t, 45)).toBe(want)
+  })
+})
+
+describe('resolveClick: the window chosen by the click', () => {
+  it("passes the click's offer and time to the window", () => {
+    const seen: [number, number][] = []
+    const c = clickAt(T - 10 * DAY)
+    expect(resolveClick(verify, c, T, (offerId, clickTs) => (seen.push([offerId, clickTs]), 7 * DAY))).toEqual({ ok: false, reason: 'click_expired' })
+    expect(seen).toEqual([[2, T - 10 * DAY]])
   })
 })

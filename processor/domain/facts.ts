@@ -4,7 +4,7 @@
  * whether it becomes a fact at all (attributed events only) is the pipeline's step.
  */
 import type { FactField, MoneyFacts } from '../../clickhouse/facts.js'
-import type { ConversionEvent, ConversionKind, DetailField } from '../../common/events.js'
+import { occurredAtOf, type ConversionEvent, type ConversionKind, type DetailField } from '../../common/events.js'
 
 /** The column an event's own `amount` goes to, per kind (none: the kind carries no money). */
 const AMOUNT_TO: Record<ConversionKind, FactField | undefined> = {
@@ -40,8 +40,9 @@ export function factsOf(e: Pick<ConversionEvent, 'kind' | 'amount' | 'details'>)
   return out
 }
 
-/** The day the money belongs to: an activity's reported day, else the event's UTC date. */
-export function factDay(e: Pick<ConversionEvent, 'kind' | 'ts' | 'details'>): string {
+/** The day the money belongs to: an activity's reported day, else the UTC date the event
+ *  happened (a deposit reported after midnight belongs to the day it was made). */
+export function factDay(e: Pick<ConversionEvent, 'kind' | 'ts' | 'occurredAt' | 'details'>): string {
   const d = e.kind === 'activity' ? e.details?.date : undefined
-  return d ?? new Date(e.ts).toISOString().slice(0, 10)
+  return d ?? new Date(occurredAtOf(e)).toISOString().slice(0, 10)
 }

@@ -5,8 +5,8 @@
  */
 import type { ClickIdCheck } from '../../common/clickid.js'
 import type { CpaDeal } from '../../common/entities.js'
-import type { ConversionEvent, ReassignEvent } from '../../common/events.js'
-import { resolveClick, type UnattributedReason } from './attribution.js'
+import { occurredAtOf, type ConversionEvent, type ReassignEvent } from '../../common/events.js'
+import { resolveClick, type UnattributedReason, type WindowOf } from './attribution.js'
 import { cpaEntry, versionAt, type LedgerEntry } from './commission.js'
 
 /** A stream position: sequence of the message, index of the event inside it. */
@@ -81,8 +81,8 @@ export type ConversionOutcome =
 
 export type ConversionContext = {
   verify: (clickId: string) => ClickIdCheck
-  /** click → conversion window: one for all, or per the click's offer */
-  windowMs: number | ((offerId: number) => number)
+  /** click → conversion window: one for all, or per the click's offer and time */
+  windowMs: WindowOf
   dealOf: (affiliateId: number) => CpaDeal | undefined
   playerRef: string
 }
@@ -90,7 +90,8 @@ export type ConversionContext = {
 const isBound = (s: PlayerState | undefined): s is PlayerState & { boundAt: number } => s?.boundAt !== undefined
 
 function bind(ev: ConversionEvent, pos: Pos, ctx: ConversionContext): PlayerState {
-  const r = resolveClick(ctx.verify, ev.clickId, ev.ts, ctx.windowMs)
+  // the window runs to when the event happened; a platform that reports it late loses nothing
+  const r = resolveClick(ctx.verify, ev.clickId, occurredAtOf(ev), ctx.windowMs)
   if (r.ok) return { pos, ...r.attribution, boundAt: ev.ts }
   return { pos, affiliateId: 0, linkId: 0, offerId: 0, reason: r.reason, boundAt: ev.ts }
 }
@@ -200,7 +201,8 @@ function applyBound(ev: ConversionEvent, state: PlayerState, ctx: ConversionCont
     return { status: 'unattributed', reason, ...view(next), next }
   }
   if (next.cpaEntryId) return { status: 'attributed', reason: 'cpa_already_paid', ...view(next), next }
-  const version = versionAt(ctx.dealOf(next.affiliateId), ev.ts)
+  // the deal in force when the deposit happened, whenever it was reported
+  const version = versionAt(ctx.dealOf(next.affiliateId), occurredAtOf(ev))
   if (!version) return { status: 'attributed', reason: 'no_deal', ...view(next), next }
   const ledger = cpaEntry({ affiliateId: next.affiliateId, playerRef: ctx.playerRef, ts: ev.ts, eventId: ev.id, seq: next.pos[0] }, version)
   return { status: 'attributed', reason: 'cpa', ...view(next), next: { ...next, cpaEntryId: ledger.entry_id }, ledger }

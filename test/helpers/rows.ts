@@ -33,6 +33,8 @@ export function clickRow(over: Partial<EventRow> = {}): EventRow {
     os: '',
     browser: '',
     is_bot: 0,
+    // a click happened when it was received
+    occurred_at: over.ts ?? '2026-11-24 09:26:40.537',
     ...over,
   }
 }
