@@ -52,9 +52,8 @@ export function linkMarkets(link: Pick<Link, 'markets'>, offer: Pick<Offer, 'mar
   return link.markets ?? offer?.markets ?? []
 }
 
-/** Links are keyed by code (the click path looks them up by it); the index also finds them by id. */
+/** Links are keyed by code (the click path looks them up by it); the store's index also finds them by id. */
 const key = (code: string) => `code.${code}`
-export const linkId = (l: Link) => l.id
 
 export class LinkRepository extends Repository<Link> {
   async create(

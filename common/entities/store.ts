@@ -14,7 +14,7 @@ import { BrandRepository, BrandSchema } from './brands.js'
 import { CpaDealSchema, DealRepository } from './deals.js'
 import { EndpointRepository, EndpointSchema } from './endpoints.js'
 import { EntityBucket, IdCounter, type OnUnreadable } from './kv.js'
-import { LinkRepository, LinkSchema, linkId } from './links.js'
+import { LinkRepository, LinkSchema } from './links.js'
 import { OfferRepository, OfferSchema } from './offers.js'
 import { SourceRepository, SourceSchema } from './sources.js'
 
@@ -40,7 +40,7 @@ export class EntityStore {
     const [b, a, l, d, s, e, o] = await Promise.all([
       bucket(BUCKETS.brands, BrandSchema, 'brand'),
       bucket(BUCKETS.affiliates, AffiliateSchema, 'affiliate', { filter: AFFILIATE_KEYS }),
-      bucket(BUCKETS.links, LinkSchema, 'link', { idOf: linkId }),
+      bucket(BUCKETS.links, LinkSchema, 'link', { idOf: (l) => l.id }),
       bucket(BUCKETS.deals, CpaDealSchema, 'deal'),
       bucket(BUCKETS.sources, SourceSchema, 'source'),
       bucket(BUCKETS.endpoints, EndpointSchema, 'endpoint'),
