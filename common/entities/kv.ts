@@ -207,9 +207,10 @@ export class EntityBucket<T> {
   async delete(key: string, auditKey: string, by: Actor, at: number): Promise<void> {
     const before = await this.read(key)
     await this.kv.delete(key)
-    // The delete marker's revision keeps a late watch delivery of an older value from bringing it back.
+    // The delete marker's revision keeps a late watch delivery of an older value from bringing
+    // it back; a value written after the delete is left to the watch.
     const marker = await this.kv.get(key)
-    this.view.apply(key, undefined, marker?.revision ?? Number.MAX_SAFE_INTEGER)
+    if (!marker || marker.operation !== 'PUT') this.view.apply(key, undefined, marker?.revision ?? Number.MAX_SAFE_INTEGER)
     if (before) await this.audit.append({ at, by, entity: this.entity, key: auditKey, action: 'delete', before: before.value })
   }
 }
