@@ -56,7 +56,12 @@ export class EntityStore {
       new OfferRepository(o, ids),
       audit,
     )
-    await Promise.all(store.#all().map((r) => r.view.ready))
+    try {
+      await Promise.all(store.#all().map((r) => r.view.ready))
+    } catch (err) {
+      store.stop()
+      throw err
+    }
     return store
   }
 
