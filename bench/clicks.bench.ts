@@ -67,8 +67,8 @@ const nats = await startTestNats()
 const nc0 = await connect({ servers: nats.url })
 await ensureTopology(nc0, loadConfig({ NATS_URL: nats.url, DATA_DIR: tempDir('cfg'), ...TEST_SECRETS }))
 const store = await EntityStore.open(nc0)
-const alone = await store.createAffiliate({ name: 'ingest alone' }, Date.now())
-const aloneLink = await store.createLink({ affiliateId: alone.id, destination: 'https://brand.example/land?cid={click_id}&s1={sub1}' }, Date.now())
+const alone = await store.affiliates.create({ name: 'ingest alone' }, Date.now())
+const aloneLink = await store.links.create({ affiliateId: alone.id, destination: 'https://brand.example/land?cid={click_id}&s1={sub1}' }, Date.now())
 await nc0.close()
 const ingestAlone = await spawnApp({
   nodeArgs: ['--max-semi-space-size=32'],

@@ -10,9 +10,9 @@
 import { z } from 'zod'
 import { AmountSchema, StoredCurrencySchema } from './money.js'
 
-import { CONVERSION_KINDS, SUB_IDS } from './vocabulary.js'
+import { CONVERSION_KINDS, DETAIL_FIELDS, POSTBACK_MAIN_FIELDS, SUB_IDS } from './vocabulary.js'
 
-export { CONVERSION_KINDS, SUB_IDS }
+export { CONVERSION_KINDS, DETAIL_FIELDS, SUB_IDS }
 
 /** Event times are ms since the epoch, within what ClickHouse's DateTime64(3) holds. */
 export const MAX_EVENT_TS = Date.UTC(2299, 11, 31)
@@ -49,11 +49,10 @@ export type ConversionKind = (typeof CONVERSION_KINDS)[number]
  * lots, spread, commission), a prop-trading challenge (challenge_id, plan), and the event a
  * chargeback or refund reverses (ref_event_id).
  */
-export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments', 'instrument', 'lots', 'spread', 'commission', 'challenge_id', 'plan', 'ref_event_id'] as const
 export type DetailField = (typeof DETAIL_FIELDS)[number]
 
 /** The postback's own parameter names; a source's field mapping renames its platform's to these. */
-export const POSTBACK_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at', ...DETAIL_FIELDS] as const
+export const POSTBACK_FIELDS = [...POSTBACK_MAIN_FIELDS, ...DETAIL_FIELDS] as const
 export type PostbackField = (typeof POSTBACK_FIELDS)[number]
 
 export const ConversionEventSchema = z.object({

@@ -30,3 +30,9 @@ export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'curr
 
 /** What the audit log records changes of. */
 export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player'] as const
+
+/** Vertical fields an event carries besides its main amount (activity, trades, challenges, reversals). */
+export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments', 'instrument', 'lots', 'spread', 'commission', 'challenge_id', 'plan', 'ref_event_id'] as const
+
+/** The postback's own main parameter names (a source's field mapping renames its platform's to these). */
+export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at'] as const

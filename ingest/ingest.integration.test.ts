@@ -33,10 +33,10 @@ beforeAll(async () => {
   nc = await connectNats(nats.url, 'test')
   jsm = await nc.jetstreamManager()
   const store = await EntityStore.open(nc)
-  const a = await store.createAffiliate({ name: 'A' }, Date.now())
+  const a = await store.affiliates.create({ name: 'A' }, Date.now())
   affiliateId = a.id
-  code = (await store.createLink({ affiliateId: a.id, destination: 'https://brand.example/x?cid={click_id}&a={affiliate_id}&s={sub2}' }, Date.now())).code
-  const s = await store.createSource({ name: 'platform' }, Date.now())
+  code = (await store.links.create({ affiliateId: a.id, destination: 'https://brand.example/x?cid={click_id}&a={affiliate_id}&s={sub2}' }, Date.now())).code
+  const s = await store.sources.create({ name: 'platform' }, Date.now())
   source = { id: s.source.id, token: s.secret }
   await new Promise((r) => setTimeout(r, 200)) // the KV watch brings the link and source to ingest
 })

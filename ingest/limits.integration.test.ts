@@ -41,11 +41,11 @@ beforeAll(async () => {
   jsm = await nc.jetstreamManager()
   const store = await EntityStore.open(nc)
   for (let i = 0; i < 4; i++) {
-    const s = await store.createSource({ name: `s${i}` }, Date.now())
+    const s = await store.sources.create({ name: `s${i}` }, Date.now())
     src.push({ id: s.source.id, secret: s.secret })
   }
-  const a = await store.createAffiliate({ name: 'A' }, Date.now())
-  code = (await store.createLink({ affiliateId: a.id, destination: 'https://brand.example/x?cid={click_id}' }, Date.now())).code
+  const a = await store.affiliates.create({ name: 'A' }, Date.now())
+  code = (await store.links.create({ affiliateId: a.id, destination: 'https://brand.example/x?cid={click_id}' }, Date.now())).code
   await new Promise((r) => setTimeout(r, 300)) // the KV watch brings links and sources to ingest
 })
 

@@ -29,8 +29,8 @@ beforeAll(async () => {
   jsm = await nc.jetstreamManager()
   store = await EntityStore.open(nc)
   const now = Date.now()
-  const make = async (name: string, settings: Parameters<EntityStore['createSource']>[0]) => {
-    const r = await store.createSource({ ...settings, name }, now)
+  const make = async (name: string, settings: Parameters<EntityStore['sources']['create']>[0]) => {
+    const r = await store.sources.create({ ...settings, name }, now)
     return { id: r.source.id, secret: r.secret }
   }
   src.token = await make('token', { name: '' })
@@ -213,13 +213,13 @@ describe('field and event mappings', () => {
   })
 
   it('an operator changes the mapping and the allow-list; ingest follows within moments', async () => {
-    await store.updateSource(src.mapped.id, { fieldMap: { player_id: 'uid', event_id: 'txn', amount: 'sum', currency: 'cur', event: 'type' } }, Date.now())
+    await store.sources.update(src.mapped.id, { fieldMap: { player_id: 'uid', event_id: 'txn', amount: 'sum', currency: 'cur', event: 'type' } }, Date.now())
     await new Promise((r) => setTimeout(r, 300))
     const q = new URLSearchParams({ source: String(src.mapped.id), token: src.mapped.secret, type: 'signup', txn: 'T-1003', uid: 'U-6' })
     const r = await fetch(`${app.url}/postback?${q}`)
     expect(r.status).toBe(200)
     expect((await last()).event).toMatchObject({ kind: 'registration', playerId: 'U-6' })
-    await store.updateSource(src.mapped.id, { ipAllow: ['192.0.2.0/24'] }, Date.now())
+    await store.sources.update(src.mapped.id, { ipAllow: ['192.0.2.0/24'] }, Date.now())
     await new Promise((r) => setTimeout(r, 300))
     const denied = await fetch(`${app.url}/postback?${q.toString().replace('T-1003', 'T-1004')}`)
     expect(denied.status).toBe(403)

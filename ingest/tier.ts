@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from 'nats'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { Config } from '../common/config.js'
-import { EntityStore, LinkSchema, OfferSchema, SourceSchema, WatchedBucket } from '../common/entities.js'
+import { EntityStore } from '../common/entities.js'
 import type { Logger } from '../common/log.js'
 import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
@@ -18,11 +18,8 @@ import { Publisher } from './publisher.js'
 import { Spool } from './spool.js'
 
 export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger): Promise<RunningTier & { publisher: Publisher }> {
-  const store = await EntityStore.open(nc)
-  const onBad = (err: unknown, key: string) => log.error({ err, key }, 'unreadable entity in KV, ignored')
-  const links = new WatchedBucket(store.links, LinkSchema, onBad)
-  const sources = new WatchedBucket(store.sources, SourceSchema, onBad)
-  const offers = new WatchedBucket(store.offers, OfferSchema, onBad)
+  const store = await EntityStore.open(nc, (err, key) => log.error({ err, key }, 'unreadable entity in KV, ignored'))
+  const [links, sources, offers] = [store.links.view, store.sources.view, store.offers.view]
   const idempotency = await openKv(nc, BUCKETS.postbacks)
   // Clicks JetStream cannot store during an outage wait here, on this node's disk.
   const spool = await Spool.open(join(cfg.dataDir, 'spool'), { log })
@@ -34,7 +31,6 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
     clickAckTimeoutMs: cfg.ingest.clickAckTimeoutMs,
     log,
   })
-  await Promise.all([links.ready, sources.ready, offers.ready])
   let stopping = false
   return {
     name: 'ingest',
@@ -55,9 +51,7 @@ export async function startIngest(nc: NatsConnection, cfg: Config, log: Logger):
     async stop() {
       stopping = true
       await publisher.drain()
-      links.stop()
-      sources.stop()
-      offers.stop()
+      store.stop()
       log.info({ published: publisher.stats.published }, 'ingest drained')
     },
   }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChdb, queryRows, type ClickHouseClient } from '../clickhouse/client.js'
 import { migrate } from '../clickhouse/migrate.js'
 import { ClickIdSigner } from '../common/clickid.js'
-import { CpaDealSchema, EntityStore, OfferSchema, WatchedBucket, type Link, type Offer } from '../common/entities.js'
+import { EntityStore, type Link, type Offer, type WatchedBucket } from '../common/entities.js'
 import type { ClickEvent, ConversionEvent } from '../common/events.js'
 import { conversionOrderKey } from '../common/events.js'
 import { createLogger } from '../common/log.js'
@@ -134,10 +134,10 @@ async function counts() {
 describe('processor crash recovery', () => {
   it('redoes a pending batch exactly, whether it died before or after saving player state', async () => {
     const store = await EntityStore.open(nc)
-    const aff = await store.createAffiliate({ name: 'A' }, Date.now())
-    const link = await store.createLink({ affiliateId: aff.id, destination: 'https://x.example/?c={click_id}' }, Date.now())
-    await store.addCpaVersion(aff.id, { amount: '25.50', currency: 'EUR', effectiveFrom: Date.now() - 1 }, Date.now())
-    const deals = new WatchedBucket(store.deals, CpaDealSchema, () => {})
+    const aff = await store.affiliates.create({ name: 'A' }, Date.now())
+    const link = await store.links.create({ affiliateId: aff.id, destination: 'https://x.example/?c={click_id}' }, Date.now())
+    await store.deals.addCpaVersion(aff.id, { amount: '25.50', currency: 'EUR', effectiveFrom: Date.now() - 1 }, Date.now())
+    const deals = store.deals.view
     await deals.ready
     const progressKv = await openKv(nc, BUCKETS.progress)
     const playersKv = await openKv(nc, BUCKETS.players)
@@ -231,7 +231,6 @@ describe('processor crash recovery', () => {
       rollupEntries: 30,
       rollupAmount: 30 * 25.5,
     })
-    deals.stop()
   }, 90_000)
 
   it("writes a redone batch's rows again when their insert token survived a kill but the rows did not", async () => {
@@ -240,10 +239,10 @@ describe('processor crash recovery', () => {
     // "dies" before saving player state, and the batch's rows are then deleted (a mutation
     // keeps the dedup log, exactly the state such a kill leaves).
     const store = await EntityStore.open(nc)
-    const aff = await store.createAffiliate({ name: 'Lost part' }, Date.now())
-    const link = await store.createLink({ affiliateId: aff.id, destination: 'https://x.example/?c={click_id}' }, Date.now())
-    await store.addCpaVersion(aff.id, { amount: '7', currency: 'EUR', effectiveFrom: Date.now() - 1 }, Date.now())
-    const deals = new WatchedBucket(store.deals, CpaDealSchema, () => {})
+    const aff = await store.affiliates.create({ name: 'Lost part' }, Date.now())
+    const link = await store.links.create({ affiliateId: aff.id, destination: 'https://x.example/?c={click_id}' }, Date.now())
+    await store.deals.addCpaVersion(aff.id, { amount: '7', currency: 'EUR', effectiveFrom: Date.now() - 1 }, Date.now())
+    const deals = store.deals.view
     await deals.ready
     const progressKv = await openKv(nc, BUCKETS.progress)
     const playersKv = await openKv(nc, BUCKETS.players)
@@ -294,7 +293,6 @@ describe('processor crash recovery', () => {
     await waitFor('lag 0', () => c.p.lag(), (l) => l === 0, 20_000)
     await c.p.stop()
     await c.pool.destroy()
-    deals.stop()
     expect(await mine()).toEqual({ clicks: 50, ledger: 5, rollupClicks: 50, rollupEntries: 5, facts: 5, rollupFacts: 5 })
     expect(c.p.stats.counts['redo.rewritten.events']).toBeGreaterThan(0)
     expect(c.p.stats.counts['redo.rewritten.player_facts']).toBe(5)
@@ -305,7 +303,7 @@ describe('processor crash recovery', () => {
     const jsm = await nc.jetstreamManager()
     const enc = new TextEncoder()
     const store = await EntityStore.open(nc)
-    const deals = new WatchedBucket(store.deals, CpaDealSchema, () => {})
+    const deals = store.deals.view
     await deals.ready
     const progressKv = await openKv(nc, BUCKETS.progress)
     const playersKv = await openKv(nc, BUCKETS.players)
@@ -342,7 +340,6 @@ describe('processor crash recovery', () => {
     )
     await c.p.stop()
     await c.pool.destroy()
-    deals.stop()
 
     const after = await counts()
     expect(after.clicks - before.clicks).toBe(1)
@@ -380,10 +377,10 @@ async function totalsOf(affiliateId: number) {
 
 async function program(name: string, cpa: string) {
   const store = await EntityStore.open(nc)
-  const aff = await store.createAffiliate({ name }, Date.now())
-  const link = await store.createLink({ affiliateId: aff.id, destination: 'https://x.example/?c={click_id}' }, Date.now())
-  await store.addCpaVersion(aff.id, { amount: cpa, currency: 'EUR', effectiveFrom: Date.now() - 1 }, Date.now())
-  const deals = new WatchedBucket(store.deals, CpaDealSchema, () => {})
+  const aff = await store.affiliates.create({ name }, Date.now())
+  const link = await store.links.create({ affiliateId: aff.id, destination: 'https://x.example/?c={click_id}' }, Date.now())
+  await store.deals.addCpaVersion(aff.id, { amount: cpa, currency: 'EUR', effectiveFrom: Date.now() - 1 }, Date.now())
+  const deals = store.deals.view
   await deals.ready
   const progressKv = await openKv(nc, BUCKETS.progress)
   const playersKv = await openKv(nc, BUCKETS.players)
@@ -432,7 +429,6 @@ describe('a batch whose rule throws', () => {
     await waitFor('caught up', async () => ({ lag: await c.p.lag(), failure: c.p.stats.failure }), (x) => x.lag === 0 && x.failure === null, 20_000)
     await c.p.stop()
     await c.pool.destroy()
-    deals.stop()
     expect(await totalsOf(aff.id)).toEqual({
       events: 40 + 4 * 2,
       clicks: 40,
@@ -477,7 +473,6 @@ describe('clicks that do not count', () => {
     await waitFor('processed', () => c.p.lag(), (l) => l === 0, 20_000)
     await c.p.stop()
     await c.pool.destroy()
-    deals.stop()
     const rows = await queryRows<{ status: string; reason: string; is_bot: number }>(
       ch,
       'SELECT status, reason, is_bot FROM events WHERE affiliate_id = {a:UInt32} ORDER BY stream_idx',
@@ -550,7 +545,6 @@ describe('player money facts', () => {
     await waitFor('lag 0', () => c.p.lag(), (l) => l === 0, 20_000)
     await c.p.stop()
     await c.pool.destroy()
-    deals.stop()
     expect(await totalsOf(aff.id)).toEqual(once)
     expect(once).toMatchObject({ facts: 21, rollupFacts: 21, ftds: 3, ledger: 3 })
 
@@ -604,15 +598,14 @@ describe("an offer's attribution window, versioned", () => {
     const store = await EntityStore.open(nc)
     const DAY = 86_400_000
     const now = Date.now()
-    const created = await store.createOffer({ name: 'Spins', destination: 'https://x.example/', attributionWindowDays: 30 }, now - 20 * DAY)
-    const offer = await store.updateOffer(created.id, { attributionWindowDays: 7 }, now - 9 * DAY)
+    const created = await store.offers.create({ name: 'Spins', destination: 'https://x.example/', attributionWindowDays: 30 }, now - 20 * DAY)
+    const offer = await store.offers.update(created.id, { attributionWindowDays: 7 }, now - 9 * DAY)
     expect(offer.attributionWindowDays).toBe(7) // the API's field: the current window
     expect(offer.attributionWindows).toEqual([
       { days: 30, effectiveFrom: now - 20 * DAY },
       { days: 7, effectiveFrom: now - 9 * DAY },
     ])
-    const offers = new WatchedBucket(store.offers, OfferSchema, () => {})
-    await offers.ready
+    const offers = store.offers.view
     const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
     const click = (ts: number) => signer.issue({ ts, linkId: 1, affiliateId: aff.id, offerId: offer.id })
     const reg = (tag: string, clickId: string, occurredAt: number): ConversionEvent => ({

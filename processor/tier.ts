@@ -6,7 +6,7 @@ import { Piscina } from 'piscina'
 import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
-import { CpaDealSchema, EndpointSchema, OfferSchema, WatchedBucket } from '../common/entities.js'
+import { EntityStore } from '../common/entities.js'
 import type { Logger } from '../common/log.js'
 import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
@@ -36,15 +36,9 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     { clickSecret: cfg.secrets.clickSecret, pseudonymSecret: cfg.secrets.pseudonymSecret, windowMs: cfg.processor.attributionWindowDays * 86_400_000, ipStorage: cfg.processor.ipStorage },
     cfg.processor.threads,
   )
-  const js = nc.jetstream()
-  const dealsKv = await js.views.kv(BUCKETS.deals, { bindOnly: true })
-  const deals = new WatchedBucket(dealsKv, CpaDealSchema, (err, key) => log.error({ err, key }, 'unreadable deal in KV, ignored'))
-  await deals.ready
-  const endpointsKv = await js.views.kv(BUCKETS.endpoints, { bindOnly: true })
-  const endpoints = new WatchedBucket(endpointsKv, EndpointSchema, (err, key) => log.error({ err, key }, 'unreadable postback endpoint in KV, ignored'))
-  await endpoints.ready
-  const offers = new WatchedBucket(await js.views.kv(BUCKETS.offers, { bindOnly: true }), OfferSchema, (err, key) => log.error({ err, key }, 'unreadable offer in KV, ignored'))
-  await offers.ready
+  // Deals, postback endpoints and offers kept live in memory, loaded before the tier reports ready.
+  const store = await EntityStore.open(nc, (err, key) => log.error({ err, key }, 'unreadable entity in KV, ignored'))
+  const [deals, endpoints, offers] = [store.deals.view, store.endpoints.view, store.offers.view]
   const processor = new Processor({
     nc,
     ch,
@@ -72,9 +66,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     async stop() {
       stopping = true
       await processor.stop()
-      deals.stop()
-      endpoints.stop()
-      offers.stop()
+      store.stop()
       await pool.destroy()
       log.info({ applied: processor.applied, events: processor.stats.events }, 'processor stopped')
     },

@@ -56,14 +56,6 @@ function why(err: z.ZodError): string {
 
 export async function importRows(kind: ImportKind, rows: Record<string, string>[], firstRow: number, dryRun: boolean, d: ImportDeps): Promise<RowResult[]> {
   const out: RowResult[] = []
-  const links = new Map<string, Link | null>()
-  const linkByCode = async (code: string) => {
-    if (!links.has(code)) {
-      const e = await d.store.links.get(`code.${code}`)
-      links.set(code, e && e.operation === 'PUT' ? (JSON.parse(e.string()) as Link) : null)
-    }
-    return links.get(code) ?? undefined
-  }
   const publishes: Promise<unknown>[] = []
   for (let i = 0; i < rows.length; i++) {
     const row = firstRow + i
@@ -74,12 +66,12 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
         fail(why(p.error))
         continue
       }
-      const existing = await d.store.findAffiliateByExternalId(p.data.external_id)
+      const existing = await d.store.affiliates.findByExternalId(p.data.external_id)
       if (existing) out.push({ row, action: 'exists', id: existing.id })
       else if (dryRun) out.push({ row, action: 'create' })
       else {
         try {
-          const a = await d.store.createAffiliate({ name: p.data.name, externalId: p.data.external_id, ...(p.data.email ? { email: p.data.email } : {}) }, Date.now(), 'import')
+          const a = await d.store.affiliates.create({ name: p.data.name, externalId: p.data.external_id, ...(p.data.email ? { email: p.data.email } : {}) }, Date.now(), 'import')
           out.push({ row, action: 'create', id: a.id })
         } catch (err) {
           if (err instanceof ConflictError) out.push({ row, action: 'exists' })
@@ -97,12 +89,12 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
         fail('give exactly one of affiliate_id, affiliate_external_id')
         continue
       }
-      const aff = r.affiliate_id !== undefined ? await d.store.getAffiliate(r.affiliate_id) : await d.store.findAffiliateByExternalId(r.affiliate_external_id!)
+      const aff = r.affiliate_id !== undefined ? d.store.affiliates.get(r.affiliate_id) : await d.store.affiliates.findByExternalId(r.affiliate_external_id!)
       if (!aff) {
         fail(`no affiliate ${r.affiliate_id ?? `with external id '${r.affiliate_external_id}'`}`)
         continue
       }
-      const have = await linkByCode(r.code)
+      const have = d.store.links.byCode(r.code)
       if (have) {
         if (have.affiliateId === aff.id) out.push({ row, action: 'exists', id: have.id })
         else fail(`link code '${r.code}' belongs to affiliate ${have.affiliateId}`)
@@ -110,8 +102,7 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
       }
       if (dryRun) out.push({ row, action: 'create' })
       else {
-        const l = await d.store.createLink({ affiliateId: aff.id, destination: r.destination, code: r.code }, Date.now(), 'import')
-        links.set(r.code, l)
+        const l = await d.store.links.create({ affiliateId: aff.id, destination: r.destination, code: r.code }, Date.now(), 'import')
         out.push({ row, action: 'create', id: l.id })
       }
     } else {
@@ -120,7 +111,7 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
         fail(why(p.error))
         continue
       }
-      const link = await linkByCode(p.data.link_code)
+      const link = d.store.links.byCode(p.data.link_code)
       if (!link) {
         fail(`no link with code '${p.data.link_code}'`)
         continue

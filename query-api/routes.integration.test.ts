@@ -8,6 +8,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import { connect, type NatsConnection } from 'nats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { EntityStore } from '../common/entities.js'
 import { launch, type App } from '../launcher.js'
 import { api, waitFor } from '../test/helpers/app.js'
 import { tempDir, TEST_SECRETS } from '../test/helpers/config.js'
@@ -268,5 +269,37 @@ describe('POST /api/postbacks/endpoints/:id/test', () => {
   it('a real delivery’s attempts are not marked as tests', async () => {
     const items = (await op()('GET', '/api/postbacks/attempts?limit=1000')).body.items as Attempt[]
     expect(items.every((a) => a.test === a.eventId.startsWith('test:'))).toBe(true)
+  })
+})
+
+describe("the query-api's entity index", () => {
+  it('shows a create and an update made through the API to the very next list and get', async () => {
+    const made = (await op()('POST', '/api/affiliates', { name: 'Fresh Media' })).body
+    expect((await op()('GET', `/api/affiliates/${made.id}`)).body).toMatchObject({ id: made.id, name: 'Fresh Media' })
+    await op()('PATCH', `/api/affiliates/${made.id}`, { name: 'Fresh Media Ltd' })
+    expect((await op()('GET', `/api/affiliates/${made.id}`)).body.name).toBe('Fresh Media Ltd')
+
+    const link = (await op()('POST', '/api/links', { affiliateId: made.id, destination: 'https://fresh.example/' })).body
+    const listed = async () => (await op()('GET', `/api/links?affiliateId=${made.id}`)).body.items as { id: number; status: string }[]
+    expect(await listed()).toEqual([expect.objectContaining({ id: link.id, status: 'active' })])
+    expect((await op()('PATCH', `/api/links/${link.id}`, { status: 'paused' })).status).toBe(200)
+    expect(await listed()).toEqual([expect.objectContaining({ id: link.id, status: 'paused' })])
+  })
+
+  it("shows another process's change once its watch delivers it", async () => {
+    const elsewhere = await EntityStore.open(nc)
+    try {
+      const brand = await elsewhere.brands.create({ name: 'Made elsewhere' }, Date.now())
+      await waitFor('the brand in the list', async () => (await op()('GET', '/api/brands?limit=1000')).body.items as { id: number }[], (items) => items.some((b) => b.id === brand.id), 5_000)
+      await elsewhere.brands.update(brand.id, { status: 'paused' }, Date.now())
+      await waitFor(
+        'the paused brand',
+        async () => (await op()('GET', '/api/brands?status=paused&limit=1000')).body.items as { id: number }[],
+        (items) => items.some((b) => b.id === brand.id),
+        5_000,
+      )
+    } finally {
+      elsewhere.stop()
+    }
   })
 })

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
-import { AffiliateSchema, EntityStore, WatchedBucket } from '../common/entities.js'
+import { EntityStore } from '../common/entities.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 import { openKv } from '../common/nats.js'
 import { BUCKETS } from '../common/subjects.js'
@@ -54,11 +54,9 @@ export async function startQueryApi(
   log: Logger,
   extra: { status: ApiDeps['status']; demo?: ApiDeps['demo'] },
 ): Promise<RunningTier & { hub: LiveHub }> {
-  const store = await EntityStore.open(nc)
-  // Affiliates kept live in memory: a suspension closes the portal at once, with no lookup per request.
-  const affiliates = new WatchedBucket(store.affiliates, AffiliateSchema, (err, key) => log.error({ err, key }, 'unreadable affiliate in KV, ignored'), 'a.*')
-  await affiliates.ready
-  const auth = new Auth(cfg.secrets.operatorApiKey, cfg.secrets.tokenSecret, (id) => affiliates.map.get(`a.${id}`)?.status === 'suspended')
+  // Every entity kept live in memory: lists and gets read no KV, and a suspension closes the portal at once.
+  const store = await EntityStore.open(nc, (err, key) => log.error({ err, key }, 'unreadable entity in KV, ignored'))
+  const auth = new Auth(cfg.secrets.operatorApiKey, cfg.secrets.tokenSecret, (id) => store.affiliates.get(id)?.status === 'suspended')
   const hub = new LiveHub(auth, log)
   hub.start(nc, await watermarks(ch))
   const js = nc.jetstream()
@@ -101,7 +99,7 @@ export async function startQueryApi(
     async stop() {
       stopping = true
       hub.stop()
-      affiliates.stop()
+      store.stop()
     },
   }
 }

@@ -41,18 +41,23 @@ async function ensureSetup(nc: NatsConnection, cfg: Config): Promise<DemoSetup> 
   const file = join(cfg.dataDir, 'demo.json')
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DemoSetup
   const store = await EntityStore.open(nc)
-  const now = Date.now()
-  const codes: string[] = []
-  for (const [i, name] of NAMES.entries()) {
-    const a = await store.createAffiliate({ name }, now)
-    const link = await store.createLink({ affiliateId: a.id, destination: 'https://brand.example/welcome?cid={click_id}&s1={sub1}', code: `demo${i + 1}` }, now)
-    await store.addCpaVersion(a.id, { amount: ['100', '150', '75.50', '200', '120'][i]!, currency: i === 1 ? 'USD' : 'EUR', effectiveFrom: now }, now)
-    codes.push(link.code)
+  // the store's watches end with the setup: the app's connection outlives it
+  try {
+    const now = Date.now()
+    const codes: string[] = []
+    for (const [i, name] of NAMES.entries()) {
+      const a = await store.affiliates.create({ name }, now)
+      const link = await store.links.create({ affiliateId: a.id, destination: 'https://brand.example/welcome?cid={click_id}&s1={sub1}', code: `demo${i + 1}` }, now)
+      await store.deals.addCpaVersion(a.id, { amount: ['100', '150', '75.50', '200', '120'][i]!, currency: i === 1 ? 'USD' : 'EUR', effectiveFrom: now }, now)
+      codes.push(link.code)
+    }
+    const { source, secret: token } = await store.sources.create({ name: 'Demo operator platform' }, now)
+    const setup = { sourceId: source.id, token, codes }
+    writeFileSync(file, JSON.stringify(setup, null, 2), { mode: 0o600 })
+    return setup
+  } finally {
+    store.stop()
   }
-  const { source, secret: token } = await store.createSource({ name: 'Demo operator platform' }, now)
-  const setup = { sourceId: source.id, token, codes }
-  writeFileSync(file, JSON.stringify(setup, null, 2), { mode: 0o600 })
-  return setup
 }
 
 export async function startDemo(nc: NatsConnection, baseUrl: string, cfg: Config, log: Logger) {

@@ -30,8 +30,8 @@ export const CreateToken = z.object({ ttlDays: z.number().int().min(1).max(365).
 export const affiliateRoutes: ApiPlugin = (app, d) => {
   app.post('/api/affiliates', { config: { who: OPERATOR }, schema: { summary: 'Create an affiliate', body: CreateAffiliate } }, async (req, reply) => {
     const body = req.body
-    if (body.parentId !== undefined && !(await d.store.getAffiliate(body.parentId))) throw noSuch('parentId', `affiliate ${body.parentId}`)
-    return reply.code(201).send(await d.store.createAffiliate(body, Date.now(), 'operator'))
+    if (body.parentId !== undefined && !d.store.affiliates.get(body.parentId)) throw noSuch('parentId', `affiliate ${body.parentId}`)
+    return reply.code(201).send(await d.store.affiliates.create(body, Date.now(), 'operator'))
   })
 
   app.patch(
@@ -39,7 +39,7 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
     { config: { who: OPERATOR }, schema: { summary: "Change an affiliate's name, email, status, manager or parent", params: IdParams, body: UpdateAffiliate } },
     async (req) => {
       const { id } = req.params
-      return d.store.updateAffiliate(id, req.body, Date.now(), 'operator')
+      return d.store.affiliates.update(id, req.body, Date.now(), 'operator')
     },
   )
 
@@ -47,7 +47,7 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
     const p = req.principal
     const q = req.query
     const needle = q.q?.toLowerCase()
-    const all = (await d.store.listAffiliates()).filter(
+    const all = d.store.affiliates.list().filter(
       (a) =>
         (p.kind === 'operator' || a.id === p.affiliateId) &&
         (q.status === undefined || a.status === q.status) &&
@@ -59,7 +59,7 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
 
   app.get('/api/affiliates/:id', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'One affiliate', params: IdParams } }, async (req) => {
     const id = scopeAffiliate(req.principal, req.params.id)!
-    const a = await d.store.getAffiliate(id)
+    const a = d.store.affiliates.get(id)
     if (!a) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
     return a
   })
@@ -70,7 +70,7 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
     async (req, reply) => {
       const { id } = req.params
       const { ttlDays } = req.body
-      if (!(await d.store.getAffiliate(id))) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
+      if (!d.store.affiliates.get(id)) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
       return reply.code(201).send(await issueToken(d, id, ttlDays, 'operator'))
     },
   )

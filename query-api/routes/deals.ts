@@ -14,7 +14,7 @@ const CreateCpa = z.object({
 export const dealRoutes: ApiPlugin = (app, d) => {
   app.post('/api/deals/cpa', { config: { who: OPERATOR }, schema: { summary: 'Add a CPA deal version (never retroactive)', body: CreateCpa } }, async (req, reply) => {
     const body = req.body
-    if (!(await d.store.getAffiliate(body.affiliateId))) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
+    if (!d.store.affiliates.get(body.affiliateId)) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
     const now = Date.now()
     const effectiveFrom = body.effectiveFrom?.getTime() ?? now
     // A version takes effect from its date, never retroactively: events already processed
@@ -23,12 +23,12 @@ export const dealRoutes: ApiPlugin = (app, d) => {
       throw new HttpError(400, 'invalid_request', 'effectiveFrom is in the past: deal versions never apply retroactively', {
         effectiveFrom: 'must not be in the past',
       })
-    return reply.code(201).send(await d.store.addCpaVersion(body.affiliateId, { amount: body.amount, currency: body.currency, effectiveFrom }, now, 'operator'))
+    return reply.code(201).send(await d.store.deals.addCpaVersion(body.affiliateId, { amount: body.amount, currency: body.currency, effectiveFrom }, now, 'operator'))
   })
 
   app.get('/api/deals', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Deals with every version' } }, async (req) => {
     const p = req.principal
-    const all = await d.store.listDeals()
+    const all = d.store.deals.list()
     return { items: p.kind === 'operator' ? all : all.filter((x) => x.affiliateId === p.affiliateId) }
   })
 }

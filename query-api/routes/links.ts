@@ -29,7 +29,7 @@ const LinkList = Page.extend({ affiliateId: ParamId.optional(), offerId: ParamCo
 
 /** The offer a link is for, and that its landing page is one of the offer's. */
 async function offerFor(d: ApiDeps, offerId: number | undefined, landingPageId: string | undefined | null): Promise<Offer | undefined> {
-  const offer = offerId !== undefined && offerId > 0 ? await d.store.getOffer(offerId) : undefined
+  const offer = offerId !== undefined && offerId > 0 ? d.store.offers.get(offerId) : undefined
   if (offerId !== undefined && offerId > 0 && !offer) throw noSuch('offerId', `offer ${offerId}`)
   if (landingPageId != null && !offer?.landingPages.some((p) => p.id === landingPageId))
     throw new HttpError(400, 'invalid_request', `the offer has no landing page '${landingPageId}'`, { landingPageId: 'is not one of the offer’s landing pages' })
@@ -53,12 +53,12 @@ export const linkRoutes: ApiPlugin = (app, d) => {
         const affiliateId = scopeAffiliate(p, body.affiliateId)!
         const offer = await offerFor(d, body.offerId, body.landingPageId)
         if (!offer || offer.status !== 'active') throw noSuch('offerId', `active offer ${body.offerId}`)
-        return reply.code(201).send(await d.store.createLink({ ...body, affiliateId, offerId: offer.id, destination: offer.destination }, Date.now(), actor(p)))
+        return reply.code(201).send(await d.store.links.create({ ...body, affiliateId, offerId: offer.id, destination: offer.destination }, Date.now(), actor(p)))
       }
       const body = parse(CreateLink, req.body)
-      if (!(await d.store.getAffiliate(body.affiliateId))) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
+      if (!d.store.affiliates.get(body.affiliateId)) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
       const offer = await offerFor(d, body.offerId, body.landingPageId)
-      return reply.code(201).send(await d.store.createLink({ ...body, destination: body.destination ?? offer!.destination }, Date.now(), 'operator'))
+      return reply.code(201).send(await d.store.links.create({ ...body, destination: body.destination ?? offer!.destination }, Date.now(), 'operator'))
     },
   )
 
@@ -67,17 +67,17 @@ export const linkRoutes: ApiPlugin = (app, d) => {
     { config: { who: OPERATOR }, schema: { summary: "Change a link's destination, status, landing page, default sub-ids, markets or geo rule", params: IdParams, body: UpdateLink } },
     async (req) => {
       const { id } = req.params
-      const link = await d.store.getLinkById(id)
+      const link = d.store.links.get(id)
       if (!link) throw new HttpError(404, 'not_found', `no link ${id}`)
       if (req.body.landingPageId != null) await offerFor(d, link.offerId, req.body.landingPageId)
-      return d.store.updateLink(link, req.body, Date.now(), 'operator')
+      return d.store.links.update(link, req.body, Date.now(), 'operator')
     },
   )
 
   app.get('/api/links', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'List links, filtered and paged', querystring: LinkList } }, async (req) => {
     const q = req.query
     const affiliateId = scopeAffiliate(req.principal, q.affiliateId)
-    const all = (await d.store.listLinks()).filter(
+    const all = d.store.links.list().filter(
       (l) => (affiliateId === undefined || l.affiliateId === affiliateId) && (q.offerId === undefined || l.offerId === q.offerId) && (q.status === undefined || l.status === q.status),
     )
     return page(all, q)

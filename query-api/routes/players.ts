@@ -26,7 +26,7 @@ export const playerRoutes: ApiPlugin = (app, d) => {
   // with the player's events; the events log keeps who, when, from and to.
   app.post('/api/players/reassign', { config: { who: OPERATOR }, schema: { summary: 'Reassign a player from now on (0: organic)', body: Reassign } }, async (req, reply) => {
     const body = req.body
-    if (body.affiliateId > 0 && !(await d.store.getAffiliate(body.affiliateId))) throw new HttpError(404, 'not_found', `no affiliate ${body.affiliateId}`)
+    if (body.affiliateId > 0 && !d.store.affiliates.get(body.affiliateId)) throw new HttpError(404, 'not_found', `no affiliate ${body.affiliateId}`)
     const publish = publisher(d)
     const auditKey = playerAuditKey(d, body.playerId)
     const e: ReassignEvent = { kind: 'reassign', id: `ra:${randomUUID()}`, ts: Date.now(), playerId: body.playerId, affiliateId: body.affiliateId, by: 'operator', note: body.note }

@@ -54,7 +54,7 @@ export const postbackRoutes: ApiPlugin = (app, d) => {
   /** The endpoint, if the caller may act on it (an affiliate: only its own; others look absent). */
   const ownEndpoint = async (req: FastifyRequest, id: number) => {
     const p = req.principal
-    const ep = await d.store.getEndpoint(id)
+    const ep = d.store.endpoints.get(id)
     if (!ep || (p.kind !== 'operator' && ep.affiliateId !== p.affiliateId)) throw new HttpError(404, 'not_found', 'no such endpoint')
     return ep
   }
@@ -66,14 +66,14 @@ export const postbackRoutes: ApiPlugin = (app, d) => {
     const body = req.body
     const affiliateId = scopeAffiliate(req.principal, body.affiliateId)
     if (affiliateId === undefined) throw new HttpError(400, 'invalid_request', 'affiliateId is required', { affiliateId: 'is required' })
-    if (!(await d.store.getAffiliate(affiliateId))) throw new HttpError(404, 'not_found', `no affiliate ${affiliateId}`)
+    if (!d.store.affiliates.get(affiliateId)) throw new HttpError(404, 'not_found', `no affiliate ${affiliateId}`)
     urlIsPublic(d, body.url)
-    return reply.code(201).send(await d.store.createEndpoint({ affiliateId, events: body.events, url: body.url }, Date.now(), actor(req.principal)))
+    return reply.code(201).send(await d.store.endpoints.create({ affiliateId, events: body.events, url: body.url }, Date.now(), actor(req.principal)))
   })
 
   app.get('/api/postbacks/endpoints', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'List outbound postback endpoints, filtered and paged', querystring: EndpointList } }, async (req) => {
     const affiliateId = scopeAffiliate(req.principal, req.query.affiliateId)
-    return page((await d.store.listEndpoints()).filter((e) => affiliateId === undefined || e.affiliateId === affiliateId), req.query)
+    return page(d.store.endpoints.list().filter((e) => affiliateId === undefined || e.affiliateId === affiliateId), req.query)
   })
 
   app.patch(
@@ -82,13 +82,13 @@ export const postbackRoutes: ApiPlugin = (app, d) => {
     async (req) => {
       const ep = await ownEndpoint(req, req.params.id)
       if (req.body.url !== undefined) urlIsPublic(d, req.body.url)
-      return d.store.updateEndpoint(ep.id, req.body, Date.now(), actor(req.principal))
+      return d.store.endpoints.update(ep.id, req.body, Date.now(), actor(req.principal))
     },
   )
 
   app.delete('/api/postbacks/endpoints/:id', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Remove an endpoint', params: IdParams } }, async (req, reply) => {
     const ep = await ownEndpoint(req, req.params.id)
-    await d.store.deleteEndpoint(ep.id, Date.now(), actor(req.principal))
+    await d.store.endpoints.delete(ep.id, Date.now(), actor(req.principal))
     return reply.code(204).send()
   })
 

@@ -25,7 +25,7 @@ const secretField = (s: Source, secret: string) => (s.auth === 'token' ? { token
 
 export const sourceRoutes: ApiPlugin = (app, d) => {
   app.post('/api/sources', { config: { who: OPERATOR }, schema: { summary: 'Create a postback source; its secret is shown once', body: CreateSource } }, async (req, reply) => {
-    const { source, secret } = await d.store.createSource(req.body, Date.now(), 'operator')
+    const { source, secret } = await d.store.sources.create(req.body, Date.now(), 'operator')
     // The secret is shown once: a token is stored as its hash; an HMAC key never leaves again.
     return reply.code(201).send({ ...sourceView(source), ...secretField(source, secret) })
   })
@@ -33,7 +33,7 @@ export const sourceRoutes: ApiPlugin = (app, d) => {
   app.patch(
     '/api/sources/:id',
     { config: { who: OPERATOR }, schema: { summary: "Change a source's name, allow-list and mappings", params: IdParams, body: UpdateSource } },
-    async (req) => sourceView(await d.store.updateSource(req.params.id, req.body, Date.now(), 'operator')),
+    async (req) => sourceView(await d.store.sources.update(req.params.id, req.body, Date.now(), 'operator')),
   )
 
   // A new secret; the previous one keeps working for the grace period, so the platform can
@@ -43,13 +43,13 @@ export const sourceRoutes: ApiPlugin = (app, d) => {
     { config: { who: OPERATOR }, schema: { summary: "Rotate a source's secret; the previous one is accepted for graceHours", params: IdParams, body: RotateSource } },
     async (req) => {
       const now = Date.now()
-      const { source, secret } = await d.store.rotateSource(req.params.id, req.body.graceHours * 3_600_000, now, 'operator')
+      const { source, secret } = await d.store.sources.rotate(req.params.id, req.body.graceHours * 3_600_000, now, 'operator')
       return { ...sourceView(source, now), ...secretField(source, secret), previousValidUntil: source.previousValidUntil !== undefined && source.previousValidUntil > now ? new Date(source.previousValidUntil).toISOString() : null }
     },
   )
 
   app.get('/api/sources', { config: { who: OPERATOR }, schema: { summary: 'List postback sources (never their secrets), paged', querystring: Page } }, async (req) => {
-    const r = page(await d.store.listSources(), req.query)
+    const r = page(d.store.sources.list(), req.query)
     return { ...r, items: r.items.map((s) => sourceView(s)) }
   })
 }

@@ -3,13 +3,13 @@
  * platform's own parameter and event names (the source's field and event mappings). The
  * values are placeholders the platform fills in: `{player_id}`, `{amount}`, …
  */
-import type { CONVERSION_KINDS } from '../../../common/vocabulary.js'
+import { DETAIL_FIELDS, POSTBACK_MAIN_FIELDS, type CONVERSION_KINDS } from '../../../common/vocabulary.js'
 
 type Kind = (typeof CONVERSION_KINDS)[number]
 
-/** Our postback fields (common/events.ts POSTBACK_FIELDS; test/postbackurls.test.ts keeps them equal). */
-export const MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency'] as const
-export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments', 'instrument', 'lots', 'spread', 'commission', 'challenge_id', 'plan', 'ref_event_id'] as const
+/** Our postback fields: the server's own lists (common/vocabulary.ts). */
+export const MAIN_FIELDS = POSTBACK_MAIN_FIELDS
+export { DETAIL_FIELDS }
 export const MAPPABLE_FIELDS = [...MAIN_FIELDS, ...DETAIL_FIELDS] as const
 export type Field = (typeof MAPPABLE_FIELDS)[number]
 
@@ -70,6 +70,7 @@ const SAMPLE: Record<Field, string> = {
   player_id: 'test-player-1',
   amount: '50.00',
   currency: 'EUR',
+  occurred_at: String(Math.floor(Date.now() / 1000)),
   date: new Date().toISOString().slice(0, 10),
   bets: '100.00',
   wins: '80.00',

@@ -1,0 +1,71 @@
+/** Affiliates: the partners who send traffic, and who recruited whom. */
+import { z } from 'zod'
+import { ConflictError, NotFoundError } from '../errors.js'
+import { type Actor, encodeJson, isCasConflict, mergePatch, Repository } from './kv.js'
+import { sha256hex } from './sources.js'
+
+export const AffiliateSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string(),
+  email: z.string().optional(),
+  /** the id the operator's previous platform knew it by (migration import) */
+  externalId: z.string().optional(),
+  /** the affiliate manager who looks after it */
+  manager: z.string().optional(),
+  /** the affiliate that recruited it (sub-affiliation) */
+  parentId: z.number().int().positive().optional(),
+  status: z.enum(['active', 'suspended']),
+  createdAt: z.number().int(),
+})
+export type Affiliate = z.infer<typeof AffiliateSchema>
+
+const key = (id: number) => `a.${id}`
+/** The affiliates bucket also holds external id → id entries, outside the `a.*` the index watches. */
+export const AFFILIATE_KEYS = 'a.*'
+const externalKey = (externalId: string) => `x.${sha256hex(externalId).slice(0, 40)}`
+
+export class AffiliateRepository extends Repository<Affiliate> {
+  async create(input: { name: string; email?: string; externalId?: string; manager?: string; parentId?: number }, now: number, by: Actor = 'system'): Promise<Affiliate> {
+    const a: Affiliate = AffiliateSchema.parse({ id: await this.ids.next('affiliate'), ...input, status: 'active', createdAt: now })
+    if (input.externalId !== undefined) {
+      // The external id is unique: its index entry is claimed first, by compare-and-set.
+      try {
+        await this.bucket.kv.create(externalKey(input.externalId), encodeJson(a.id))
+      } catch (err) {
+        if (isCasConflict(err)) throw new ConflictError(`an affiliate with external id '${input.externalId}' exists`)
+        throw err
+      }
+    }
+    return this.bucket.create(key(a.id), a, by, now)
+  }
+
+  /** Change an affiliate's name, email, status, manager or parent (null clears an optional one). */
+  async update(
+    id: number,
+    patch: { name?: string; email?: string | null; status?: Affiliate['status']; manager?: string | null; parentId?: number | null },
+    now: number = Date.now(),
+    by: Actor = 'system',
+  ): Promise<Affiliate> {
+    if (patch.parentId !== undefined && patch.parentId !== null) {
+      // the parent exists, and the chain above it never comes back to this affiliate
+      let p: number | undefined = patch.parentId
+      for (let depth = 0; p !== undefined; depth++) {
+        if (p === id) throw new ConflictError('an affiliate cannot be its own parent, directly or through others')
+        if (depth > 50) throw new ConflictError('the parent chain is too deep')
+        const up: Affiliate | undefined = this.get(p)
+        if (!up) throw new NotFoundError(`no affiliate ${p}`)
+        p = up.parentId
+      }
+    }
+    return this.bucket.update(key(id), `no affiliate ${id}`, (cur) => AffiliateSchema.parse(mergePatch(cur, patch)), by, now)
+  }
+
+  async findByExternalId(externalId: string): Promise<Affiliate | undefined> {
+    const e = await this.bucket.kv.get(externalKey(externalId))
+    return e && e.operation === 'PUT' ? this.get(Number(e.string())) : undefined
+  }
+
+  get(id: number): Affiliate | undefined {
+    return this.bucket.get(key(id))
+  }
+}
