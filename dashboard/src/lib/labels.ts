@@ -72,6 +72,13 @@ export const REASON_LABELS: Record<string, string> = {
   // waiting
   awaiting_registration: 'Waiting for the player’s registration',
   parking_full: 'Too many events waiting for a registration',
+  // dead letters and drops (processor counts, the dead-letter stream)
+  undecodable: 'Unreadable message',
+  invalid_click: 'Click record invalid',
+  invalid_conversion: 'Event record invalid',
+  already_applied: 'Already processed',
+  not_attributed: 'No partner, so no money facts',
+  no_money: 'Carries no money',
 }
 
 /** A code's label, or the code itself (a code this version does not know yet stays visible). */
