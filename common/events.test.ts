@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { CpaDealSchema } from './entities.js'
 import { ConversionEventSchema } from './events.js'
 import { CurrencySchema } from './money.js'
 
@@ -8,6 +9,11 @@ describe('events as stored on the stream', () => {
   it.each(['HRK', 'QQQ', 'EUR'])('a stored event in %s still decodes, whatever the edge says of the code today', (currency) => {
     const e = { kind: 'deposit', id: '1:d-1', sourceId: 1, eventId: 'd-1', ts: 1_700_000_000_000, playerId: 'p-1', amount: '20.00', currency }
     expect(ConversionEventSchema.parse(e).currency).toBe(currency)
+  })
+
+  it('a deal version stored in a code since withdrawn stays readable, so its FTDs are still paid by it', () => {
+    const deal = { affiliateId: 1, versions: [{ version: 1, amount: '100', currency: 'HRK', effectiveFrom: 0, createdAt: 0 }] }
+    expect(CpaDealSchema.parse(deal).versions[0]!.currency).toBe('HRK')
   })
 
   it('the edge refuses those codes for new events', () => {

@@ -13,6 +13,8 @@
  * Per conversion line:   decode → convert → for the event and each event it released:
  *                                            (row, facts, delta, notice)
  */
+import { chTime } from '../common/chtime.js'
+import type { Notice } from '../common/outbound.js'
 import { playerStateKey } from '../common/keys.js'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { CpaDeal, WindowVersion } from '../common/entities.js'
@@ -62,19 +64,9 @@ export type TaskOutput = {
   notices: Notice[]
 }
 
-/** What an outbound postback can tell an affiliate about one of its conversions. */
-export type Notice = {
-  eventId: string
-  kind: string
-  ts: number
-  affiliateId: number
-  offerId: number
-  clickId: string
-  /** the player's pseudonym, never the id */
-  player: string
-  amount: string
-  currency: string
-}
+
+export { chTime }
+export type { Notice }
 
 export type ComputeContext = {
   verify: (id: string) => ClickIdCheck
@@ -448,10 +440,6 @@ export function playerKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'
 
 const dec = new TextDecoder()
 
-/** ClickHouse DateTime64(3) text from a ms epoch. */
-export function chTime(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 23).replace('T', ' ')
-}
 
 function isClick(x: unknown): x is ClickEvent {
   const c = x as ClickEvent

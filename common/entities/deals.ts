@@ -2,13 +2,14 @@
 import { z } from 'zod'
 import type { AuditLog } from '../audit.js'
 import { ConflictError } from '../errors.js'
-import { AmountSchema, CurrencySchema } from '../money.js'
+import { AmountSchema, StoredCurrencySchema } from '../money.js'
 import { type Actor, type EntityBucket, encodeJson, type IdCounter, isCasConflict, Repository } from './kv.js'
 
 export const CpaVersionSchema = z.object({
   version: z.number().int().positive(),
   amount: AmountSchema,
-  currency: CurrencySchema,
+  /** checked against ISO 4217 where it enters (the API); read by shape, so a stored version stays readable */
+  currency: StoredCurrencySchema,
   /** ms epoch; the version applies to events at or after this time */
   effectiveFrom: z.number().int(),
   createdAt: z.number().int(),
