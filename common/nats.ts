@@ -26,7 +26,8 @@ export async function freePort(): Promise<number> {
 
 export type EmbeddedNats = { url: string; child: ChildProcess; stop: () => Promise<void> }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid is running (a lock or pid file left by a killed process is stale). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -13,6 +13,7 @@
  * again under the Nats-Msg-Id it was first tried with, so a batch that in fact reached the
  * stream is dropped there as a duplicate.
  */
+import { alive } from '../common/nats.js'
 import { existsSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -198,15 +199,6 @@ export class Spool {
     await this.#writeDone
     await this.#closeOpen()
     await rm(join(this.dir, 'lock'), { force: true })
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 
