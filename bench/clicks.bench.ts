@@ -220,7 +220,8 @@ while (performance.now() - t0 < SUSTAIN * 1000) {
       affiliateId: aff.id,
       offerId: 0,
       ip: '198.51.100.7',
-      ua: BROWSER_UA,
+      // BENCH_UA: compare with the spine's short bot agent (before bot clicks were filtered, the bench sent 'bench/1.0')
+      ua: process.env.BENCH_UA ?? BROWSER_UA,
       referer: '',
       sub: { sub1: 'stream' },
       params: {},

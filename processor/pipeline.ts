@@ -213,10 +213,12 @@ export function click(e: ClickEvent, at: At, ctx: Pick<ComputeContext, 'ipStorag
   const outcome: ClickOutcome = e.geo === 'blocked' ? 'geo_blocked' : v.isBot ? 'bot' : e.flood ? 'click_flood' : 'valid'
   const status = outcome === 'valid' ? 'valid' : outcome === 'geo_blocked' ? 'blocked' : 'filtered'
   const reason = outcome === 'bot' || outcome === 'click_flood' ? outcome : e.geo ? `geo_${e.geo}` : ''
+  // a click happens when it is received: one time text for both columns
+  const ts = chTime(e.ts)
   const row = eventRowTsv({
     event_id: e.id,
     kind: 'click',
-    ts: chTime(e.ts),
+    ts,
     affiliate_id: e.affiliateId,
     link_id: e.linkId,
     offer_id: e.offerId,
@@ -244,7 +246,7 @@ export function click(e: ClickEvent, at: At, ctx: Pick<ComputeContext, 'ipStorag
     os: v.os,
     browser: v.browser,
     is_bot: v.isBot ? 1 : 0,
-    occurred_at: chTime(e.ts),
+    occurred_at: ts,
   })
   return ok({ row, counted: outcome === 'valid' }, outcome)
 }

@@ -51,13 +51,23 @@ export function actionOf(r: StepResult<unknown, string>): EventAction {
 export function counterOf(step: string, r: StepResult<unknown, string>): string | undefined {
   switch (r.type) {
     case 'ok':
-      return r.outcome === undefined ? undefined : `${step}.${r.outcome}`
+      return r.outcome === undefined ? undefined : counterName(step, r.outcome)
     case 'park':
-      return `${step}.${r.outcome ?? 'parked'}`
+      return counterName(step, r.outcome ?? 'parked')
     case 'drop':
     case 'dead_letter':
-      return `${step}.${r.reason}`
+      return counterName(step, r.reason)
   }
+}
+
+// Counted once per event on the hot path: the names come from a closed set, so each is built once.
+const names = new Map<string, Map<string, string>>()
+function counterName(step: string, what: string): string {
+  let byStep = names.get(step)
+  if (!byStep) names.set(step, (byStep = new Map()))
+  let name = byStep.get(what)
+  if (name === undefined) byStep.set(what, (name = `${step}.${what}`))
+  return name
 }
 
 /** The reason a dead letter carries on the DEADLETTER stream. */
