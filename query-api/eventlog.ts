@@ -9,7 +9,10 @@
  */
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { queryRows } from '../clickhouse/client.js'
+import type { EventLogRow } from '../common/api.js'
 import { D, type Money } from '../common/money.js'
+
+export type { EventLogRow }
 
 export type EventLogQuery = {
   kind?: string
@@ -27,33 +30,6 @@ export type EventLogQuery = {
   unmatched?: boolean
 }
 
-export type EventLogRow = {
-  ts: string
-  kind: string
-  eventId: string
-  status: string
-  reason: string
-  affiliateId: number
-  linkId: number
-  offerId: number
-  sourceId: number
-  clickId: string
-  playerRef: string
-  amount: string
-  currency: string
-  sub: Record<string, string>
-  details: Record<string, string>
-  /** a click's visitor: country, device type, OS, browser, bot flag */
-  country: string
-  device: string
-  os: string
-  browser: string
-  isBot: boolean
-  ip?: string
-  ua?: string
-  /** a conversion's commission: the ledger lines it caused, summed per currency (empty: none) */
-  commission?: Money[]
-}
 
 /** A cursor is the sort key of the last row of a page: time, event id and the stream
  *  position the row was written at (an event parked, then applied, has two rows). */

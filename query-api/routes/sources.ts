@@ -1,4 +1,5 @@
 /** Postback sources: the operator's platforms that report conversions. Secrets are shown once. */
+import type { SourceView } from '../../common/api.js'
 import { z } from 'zod'
 import { patchOf, SourceSettingsSchema, type Source } from '../../common/entities.js'
 import { IdParams, OPERATOR, Page, page, type ApiPlugin } from '../http.js'
@@ -8,7 +9,7 @@ const UpdateSource = patchOf(SourceSettingsSchema.omit({ auth: true }).extend({ 
 export const RotateSource = z.object({ graceHours: z.number().int().min(0).max(720).default(24) }).strict()
 
 /** Never the token hash or the HMAC key; `previousValidUntil` while a previous secret is still accepted. */
-export const sourceView = (s: Source, now = Date.now()) => ({
+export const sourceView = (s: Source, now = Date.now()): SourceView => ({
   id: s.id,
   name: s.name,
   auth: s.auth,

@@ -1,0 +1,62 @@
+/**
+ * The API's shapes, as its clients (the dashboard) see them: camelCase, times as ISO strings
+ * where the API writes them so, secrets never. The dashboard imports its types from here and
+ * from the vocabulary only, never from a tier's folder or a storage module: where a shape
+ * served today is the stored one (an entity as kept in KV), it is named here, so an API shape
+ * and its storage can part later without touching the dashboard.
+ */
+import type { AuditRecord as StoredAuditRecord, ChainCheck } from './audit.js'
+import type { Affiliate, Brand, Endpoint, LandingPage, Link, Offer, WindowVersion } from './entities.js'
+import type { Money } from './money.js'
+
+export type { Affiliate, Brand, ChainCheck, Endpoint, LandingPage, Link, Offer, WindowVersion }
+export type { AttemptView } from './outbound.js'
+
+/** An audit record as `GET /api/audit` pages it. */
+export type AuditRecord = StoredAuditRecord & { seq: number }
+
+/** A postback source as the API shows it (never its secrets). */
+export type SourceView = {
+  id: number
+  name: string
+  auth: 'token' | 'hmac'
+  ipAllow: string[]
+  fieldMap: Record<string, string>
+  eventMap: Record<string, string>
+  createdAt: string
+  updatedAt?: string
+  /** while a rotated-out secret still works */
+  previousValidUntil?: string
+}
+
+/** A row of `GET /api/events`. */
+export type EventLogRow = {
+  ts: string
+  kind: string
+  eventId: string
+  status: string
+  reason: string
+  affiliateId: number
+  linkId: number
+  offerId: number
+  sourceId: number
+  clickId: string
+  playerRef: string
+  amount: string
+  currency: string
+  sub: Record<string, string>
+  details: Record<string, string>
+  /** a click's visitor: country, device type, OS, browser, bot flag */
+  country: string
+  device: string
+  os: string
+  browser: string
+  isBot: boolean
+  ip?: string
+  ua?: string
+  /** a conversion's commission: the ledger lines it caused, summed per currency (empty: none) */
+  commission?: Money[]
+}
+
+/** A list page. */
+export type Items<T> = { items: T[]; next?: string | number }
