@@ -28,20 +28,15 @@ import { once } from 'node:events'
 import { rmSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { connect } from 'nats'
-import WebSocket from 'ws'
-import { ClickIdSigner } from '../common/clickid.js'
-import type { ClickEvent } from '../common/events.js'
 import { loadConfig } from '../common/config.js'
 import { EntityStore } from '../common/entities.js'
-import { createLogger } from '../common/log.js'
 import { ensureTopology, freePort } from '../common/nats.js'
-import { Publisher } from '../ingest/publisher.js'
 import { api, spawnApp, waitFor } from '../test/helpers/app.js'
 import { tempDir, TEST_SECRETS } from '../test/helpers/config.js'
 import { startTestNats } from '../test/helpers/nats.js'
-import { BROWSER_UA } from '../test/helpers/scenario.js'
-import { CONNECTIONS, hasWrk, load, median, pct, type Load } from './load.js'
+import { CONNECTIONS, hasWrk, load, median, type Load } from './load.js'
 import { redirectLatency } from './redirect-latency.js'
+import { sustained } from './sustained.js'
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10)
 const SUSTAIN = Number(process.env.BENCH_SUSTAIN_S ?? 60)
@@ -108,8 +103,6 @@ const call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
 const aff = (await call('POST', '/api/affiliates', { name: 'bench' })).body
 const link = (await call('POST', '/api/links', { affiliateId: aff.id, destination: 'https://brand.example/land?cid={click_id}&s1={sub1}' })).body
 await call('POST', '/api/deals/cpa', { affiliateId: aff.id, amount: '10', currency: 'EUR' })
-const probeAff = (await call('POST', '/api/affiliates', { name: 'probe' })).body
-const probe = (await call('POST', '/api/links', { affiliateId: probeAff.id, destination: 'https://brand.example/p?cid={click_id}' })).body
 await new Promise((r) => setTimeout(r, 300))
 const status = async () => (await call('GET', '/api/status')).body
 const clickUrl = `${app.url}/c/${link.code}?sub1=bench&utm_source=load`
@@ -175,89 +168,11 @@ say(`median    paced at ${pacedRate}/s: tracked ${pacedRps.toFixed(0)} req/s, p5
 
 bare.kill('SIGTERM')
 
-// 3. sustained
-const ws = new WebSocket(`${app.url.replace('http', 'ws')}/ws`)
-await once(ws, 'open')
-ws.send(JSON.stringify({ type: 'auth', token: TEST_SECRETS.OPERATOR_API_KEY }))
-let probeWaiter: (() => void) | undefined
-ws.on('message', (m) => {
-  const d = JSON.parse(String(m))
-  if (d.type === 'delta' && d.rows.some((r: { affiliateId: number; clicks: number }) => r.affiliateId === probeAff.id && r.clicks > 0)) probeWaiter?.()
-})
-const fresh: number[] = []
-let running = true
-const prober = (async () => {
-  while (running) {
-    const seen = new Promise<void>((r) => (probeWaiter = r))
-    const res = await fetch(`${app.url}/c/${probe.code}`, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } })
-    const accepted = performance.now()
-    if (res.status !== 302) throw new Error(`probe ${res.status}`)
-    await Promise.race([seen, new Promise((r) => setTimeout(r, 5000))])
-    fresh.push(performance.now() - accepted)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-})()
-
-const nc = await connect({ servers: nats.url })
-const publisher = new Publisher(nc, { partitions: 16, maxBatchEvents: 2000, maxInflight: 4, log: createLogger('warn') })
-const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
-const before = await status()
-const lags: number[] = []
-const sampler = setInterval(() => void status().then((s) => lags.push(s.processor.lag)), 1000)
-const t0 = performance.now()
-let sent = 0
-const tickMs = 20
-while (performance.now() - t0 < SUSTAIN * 1000) {
-  const due = Math.floor(((performance.now() - t0) / 1000) * RATE)
-  for (; sent < due; sent++) {
-    const ts = Date.now()
-    const e: ClickEvent = {
-      kind: 'click',
-      id: signer.issue({ ts, linkId: link.id, affiliateId: aff.id, offerId: 0 }),
-      ts,
-      code: link.code,
-      linkId: link.id,
-      affiliateId: aff.id,
-      offerId: 0,
-      ip: '198.51.100.7',
-      // BENCH_UA: compare with the spine's short bot agent (before bot clicks were filtered, the bench sent 'bench/1.0')
-      ua: process.env.BENCH_UA ?? BROWSER_UA,
-      referer: '',
-      sub: { sub1: 'stream' },
-      params: {},
-    }
-    void publisher.click(e)
-  }
-  await new Promise((r) => setTimeout(r, tickMs))
-}
-await publisher.drain()
-const sendSecs = (performance.now() - t0) / 1000
-clearInterval(sampler)
-const after = await status()
-const e2eEps = (after.processor.events - before.processor.events) / sendSecs
-running = false
-await prober
-await waitFor(
-  'final drain',
-  async () => (await status()).processor.lag,
-  (l: number) => l === 0,
-  180_000,
-)
-const rec = (await call('GET', '/api/reports/reconcile')).body
-const final = await status()
-ws.close()
-await nc.close()
+// 3. sustained, onto the stream of the same app
+const sus = await sustained({ url: app.url, natsUrl: nats.url, rate: RATE, seconds: SUSTAIN, say })
 await app.stop()
 await nats.stop()
 rmSync(dataDir, { recursive: true, force: true })
-
-const third = Math.max(1, Math.floor(lags.length / 3))
-const lagFirst = Math.max(...lags.slice(0, third))
-const lagLast = Math.max(...lags.slice(-third))
-say(`sustained ${RATE}/s onto the stream for ${SUSTAIN} s: ${sent} sent, ${e2eEps.toFixed(0)} events/s into ClickHouse during the run`)
-say(`          consumer lag (messages), sampled each second: max in the first third ${lagFirst}, in the last third ${lagLast}`)
-say(`          freshness, click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`)
-say(`          ClickHouse holds ${rec.raw.clicks} clicks = ${final.processor.events} events processed; rollups ${rec.rollup.clicks}`)
 
 // 4. the redirect at a steady 400 clicks/s, on a fresh app with the machine to itself
 const redirect400 = await redirectLatency({ rate: 400, durationS: LATENCY_S, say })
@@ -281,13 +196,7 @@ process.stdout.write(
     ingest_alone_paced_rate: aloneRate,
     ingest_alone_paced_p99_ms: median(alonePaced.map((r) => r.p99)),
     http_e2e_eps: Math.round(httpEps),
-    e2e_eps: Math.round(e2eEps),
-    sustained_rate: RATE,
-    sustained_s: SUSTAIN,
-    lag_max_first_third: lagFirst,
-    lag_max_last_third: lagLast,
-    freshness_p50_ms: Math.round(pct(fresh, 50)),
-    freshness_p99_ms: Math.round(pct(fresh, 99)),
+    ...sus,
     redirect_400: redirect400,
     load_generator: hasWrk ? 'wrk' : 'autocannon',
     machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`,
