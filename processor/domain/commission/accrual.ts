@@ -1,0 +1,53 @@
+/**
+ * Accrual facts: what the player stage tells the affiliate stage, one per thing that may earn
+ * (or take back) commission, in the order of the events that caused them. The player stage has
+ * already decided everything that depends on one player's history (attribution, qualification,
+ * the IB chain at the event's time) and which deal version applies; the affiliate stage decides
+ * what depends on the affiliate's period (caps, tiers, balances) and writes the lines.
+ */
+import type { MoneyFacts } from '../../../clickhouse/facts.js'
+
+export type FactBase = {
+  /** the position of the causing event (stream sequence, index in its message) and the fact's index for that event */
+  seq: number
+  idx: number
+  n: number
+  /** the affiliate whose chain the fact goes to */
+  affiliateId: number
+  /** the player's stable processing key: what ids are made of (never changes for a player) */
+  playerKey: string
+  /** the player's pseudonym as people see it (its secret may rotate: it is in no id and no hash) */
+  playerRef: string
+  eventId: string
+  /** when the causing event happened (ms epoch) */
+  occurredAt: number
+  /** the deal and version in force for this affiliate when the event happened */
+  dealId: string
+  dealVersion: number
+}
+
+export type AccrualFact =
+  /** a registration, for CPL */
+  | (FactBase & { type: 'registration' })
+  /** the player met every condition of the deal's CPA (why, for the line's reason) */
+  | (FactBase & { type: 'qualified'; why: string })
+  /** revenue components of one event in its currency (bets, wins, bonuses, fees, adjustments, chargebacks) */
+  | (FactBase & { type: 'revenue'; currency: string; facts: MoneyFacts })
+  /** a trade; `level` 0 is the client's own IB, 1 its parent, … (`dealId` is the client IB's deal) */
+  | (FactBase & { type: 'trade'; level: number; instrument: string; lots: string; spread?: string; currency: string })
+  /** a prop-trading challenge fee: the player's first purchase or a reset / later purchase */
+  | (FactBase & { type: 'challenge'; first: boolean; amount: string; currency: string })
+  /** take back what an earlier event earned: a refunded or charged-back deposit or fee, a player
+   *  found KYC-failed, self-excluded or a duplicate. `refEventId` names the event (or, for a
+   *  player status, the whole player: every line of the player still in its hold) */
+  | (FactBase & { type: 'reversal'; why: ReversalWhy; refEventId?: string })
+
+export const REVERSAL_WHYS = ['refund', 'chargeback', 'challenge_refund', 'kyc_failed', 'self_excluded', 'duplicate'] as const
+export type ReversalWhy = (typeof REVERSAL_WHYS)[number]
+
+export type FactType = AccrualFact['type']
+
+/** Cause order: by the event's position, then the fact's index for it. */
+export function compareFacts(a: Pick<FactBase, 'seq' | 'idx' | 'n'>, b: Pick<FactBase, 'seq' | 'idx' | 'n'>): number {
+  return a.seq - b.seq || a.idx - b.idx || a.n - b.n
+}

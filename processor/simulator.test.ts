@@ -1,0 +1,367 @@
+/**
+ * The commission rules through the simulator: every scenario file in scenarios/ (the worked
+ * examples of docs/commission.md) gives its expected totals; edge cases at each boundary; and
+ * properties: any split of the same facts into batches, and any redelivery, write the same
+ * ledger; every affiliate's chain verifies, and tampering is found.
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { applyFacts, type Books, type NumberedLine } from './domain/commission/affiliate.js'
+import { chainHash, verifyChain } from './domain/commission/ledger.js'
+import { ScenarioSchema, scenarioFacts, simulate, type Scenario, type ScenarioInput } from './simulator.js'
+
+const DIR = fileURLToPath(new URL('../scenarios/', import.meta.url))
+const files = readdirSync(DIR).filter((f) => f.endsWith('.scenario.json'))
+const load = (f: string): Scenario => ScenarioSchema.parse(JSON.parse(readFileSync(join(DIR, f), 'utf8')))
+
+/** Totals per affiliate and period as the scenario's `expect` writes them (a period with no line is 0). */
+function totalsOf(s: Scenario, r: ReturnType<typeof simulate>): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {}
+  for (const [aff, periods] of Object.entries(s.expect ?? {})) {
+    out[aff] = {}
+    for (const p of Object.keys(periods)) out[aff]![p] = r.totals[aff]?.[p]?.total ?? '0.00'
+  }
+  return out
+}
+
+describe('scenario files (the worked examples)', () => {
+  it('there is one for each worked example', () => {
+    expect(files.length).toBeGreaterThanOrEqual(14)
+  })
+
+  it.each(files)('%s gives its expected totals', (f) => {
+    const s = load(f)
+    expect(s.expect, 'a scenario file states what it expects').toBeDefined()
+    expect(totalsOf(s, simulate(s))).toEqual(s.expect)
+  })
+
+  it.each(files)("%s: every affiliate's chain verifies and ends at its head", (f) => {
+    const r = simulate(load(f))
+    for (const [aff, head] of Object.entries(r.heads)) {
+      const own = r.lines.filter((l) => String(l.affiliateId) === aff)
+      expect(own.map((l) => l.no)).toEqual(own.map((_, i) => i + 1))
+      expect(verifyChain(own, { expectedHead: head })).toEqual({ ok: true, lines: own.length, head })
+    }
+  })
+
+  it.each(files)('%s: any split into batches, with any batch redelivered, writes the identical ledger', (f) => {
+    const s = load(f)
+    const want = simulate(s)
+    const { facts, ref } = scenarioFacts(s)
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 7 }), { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 5 }), (sizes, redeliver) => {
+        let books: Books = {}
+        const lines: NumberedLine[] = []
+        const batches: (typeof facts)[] = []
+        let at = 0
+        for (const size of [...sizes, Infinity]) {
+          if (at >= facts.length) break
+          batches.push(facts.slice(at, at + size))
+          at += size
+        }
+        batches.forEach((b, i) => {
+          const out = applyFacts(books, b, ref)
+          books = out.books
+          lines.push(...out.lines)
+          // an earlier batch delivered again: nothing new is written
+          for (const r of redeliver) {
+            const again = batches[r % (i + 1)]!
+            const re = applyFacts(books, again, ref)
+            expect(re.lines).toEqual([])
+            books = re.books
+          }
+        })
+        expect(lines.map((l) => l.hash)).toEqual(want.lines.map((l) => l.hash))
+      }),
+      { numRuns: 40 },
+    )
+  })
+})
+
+describe('the chain finds tampering', () => {
+  const r = simulate(load('qualified-cpa.scenario.json'))
+  const lines = r.lines.filter((l) => l.affiliateId === 1)
+  const head = r.heads['1']!
+
+  it('an altered amount is named', () => {
+    const bad = lines.map((l, i) => (i === 5 ? { ...l, amount: '1' } : l))
+    expect(verifyChain(bad, { expectedHead: head })).toMatchObject({ ok: false, first: { at: 5, lineId: lines[5]!.id, problem: 'altered' } })
+  })
+
+  it('a removed line is found at the line after it', () => {
+    const bad = lines.filter((_, i) => i !== 3)
+    expect(verifyChain(bad, { expectedHead: head })).toMatchObject({ ok: false, first: { at: 3, lineId: lines[4]!.id, problem: 'removed_or_reordered' } })
+  })
+
+  it('two lines swapped are found', () => {
+    const bad = [...lines]
+    ;[bad[2], bad[3]] = [bad[3]!, bad[2]!]
+    expect(verifyChain(bad, { expectedHead: head })).toMatchObject({ ok: false, first: { at: 2, problem: 'removed_or_reordered' } })
+  })
+
+  it('the last line removed is found against the seal', () => {
+    expect(verifyChain(lines.slice(0, -1), { expectedHead: head })).toMatchObject({ ok: false, first: { problem: 'removed_or_reordered' } })
+  })
+
+  it('an altered line re-hashed breaks the next link', () => {
+    const bad = lines.map((l) => ({ ...l }))
+    bad[4]!.amount = '1000'
+    bad[4]!.hash = chainHash(bad[4]!.prevHash, bad[4]!)
+    expect(verifyChain(bad, { expectedHead: head })).toMatchObject({ ok: false, first: { at: 5, problem: 'removed_or_reordered' } })
+  })
+
+  it('the display pseudonym is outside the hash: rotating its secret changes no hash', () => {
+    const renamed = lines.map((l) => ({ ...l, playerRef: `other-${l.playerRef}` }))
+    expect(verifyChain(renamed, { expectedHead: head }).ok).toBe(true)
+  })
+})
+
+// ---- edge cases at each boundary ----
+
+const USD = 'USD'
+function scenario(over: Partial<ScenarioInput> & Pick<ScenarioInput, 'deals' | 'events'>): Scenario {
+  return ScenarioSchema.parse({ program: { currency: USD }, affiliates: [{ id: 1 }], ...over })
+}
+const cpaDeal = (terms: Record<string, unknown>, effectiveFrom = '2026-01-01') => ({ id: 'd', affiliateId: 1, versions: [{ effectiveFrom, terms: { currency: USD, ...terms } }] })
+const total = (s: Scenario, period: string, aff = '1') => simulate(s).totals[aff]?.[period]?.total ?? '0.00'
+
+describe('edge cases', () => {
+  it.each([
+    ['exactly at the minimum first deposit', '20', '100.00'],
+    ['a cent below it', '19.99', '0.00'],
+    ['far above it', '5000', '100.00'],
+  ])('qualified CPA, %s (%s)', (_n, ftd, want) => {
+    const s = scenario({
+      deals: [cpaDeal({ cpa: { amount: '100', qualification: { minFirstDeposit: '20' } } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: ftd, currency: USD },
+      ],
+    })
+    expect(total(s, '2026-03')).toBe(want)
+  })
+
+  it.each([
+    ['the last millisecond of the window', '2026-03-31T10:00:00.000Z', '100.00'],
+    ['a millisecond after it: a late qualifier earns no CPA', '2026-03-31T10:00:00.001Z', '0.00'],
+  ])('qualification window of 30 days, wagering met at %s', (_n, at, want) => {
+    const s = scenario({
+      deals: [cpaDeal({ cpa: { amount: '100', qualification: { minWagering: '100', windowDays: 30 } } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: '10', currency: USD },
+        { at, kind: 'activity', player: 'p', currency: USD, details: { bets: '100' } },
+      ],
+    })
+    expect(total(s, '2026-03')).toBe(want)
+  })
+
+  it('wagering as a multiple of the minimum deposit, and active days', () => {
+    const terms = { cpa: { amount: '100', qualification: { minFirstDeposit: '20', wageringMultiple: '5', minActiveDays: 2 } } }
+    const ev = (bets: string, day: string) => ({ at: `${day}T12:00:00Z`, kind: 'activity' as const, player: 'p', currency: USD, details: { bets } })
+    const base = [
+      { at: '2026-03-01T10:00:00Z', kind: 'registration' as const, player: 'p', affiliate: 1 },
+      { at: '2026-03-01T11:00:00Z', kind: 'ftd' as const, player: 'p', amount: '20', currency: USD },
+    ]
+    // 5 × 20 = 100 wagered, but on one day only
+    expect(total(scenario({ deals: [cpaDeal(terms)], events: [...base, ev('100', '2026-03-01')] }), '2026-03')).toBe('0.00')
+    // 99.99 over two days: a cent short
+    expect(total(scenario({ deals: [cpaDeal(terms)], events: [...base, ev('50', '2026-03-01'), ev('49.99', '2026-03-02')] }), '2026-03')).toBe('0.00')
+    expect(total(scenario({ deals: [cpaDeal(terms)], events: [...base, ev('50', '2026-03-01'), ev('50', '2026-03-02')] }), '2026-03')).toBe('100.00')
+  })
+
+  it.each([
+    ['1 ms before midnight of the effective date: the old version', '2026-04-30T23:59:59.999Z', '100.00'],
+    ['exactly at midnight: the new version', '2026-05-01T00:00:00.000Z', '150.00'],
+  ])('a deal change at midnight, FTD %s', (_n, at, want) => {
+    const s = scenario({
+      deals: [
+        {
+          id: 'd',
+          affiliateId: 1,
+          versions: [
+            { effectiveFrom: '2026-01-01', terms: { currency: USD, cpa: { amount: '100' } } },
+            { effectiveFrom: '2026-05-01', terms: { currency: USD, cpa: { amount: '150' } } },
+          ],
+        },
+      ],
+      events: [
+        { at: '2026-04-20T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at, kind: 'ftd', player: 'p', amount: '50', currency: USD },
+      ],
+    })
+    const r = simulate(s)
+    expect(Object.values(r.totals['1']!)[0]!.total).toBe(want)
+    expect(r.lines[0]!.dealVersion).toBe(want === '150.00' ? 2 : 1)
+  })
+
+  it('a cap reached by two conversions in one batch: the first in cause order is paid, the second recorded at 0', () => {
+    const s = scenario({
+      deals: [cpaDeal({ cpa: { amount: '100', caps: { monthly: 1 } } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'a', affiliate: 1 },
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'b', affiliate: 1 },
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'b', amount: '50', currency: USD },
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'a', amount: '50', currency: USD },
+      ],
+    })
+    const r = simulate(s, { batches: [100] })
+    expect(r.lines.map((l) => [l.playerRef, l.amount])).toEqual([
+      ['b', '100'],
+      ['a', '0'],
+    ])
+    expect(r.lines[1]!.reason).toMatch(/monthly cap of 1/)
+  })
+
+  it.each([
+    ['a refund in the hold period reverses the CPA', '2026-03-20T10:00:00Z', '0.00'],
+    ['a refund after the hold leaves it', '2026-04-01T10:00:00Z', '100.00'],
+  ])('%s', (_n, at, want) => {
+    const s = scenario({
+      deals: [cpaDeal({ cpa: { amount: '100', holdDays: 30 } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', id: 'dep1', amount: '50', currency: USD },
+        { at, kind: 'refund', player: 'p', amount: '50', currency: USD, details: { ref_event_id: 'dep1' } },
+      ],
+    })
+    expect(total(s, '2026-03')).toBe(want)
+    const r = simulate(s)
+    if (want === '0.00') expect(r.lines.at(-1)).toMatchObject({ kind: 'reversal', status: 'reversed', amount: '-100', refLineId: r.lines[0]!.id })
+  })
+
+  it.each([
+    ['zero NGR pays nothing and writes no line', { bets: '100', wins: '100' }, '0.00', 0],
+    ['negative NGR in the month pays 0', { bets: '100', wins: '250' }, '0.00', 0],
+    ['NGR after bonuses and fees', { bets: '1000', wins: '400', bonuses: '100', fees: '50' }, '135.00', 1],
+  ])('RevShare 30%%: %s', (_n, details, want, lineCount) => {
+    const s = scenario({
+      deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.30' }] } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at: '2026-03-02T10:00:00Z', kind: 'activity', player: 'p', currency: USD, details },
+      ],
+    })
+    const r = simulate(s)
+    expect(total(s, '2026-03')).toBe(want)
+    expect(r.lines).toHaveLength(lineCount)
+  })
+
+  it('an admin fee comes off NGR before RevShare', () => {
+    const s = scenario({
+      deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.30' }], adminFee: '0.25' } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at: '2026-03-02T10:00:00Z', kind: 'activity', player: 'p', currency: USD, details: { bets: '1000' } },
+      ],
+    })
+    // 30% × (1000 × 0.75)
+    expect(total(s, '2026-03')).toBe('225.00')
+  })
+
+  it.each([
+    ['291.385 rounds half-even to 291.38', '57.7', '5.05', 'half_even', '291.38'],
+    ['291.395 rounds half-even to 291.40', '1', '291.395', 'half_even', '291.40'],
+    ['291.385 rounds half-up to 291.39', '57.7', '5.05', 'half_up', '291.39'],
+    ['0.005 rounds half-even to 0.00', '1', '0.005', 'half_even', '0.00'],
+    ['0.015 rounds half-even to 0.02', '1', '0.015', 'half_even', '0.02'],
+  ])('half a cent: %s', (_n, lots, perLot, rounding, want) => {
+    const s = ScenarioSchema.parse({
+      program: { currency: USD, rounding },
+      affiliates: [{ id: 1 }],
+      deals: [cpaDeal({ ib: { perLot: { '*': perLot } } })],
+      events: [
+        { at: '2026-03-01', kind: 'registration', player: 't', affiliate: 1 },
+        { at: '2026-03-02', kind: 'trade', player: 't', currency: USD, details: { instrument: 'EURUSD', lots } },
+      ],
+    })
+    expect(total(s, '2026-03')).toBe(want)
+  })
+
+  it('ledger amounts keep 12 decimals: a long rate times a long amount is rounded there, not to cents', () => {
+    const s = scenario({
+      deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.333333333333' }] } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at: '2026-03-02T10:00:00Z', kind: 'activity', player: 'p', currency: USD, details: { bets: '0.123456789012' } },
+      ],
+    })
+    expect(simulate(s).lines[0]!.amount).toBe('0.041152263004')
+  })
+
+  it('a deposit in another currency counts toward a threshold at the recorded rate', () => {
+    const s = scenario({
+      fx: [{ date: '2026-03-01', from: 'EUR', to: USD, rate: '1.10' }],
+      deals: [cpaDeal({ cpa: { amount: '100', qualification: { minFirstDeposit: '22' } } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: '20', currency: 'EUR' },
+      ],
+    })
+    // 20 EUR × 1.10 = 22 USD: exactly at the threshold
+    expect(total(s, '2026-03')).toBe('100.00')
+  })
+
+  it('a player status after the hold changes nothing; before qualification it disqualifies', () => {
+    const events = (statusAt: string) => [
+      { at: '2026-03-01T10:00:00Z', kind: 'registration' as const, player: 'p', affiliate: 1 },
+      { at: statusAt, kind: 'player_status' as const, player: 'p', status: 'self_excluded' as const },
+      { at: '2026-03-05T11:00:00Z', kind: 'ftd' as const, player: 'p', amount: '50', currency: USD },
+    ]
+    expect(total(scenario({ deals: [cpaDeal({ cpa: { amount: '100', holdDays: 7 } })], events: events('2026-03-02T10:00:00Z') }), '2026-03')).toBe('0.00')
+    const late = scenario({
+      deals: [cpaDeal({ cpa: { amount: '100', holdDays: 7 } })],
+      events: [...events('2026-03-01T10:00:00Z').filter((e) => e.kind !== 'player_status'), { at: '2026-03-20T10:00:00Z', kind: 'player_status', player: 'p', status: 'kyc_failed' }],
+    })
+    expect(total(late, '2026-03')).toBe('100.00')
+  })
+
+  it('organic players earn nobody anything', () => {
+    const s = scenario({
+      deals: [cpaDeal({ cpa: { amount: '100' } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p' },
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: '50', currency: USD },
+      ],
+    })
+    expect(simulate(s).lines).toEqual([])
+  })
+
+  it('the same scenario twice gives the same ledger hash; a different amount another', () => {
+    const s = load('cpa-retro-tiers.scenario.json')
+    expect(simulate(s).ledgerHash).toBe(simulate(load('cpa-retro-tiers.scenario.json')).ledgerHash)
+    const changed = { ...s, deals: [{ ...s.deals[0]!, versions: [{ ...s.deals[0]!.versions[0]!, terms: { ...s.deals[0]!.versions[0]!.terms, cpa: { ...s.deals[0]!.versions[0]!.terms.cpa!, amount: '251' } } }] }] }
+    expect(simulate(changed).ledgerHash).not.toBe(simulate(s).ledgerHash)
+  })
+})
+
+describe('scenario validation', () => {
+  it("the README's example scenario runs", () => {
+    const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8')
+    const json = /## Commission simulator[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)?.[1]
+    expect(json).toBeDefined()
+    const s = ScenarioSchema.parse(JSON.parse(json!))
+    expect(totalsOf(s, simulate(s))).toEqual(s.expect)
+  })
+
+  it.each(['2026-02-30', '2026-13-01', '2026-03-04T10:00:00', '4 March', '2026-03-04T25:00:00Z'])('refuses the time %s', (at) => {
+    const r = ScenarioSchema.safeParse({ program: { currency: USD }, deals: [], events: [{ at, kind: 'registration', player: 'p' }] })
+    expect(r.success).toBe(false)
+    expect(r.error?.issues[0]?.path).toEqual(['events', 0, 'at'])
+  })
+
+  it.each([
+    ['a rate above 1', { revshare: { bands: [{ from: '0', rate: '1.5' }] } }, /fraction between 0 and 1/],
+    ['a negative CPA', { cpa: { amount: '-5' } }, /must not be negative/],
+    ['bands out of order', { revshare: { bands: [{ from: '0', rate: '0.2' }, { from: '0', rate: '0.3' }] } }, /increasing/],
+    ['no model at all', {}, /at least one model/],
+    ['an unknown term', { cpa: { amount: '5', bonus: 1 } }, /unrecognized key/i],
+  ])('refuses %s, saying why', (_n, terms, msg) => {
+    const r = ScenarioSchema.safeParse({ program: { currency: USD }, deals: [cpaDeal(terms)], events: [] })
+    expect(r.success).toBe(false)
+    expect(JSON.stringify(r.error?.issues)).toMatch(msg)
+  })
+})

@@ -1,0 +1,229 @@
+/**
+ * The commission simulator: a scenario (program, FX rates, affiliates and their parents,
+ * deals, timed events) run through the same pure functions as the running system's two
+ * stages, in process, with no NATS and no ClickHouse. Prints the ledger lines and the totals
+ * per affiliate and period as one JSON document. Operators use it for what-ifs; the tests use
+ * it to hold every worked example of the commission rules.
+ *
+ * The scenario format is described in the README ("Commission simulator").
+ */
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import { dealFor, DealTermsSchema, type Deal } from '../common/deals.js'
+import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
+import { AmountSchema, D, roundMinor, StoredCurrencySchema, type Rounding } from '../common/money.js'
+import type { AccrualFact } from './domain/commission/accrual.js'
+import { applyFacts, type Books, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
+import { FxRateSchema, FxTable } from './domain/commission/fx.js'
+import { PLAYER_STATUSES, playerMoney, type MoneyEvent, type PlayerMoney } from './domain/commission/player.js'
+
+/** A time: an ISO 8601 instant, or a day (its midnight UTC). */
+const Time = z
+  .string()
+  .refine((s) => {
+    const t = Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s)
+    // a real calendar day (Date.parse takes 2026-02-30 as March 2), with a zone when it has a time
+    return /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(s) && !Number.isNaN(t) && (s.length > 10 || new Date(t).toISOString().startsWith(s))
+  }, 'must be a day (2026-03-04) or an ISO 8601 time with a zone (2026-03-04T10:00:00Z)')
+  .transform((s) => Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s))
+
+const Id = z.number().int().positive()
+
+export const ScenarioSchema = z
+  .object({
+    name: z.string().optional(),
+    description: z.string().optional(),
+    program: z.object({ currency: StoredCurrencySchema, rounding: z.enum(['half_even', 'half_up', 'down']).default('half_even') }).strict(),
+    fx: z.array(FxRateSchema).default([]),
+    affiliates: z
+      .array(
+        z
+          .object({
+            id: Id,
+            name: z.string().optional(),
+            /** the recruiter (sub-affiliate parent, or master IB) for all time */
+            parentId: Id.optional(),
+            /** or as it changed: each entry applies from its time (null: no parent from then) */
+            parents: z.array(z.object({ parentId: Id.nullable(), from: Time }).strict()).optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+    deals: z.array(
+      z
+        .object({
+          id: z.string().min(1),
+          name: z.string().optional(),
+          affiliateId: Id,
+          brandId: Id.optional(),
+          country: z.string().regex(/^[A-Z]{2}$/).optional(),
+          versions: z.array(z.object({ effectiveFrom: Time, terms: DealTermsSchema }).strict()).min(1),
+        })
+        .strict(),
+    ),
+    events: z.array(
+      z
+        .object({
+          at: Time,
+          kind: z.enum([...CONVERSION_KINDS, 'player_status']),
+          player: z.string().min(1),
+          /** binds the player to this affiliate (the first event that names one; later ones are ignored) */
+          affiliate: z.number().int().nonnegative().optional(),
+          brand: Id.optional(),
+          country: z.string().regex(/^[A-Z]{2}$/).optional(),
+          /** the event's id; default e<its index> */
+          id: z.string().min(1).optional(),
+          amount: AmountSchema.optional(),
+          currency: StoredCurrencySchema.optional(),
+          details: z.partialRecord(z.enum(DETAIL_FIELDS), z.string()).optional(),
+          status: z.enum(PLAYER_STATUSES).optional(),
+        })
+        .strict()
+        .refine((e) => e.kind !== 'player_status' || e.status !== undefined, 'a player_status event needs a status'),
+    ),
+    /** the periods to total (default: every period a line falls in) */
+    periods: z.array(z.string()).optional(),
+    /** what a test checks: totals per affiliate and period (program currency, rounded per statement line) */
+    expect: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+  })
+  .strict()
+export type Scenario = z.output<typeof ScenarioSchema>
+export type ScenarioInput = z.input<typeof ScenarioSchema>
+
+export type PeriodTotal = {
+  currency: string
+  /** per statement line (kind), full precision and rounded once */
+  lines: Record<string, { amount: string; rounded: string }>
+  /** the sum of the rounded lines */
+  total: string
+  /** of which still in a hold / held for review */
+  pending: string
+  held: string
+}
+
+export type SimulationResult = {
+  name?: string
+  lines: NumberedLine[]
+  /** per affiliate, per period */
+  totals: Record<string, Record<string, PeriodTotal>>
+  /** each affiliate's chain head */
+  heads: Record<string, string>
+  /** sha256 over every line's hash in order: two runs wrote the same ledger iff equal */
+  ledgerHash: string
+  /** events that settled nothing a person should know of, e.g. a CPA window that expired */
+  notes: { eventId: string; note: string }[]
+}
+
+/** The player stage over the scenario's events: the accrual facts, in cause order. */
+export function scenarioFacts(s: Scenario): { facts: AccrualFact[]; notes: SimulationResult['notes']; ref: Reference } {
+  const ref = reference(s)
+  const deals = s.deals.map(toDeal)
+  const bound = new Map<string, { affiliateId: number; brandId?: number; country?: string }>()
+  const money = new Map<string, PlayerMoney>()
+  const facts: AccrualFact[] = []
+  const notes: SimulationResult['notes'] = []
+  s.events.forEach((e, i) => {
+    const id = e.id ?? `e${i + 1}`
+    if (!bound.has(e.player)) bound.set(e.player, { affiliateId: e.affiliate ?? 0, brandId: e.brand, country: e.country })
+    const b = bound.get(e.player)!
+    const ev: MoneyEvent = e.kind === 'player_status' ? { kind: 'player_status', id, status: e.status! } : { kind: e.kind, id, amount: e.amount, currency: e.currency, details: e.details }
+    const out = playerMoney(money.get(e.player) ?? {}, ev, {
+      affiliateId: b.affiliateId,
+      playerKey: e.player,
+      playerRef: e.player,
+      seq: i + 1,
+      idx: 0,
+      occurredAt: e.at,
+      brandId: b.brandId,
+      country: b.country,
+      deals,
+      fx: ref.fx,
+      parentOf: ref.parentOf,
+    })
+    money.set(e.player, out.next)
+    facts.push(...out.facts)
+    if (out.note) notes.push({ eventId: id, note: out.note })
+  })
+  return { facts, notes, ref }
+}
+
+/** Run a scenario; `batches` splits the facts into batches of these sizes (the rest in one), as the running system might. */
+export function simulate(s: Scenario, o: { batches?: number[] } = {}): SimulationResult {
+  const { facts, notes, ref } = scenarioFacts(s)
+  let books: Books = {}
+  const lines: NumberedLine[] = []
+  let at = 0
+  for (const size of [...(o.batches ?? []), Infinity]) {
+    if (at >= facts.length) break
+    const out = applyFacts(books, facts.slice(at, at + size), ref)
+    books = out.books
+    lines.push(...out.lines)
+    at += size
+  }
+  return summarise(s, lines, books, notes)
+}
+
+export function summarise(s: Scenario, lines: NumberedLine[], books: Books, notes: SimulationResult['notes'] = []): SimulationResult {
+  const rounding = s.program.rounding as Rounding
+  const sums = new Map<string, Map<string, { currency: string; kinds: Map<string, D>; pending: D; held: D }>>()
+  for (const l of lines) {
+    if (s.periods && !s.periods.includes(l.period)) continue
+    const a = sums.get(String(l.affiliateId)) ?? new Map()
+    sums.set(String(l.affiliateId), a)
+    const p = a.get(l.period) ?? { currency: l.currency, kinds: new Map(), pending: new D(0), held: new D(0) }
+    a.set(l.period, p)
+    if (p.currency !== l.currency) throw new Error(`affiliate ${l.affiliateId} has lines in ${p.currency} and ${l.currency} in ${l.period}: one program currency per affiliate`)
+    p.kinds.set(l.kind, (p.kinds.get(l.kind) ?? new D(0)).plus(l.amount))
+    if (l.status === 'pending') p.pending = p.pending.plus(l.amount)
+    if (l.status === 'held') p.held = p.held.plus(l.amount)
+  }
+  const totals: SimulationResult['totals'] = {}
+  for (const [aff, periods] of [...sums].sort(([a], [b]) => Number(a) - Number(b))) {
+    totals[aff] = {}
+    for (const [period, p] of [...periods].sort(([a], [b]) => a.localeCompare(b))) {
+      const out: PeriodTotal = { currency: p.currency, lines: {}, total: '0', pending: roundMinor(p.pending, p.currency, rounding), held: roundMinor(p.held, p.currency, rounding) }
+      let total = new D(0)
+      for (const [k, v] of [...p.kinds].sort(([a], [b]) => a.localeCompare(b))) {
+        const rounded = roundMinor(v, p.currency, rounding)
+        out.lines[k] = { amount: v.toFixed(), rounded }
+        total = total.plus(rounded)
+      }
+      out.total = roundMinor(total, p.currency, rounding)
+      totals[aff]![period] = out
+    }
+  }
+  const heads: Record<string, string> = {}
+  for (const [aff, b] of Object.entries(books).sort(([a], [b]) => Number(a) - Number(b))) if (b.lines > 0) heads[aff] = b.head
+  const h = createHash('sha256')
+  for (const l of lines) h.update(l.hash)
+  return { name: s.name, lines, totals, heads, ledgerHash: h.digest('hex'), notes }
+}
+
+function toDeal(d: Scenario['deals'][number]): Deal {
+  return {
+    id: d.id,
+    name: d.name ?? d.id,
+    affiliateId: d.affiliateId,
+    brandId: d.brandId,
+    country: d.country,
+    versions: [...d.versions].sort((a, b) => a.effectiveFrom - b.effectiveFrom).map((v, i) => ({ version: i + 1, effectiveFrom: v.effectiveFrom, createdAt: 0, terms: v.terms })),
+  }
+}
+
+/** The scenario's reference data: deals by id, FX, the parent chain as of a time. */
+export function reference(s: Scenario): Reference {
+  const deals = new Map(s.deals.map((d) => [d.id, toDeal(d)]))
+  const parents = new Map(
+    s.affiliates.map((a) => [a.id, a.parents ? [...a.parents].sort((x, y) => x.from - y.from) : a.parentId !== undefined ? [{ parentId: a.parentId, from: -Infinity }] : []] as const),
+  )
+  return {
+    deal: (id) => deals.get(id),
+    fx: new FxTable(s.fx),
+    parentOf: (id, at) => {
+      let found: number | undefined
+      for (const p of parents.get(id) ?? []) if (p.from <= at) found = p.parentId ?? undefined
+      return found
+    },
+    ownDeal: (id, at) => dealFor(deals.values(), { affiliateId: id, at }),
+  }
+}
