@@ -88,6 +88,7 @@ export async function launch(argv: string[], env: Record<string, string | undefi
     nats: nc.stats(),
     eventLoopDelayMs: loopDelay.figures(),
     processor: processor ? { ...processor.processor.stats, lag: await processor.processor.lag() } : undefined,
+    affiliateStage: processor ? { ...processor.affiliateStage.stats, lag: await processor.affiliateStage.lag() } : undefined,
     ingest: ingest ? ingest.publisher.stats : undefined,
     live: queryApi ? { clients: queryApi.hub.clients, delivered: queryApi.hub.delivered } : undefined,
   })

@@ -197,3 +197,19 @@ export function dealFor(deals: Iterable<Deal>, q: { affiliateId: number; brandId
   out.sort((a, b) => rank(b.deal) - rank(a.deal) || a.deal.id.localeCompare(b.deal.id))
   return out[0]
 }
+
+/** A flat CPA deal as the API has stored it since before the deal model (`cpa.<affiliate>`):
+ *  the same thing as a deal whose versions pay only `cpa.amount` on the first deposit. */
+export function fromCpaDeal(c: { affiliateId: number; versions: { version: number; amount: string; currency: string; effectiveFrom: number; createdAt: number }[] }): Deal {
+  return {
+    id: `cpa.${c.affiliateId}`,
+    name: 'CPA',
+    affiliateId: c.affiliateId,
+    versions: c.versions.map((v) => ({
+      version: v.version,
+      effectiveFrom: v.effectiveFrom,
+      createdAt: v.createdAt,
+      terms: { currency: v.currency, period: 'month', cpa: { amount: v.amount, holdDays: 0, clawback: false } },
+    })),
+  }
+}

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { connect, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type KV, type NatsConnection } from 'nats'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
-import { AUDIT_STREAM, BUCKETS, DELIVERY_STREAM, DLQ_STREAM, EVENTS_STREAM } from './subjects.js'
+import { ACCRUALS_STREAM, AUDIT_STREAM, BUCKETS, DELIVERY_STREAM, DLQ_STREAM, EVENTS_STREAM } from './subjects.js'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -150,6 +150,17 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
     deny_delete: true,
     deny_purge: true,
   })
+  // Derived from EVENTS (a replay of it republishes the same ids), kept like it for replays of the affiliate stage.
+  await ensureStream(jsm, {
+    name: ACCRUALS_STREAM,
+    subjects: ['acc.*'],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    duplicate_window: cfg.stream.dedupWindowS * NS_PER_S,
+    max_age: cfg.stream.maxAgeDays * 86_400 * NS_PER_S,
+    max_msg_size: 4 * 1024 * 1024,
+  })
   const js = nc.jetstream()
   for (const name of [BUCKETS.brands, BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints, BUCKETS.offers]) {
     await js.views.kv(name, { history: 64, storage: StorageType.File })
@@ -157,6 +168,7 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
   const counters = await js.views.kv(BUCKETS.counters, { history: 1, storage: StorageType.File })
   await pinPartitionCount(counters, cfg.stream.partitions)
   await js.views.kv(BUCKETS.players, { history: 1, storage: StorageType.File })
+  await js.views.kv(BUCKETS.books, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.progress, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.postbacks, {
     history: 1,

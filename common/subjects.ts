@@ -11,6 +11,9 @@ export const deliverySubject = (endpointId: number) => `delivery.${endpointId}`
 /** the hash-chained audit log of entity changes: audit.<entity> */
 export const AUDIT_STREAM = 'AUDIT'
 export const LIVE_DELTA_SUBJECT = 'live.delta'
+/** accrual facts from the player stage to the affiliate stage: acc.<affiliate partition> */
+export const ACCRUALS_STREAM = 'ACCRUALS'
+export const accrualSubject = (partition: number) => `acc.${partition}`
 
 export const BUCKETS = {
   affiliates: 'affiliates',
@@ -28,6 +31,8 @@ export const BUCKETS = {
   postbacks: 'postback_ids',
   /** per-player processing state (attribution binding, FTD/CPA flags) */
   players: 'players',
+  /** the affiliate stage's books: per affiliate (a.<id>) and per affiliate and player (p.<id>.<key hash>) */
+  books: 'books',
   /** per-consumer progress: applied high-water mark and the batch in flight */
   progress: 'processor_progress',
 } as const

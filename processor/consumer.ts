@@ -22,15 +22,17 @@
 import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
-import { windowVersions, type CpaDeal, type Endpoint, type Offer, type WatchedBucket, type WindowVersion } from '../common/entities.js'
+import { windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type WatchedBucket, type WindowVersion } from '../common/entities.js'
+import { fromCpaDeal } from '../common/deals.js'
+import { partitionOf } from '../common/keys.js'
 import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
-import { deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
+import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
 import { clickSubs } from '../common/clicksubs.js'
 import { deliveriesFor, wantsSubs } from '../common/outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
-import { chTime, playerKey, type MessageRef, type TaskInput, type TaskOutput } from './pipeline.js'
+import { chTime, playerKey, type MessageRef, type MoneyReference, type TaskInput, type TaskOutput } from './pipeline.js'
 import { retryDelayMs, type BatchFailure } from './results.js'
 import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
@@ -43,6 +45,8 @@ export type ProcessorStats = {
   deadLetters: number
   /** outbound postback deliveries queued */
   deliveriesQueued: number
+  /** accrual facts published to the affiliate stage */
+  accruals: number
   applied: number
   lastBatchMs: number
   retries: number
@@ -65,6 +69,10 @@ export type ProcessorDeps = {
   offers?: WatchedBucket<Offer>
   /** affiliates' outbound postback endpoints; without them no deliveries are queued */
   endpoints?: WatchedBucket<Endpoint>
+  /** affiliates (their parents); with them, accrual facts go to the affiliate stage (ACCRUALS) */
+  affiliates?: WatchedBucket<Affiliate>
+  /** the partitions of the ACCRUALS stream (by affiliate) */
+  accrualPartitions?: number
   progressKv: KV
   log: Logger
   consumer: string
@@ -95,6 +103,7 @@ export class Processor {
     events: 0,
     deadLetters: 0,
     deliveriesQueued: 0,
+    accruals: 0,
     applied: 0,
     lastBatchMs: 0,
     retries: 0,
@@ -266,7 +275,8 @@ export class Processor {
       const versions = windowVersions(o)
       if (versions.length > 0) windows[String(o.id)] = versions
     }
-    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals, windows } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'deals' | 'windows'>)
+    const money = this.#moneyReference()
+    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals, windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'deals' | 'windows' | 'money'>)
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     lap('compute')
 
@@ -324,6 +334,23 @@ export class Processor {
       token: verify ? `${token}:batch:redo:${Date.now()}` : `${token}:batch`,
     })
     lap('clickhouse')
+    // Accrual facts to the affiliate stage, one message per affiliate partition, before the
+    // player states are saved: a batch redone after a crash publishes the same ids, which the
+    // stream drops.
+    const accruals = outs.flatMap((o) => o.accruals)
+    if (accruals.length > 0 && this.d.accrualPartitions) {
+      const byPartition = new Map<number, string[]>()
+      for (const f of accruals) {
+        const p = partitionOf(`a:${f.affiliateId}`, this.d.accrualPartitions)
+        const list = byPartition.get(p) ?? []
+        list.push(JSON.stringify(f))
+        byPartition.set(p, list)
+      }
+      // in cause order across partitions too (one player stage: its order is the order)
+      for (const [p, lines] of [...byPartition].sort(([a], [b]) => a - b))
+        await js.publish(accrualSubject(p), enc.encode(lines.join('\n') + '\n'), { msgID: `acc:${this.d.consumer}:${first}-${last}:${p}` })
+      this.stats.accruals += accruals.length
+    }
     const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }
     if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
     lap('publish')
@@ -343,6 +370,16 @@ export class Processor {
     this.stats.events += events
     this.stats.deadLetters += dead.length
     this.stats.lastBatchMs = performance.now() - t0
+  }
+
+  /** The commission rules' reference data as the watches hold it now; none without the affiliates. */
+  #moneyReference(): MoneyReference | undefined {
+    if (!this.d.affiliates || !this.d.accrualPartitions) return undefined
+    const parents: Record<string, number> = {}
+    for (const a of this.d.affiliates.map.values()) if (a.parentId !== undefined) parents[String(a.id)] = a.parentId
+    const brands: Record<string, number> = {}
+    for (const o of this.d.offers?.map.values() ?? []) if (o.brandId) brands[String(o.id)] = o.brandId
+    return { deals: [...this.d.deals.map.values()].map(fromCpaDeal), fx: [], parents, brands }
   }
 
   /** Click messages in byte-bounded chunks; conversions in one ordered task (per-key order). */

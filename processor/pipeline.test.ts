@@ -226,7 +226,7 @@ describe('computeClicks', () => {
 
   it('handles an empty task', () => {
     const o = computeClicks({ kind: 'clicks', buf: new Uint8Array(0), msgs: [] }, ctx)
-    expect(o).toEqual({ eventRows: '', ledgerRows: '', factRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [] })
+    expect(o).toEqual({ eventRows: '', ledgerRows: '', factRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [], accruals: [] })
   })
 
   it('is deterministic (a replay recomputes the same rows)', () => {

@@ -29,6 +29,10 @@ import type { LedgerEntry } from './domain/commission.js'
 import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
 import { eventRowTsv, type EventRow } from './rows.js'
+import type { Deal } from '../common/deals.js'
+import type { AccrualFact } from './domain/commission/accrual.js'
+import { FxTable, type FxRate } from './domain/commission/fx.js'
+import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
 
 export type MessageRef = { seq: number; subject: string; start: number; end: number }
 
@@ -42,7 +46,19 @@ export type TaskInput =
       deals: Record<string, CpaDeal>
       /** per offer id, its attribution window versions (an offer without any: the default) */
       windows?: Record<string, WindowVersion[]>
+      /** reference data of the commission rules; without it no accrual facts are made */
+      money?: MoneyReference
     }
+
+/** What the player stage's commission rules read, as of the batch. */
+export type MoneyReference = {
+  deals: Deal[]
+  fx: FxRate[]
+  /** affiliate id → its parent (recruiter, master IB) */
+  parents: Record<string, number>
+  /** offer id → its brand */
+  brands: Record<string, number>
+}
 
 export type DeadLetterRecord = { seq: number; idx: number; subject: string; reason: string; data: string }
 
@@ -62,6 +78,8 @@ export type TaskOutput = {
   counts: Record<string, number>
   /** attributed conversions, for the affiliates' outbound postbacks */
   notices: Notice[]
+  /** accrual facts for the affiliate stage, in cause order */
+  accruals: AccrualFact[]
 }
 
 
@@ -118,6 +136,8 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
   const changed: Record<string, PlayerState> = {}
   const ledger: LedgerEntry[] = []
   const facts: string[] = []
+  const accruals: AccrualFact[] = []
+  const money = input.money ? moneyContext(input.money) : undefined
   for (const at of eventLines(input)) {
     const ev = acc.settle('decode', decodeConversion(at.line, parseEventSubject(at.m.subject)?.kind), at)
     if (ev === undefined) continue
@@ -130,7 +150,25 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     acc.events++
     // the event's own row, then those of the parked events it released
     const written: { e: RowSource; a: Applied }[] = [{ e: applied.source, a: applied }, ...(applied.released ?? []).map((r) => ({ e: rowSource(r.ev), a: r }))]
+    let playerMoneyState = applied.next.money
     for (const [i, { e, a }] of written.entries()) {
+      if (money && a.status === 'attributed' && e.kind !== 'reassign') {
+        const out = playerMoney(playerMoneyState ?? {}, e as MoneyEvent, {
+          affiliateId: a.affiliateId,
+          playerKey: key,
+          playerRef,
+          seq: at.m.seq,
+          idx: at.idx,
+          n0: accruals.length > 0 && accruals.at(-1)!.seq === at.m.seq && accruals.at(-1)!.idx === at.idx ? accruals.at(-1)!.n + 1 : 0,
+          occurredAt: occurredAtOf(e),
+          brandId: money.ref.brands[String(a.offerId)],
+          deals: money.ref.deals,
+          fx: money.fx,
+          parentOf: money.parentOf,
+        })
+        playerMoneyState = out.next
+        accruals.push(...out.facts)
+      }
       if (i > 0) acc.count(`convert.released.${e.kind}.${a.status}.${a.reason}`)
       // A released event's row is written at the position of the event that released it.
       acc.addRow(eventRowTsv(conversionRow(e, a, playerRef, at)), e.ts)
@@ -138,9 +176,15 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
       if (f !== undefined) facts.push(f)
       tally(acc, ledger, e, a, playerRef)
     }
+    if (playerMoneyState !== applied.next.money) applied.next.money = playerMoneyState
   }
   const ledgerRows = ledger.map((l) => JSON.stringify({ ...l, ts: chTime(l.ts) }) + '\n').join('')
-  return acc.output({ ledgerRows, factRows: facts.join(''), players: changed })
+  return acc.output({ ledgerRows, factRows: facts.join(''), players: changed, accruals })
+}
+
+/** The commission rules' reference data, indexed once per task. */
+function moneyContext(ref: MoneyReference) {
+  return { ref, fx: new FxTable(ref.fx), parentOf: (affiliateId: number) => ref.parents[String(affiliateId)] }
 }
 
 // ---- decode ----
@@ -417,7 +461,7 @@ class Accumulator {
     if (ts > this.maxTs) this.maxTs = ts
   }
 
-  output(extra: { ledgerRows?: string; factRows?: string; players?: Record<string, PlayerState> } = {}): TaskOutput {
+  output(extra: { ledgerRows?: string; factRows?: string; players?: Record<string, PlayerState>; accruals?: AccrualFact[] } = {}): TaskOutput {
     return {
       eventRows: this.rows.join(''),
       ledgerRows: extra.ledgerRows ?? '',
@@ -427,6 +471,7 @@ class Accumulator {
       delta: this.delta.rows(),
       notices: this.notices,
       players: extra.players ?? {},
+      accruals: extra.accruals ?? [],
       dead: this.dead,
       counts: this.counts,
     }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { applyFacts, type Books, type NumberedLine } from './domain/commission/affiliate.js'
-import { chainHash, verifyChain } from './domain/commission/ledger.js'
+import { chainHash, verifyChain } from '../common/ledger.js'
 import { ScenarioSchema, scenarioFacts, simulate, type Scenario, type ScenarioInput } from './simulator.js'
 
 const DIR = fileURLToPath(new URL('../scenarios/', import.meta.url))

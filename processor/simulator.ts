@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { dealFor, DealTermsSchema, type Deal } from '../common/deals.js'
+import { playerStateKey } from '../common/keys.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
 import { AmountSchema, D, roundMinor, StoredCurrencySchema, type Rounding } from '../common/money.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
@@ -129,7 +130,8 @@ export function scenarioFacts(s: Scenario): { facts: AccrualFact[]; notes: Simul
     const ev: MoneyEvent = e.kind === 'player_status' ? { kind: 'player_status', id, status: e.status! } : { kind: e.kind, id, amount: e.amount, currency: e.currency, details: e.details }
     const out = playerMoney(money.get(e.player) ?? {}, ev, {
       affiliateId: b.affiliateId,
-      playerKey: e.player,
+      // the running system's key for the player, so both write the same ids and hashes
+      playerKey: playerStateKey({ playerId: e.player, id }),
       playerRef: e.player,
       seq: i + 1,
       idx: 0,

@@ -13,6 +13,10 @@ import { BUCKETS } from '../common/subjects.js'
 import type { RunningTier } from '../common/tier.js'
 import { Processor } from './consumer.js'
 import { PlayerStore } from './state.js'
+import { AffiliateStage } from './affiliate-stage.js'
+import { BookStore } from './books.js'
+import { dealFor, fromCpaDeal } from '../common/deals.js'
+import { FxTable } from './domain/commission/fx.js'
 import type { WorkerInit } from './worker.js'
 
 /** Run from TypeScript sources (tsx) or from compiled JavaScript alike. */
@@ -31,14 +35,14 @@ export function createPool(init: WorkerInit, threads: number): Piscina {
   })
 }
 
-export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor }> {
+export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor; affiliateStage: AffiliateStage }> {
   const pool = createPool(
     { clickSecret: cfg.secrets.clickSecret, pseudonymSecret: cfg.secrets.pseudonymSecret, windowMs: cfg.processor.attributionWindowDays * 86_400_000, ipStorage: cfg.processor.ipStorage },
     cfg.processor.threads,
   )
   // Deals, postback endpoints and offers kept live in memory, loaded before the tier reports ready.
   const store = await EntityStore.open(nc, (err, key) => log.error({ err, key }, 'unreadable entity in KV, ignored'))
-  const [deals, endpoints, offers] = [store.deals.view, store.endpoints.view, store.offers.view]
+  const [deals, endpoints, offers, affiliates] = [store.deals.view, store.endpoints.view, store.offers.view, store.affiliates.view]
   const processor = new Processor({
     nc,
     ch,
@@ -47,6 +51,8 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     deals,
     endpoints,
     offers,
+    affiliates,
+    accrualPartitions: cfg.stream.partitions,
     progressKv: await openKv(nc, BUCKETS.progress),
     log,
     // One consumer over every partition for now; distributed mode gives each process a
@@ -58,14 +64,38 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     ackWaitS: cfg.processor.ackWaitS,
   })
   await processor.start()
+  // The affiliate stage: one over every affiliate partition for now (see processor/affiliate-stage.ts).
+  const affiliateStage = new AffiliateStage({
+    nc,
+    ch,
+    books: new BookStore(await openKv(nc, BUCKETS.books)),
+    reference: () => {
+      const all = [...deals.map.values()].map(fromCpaDeal)
+      const byId = new Map(all.map((d) => [d.id, d]))
+      return {
+        deal: (id) => byId.get(id),
+        fx: new FxTable(),
+        parentOf: (id) => affiliates.byId(id)?.parentId,
+        ownDeal: (id, at) => dealFor(all, { affiliateId: id, at }),
+      }
+    },
+    progressKv: await openKv(nc, BUCKETS.progress),
+    log,
+    consumer: 'affiliate-all',
+    batchMessages: 256,
+    batchWaitMs: cfg.processor.batchWaitMs,
+  })
+  await affiliateStage.start()
   let stopping = false
   return {
     name: 'processor',
     processor,
+    affiliateStage,
     ready: () => !stopping && !nc.isClosed(),
     async stop() {
       stopping = true
       await processor.stop()
+      await affiliateStage.stop()
       store.stop()
       await pool.destroy()
       log.info({ applied: processor.applied, events: processor.stats.events }, 'processor stopped')

@@ -14,6 +14,7 @@ import { affiliateRoutes } from './routes/affiliates.js'
 import { auditRoutes, importRoutes, systemRoutes } from './routes/admin.js'
 import { brandRoutes, offerRoutes } from './routes/catalog.js'
 import { dealRoutes } from './routes/deals.js'
+import { ledgerRoutes } from './routes/ledger.js'
 import { linkRoutes } from './routes/links.js'
 import { playerRoutes } from './routes/players.js'
 import { postbackRoutes } from './routes/postbacks.js'
@@ -28,6 +29,7 @@ const RESOURCES: ApiPlugin[] = [
   offerRoutes,
   linkRoutes,
   dealRoutes,
+  ledgerRoutes,
   sourceRoutes,
   reportRoutes,
   eventRoutes,

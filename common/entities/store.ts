@@ -39,7 +39,7 @@ export class EntityStore {
       new EntityBucket(await openKv(nc, name), schema, audit, entity, onUnreadable, opts)
     const [b, a, l, d, s, e, o] = await Promise.all([
       bucket(BUCKETS.brands, BrandSchema, 'brand'),
-      bucket(BUCKETS.affiliates, AffiliateSchema, 'affiliate', { filter: AFFILIATE_KEYS }),
+      bucket(BUCKETS.affiliates, AffiliateSchema, 'affiliate', { filter: AFFILIATE_KEYS, idOf: (a) => a.id }),
       bucket(BUCKETS.links, LinkSchema, 'link', { idOf: (l) => l.id }),
       bucket(BUCKETS.deals, CpaDealSchema, 'deal'),
       bucket(BUCKETS.sources, SourceSchema, 'source'),

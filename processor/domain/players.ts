@@ -8,6 +8,7 @@ import type { CpaDeal } from '../../common/entities.js'
 import { occurredAtOf, type ConversionEvent, type ReassignEvent } from '../../common/events.js'
 import { resolveClick, type UnattributedReason, type WindowOf } from './attribution.js'
 import { cpaEntry, versionAt, type LedgerEntry } from './commission.js'
+import type { PlayerMoney } from './commission/player.js'
 
 /** A stream position: sequence of the message, index of the event inside it. */
 export type Pos = readonly [seq: number, idx: number]
@@ -40,6 +41,8 @@ export type PlayerState = {
   /** set by an operator's reassignment: when, and from which affiliate */
   reassignedAt?: number
   reassignedFrom?: number
+  /** qualification progress and the other money state of the commission rules (commission/player.ts) */
+  money?: PlayerMoney
 }
 
 export type ParkedEvent = { ev: ConversionEvent; pos: Pos }

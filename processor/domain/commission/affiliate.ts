@@ -15,7 +15,7 @@ import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
 import type { AccrualFact } from './accrual.js'
 import { applyBands, bandIndex } from './bands.js'
 import type { FxTable } from './fx.js'
-import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from './ledger.js'
+import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from '../../../common/ledger.js'
 import { dayOf, periodOf } from './periods.js'
 
 const DAY_MS = 86_400_000
@@ -44,8 +44,9 @@ type CpaSlot = {
 
 type PlayerBook = {
   held: HeldLine[]
-  /** per deal, for a clawback deal: the CPA advanced, the player's RevShare so far, and how much of it the advance has absorbed */
-  clawback?: Record<string, { advance: string; rs: string; absorbed: string }>
+  /** per deal, for a clawback deal: the player's CPA (its slot and line: the advance is its
+   *  current price there), the player's RevShare so far, and how much of it the advance has absorbed */
+  clawback?: Record<string, { slot?: string; line?: string; rs: string; absorbed: string }>
 }
 
 export type AffiliateBook = {
@@ -151,7 +152,8 @@ class Writer {
     b.lines++
     this.lines.push({ ...c, no: b.lines })
     // a parent's share is taken back by the share of the child's reversal, not by the parent's players
-    if (l.payableAt !== undefined && l.status === 'pending' && l.kind !== 'sub') {
+    // (a re-priced CPA is taken back whole with its CPA, at its current price)
+    if (l.payableAt !== undefined && l.status === 'pending' && (l.kind === 'cpa' || l.kind === 'cpl' || l.kind === 'prop')) {
       this.player(l.affiliateId, l.playerKey).held.push({
         id: l.id,
         kind: l.kind,
@@ -187,7 +189,7 @@ class Writer {
       status: 'payable',
       ...same(cpl.amount, t.currency, dayOf(f.occurredAt)),
       estimated: false,
-      reason: `CPL ${money(cpl.amount, t.currency)}: player ${short(f.playerRef)} registered ${dayOf(f.occurredAt)}`,
+      reason: `CPL ${money(cpl.amount, t.currency)}: registered ${dayOf(f.occurredAt)}`,
     })
   }
 
@@ -199,7 +201,7 @@ class Writer {
     const id = `cpa:${f.playerKey}:${f.dealId}`
     const capped = cpa.caps?.daily !== undefined && (slot.days[day] ?? 0) >= cpa.caps.daily ? `daily cap of ${cpa.caps.daily}` : cpa.caps?.monthly !== undefined && slot.paid.length >= cpa.caps.monthly ? `${t.period === 'week' ? 'weekly' : 'monthly'} cap of ${cpa.caps.monthly}` : undefined
     if (capped) {
-      this.write({ ...base, id, kind: 'cpa', status: 'payable', ...same('0', t.currency, day), estimated: false, reason: `CPA not earned: the ${capped} CPAs is reached; player ${short(f.playerRef)} qualified ${day}: ${f.why}` })
+      this.write({ ...base, id, kind: 'cpa', status: 'payable', ...same('0', t.currency, day), estimated: false, reason: `CPA not earned: the ${capped} CPAs is reached; qualified ${day}: ${f.why}` })
       return
     }
     const n = slot.paid.length + 1
@@ -207,8 +209,11 @@ class Writer {
     const prev = priceAt(cpa, n - 1)
     const hold = this.held(f, cpa.holdDays)
     const tier = n > 1 && cpa.retroTiers?.some((r) => r.at <= n) ? ` (the ${ordinal(n)} CPA of ${base.period}: tier price)` : ''
-    this.write({ ...base, id, kind: 'cpa', ...hold, ...same(price, t.currency, day), estimated: false, reason: `CPA ${money(price, t.currency)}${tier}: player ${short(f.playerRef)} qualified ${day}: ${f.why}` })
-    if (cpa.clawback) this.advance(f.affiliateId, f.playerKey, f.dealId, price, base, t)
+    this.write({ ...base, id, kind: 'cpa', ...hold, ...same(price, t.currency, day), estimated: false, reason: `CPA ${money(price, t.currency)}${tier}: qualified ${day}: ${f.why}` })
+    if (cpa.clawback) {
+      Object.assign(this.clawback(f.affiliateId, f.playerKey, f.dealId), { slot: `${f.dealId}|${base.period}`, line: id })
+      this.absorb(f.affiliateId, f.playerKey, f.dealId, base, t)
+    }
     if (n > 1 && !new D(price).eq(prev)) {
       // retroactive tier: every earlier CPA of the period is re-priced to the new amount
       for (const p of slot.paid) {
@@ -227,7 +232,6 @@ class Writer {
           estimated: true,
           reason: `CPA re-priced from ${money(p.price, t.currency)} to ${money(price, t.currency)}: ${base.period} reached ${n} CPAs`,
         })
-        if (cpa.clawback) this.advance(f.affiliateId, p.player, f.dealId, delta.toFixed(), base, t)
         p.price = price
       }
     }
@@ -275,7 +279,7 @@ class Writer {
           fxDate: conv.date,
           estimated: true,
           reason: own
-            ? `RevShare ${rateText(rs, net)}: NGR ${money(ngr.toFixed(), f.currency)} from player ${short(f.playerRef)}${fee}; ${p} NGR ${money(s.base, t.currency)}${carried} pays ${money(pays.toFixed(), t.currency)}`
+            ? `RevShare ${rateText(rs, net)}: the player's NGR ${money(ngr.toFixed(), f.currency)}${fee}; ${p} NGR ${money(s.base, t.currency)}${carried} pays ${money(pays.toFixed(), t.currency)}`
             : `RevShare ${p} re-balanced: an earlier period's NGR changed what it carries in (${money(carry.toFixed(), t.currency)}); ${p} pays ${money(pays.toFixed(), t.currency)}`,
         })
         if (own && t.cpa?.clawback) this.clawbackRs(f.affiliateId, f.playerKey, f.dealId, delta, b, t)
@@ -347,7 +351,7 @@ class Writer {
       amount: conv.amount.toFixed(),
       fxRate: conv.rate,
       fxDate: conv.date,
-      reason: `${pct(rate)} of the ${f.first ? 'first challenge purchase' : 'challenge reset'} ${money(f.amount, f.currency)} by player ${short(f.playerRef)}${prop.refundWindowDays > 0 ? `, held ${prop.refundWindowDays} days for refunds` : ''}`,
+      reason: `${pct(rate)} of the ${f.first ? 'first challenge purchase' : 'challenge reset'} ${money(f.amount, f.currency)}${prop.refundWindowDays > 0 ? `, held ${prop.refundWindowDays} days for refunds` : ''}`,
     })
   }
 
@@ -357,7 +361,7 @@ class Writer {
     const pb = this.book(f.affiliateId).players[f.playerKey]
     if (!pb) return
     const status = f.why === 'kyc_failed' || f.why === 'self_excluded' || f.why === 'duplicate'
-    const hit = (h: HeldLine) => h.payableAt > f.occurredAt && (status || h.kind === 'cpa' || h.kind === 'cpa_retro' || h.causeEventId === f.refEventId)
+    const hit = (h: HeldLine) => h.payableAt > f.occurredAt && (status || h.kind === 'cpa' || h.causeEventId === f.refEventId)
     const taken = pb.held.filter(hit)
     pb.held = pb.held.filter((h) => !hit(h) && h.payableAt > f.occurredAt)
     const b = this.base(f, t)
@@ -370,7 +374,10 @@ class Writer {
       duplicate: 'the player is a duplicate of another',
     }
     for (const h of taken) {
-      const amount = new D(h.amount).negated().toFixed()
+      // a CPA is taken back at its current price: with the retroactive tiers it reached
+      const slot = h.kind === 'cpa' ? this.book(f.affiliateId).cpa[`${h.dealId}|${h.period}`] : undefined
+      const paid = slot?.paid.find((x) => x.line === h.id)
+      const amount = new D(paid?.price ?? h.amount).negated().toFixed()
       this.write({
         ...b,
         period: h.period,
@@ -387,24 +394,16 @@ class Writer {
         fxDate: h.fxDate,
         refLineId: h.id,
         estimated: false,
-        reason: `Reversed ${h.kind} ${money(h.amount, t.currency)} in its hold: ${words[f.why]} (${dayOf(f.occurredAt)})`,
+        reason: `Reversed ${h.kind} ${money(new D(amount).negated().toFixed(), t.currency)} in its hold: ${words[f.why]} (${dayOf(f.occurredAt)})`,
       })
-      if (h.kind === 'cpa' || h.kind === 'cpa_retro') {
-        const slot = this.book(f.affiliateId).cpa[`${h.dealId}|${h.period}`]
-        const p = slot?.paid.find((x) => x.line === (h.kind === 'cpa' ? h.id : undefined))
-        if (p) p.reversed = true
-        if (t.cpa?.clawback) this.advance(f.affiliateId, f.playerKey, h.dealId, amount, b, t)
+      if (paid) {
+        paid.reversed = true
+        if (t.cpa?.clawback) this.absorb(f.affiliateId, f.playerKey, h.dealId, b, t)
       }
     }
   }
 
   // ---- a clawback deal: the CPA is an advance the player's RevShare pays back first ----
-
-  advance(affiliateId: number, player: string, dealId: string, amount: string, b: ReturnType<Writer['base']>, t: DealTerms) {
-    const c = this.clawback(affiliateId, player, dealId)
-    c.advance = new D(c.advance).plus(amount).toFixed()
-    this.absorb(affiliateId, player, dealId, b, t)
-  }
 
   clawbackRs(affiliateId: number, player: string, dealId: string, delta: D, b: ReturnType<Writer['base']>, t: DealTerms) {
     const c = this.clawback(affiliateId, player, dealId)
@@ -414,13 +413,16 @@ class Writer {
 
   clawback(affiliateId: number, player: string, dealId: string) {
     const pb = this.player(affiliateId, player)
-    return ((pb.clawback ??= {})[dealId] ??= { advance: '0', rs: '0', absorbed: '0' })
+    return ((pb.clawback ??= {})[dealId] ??= { rs: '0', absorbed: '0' })
   }
 
   /** The advance absorbs the player's RevShare up to its size; an offset line moves by what that changed. */
   absorb(affiliateId: number, player: string, dealId: string, b: ReturnType<Writer['base']>, t: DealTerms) {
     const c = this.clawback(affiliateId, player, dealId)
-    const absorbed = D.max(0, D.min(c.rs, c.advance))
+    // the advance is the CPA's current price (a retroactive tier raises it; a reversal ends it)
+    const paid = c.slot ? this.book(affiliateId).cpa[c.slot]?.paid.find((p) => p.line === c.line) : undefined
+    const advance = paid && !paid.reversed ? paid.price : '0'
+    const absorbed = D.max(0, D.min(c.rs, advance))
     const delta = absorbed.minus(c.absorbed)
     if (delta.isZero()) return
     c.absorbed = absorbed.toFixed()
@@ -432,7 +434,7 @@ class Writer {
       status: 'payable',
       ...same(delta.negated().toFixed(), t.currency, dayOf(b.occurredAt)),
       estimated: true,
-      reason: `CPA advance ${money(c.advance, t.currency)} offsets the player's RevShare (${money(c.rs, t.currency)} so far): ${money(absorbed.toFixed(), t.currency)} absorbed`,
+      reason: `CPA advance ${money(advance, t.currency)} offsets the player's RevShare (${money(c.rs, t.currency)} so far): ${money(absorbed.toFixed(), t.currency)} absorbed`,
     })
   }
 
@@ -510,10 +512,6 @@ export function money(amount: string, currency: string): string {
 
 function pct(rate: string): string {
   return `${new D(rate).times(100).toFixed()}%`
-}
-
-function short(playerRef: string): string {
-  return playerRef.length > 10 ? `${playerRef.slice(0, 8)}…` : playerRef
 }
 
 function ordinal(n: number): string {

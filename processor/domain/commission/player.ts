@@ -54,6 +54,8 @@ export type PlayerMoneyContext = {
   /** the event's position and when it happened */
   seq: number
   idx: number
+  /** the index of this event's first fact at its position (an event released by another shares its position) */
+  n0?: number
   occurredAt: number
   brandId?: number
   country?: string
@@ -71,7 +73,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
   if (ctx.affiliateId <= 0) return { facts: [], next }
   const found = dealFor(ctx.deals, { affiliateId: ctx.affiliateId, brandId: ctx.brandId, country: ctx.country, at: ctx.occurredAt })
   const facts: AccrualFact[] = []
-  let n = 0
+  let n = ctx.n0 ?? 0
   const base = (over: Partial<FactBase> = {}): FactBase => ({
     seq: ctx.seq,
     idx: ctx.idx,

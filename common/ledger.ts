@@ -62,12 +62,12 @@ export type ChainedLine = LedgerLine & { prevHash: string; hash: string }
 
 export const GENESIS = '0'.repeat(64)
 
+/** What is hashed: everything a line says, but not where the stream happened to put its
+ *  cause (the chain's order is its order) nor the display pseudonym (its secret may rotate).
+ *  So the simulator and the running system, given the same events, write the same chain. */
 const FIELDS = [
   'id',
   'affiliateId',
-  'seq',
-  'idx',
-  'n',
   'occurredAt',
   'period',
   'kind',
@@ -88,8 +88,7 @@ const FIELDS = [
   'reason',
 ] as const satisfies readonly (keyof LedgerLine)[]
 
-/** The line as hashed: its fields in a fixed order, absent optional ones as null. The display
- *  pseudonym is left out, so rotating its secret changes no hash. */
+/** The line as hashed: its fields in a fixed order, absent optional ones as null. */
 export function canonicalLine(l: LedgerLine): string {
   return JSON.stringify(FIELDS.map((f) => l[f] ?? null))
 }
