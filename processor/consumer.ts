@@ -22,8 +22,7 @@
 import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
-import { windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type WatchedBucket, type WindowVersion } from '../common/entities.js'
-import { fromCpaDeal } from '../common/deals.js'
+import { asDeal, isCpaDeal, windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type StoredDeal, type WatchedBucket, type WindowVersion } from '../common/entities.js'
 import { partitionOf } from '../common/keys.js'
 import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
@@ -64,7 +63,7 @@ export type ProcessorDeps = {
   /** where tasks are computed: the piscina pool of processor/worker.ts (tests may compute in-process) */
   pool: { run(task: TaskInput): Promise<TaskOutput> }
   players: PlayerStore
-  deals: WatchedBucket<CpaDeal>
+  deals: WatchedBucket<StoredDeal>
   /** offers: their attribution window versions (days) override the default */
   offers?: WatchedBucket<Offer>
   /** affiliates' outbound postback endpoints; without them no deliveries are queued */
@@ -268,7 +267,7 @@ export class Processor {
     const players = await this.d.players.load(playerKeys)
     lap('load')
     const deals: Record<string, CpaDeal> = {}
-    for (const deal of this.d.deals.map.values()) deals[String(deal.affiliateId)] = deal
+    for (const deal of this.d.deals.map.values()) if (isCpaDeal(deal)) deals[String(deal.affiliateId)] = deal
     // every version, not the current value: the workers choose by the click's time
     const windows: Record<string, WindowVersion[]> = {}
     for (const o of this.d.offers?.map.values() ?? []) {
@@ -379,7 +378,7 @@ export class Processor {
     for (const a of this.d.affiliates.map.values()) if (a.parentId !== undefined) parents[String(a.id)] = a.parentId
     const brands: Record<string, number> = {}
     for (const o of this.d.offers?.map.values() ?? []) if (o.brandId) brands[String(o.id)] = o.brandId
-    return { deals: [...this.d.deals.map.values()].map(fromCpaDeal), fx: [], parents, brands }
+    return { deals: [...this.d.deals.map.values()].map(asDeal), fx: [], parents, brands }
   }
 
   /** Click messages in byte-bounded chunks; conversions in one ordered task (per-key order). */

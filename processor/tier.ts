@@ -15,7 +15,8 @@ import { Processor } from './consumer.js'
 import { PlayerStore } from './state.js'
 import { AffiliateStage } from './affiliate-stage.js'
 import { BookStore } from './books.js'
-import { dealFor, fromCpaDeal } from '../common/deals.js'
+import { dealFor } from '../common/deals.js'
+import { asDeal } from '../common/entities.js'
 import { FxTable } from './domain/commission/fx.js'
 import type { WorkerInit } from './worker.js'
 
@@ -70,7 +71,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     ch,
     books: new BookStore(await openKv(nc, BUCKETS.books)),
     reference: () => {
-      const all = [...deals.map.values()].map(fromCpaDeal)
+      const all = [...deals.map.values()].map(asDeal)
       const byId = new Map(all.map((d) => [d.id, d]))
       return {
         deal: (id) => byId.get(id),

@@ -11,7 +11,7 @@ import { openKv } from '../nats.js'
 import { BUCKETS } from '../subjects.js'
 import { AFFILIATE_KEYS, AffiliateRepository, AffiliateSchema } from './affiliates.js'
 import { BrandRepository, BrandSchema } from './brands.js'
-import { CpaDealSchema, DealRepository } from './deals.js'
+import { DealRepository, StoredDealSchema } from './deals.js'
 import { EndpointRepository, EndpointSchema } from './endpoints.js'
 import { EntityBucket, IdCounter, type OnUnreadable } from './kv.js'
 import { LinkRepository, LinkSchema } from './links.js'
@@ -41,7 +41,7 @@ export class EntityStore {
       bucket(BUCKETS.brands, BrandSchema, 'brand'),
       bucket(BUCKETS.affiliates, AffiliateSchema, 'affiliate', { filter: AFFILIATE_KEYS, idOf: (a) => a.id }),
       bucket(BUCKETS.links, LinkSchema, 'link', { idOf: (l) => l.id }),
-      bucket(BUCKETS.deals, CpaDealSchema, 'deal'),
+      bucket(BUCKETS.deals, StoredDealSchema, 'deal'),
       bucket(BUCKETS.sources, SourceSchema, 'source'),
       bucket(BUCKETS.endpoints, EndpointSchema, 'endpoint'),
       bucket(BUCKETS.offers, OfferSchema, 'offer'),
