@@ -7,7 +7,7 @@
  * percentages are decimal fractions as strings ("0.30" is 30%), so nothing is a float.
  */
 import { z } from 'zod'
-import { AmountSchema, StoredCurrencySchema } from './money.js'
+import { AmountSchema, D, StoredCurrencySchema } from './money.js'
 
 /** A fraction between 0 and 1 inclusive, as a decimal string: "0.3", "0.25". */
 export const RateSchema = z.string().regex(/^(0(\.\d{1,12})?|1(\.0{1,12})?)$/, 'must be a fraction between 0 and 1 written as a decimal string, e.g. "0.30" for 30%')
@@ -86,9 +86,11 @@ export const RevShareTermsSchema = z
   })
   .strict()
   .superRefine((r, ctx) => {
-    if (r.bands[0]!.from !== '0' && Number(r.bands[0]!.from) !== 0) ctx.addIssue({ code: 'custom', path: ['bands', 0, 'from'], message: 'the first band starts at 0' })
+    // (a band whose start is not a number is already refused, with its own reason)
+    if (!r.bands.every((b) => AmountSchema.safeParse(b.from).success)) return
+    if (!new D(r.bands[0]!.from).isZero()) ctx.addIssue({ code: 'custom', path: ['bands', 0, 'from'], message: 'the first band starts at 0' })
     for (let i = 1; i < r.bands.length; i++)
-      if (!(Number(r.bands[i]!.from) > Number(r.bands[i - 1]!.from))) ctx.addIssue({ code: 'custom', path: ['bands', i, 'from'], message: 'bands must start at increasing volumes' })
+      if (!new D(r.bands[i]!.from).gt(r.bands[i - 1]!.from)) ctx.addIssue({ code: 'custom', path: ['bands', i, 'from'], message: 'bands must start at increasing volumes' })
   })
 export type RevShareTerms = z.infer<typeof RevShareTermsSchema>
 
@@ -194,7 +196,8 @@ export function dealFor(deals: Iterable<Deal>, q: { affiliateId: number; brandId
   }
   // the most specific deal wins when several of the same affiliate match
   const rank = (d: Deal) => (d.brandId !== undefined ? 2 : 0) + (d.country !== undefined ? 1 : 0)
-  out.sort((a, b) => rank(b.deal) - rank(a.deal) || a.deal.id.localeCompare(b.deal.id))
+  // by code point, never by locale: the same deal on every machine
+  out.sort((a, b) => rank(b.deal) - rank(a.deal) || (a.deal.id < b.deal.id ? -1 : a.deal.id > b.deal.id ? 1 : 0))
   return out[0]
 }
 

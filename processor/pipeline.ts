@@ -18,7 +18,7 @@ import type { Notice } from '../common/outbound.js'
 import { playerStateKey } from '../common/keys.js'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { CpaDeal, WindowVersion } from '../common/entities.js'
-import { ConversionEventSchema, MAX_EVENT_TS, occurredAtOf, ReassignEventSchema, type ClickEvent, type ConversionEvent, type ReassignEvent } from '../common/events.js'
+import { ConversionEventSchema, conversionKey, MAX_EVENT_TS, occurredAtOf, ReassignEventSchema, type ClickEvent, type ConversionEvent, type ReassignEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
 import { FACT_FIELDS } from '../clickhouse/facts.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
@@ -165,6 +165,8 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
           deals: money.ref.deals,
           fx: money.fx,
           parentOf: money.parentOf,
+          // a refund names the operator's event id; on the stream it is keyed by its source
+          refOf: (r) => conversionKey((e as ConversionEvent).sourceId, r),
         })
         playerMoneyState = out.next
         accruals.push(...out.facts)

@@ -17,6 +17,7 @@ import type { AccrualFact } from './domain/commission/accrual.js'
 import { applyFacts, type Books, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
 import { FxRateSchema, FxTable } from './domain/commission/fx.js'
 import { PLAYER_STATUSES, playerMoney, type MoneyEvent, type PlayerMoney } from './domain/commission/player.js'
+import { DETAIL_FACTS } from './domain/facts.js'
 
 /** A time: an ISO 8601 instant, or a day (its midnight UTC). */
 const Time = z
@@ -53,7 +54,7 @@ export const ScenarioSchema = z
     deals: z.array(
       z
         .object({
-          id: z.string().min(1),
+          id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore (it is part of ledger line ids)'),
           name: z.string().optional(),
           affiliateId: Id,
           brandId: Id.optional(),
@@ -76,7 +77,12 @@ export const ScenarioSchema = z
           id: z.string().min(1).optional(),
           amount: AmountSchema.optional(),
           currency: StoredCurrencySchema.optional(),
-          details: z.partialRecord(z.enum(DETAIL_FIELDS), z.string()).optional(),
+          details: z
+            .partialRecord(z.enum(DETAIL_FIELDS), z.string())
+            .superRefine((d, ctx) => {
+              for (const f of DETAIL_FACTS) if (d[f] !== undefined && !AmountSchema.safeParse(d[f]).success) ctx.addIssue({ code: 'custom', path: [f], message: 'must be a decimal number with at most 12 decimals, e.g. 100.00' })
+            })
+            .optional(),
           status: z.enum(PLAYER_STATUSES).optional(),
         })
         .strict()
@@ -182,10 +188,10 @@ export function summarise(s: Scenario, lines: NumberedLine[], books: Books, note
   const totals: SimulationResult['totals'] = {}
   for (const [aff, periods] of [...sums].sort(([a], [b]) => Number(a) - Number(b))) {
     totals[aff] = {}
-    for (const [period, p] of [...periods].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [period, p] of [...periods].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       const out: PeriodTotal = { currency: p.currency, lines: {}, total: '0', pending: roundMinor(p.pending, p.currency, rounding), held: roundMinor(p.held, p.currency, rounding) }
       let total = new D(0)
-      for (const [k, v] of [...p.kinds].sort(([a], [b]) => a.localeCompare(b))) {
+      for (const [k, v] of [...p.kinds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         const rounded = roundMinor(v, p.currency, rounding)
         out.lines[k] = { amount: v.toFixed(), rounded }
         total = total.plus(rounded)

@@ -30,7 +30,7 @@ export type AccrualFact =
   /** a registration, for CPL */
   | (FactBase & { type: 'registration' })
   /** the player met every condition of the deal's CPA (why, for the line's reason) */
-  | (FactBase & { type: 'qualified'; why: string })
+  | (FactBase & { type: 'qualified'; why: string; basisEventId?: string })
   /** revenue components of one event in its currency (bets, wins, bonuses, fees, adjustments, chargebacks) */
   | (FactBase & { type: 'revenue'; currency: string; facts: MoneyFacts })
   /** a trade; `level` 0 is the client's own IB, 1 its parent, … (`dealId` is the client IB's deal) */

@@ -32,39 +32,71 @@ export type Reference = {
   ownDeal(affiliateId: number, at: number): { deal: Deal; version: DealVersion } | undefined
 }
 
-/** A line still in its hold: what a refund, chargeback or player status may take back. */
-type HeldLine = { id: string; kind: LineKind; amount: string; originalAmount: string; originalCurrency: string; payableAt: number; causeEventId: string; dealId: string; dealVersion: number; period: string; fxRate: string; fxDate: string }
+/** A share paid above a line (sub-affiliate), kept so the line's reversal takes back the
+ *  same share from the same recruiter at the same rate, whatever has changed since. */
+type SubShare = { affiliateId: number; tier: number; rate: string; id: string; dealId: string; dealVersion: number; period: string; currency: string; fxRate: string; fxDate: string }
+
+/** A line that may still be taken back: a CPA or CPL in its hold (by a refund or chargeback of
+ *  what it rests on, or a player status), a challenge fee share (by the refund of its purchase). */
+type Reversible = {
+  id: string
+  kind: 'cpa' | 'cpl' | 'prop'
+  amount: string
+  currency: string
+  originalAmount: string
+  originalCurrency: string
+  /** the end of its hold */
+  payableAt: number
+  causeEventId: string
+  /** a CPA: the event it rests on (the first deposit or purchase) */
+  basisEventId?: string
+  dealId: string
+  dealVersion: number
+  period: string
+  fxRate: string
+  fxDate: string
+  subs: SubShare[]
+}
 
 type CpaSlot = {
-  /** every CPA paid in the period under the deal, in order (a reversed one still counts toward the tier; the close trues it up) */
-  paid: { player: string; ref: string; line: string; price: string; payableAt: number; reversed?: true }[]
-  /** paid CPAs per UTC day, for the daily cap */
-  days: Record<string, number>
+  /** the CPAs paid in the period under the deal, in order; a reversed one no longer counts toward caps and tiers */
+  paid: { player: string; ref: string; line: string; price: string; day: string; payableAt: number; reversed?: true }[]
+  /** re-pricings so far (each re-price line's id carries its number) */
+  reprices: number
 }
 
 type PlayerBook = {
-  held: HeldLine[]
+  reversible: Reversible[]
   /** per deal, for a clawback deal: the player's CPA (its slot and line: the advance is its
-   *  current price there), the player's RevShare so far, and how much of it the advance has absorbed */
-  clawback?: Record<string, { slot?: string; line?: string; rs: string; absorbed: string }>
+   *  current price there), the player's NGR so far (after the admin fee, deal currency), and
+   *  how much of the player's RevShare the advance has absorbed */
+  clawback?: Record<string, { slot?: string; line?: string; ngr: string; absorbed: string }>
 }
+
+type RsPeriod = { start: number; base: string; paid: string; version: number }
 
 export type AffiliateBook = {
   /** the last fact applied: [seq, idx, n] */
   at?: [number, number, number]
+  /** the latest time a fact happened at, so far: what old reversible lines are forgotten by */
+  latest: number
   head: string
   lines: number
   cpa: Record<string, CpaSlot>
-  /** per deal, per period: the RevShare base (NGR after the admin fee, program currency) and what its lines add up to */
-  rs: Record<string, Record<string, { base: string; paid: string }>>
+  /** per deal, per period: its start, the NGR in it (deal currency, before the admin fee), what its lines add up to, and the deal version of its latest fact */
+  rs: Record<string, Record<string, RsPeriod>>
   players: Record<string, PlayerBook>
 }
 
 export type Books = Record<string, AffiliateBook>
 
 export function emptyBook(): AffiliateBook {
-  return { head: GENESIS, lines: 0, cpa: {}, rs: {}, players: {} }
+  return { latest: 0, head: GENESIS, lines: 0, cpa: {}, rs: {}, players: {} }
 }
+
+/** How long after its hold a line stays reversible: a CPA or CPL by a late-reported event dated
+ *  inside the hold; a fee share by the refund of its purchase (after payment it nets). */
+const KEEP_MS = { cpa: 90 * DAY_MS, cpl: 90 * DAY_MS, prop: 365 * DAY_MS } as const
 
 export type NumberedLine = ChainedLine & { no: number }
 
@@ -77,6 +109,7 @@ export function applyFacts(books: Books, facts: readonly AccrualFact[], ref: Ref
     const book = w.book(f.affiliateId)
     if (book.at && !after([f.seq, f.idx, f.n], book.at)) continue
     book.at = [f.seq, f.idx, f.n]
+    book.latest = Math.max(book.latest ?? 0, f.occurredAt)
     const found = ref.deal(f.dealId)
     const version = found?.versions.find((v) => v.version === f.dealVersion)
     if (!found || !version) throw new Error(`deal ${f.dealId} version ${f.dealVersion} is not in the reference data`)
@@ -115,6 +148,7 @@ type Fact<T extends AccrualFact['type']> = Extract<AccrualFact, { type: T }>
 class Writer {
   readonly lines: NumberedLine[] = []
   readonly books: Books
+  readonly #touched = new Set<string>()
 
   constructor(
     books: Books,
@@ -122,10 +156,7 @@ class Writer {
   ) {
     // copy on first touch: the caller's books stay as they were
     this.books = { ...books }
-    this.#touched = new Set()
   }
-
-  readonly #touched: Set<string>
 
   book(affiliateId: number): AffiliateBook {
     const k = String(affiliateId)
@@ -136,13 +167,16 @@ class Writer {
     return this.books[k]!
   }
 
-  player(affiliateId: number, ref: string): PlayerBook {
+  player(affiliateId: number, key: string): PlayerBook {
     const b = this.book(affiliateId)
-    return (b.players[ref] ??= { held: [] })
+    const p = (b.players[key] ??= { reversible: [] })
+    // forget what can no longer be taken back (by the latest time this affiliate has seen: deterministic)
+    p.reversible = p.reversible.filter((r) => r.payableAt + KEEP_MS[r.kind] >= b.latest)
+    return p
   }
 
-  /** Append a line to its affiliate's chain; then the shares of the affiliates above it. */
-  write(line: LedgerLine) {
+  /** Append a line to its affiliate's chain; returns it numbered. */
+  append(line: LedgerLine): NumberedLine {
     // full precision, to the ledger's scale (12 decimals, half-even): a product of a rate and an
     // amount can have more; rounding to the currency's minor unit happens once, on the statement
     const l = { ...line, amount: toScale(line.amount), originalAmount: toScale(line.originalAmount) }
@@ -150,93 +184,120 @@ class Writer {
     const c = chain(b.head, l)
     b.head = c.hash
     b.lines++
-    this.lines.push({ ...c, no: b.lines })
-    // a parent's share is taken back by the share of the child's reversal, not by the parent's players
-    // (a re-priced CPA is taken back whole with its CPA, at its current price)
-    if (l.payableAt !== undefined && l.status === 'pending' && (l.kind === 'cpa' || l.kind === 'cpl' || l.kind === 'prop')) {
-      this.player(l.affiliateId, l.playerKey).held.push({
+    const out = { ...c, no: b.lines }
+    this.lines.push(out)
+    return out
+  }
+
+  /** A line, then the recruiters' shares of it; a line that may be taken back is remembered with those shares. */
+  write(line: LedgerLine, o: { reversible?: boolean; basisEventId?: string } = {}) {
+    const l = this.append(line)
+    const subs = this.subShares(l)
+    if (o.reversible && (l.kind === 'cpa' || l.kind === 'cpl' || l.kind === 'prop') && l.payableAt !== undefined) {
+      this.player(l.affiliateId, l.playerKey).reversible.push({
         id: l.id,
         kind: l.kind,
         amount: l.amount,
+        currency: l.currency,
         originalAmount: l.originalAmount,
         originalCurrency: l.originalCurrency,
         payableAt: l.payableAt,
         causeEventId: l.causeEventId,
+        ...(o.basisEventId !== undefined ? { basisEventId: o.basisEventId } : {}),
         dealId: l.dealId,
         dealVersion: l.dealVersion,
         period: l.period,
         fxRate: l.fxRate,
         fxDate: l.fxDate,
+        subs,
       })
     }
-    if (l.kind !== 'sub') this.subShares(l)
   }
 
   base(f: AccrualFact, t: DealTerms) {
     return { affiliateId: f.affiliateId, seq: f.seq, idx: f.idx, n: f.n, occurredAt: f.occurredAt, period: periodOf(f.occurredAt, t.period), dealId: f.dealId, dealVersion: f.dealVersion, playerKey: f.playerKey, playerRef: f.playerRef, causeEventId: f.eventId }
   }
 
-  held(f: AccrualFact, holdDays: number): { status: 'pending' | 'payable'; payableAt?: number } {
-    return holdDays > 0 ? { status: 'pending', payableAt: f.occurredAt + holdDays * DAY_MS } : { status: 'payable' }
+  held(f: AccrualFact, holdDays: number): { status: 'pending' | 'payable'; payableAt: number } {
+    return holdDays > 0 ? { status: 'pending', payableAt: f.occurredAt + holdDays * DAY_MS } : { status: 'payable', payableAt: f.occurredAt }
   }
 
   cpl(f: Fact<'registration'>, t: DealTerms) {
     const cpl = t.cpl!
-    this.write({
-      ...this.base(f, t),
-      id: `cpl:${f.playerKey}:${f.dealId}`,
-      kind: 'cpl',
-      status: 'payable',
-      ...same(cpl.amount, t.currency, dayOf(f.occurredAt)),
-      estimated: false,
-      reason: `CPL ${money(cpl.amount, t.currency)}: registered ${dayOf(f.occurredAt)}`,
-    })
+    this.write(
+      {
+        ...this.base(f, t),
+        id: `cpl:${f.playerKey}:${f.dealId}`,
+        kind: 'cpl',
+        status: 'payable',
+        payableAt: f.occurredAt,
+        ...same(cpl.amount, t.currency, dayOf(f.occurredAt)),
+        estimated: false,
+        reason: `CPL ${money(cpl.amount, t.currency)}: registered ${dayOf(f.occurredAt)}`,
+      },
+      { reversible: true },
+    )
   }
 
   cpa(f: Fact<'qualified'>, t: DealTerms) {
     const cpa = t.cpa!
     const base = this.base(f, t)
-    const slot = (this.book(f.affiliateId).cpa[`${f.dealId}|${base.period}`] ??= { paid: [], days: {} })
+    const slotKey = `${f.dealId}|${base.period}`
+    const slot = (this.book(f.affiliateId).cpa[slotKey] ??= { paid: [], reprices: 0 })
     const day = dayOf(f.occurredAt)
     const id = `cpa:${f.playerKey}:${f.dealId}`
-    const capped = cpa.caps?.daily !== undefined && (slot.days[day] ?? 0) >= cpa.caps.daily ? `daily cap of ${cpa.caps.daily}` : cpa.caps?.monthly !== undefined && slot.paid.length >= cpa.caps.monthly ? `${t.period === 'week' ? 'weekly' : 'monthly'} cap of ${cpa.caps.monthly}` : undefined
+    const live = slot.paid.filter((p) => !p.reversed)
+    const today = live.filter((p) => p.day === day).length
+    const capped =
+      cpa.caps?.daily !== undefined && today >= cpa.caps.daily
+        ? `daily cap of ${cpa.caps.daily}`
+        : cpa.caps?.monthly !== undefined && live.length >= cpa.caps.monthly
+          ? `${t.period === 'week' ? 'weekly' : 'monthly'} cap of ${cpa.caps.monthly}`
+          : undefined
     if (capped) {
       this.write({ ...base, id, kind: 'cpa', status: 'payable', ...same('0', t.currency, day), estimated: false, reason: `CPA not earned: the ${capped} CPAs is reached; qualified ${day}: ${f.why}` })
       return
     }
-    const n = slot.paid.length + 1
+    const n = live.length + 1
     const price = priceAt(cpa, n)
-    const prev = priceAt(cpa, n - 1)
     const hold = this.held(f, cpa.holdDays)
-    const tier = n > 1 && cpa.retroTiers?.some((r) => r.at <= n) ? ` (the ${ordinal(n)} CPA of ${base.period}: tier price)` : ''
-    this.write({ ...base, id, kind: 'cpa', ...hold, ...same(price, t.currency, day), estimated: false, reason: `CPA ${money(price, t.currency)}${tier}: qualified ${day}: ${f.why}` })
+    const tier = cpa.retroTiers?.some((r) => r.at <= n) ? ` (the ${ordinal(n)} CPA of ${base.period}: tier price)` : ''
+    this.write(
+      { ...base, id, kind: 'cpa', ...hold, ...same(price, t.currency, day), estimated: false, reason: `CPA ${money(price, t.currency)}${tier}: qualified ${day}: ${f.why}` },
+      { reversible: true, basisEventId: f.basisEventId },
+    )
+    slot.paid.push({ player: f.playerKey, ref: f.playerRef, line: id, price, day, payableAt: hold.payableAt })
+    this.reprice(slot, cpa, base, t, `${base.period} reached ${n} CPAs`)
     if (cpa.clawback) {
-      Object.assign(this.clawback(f.affiliateId, f.playerKey, f.dealId), { slot: `${f.dealId}|${base.period}`, line: id })
+      Object.assign(this.clawback(f.affiliateId, f.playerKey, f.dealId), { slot: slotKey, line: id })
       this.absorb(f.affiliateId, f.playerKey, f.dealId, base, t)
     }
-    if (n > 1 && !new D(price).eq(prev)) {
-      // retroactive tier: every earlier CPA of the period is re-priced to the new amount
-      for (const p of slot.paid) {
-        if (p.reversed) continue
-        const delta = new D(price).minus(p.price)
-        if (delta.isZero()) continue
-        this.write({
-          ...base,
-          playerKey: p.player,
-          playerRef: p.ref,
-          id: `cpa_retro:${p.line}:${n}`,
-          kind: 'cpa_retro',
-          ...(p.payableAt > f.occurredAt ? { status: 'pending' as const, payableAt: p.payableAt } : { status: 'payable' as const }),
-          ...same(delta.toFixed(), t.currency, day),
-          refLineId: p.line,
-          estimated: true,
-          reason: `CPA re-priced from ${money(p.price, t.currency)} to ${money(price, t.currency)}: ${base.period} reached ${n} CPAs`,
-        })
-        p.price = price
-      }
+  }
+
+  /** Retroactive tiers: every CPA of the period that counts is priced at the tier its count
+   *  has reached, up when a CPA is added, down when one is reversed. */
+  reprice(slot: CpaSlot, cpa: NonNullable<DealTerms['cpa']>, base: ReturnType<Writer['base']>, t: DealTerms, why: string) {
+    if (!cpa.retroTiers?.length) return
+    const live = slot.paid.filter((p) => !p.reversed)
+    const price = priceAt(cpa, live.length)
+    for (const p of live) {
+      const delta = new D(price).minus(p.price)
+      if (delta.isZero()) continue
+      slot.reprices++
+      this.write({
+        ...base,
+        playerKey: p.player,
+        playerRef: p.ref,
+        id: `cpa_retro:${p.line}:${slot.reprices}`,
+        kind: 'cpa_retro',
+        ...(p.payableAt > base.occurredAt ? { status: 'pending' as const, payableAt: p.payableAt } : { status: 'payable' as const }),
+        ...same(delta.toFixed(), t.currency, dayOf(base.occurredAt)),
+        refLineId: p.line,
+        estimated: false,
+        reason: `CPA re-priced from ${money(p.price, t.currency)} to ${money(price, t.currency)}: ${why}`,
+      })
+      p.price = price
     }
-    slot.paid.push({ player: f.playerKey, ref: f.playerRef, line: id, price, payableAt: hold.payableAt ?? f.occurredAt })
-    slot.days[day] = (slot.days[day] ?? 0) + 1
   }
 
   revenue(f: Fact<'revenue'>, t: DealTerms) {
@@ -245,26 +306,27 @@ class Writer {
     const x = (k: string) => new D(f.facts[k as keyof typeof f.facts] ?? 0)
     let ngr = x('bets').minus(x('wins'))
     for (const d of rs.deductions) ngr = ngr.minus(x(d))
-    const afterFee = ngr.times(new D(1).minus(rs.adminFee))
-    const conv = this.ref.fx.convert(afterFee, f.currency, t.currency, dayOf(f.occurredAt))
+    const conv = this.ref.fx.convert(ngr, f.currency, t.currency, dayOf(f.occurredAt))
     if ('missing' in conv) {
       this.write({ ...b, id: `rs:${f.eventId}:${b.period}`, kind: 'revshare', status: 'held', originalAmount: ngr.toFixed(), originalCurrency: f.currency, amount: '0', currency: t.currency, fxRate: '0', fxDate: '', estimated: true, reason: `RevShare held: ${conv.missing}` })
       return
     }
-    const periods = ((this.book(f.affiliateId).rs[f.dealId] ??= {}))
-    const slot = (periods[b.period] ??= { base: '0', paid: '0' })
+    const periods = (this.book(f.affiliateId).rs[f.dealId] ??= {})
+    const slot = (periods[b.period] ??= { start: periodStart(f.occurredAt, t.period), base: '0', paid: '0', version: f.dealVersion })
     slot.base = new D(slot.base).plus(conv.amount).toFixed()
-    // re-balance this period and every later one (a carry may have moved)
+    slot.version = f.dealVersion
+    // each period at the terms of its own latest version; a carry flows into the next
     let carry = new D(0)
-    const fee = new D(rs.adminFee).isZero() ? '' : ` after a ${pct(rs.adminFee)} admin fee`
-    for (const p of Object.keys(periods).sort()) {
-      const s = periods[p]!
+    for (const [p, s] of Object.entries(periods).sort(([, x], [, y]) => x.start - y.start)) {
+      const terms = this.terms(f.dealId, s.version)?.revshare ?? rs
       const net = carry.plus(s.base)
-      const pays = net.gt(0) ? applyBands(rs.bands, rs.mode, net).toDecimalPlaces(LEDGER_SCALE) : new D(0)
+      // the admin fee comes off positive NGR; a negative balance carries whole
+      const pays = net.gt(0) ? applyBands(terms.bands, terms.mode, net.times(new D(1).minus(terms.adminFee))).toDecimalPlaces(LEDGER_SCALE) : new D(0)
       const delta = pays.minus(s.paid)
-      if (p >= b.period && !delta.isZero()) {
+      if (!delta.isZero()) {
         const own = p === b.period
         const carried = carry.isZero() ? '' : `, ${money(carry.toFixed(), t.currency)} carried in`
+        const fee = new D(terms.adminFee).isZero() ? '' : ` less a ${pct(terms.adminFee)} admin fee`
         this.write({
           ...b,
           period: p,
@@ -279,14 +341,22 @@ class Writer {
           fxDate: conv.date,
           estimated: true,
           reason: own
-            ? `RevShare ${rateText(rs, net)}: the player's NGR ${money(ngr.toFixed(), f.currency)}${fee}; ${p} NGR ${money(s.base, t.currency)}${carried} pays ${money(pays.toFixed(), t.currency)}`
-            : `RevShare ${p} re-balanced: an earlier period's NGR changed what it carries in (${money(carry.toFixed(), t.currency)}); ${p} pays ${money(pays.toFixed(), t.currency)}`,
+            ? `RevShare ${rateText(terms, net)}: the player's NGR ${money(ngr.toFixed(), f.currency)}; ${p} NGR ${money(s.base, t.currency)}${carried}${fee} pays ${money(pays.toFixed(), t.currency)}`
+            : `RevShare ${p} re-balanced: an earlier period's NGR changed the balance it carries in (${money(carry.toFixed(), t.currency)}); ${p} pays ${money(pays.toFixed(), t.currency)}`,
         })
-        if (own && t.cpa?.clawback) this.clawbackRs(f.affiliateId, f.playerKey, f.dealId, delta, b, t)
       }
       s.paid = pays.toFixed()
-      carry = rs.carryover ? D.min(0, net) : new D(0)
+      carry = terms.carryover ? D.min(0, net) : new D(0)
     }
+    if (t.cpa?.clawback) {
+      const c = this.clawback(f.affiliateId, f.playerKey, f.dealId)
+      c.ngr = new D(c.ngr).plus(conv.amount.times(new D(1).minus(rs.adminFee))).toFixed()
+      this.absorb(f.affiliateId, f.playerKey, f.dealId, b, t)
+    }
+  }
+
+  terms(dealId: string, version: number): DealTerms | undefined {
+    return this.ref.deal(dealId)?.versions.find((v) => v.version === version)?.terms
   }
 
   trade(f: Fact<'trade'>, t: DealTerms) {
@@ -345,26 +415,36 @@ class Writer {
       this.write({ ...common, status: 'held', amount: '0', fxRate: '0', fxDate: '', reason: `challenge fee share held: ${conv.missing}` })
       return
     }
-    this.write({
-      ...common,
-      ...this.held(f, prop.refundWindowDays),
-      amount: conv.amount.toFixed(),
-      fxRate: conv.rate,
-      fxDate: conv.date,
-      reason: `${pct(rate)} of the ${f.first ? 'first challenge purchase' : 'challenge reset'} ${money(f.amount, f.currency)}${prop.refundWindowDays > 0 ? `, held ${prop.refundWindowDays} days for refunds` : ''}`,
-    })
+    this.write(
+      {
+        ...common,
+        ...this.held(f, prop.refundWindowDays),
+        amount: conv.amount.toFixed(),
+        fxRate: conv.rate,
+        fxDate: conv.date,
+        reason: `${pct(rate)} of the ${f.first ? 'first challenge purchase' : 'challenge reset'} ${money(f.amount, f.currency)}${prop.refundWindowDays > 0 ? `, held ${prop.refundWindowDays} days for refunds` : ''}`,
+      },
+      { reversible: true },
+    )
   }
 
-  /** Take back, with new lines, what is still in its hold: the player's CPA (its money came
-   *  back or the player was disqualified) and the lines of the event refunded. */
+  /**
+   * Take back, with new lines, what the event undoes:
+   * - a refund or chargeback of what a CPA rests on (its first deposit or purchase), inside the CPA's hold: the CPA;
+   * - the refund of a challenge purchase: its fee share (inside the refund window, or after payment: it nets);
+   * - a player found KYC-failed, self-excluded or a duplicate: every line of the player still in its hold.
+   */
   reverse(f: Fact<'reversal'>, t: DealTerms) {
-    const pb = this.book(f.affiliateId).players[f.playerKey]
-    if (!pb) return
+    const b = this.book(f.affiliateId)
+    if (!b.players[f.playerKey]) return
+    const pb = this.player(f.affiliateId, f.playerKey)
     const status = f.why === 'kyc_failed' || f.why === 'self_excluded' || f.why === 'duplicate'
-    const hit = (h: HeldLine) => h.payableAt > f.occurredAt && (status || h.kind === 'cpa' || h.causeEventId === f.refEventId)
-    const taken = pb.held.filter(hit)
-    pb.held = pb.held.filter((h) => !hit(h) && h.payableAt > f.occurredAt)
-    const b = this.base(f, t)
+    const inHold = (r: Reversible) => r.payableAt > f.occurredAt
+    const hit = (r: Reversible) =>
+      status ? inHold(r) : r.kind === 'prop' ? f.refEventId !== undefined && r.causeEventId === f.refEventId : r.kind === 'cpa' && inHold(r) && (f.refEventId === undefined || r.basisEventId === f.refEventId)
+    const taken = pb.reversible.filter(hit)
+    pb.reversible = pb.reversible.filter((r) => !hit(r))
+    const base = this.base(f, t)
     const words: Record<typeof f.why, string> = {
       refund: 'the deposit was refunded',
       chargeback: 'the deposit was charged back',
@@ -373,56 +453,82 @@ class Writer {
       self_excluded: 'the player self-excluded',
       duplicate: 'the player is a duplicate of another',
     }
-    for (const h of taken) {
+    for (const r of taken) {
       // a CPA is taken back at its current price: with the retroactive tiers it reached
-      const slot = h.kind === 'cpa' ? this.book(f.affiliateId).cpa[`${h.dealId}|${h.period}`] : undefined
-      const paid = slot?.paid.find((x) => x.line === h.id)
-      const amount = new D(paid?.price ?? h.amount).negated().toFixed()
-      this.write({
-        ...b,
-        period: h.period,
-        dealId: h.dealId,
-        dealVersion: h.dealVersion,
-        id: `rev:${h.id}`,
+      const slotKey = `${r.dealId}|${r.period}`
+      const slot = r.kind === 'cpa' ? b.cpa[slotKey] : undefined
+      const paid = slot?.paid.find((x) => x.line === r.id)
+      const amount = new D(paid?.price ?? r.amount)
+      const when = inHold(r) ? 'in its hold' : 'after its hold: netted against the next payment'
+      this.append({
+        ...base,
+        period: r.period,
+        dealId: r.dealId,
+        dealVersion: r.dealVersion,
+        id: `rev:${r.id}`,
         kind: 'reversal',
         status: 'reversed',
-        originalAmount: new D(h.originalAmount).negated().toFixed(),
-        originalCurrency: h.originalCurrency,
-        amount,
-        currency: t.currency,
-        fxRate: h.fxRate,
-        fxDate: h.fxDate,
-        refLineId: h.id,
+        originalAmount: new D(r.originalAmount).negated().toFixed(),
+        originalCurrency: r.originalCurrency,
+        amount: amount.negated().toFixed(),
+        currency: r.currency,
+        fxRate: r.fxRate,
+        fxDate: r.fxDate,
+        refLineId: r.id,
         estimated: false,
-        reason: `Reversed ${h.kind} ${money(new D(amount).negated().toFixed(), t.currency)} in its hold: ${words[f.why]} (${dayOf(f.occurredAt)})`,
+        reason: `Reversed ${r.kind} ${money(amount.toFixed(), r.currency)} ${when}: ${words[f.why]} (${dayOf(f.occurredAt)})`,
       })
-      if (paid) {
+      // the recruiters' shares of it, as they were paid
+      for (const s of r.subs) {
+        this.append({
+          ...base,
+          affiliateId: s.affiliateId,
+          playerKey: '',
+          playerRef: '',
+          period: s.period,
+          dealId: s.dealId,
+          dealVersion: s.dealVersion,
+          id: `rev:${s.id}`,
+          kind: 'reversal',
+          status: 'reversed',
+          originalAmount: amount.negated().toFixed(),
+          originalCurrency: r.currency,
+          amount: amount.times(s.rate).times(s.fxRate).negated().toFixed(),
+          currency: s.currency,
+          fxRate: s.fxRate,
+          fxDate: s.fxDate,
+          refLineId: s.id,
+          estimated: false,
+          reason: `Reversed sub-affiliate share, tier ${s.tier}: affiliate ${f.affiliateId}'s ${r.kind} was reversed (${words[f.why]})`,
+        })
+      }
+      if (paid && slot) {
         paid.reversed = true
-        if (t.cpa?.clawback) this.absorb(f.affiliateId, f.playerKey, h.dealId, b, t)
+        const cpa = this.terms(r.dealId, r.dealVersion)?.cpa
+        if (cpa) this.reprice(slot, cpa, { ...base, period: r.period, dealId: r.dealId, dealVersion: r.dealVersion }, t, `a CPA of ${r.period} was reversed`)
+        if (cpa?.clawback) this.absorb(f.affiliateId, f.playerKey, r.dealId, base, t)
       }
     }
   }
 
   // ---- a clawback deal: the CPA is an advance the player's RevShare pays back first ----
 
-  clawbackRs(affiliateId: number, player: string, dealId: string, delta: D, b: ReturnType<Writer['base']>, t: DealTerms) {
-    const c = this.clawback(affiliateId, player, dealId)
-    c.rs = new D(c.rs).plus(delta).toFixed()
-    this.absorb(affiliateId, player, dealId, b, t)
-  }
-
   clawback(affiliateId: number, player: string, dealId: string) {
     const pb = this.player(affiliateId, player)
-    return ((pb.clawback ??= {})[dealId] ??= { rs: '0', absorbed: '0' })
+    return ((pb.clawback ??= {})[dealId] ??= { ngr: '0', absorbed: '0' })
   }
 
-  /** The advance absorbs the player's RevShare up to its size; an offset line moves by what that changed. */
+  /** The advance absorbs the player's own RevShare (the player's NGR at the deal's first rate)
+   *  up to its size; an offset line moves by what that changed. Other players' NGR, and the
+   *  order the facts came in, change nothing here. */
   absorb(affiliateId: number, player: string, dealId: string, b: ReturnType<Writer['base']>, t: DealTerms) {
     const c = this.clawback(affiliateId, player, dealId)
     // the advance is the CPA's current price (a retroactive tier raises it; a reversal ends it)
     const paid = c.slot ? this.book(affiliateId).cpa[c.slot]?.paid.find((p) => p.line === c.line) : undefined
     const advance = paid && !paid.reversed ? paid.price : '0'
-    const absorbed = D.max(0, D.min(c.rs, advance))
+    const rate = t.revshare?.bands[0]?.rate ?? '0'
+    const rs = new D(c.ngr).times(rate)
+    const absorbed = D.max(0, D.min(rs, advance)).toDecimalPlaces(LEDGER_SCALE)
     const delta = absorbed.minus(c.absorbed)
     if (delta.isZero()) return
     c.absorbed = absorbed.toFixed()
@@ -434,39 +540,41 @@ class Writer {
       status: 'payable',
       ...same(delta.negated().toFixed(), t.currency, dayOf(b.occurredAt)),
       estimated: true,
-      reason: `CPA advance ${money(advance, t.currency)} offsets the player's RevShare (${money(c.rs, t.currency)} so far): ${money(absorbed.toFixed(), t.currency)} absorbed`,
+      reason: `CPA advance ${money(advance, t.currency)} offsets the player's RevShare (${money(rs.toFixed(), t.currency)} so far): ${money(absorbed.toFixed(), t.currency)} absorbed`,
     })
   }
 
   // ---- sub-affiliates: the recruiters above earn a share of every line ----
 
-  subShares(l: LedgerLine) {
+  /** Write the recruiters' shares of a line; returns them, for the line's reversal. */
+  subShares(l: NumberedLine): SubShare[] {
+    const out: SubShare[] = []
+    if (l.kind === 'sub' || new D(l.amount).isZero()) return out
     let child = l.affiliateId
     const seen = new Set([l.affiliateId])
     for (let tier = 1; tier <= MAX_SUB_DEPTH; tier++) {
       const parent = this.ref.parentOf(child, l.occurredAt)
       // self-referral (the chain coming back to the earner) earns nothing
-      if (parent === undefined || seen.has(parent)) return
+      if (parent === undefined || seen.has(parent)) break
       seen.add(parent)
+      child = parent
       const own = this.ref.ownDeal(parent, l.occurredAt)
       const rate = own?.version.terms.subAffiliate?.tiers[tier - 1]
-      child = parent
       if (!own || rate === undefined) continue
       const t = own.version.terms
-      const share = new D(l.amount).times(rate)
-      const conv = this.ref.fx.convert(share, l.currency, t.currency, dayOf(l.occurredAt))
-      if ('missing' in conv) continue
-      if (conv.amount.isZero() && !new D(l.amount).isZero()) continue
-      if (new D(l.amount).isZero()) continue
-      this.write({
+      const conv = this.ref.fx.convert(new D(l.amount).times(rate), l.currency, t.currency, dayOf(l.occurredAt))
+      if ('missing' in conv || conv.amount.isZero()) continue
+      const id = `sub:${l.id}:${l.affiliateId}:${tier}`
+      const period = periodOf(l.occurredAt, t.period)
+      this.append({
         ...l,
         affiliateId: parent,
         playerKey: '',
         playerRef: '',
-        period: periodOf(l.occurredAt, t.period),
+        period,
         dealId: own.deal.id,
         dealVersion: own.version.version,
-        id: `sub:${l.id}:${l.affiliateId}:${tier}`,
+        id,
         kind: 'sub',
         originalAmount: l.amount,
         originalCurrency: l.currency,
@@ -477,8 +585,18 @@ class Writer {
         refLineId: l.id,
         reason: `Sub-affiliate share, tier ${tier}: ${pct(rate)} of affiliate ${l.affiliateId}'s ${l.kind} ${money(l.amount, l.currency)}`,
       })
+      out.push({ affiliateId: parent, tier, rate, id, dealId: own.deal.id, dealVersion: own.version.version, period, currency: t.currency, fxRate: conv.rate, fxDate: conv.date })
     }
+    return out
   }
+}
+
+/** When a period starts (ms), to order a deal's periods by time. */
+function periodStart(at: number, kind: DealTerms['period']): number {
+  const d = new Date(at)
+  if (kind === 'month') return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
+  const day = (d.getUTCDay() + 6) % 7
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - day)
 }
 
 /** The CPA price for the n-th paid CPA of the period: the highest tier reached, else the base amount. */

@@ -17,20 +17,6 @@ export function periodOf(at: number, kind: PeriodKind): string {
   return `${y}-W${String(week).padStart(2, '0')}`
 }
 
-/** The period after `p` (for carrying a balance forward). */
-export function nextPeriod(p: string): string {
-  const w = /^(\d{4})-W(\d{2})$/.exec(p)
-  if (w) {
-    // the Thursday of that week, plus 7 days
-    const y = Number(w[1])
-    const jan4 = Date.UTC(y, 0, 4)
-    const monday = jan4 - ((new Date(jan4).getUTCDay() + 6) % 7) * DAY + (Number(w[2]) - 1) * 7 * DAY
-    return periodOf(monday + 7 * DAY, 'week')
-  }
-  const [y, m] = p.split('-').map(Number) as [number, number]
-  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`
-}
-
 /** The UTC day of a time: "2026-03-04". */
 export function dayOf(at: number): string {
   return new Date(at).toISOString().slice(0, 10)

@@ -31,6 +31,8 @@ export type MoneyEvent =
 export type PlayerMoney = {
   registeredAt?: number
   ftdAt?: number
+  /** the event the first deposit (or first challenge purchase) came with: what a CPA rests on */
+  ftdEventId?: string
   /** the first deposit and the deposits and wagering so far, in the deal's currency */
   firstDeposit?: string
   deposits?: string
@@ -63,6 +65,8 @@ export type PlayerMoneyContext = {
   fx: FxTable
   /** the affiliate's parent when the event happened (the IB chain for overrides) */
   parentOf(affiliateId: number, at: number): number | undefined
+  /** the id of the event a refund names (`ref_event_id`), as event ids are on the stream; default as given */
+  refOf?: (ref: string) => string
 }
 
 export type PlayerMoneyOutcome = { facts: AccrualFact[]; next: PlayerMoney; note?: string }
@@ -97,7 +101,9 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
 
   switch (ev.kind) {
     case 'registration':
-      next.registeredAt ??= ctx.occurredAt
+      // a second registration of the same player earns no second CPL
+      if (next.registeredAt !== undefined) break
+      next.registeredAt = ctx.occurredAt
       if (t?.cpl) facts.push({ ...base(), type: 'registration' })
       break
     case 'ftd':
@@ -105,6 +111,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
       const amt = inDeal(ev.amount, ev.currency)
       if (ev.kind === 'ftd' && next.ftdAt === undefined) {
         next.ftdAt = ctx.occurredAt
+        next.ftdEventId = ev.id
         if (amt) next.firstDeposit = amt.toFixed()
       }
       if (amt) next.deposits = new D(next.deposits ?? 0).plus(amt).toFixed()
@@ -142,7 +149,10 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
       next.challenges = (next.challenges ?? 0) + 1
       if (first) {
         // a prop firm's first purchase is its customer's first payment: what a CPA qualifies on
-        next.ftdAt ??= ctx.occurredAt
+        if (next.ftdAt === undefined) {
+          next.ftdAt = ctx.occurredAt
+          next.ftdEventId = ev.id
+        }
         const amt = inDeal(ev.amount, ev.currency)
         if (amt && next.firstDeposit === undefined) {
           next.firstDeposit = amt.toFixed()
@@ -161,7 +171,8 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
         const r = revenueOf(ev)
         if (r && found && ev.currency) facts.push({ ...base(), type: 'revenue', currency: ev.currency, facts: r })
       }
-      if (found) facts.push({ ...base(), type: 'reversal', why, refEventId: ev.details?.ref_event_id })
+      const ref = ev.details?.ref_event_id
+      if (found) facts.push({ ...base(), type: 'reversal', why, ...(ref !== undefined ? { refEventId: (ctx.refOf ?? ((r) => r))(ref) } : {}) })
       break
     }
     case 'player_status': {
@@ -175,7 +186,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
   }
   const q = t?.cpa ? qualify(next, t, ctx.occurredAt) : undefined
   if (q?.settled) next.cpa = q.settled
-  if (q?.settled === 'qualified') facts.push({ ...base(), type: 'qualified', why: q.why })
+  if (q?.settled === 'qualified') facts.push({ ...base(), type: 'qualified', why: q.why, ...(next.ftdEventId !== undefined ? { basisEventId: next.ftdEventId } : {}) })
   return { facts, next, note: q?.settled === 'expired' ? q.why : undefined }
 }
 

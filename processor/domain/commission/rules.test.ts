@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { D } from '../../../common/money.js'
 import { applyBands, bandIndex } from './bands.js'
 import { FxTable } from './fx.js'
-import { nextPeriod, periodOf } from './periods.js'
+import { periodOf } from './periods.js'
 import { priceAt } from './affiliate.js'
 
 const BANDS = [
@@ -49,16 +49,6 @@ describe('periods', () => {
     ['2026-03-08T23:59:59.999Z', 'week', '2026-W10'],
   ] as const)('%s by %s → %s', (at, kind, want) => {
     expect(periodOf(Date.parse(at), kind)).toBe(want)
-  })
-
-  it.each([
-    ['2026-03', '2026-04'],
-    ['2026-12', '2027-01'],
-    ['2026-W10', '2026-W11'],
-    ['2026-W53', '2027-W01'],
-    ['2025-W52', '2026-W01'],
-  ])('after %s comes %s', (p, want) => {
-    expect(nextPeriod(p)).toBe(want)
   })
 })
 
