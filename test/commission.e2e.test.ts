@@ -56,6 +56,14 @@ describe('commission: the running system writes the simulator’s ledger', () =>
       deals.push({ id: `cpa.${a.id}`, affiliateId: a.id, versions: [{ effectiveFrom: new Date(deal.versions[0].effectiveFrom).toISOString(), terms: { currency, cpa: { amount } } }] })
       codes.set(a.id, link.code)
     }
+    // Gamma: a composed deal: $5 CPL, a $100 CPA for a first deposit of at least 20 EUR, 30% RevShare
+    const g = (await call('POST', '/api/affiliates', { name: 'Gamma' })).body
+    affs.push(g.id)
+    codes.set(g.id, (await call('POST', '/api/links', { affiliateId: g.id, destination: 'https://brand.example/?cid={click_id}' })).body.code)
+    const terms = { currency: 'EUR', cpl: { amount: '5' }, cpa: { amount: '100', qualification: { minFirstDeposit: '20' } }, revshare: { bands: [{ from: '0', rate: '0.30' }] } }
+    const composed = await call('POST', '/api/deals', { name: 'Gamma hybrid', affiliateId: g.id, terms })
+    expect(composed.status, JSON.stringify(composed.body)).toBe(201)
+    deals.push({ id: composed.body.id, affiliateId: g.id, versions: [{ effectiveFrom: new Date(composed.body.versions[0].effectiveFrom).toISOString(), terms }] })
     source = (await call('POST', '/api/sources', { name: 'casino' })).body
     await new Promise((r) => setTimeout(r, 300)) // links and deals reach ingest and the processor through KV watches
     // five players: three for Alpha, two for Beta; one FTD reported twice, one player never deposits
@@ -67,6 +75,19 @@ describe('commission: the running system writes the simulator’s ledger', () =>
       await send({ event: 'ftd', event_id: `ftd-${i + 1}`, player_id: player, amount: '50', currency: 'EUR' }, { kind: 'ftd', player, amount: '50', currency: 'EUR' })
       if (i === 1) await send({ event: 'ftd', event_id: `ftd-${i + 1}-again`, player_id: player, amount: '70', currency: 'EUR' }, { kind: 'ftd', player, amount: '70', currency: 'EUR' })
     }
+    // Gamma's players: one qualifies and plays, one deposits too little, then loses
+    const gamma = affs[2]!
+    for (const [player, ftd] of [
+      ['gm-1', '25'],
+      ['gm-2', '10'],
+    ] as const) {
+      const cid = await click(codes.get(gamma)!)
+      await send({ event: 'registration', event_id: `reg-${player}`, click_id: cid, player_id: player }, { kind: 'registration', player, affiliate: gamma })
+      await send({ event: 'ftd', event_id: `ftd-${player}`, player_id: player, amount: ftd, currency: 'EUR' }, { kind: 'ftd', player, amount: ftd, currency: 'EUR' })
+    }
+    const date = new Date().toISOString().slice(0, 10)
+    await send({ event: 'activity', event_id: 'act-1', player_id: 'gm-1', currency: 'EUR', date, bets: '400', wins: '150', bonuses: '10' }, { kind: 'activity', player: 'gm-1', currency: 'EUR', details: { date, bets: '400', wins: '150', bonuses: '10' } })
+    await send({ event: 'activity', event_id: 'act-2', player_id: 'gm-2', currency: 'EUR', date, bets: '50', wins: '120' }, { kind: 'activity', player: 'gm-2', currency: 'EUR', details: { date, bets: '50', wins: '120' } })
   }, 60_000)
 
   it('the same lines, amounts, reasons and chain heads as the simulator', async () => {
@@ -89,13 +110,19 @@ describe('commission: the running system writes the simulator’s ledger', () =>
     // Alpha: 2 × 100 EUR (pl-5 never deposited); Beta: 2 × 37.55 USD (pl-2's second FTD earns nothing)
     expect(sim.totals[String(affs[0])]!).toMatchObject({ [Object.keys(sim.totals[String(affs[0])]!)[0]!]: { total: '200.00', currency: 'EUR' } })
     expect(Object.values(sim.totals[String(affs[1])]!)[0]).toMatchObject({ total: '75.10', currency: 'USD' })
+    // Gamma: 2 × 5 CPL + 100 CPA + 30% × (240 − 70) NGR = 161
+    expect(Object.values(sim.totals[String(affs[2])]!)[0]).toMatchObject({ total: '161.00', currency: 'EUR' })
   })
 
   it('the chain verifies through the API', async () => {
-    for (const aff of affs) {
+    for (const [aff, lines] of [
+      [affs[0], 2],
+      [affs[1], 2],
+      [affs[2], 5],
+    ]) {
       const r = await app.call('GET', `/api/ledger/verify?affiliateId=${aff}`)
       expect(r.status).toBe(200)
-      expect(r.body).toMatchObject({ affiliateId: aff, ok: true, lines: 2 })
+      expect(r.body).toMatchObject({ affiliateId: aff, ok: true, lines })
     }
   })
 
@@ -113,7 +140,53 @@ describe('commission: the running system writes the simulator’s ledger', () =>
 
   it('a redone batch writes no second line: the status shows every fact applied once', async () => {
     const s = (await app.call('GET', '/api/status')).body
-    expect(s.affiliateStage).toMatchObject({ lag: 0, failure: null, lines: 4 })
-    expect(s.processor.accruals).toBe(4)
+    expect(s.affiliateStage).toMatchObject({ lag: 0, failure: null, lines: 9 })
+    // 4 flat CPAs; Gamma: 2 registrations, 1 qualification, 2 revenue facts
+    expect(s.processor.accruals).toBe(9)
+  })
+})
+
+describe('the deal API', () => {
+  const terms = { currency: 'USD', cpa: { amount: '50', holdDays: 14 }, revshare: { bands: [{ from: '0', rate: '0.25' }, { from: '10000', rate: '0.35' }], mode: 'ladder' } }
+
+  it('creates a composed deal, adds a version, and lists both with every version', async () => {
+    const a = (await app.call('POST', '/api/affiliates', { name: 'Delta' })).body
+    const created = await app.call('POST', '/api/deals', { name: 'Delta hybrid', affiliateId: a.id, terms })
+    expect(created.status).toBe(201)
+    expect(created.body).toMatchObject({ id: expect.stringMatching(/^d\d+$/), name: 'Delta hybrid', affiliateId: a.id, versions: [{ version: 1, terms: { cpa: { amount: '50', holdDays: 14 }, revshare: { mode: 'ladder', carryover: true } } }] })
+    const later = new Date(Date.now() + 86_400_000).toISOString()
+    const v2 = await app.call('POST', `/api/deals/${created.body.id}/versions`, { effectiveFrom: later, terms: { ...terms, cpa: { amount: '60' } } })
+    expect(v2.status).toBe(201)
+    expect(v2.body.versions.map((v: { version: number }) => v.version)).toEqual([1, 2])
+    const listed = (await app.call('GET', '/api/deals')).body.items.find((d: { id: string }) => d.id === created.body.id)
+    expect(listed.versions).toHaveLength(2)
+    // the affiliate sees its deal with every version, and no one else's
+    const token = (await app.call('POST', `/api/affiliates/${a.id}/tokens`, {})).body.token
+    const own = (await api(app.url, token)('GET', '/api/deals')).body.items
+    expect(own.map((d: { id: string }) => d.id)).toEqual([created.body.id])
+    expect((await api(app.url, token)('POST', '/api/deals', { name: 'mine', affiliateId: a.id, terms })).status).toBe(403)
+  })
+
+  it.each([
+    ['a rate above 1', { ...terms, revshare: { bands: [{ from: '0', rate: '1.2' }] } }, 'terms.revshare.bands.0.rate'],
+    ['a currency outside ISO 4217', { ...terms, currency: 'QQQ' }, 'terms.currency'],
+    ['an amount no decimal string can hold', { ...terms, cpa: { amount: 1e50 } }, 'terms.cpa.amount'],
+    ['no model', { currency: 'USD' }, 'terms'],
+    ['an unknown term', { ...terms, bonus: true }, 'terms'],
+  ])('refuses %s with a 400 naming the field', async (_n, bad, field) => {
+    const a = (await app.call('POST', '/api/affiliates', { name: 'Epsilon' })).body
+    const r = await app.call('POST', '/api/deals', { name: 'bad', affiliateId: a.id, terms: bad })
+    expect(r.status).toBe(400)
+    expect(Object.keys(r.body.fields ?? {}).join(' ')).toContain(field)
+  })
+
+  it('refuses an unknown affiliate, a past effective date, and a version for a deal that does not exist', async () => {
+    expect((await app.call('POST', '/api/deals', { name: 'x', affiliateId: 999_999, terms })).status).toBe(400)
+    const a = (await app.call('POST', '/api/affiliates', { name: 'Zeta' })).body
+    const past = await app.call('POST', '/api/deals', { name: 'x', affiliateId: a.id, effectiveFrom: '2020-01-01T00:00:00Z', terms })
+    expect(past.status).toBe(400)
+    expect(past.body.fields).toMatchObject({ effectiveFrom: 'must not be in the past' })
+    expect((await app.call('POST', '/api/deals/d999999/versions', { terms })).status).toBe(404)
+    expect((await app.call('POST', '/api/deals/cpa.1/versions', { terms })).status).toBe(400)
   })
 })
