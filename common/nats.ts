@@ -162,7 +162,7 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
     max_msg_size: 4 * 1024 * 1024,
   })
   const js = nc.jetstream()
-  for (const name of [BUCKETS.brands, BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints, BUCKETS.offers]) {
+  for (const name of [BUCKETS.brands, BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints, BUCKETS.offers, BUCKETS.fx]) {
     await js.views.kv(name, { history: 64, storage: StorageType.File })
   }
   const counters = await js.views.kv(BUCKETS.counters, { history: 1, storage: StorageType.File })

@@ -22,6 +22,8 @@ export const BUCKETS = {
   sources: 'sources',
   /** affiliates' outbound postback endpoints */
   endpoints: 'endpoints',
+  /** FX rates per day (from.to.date), write-once */
+  fx: 'fx_rates',
   /** brands (the operator's sites or products) */
   brands: 'brands',
   /** offers (campaigns): destination, deep-link allow-list */

@@ -29,7 +29,7 @@ export const EVENT_STATUSES = ['valid', 'attributed', 'unattributed', 'duplicate
 export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'currency', 'player', 'affiliate_id', 'offer_id', 'ts', 'sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
 
 /** What the audit log records changes of. */
-export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player'] as const
+export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player', 'fx_rate'] as const
 
 /** Vertical fields an event carries besides its main amount (activity, trades, challenges, reversals). */
 export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments', 'instrument', 'lots', 'spread', 'commission', 'challenge_id', 'plan', 'ref_event_id'] as const

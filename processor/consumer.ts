@@ -22,7 +22,7 @@
 import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
-import { asDeal, isCpaDeal, windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type StoredDeal, type WatchedBucket, type WindowVersion } from '../common/entities.js'
+import { asDeal, isCpaDeal, windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type StoredDeal, type StoredFxRate, type WatchedBucket, type WindowVersion } from '../common/entities.js'
 import { partitionOf } from '../common/keys.js'
 import { ConversionEventSchema } from '../common/events.js'
 import type { Logger } from '../common/log.js'
@@ -72,6 +72,8 @@ export type ProcessorDeps = {
   affiliates?: WatchedBucket<Affiliate>
   /** the partitions of the ACCRUALS stream (by affiliate) */
   accrualPartitions?: number
+  /** FX rates per day */
+  fx?: WatchedBucket<StoredFxRate>
   progressKv: KV
   log: Logger
   consumer: string
@@ -274,7 +276,7 @@ export class Processor {
       const versions = windowVersions(o)
       if (versions.length > 0) windows[String(o.id)] = versions
     }
-    const money = this.#moneyReference()
+    const money = tasks.some((t) => t.kind === 'conversions') ? this.#moneyReference() : undefined
     for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals, windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'deals' | 'windows' | 'money'>)
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     lap('compute')
@@ -378,7 +380,7 @@ export class Processor {
     for (const a of this.d.affiliates.map.values()) if (a.parentId !== undefined) parents[String(a.id)] = a.parentId
     const brands: Record<string, number> = {}
     for (const o of this.d.offers?.map.values() ?? []) if (o.brandId) brands[String(o.id)] = o.brandId
-    return { deals: [...this.d.deals.map.values()].map(asDeal), fx: [], parents, brands }
+    return { deals: [...this.d.deals.map.values()].map(asDeal), fx: [...(this.d.fx?.map.values() ?? [])], parents, brands }
   }
 
   /** Click messages in byte-bounded chunks; conversions in one ordered task (per-key order). */

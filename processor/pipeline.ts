@@ -31,7 +31,7 @@ import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type S
 import { eventRowTsv, type EventRow } from './rows.js'
 import type { Deal } from '../common/deals.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
-import { FxTable, type FxRate } from './domain/commission/fx.js'
+import { FxTable, type FxRate } from '../common/fx.js'
 import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
 
 export type MessageRef = { seq: number; subject: string; start: number; end: number }
@@ -161,6 +161,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
           idx: at.idx,
           n0: accruals.length > 0 && accruals.at(-1)!.seq === at.m.seq && accruals.at(-1)!.idx === at.idx ? accruals.at(-1)!.n + 1 : 0,
           occurredAt: occurredAtOf(e),
+          receivedAt: e.ts,
           brandId: money.ref.brands[String(a.offerId)],
           deals: money.ref.deals,
           fx: money.fx,

@@ -15,7 +15,7 @@ import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
 import { AmountSchema, D, roundMinor, StoredCurrencySchema, type Rounding } from '../common/money.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { applyFacts, type Books, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
-import { FxRateSchema, FxTable } from './domain/commission/fx.js'
+import { FxRateSchema, FxTable } from '../common/fx.js'
 import { PLAYER_STATUSES, playerMoney, type MoneyEvent, type PlayerMoney } from './domain/commission/player.js'
 import { DETAIL_FACTS } from './domain/facts.js'
 

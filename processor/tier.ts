@@ -17,7 +17,7 @@ import { AffiliateStage } from './affiliate-stage.js'
 import { BookStore } from './books.js'
 import { dealFor } from '../common/deals.js'
 import { asDeal } from '../common/entities.js'
-import { FxTable } from './domain/commission/fx.js'
+import { FxTable } from '../common/fx.js'
 import type { WorkerInit } from './worker.js'
 
 /** Run from TypeScript sources (tsx) or from compiled JavaScript alike. */
@@ -53,6 +53,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     endpoints,
     offers,
     affiliates,
+    fx: store.fx.view,
     accrualPartitions: cfg.stream.partitions,
     progressKv: await openKv(nc, BUCKETS.progress),
     log,
@@ -75,7 +76,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
       const byId = new Map(all.map((d) => [d.id, d]))
       return {
         deal: (id) => byId.get(id),
-        fx: new FxTable(),
+        fx: new FxTable([...store.fx.view.map.values()]),
         parentOf: (id) => affiliates.byId(id)?.parentId,
         ownDeal: (id, at) => dealFor(all, { affiliateId: id, at }),
       }

@@ -14,6 +14,7 @@ import { affiliateRoutes } from './routes/affiliates.js'
 import { auditRoutes, importRoutes, systemRoutes } from './routes/admin.js'
 import { brandRoutes, offerRoutes } from './routes/catalog.js'
 import { dealRoutes } from './routes/deals.js'
+import { fxRoutes } from './routes/fx.js'
 import { ledgerRoutes } from './routes/ledger.js'
 import { linkRoutes } from './routes/links.js'
 import { playerRoutes } from './routes/players.js'
@@ -30,6 +31,7 @@ const RESOURCES: ApiPlugin[] = [
   linkRoutes,
   dealRoutes,
   ledgerRoutes,
+  fxRoutes,
   sourceRoutes,
   reportRoutes,
   eventRoutes,

@@ -15,8 +15,10 @@ import { ConflictError, LINK_CODE, type EntityStore, type Link } from '../common
 import { encodeEvents, type ReassignEvent } from '../common/events.js'
 import { playerPartition, playerStateKey } from '../common/keys.js'
 import { eventSubject } from '../common/subjects.js'
+import { FxRateSchema } from '../common/fx.js'
+import { CurrencySchema, D } from '../common/money.js'
 
-export const IMPORT_KINDS = ['affiliates', 'links', 'players'] as const
+export const IMPORT_KINDS = ['affiliates', 'links', 'players', 'fx'] as const
 export type ImportKind = (typeof IMPORT_KINDS)[number]
 export type RowResult = { row: number; action: 'create' | 'exists' | 'bind' | 'error'; id?: number | string; error?: string }
 
@@ -41,6 +43,8 @@ const Schemas = {
     player_id: printable,
     link_code: z.string().regex(LINK_CODE, 'must be a link code'),
   }),
+  /** an FX rate for a day: 1 `from` = `rate` `to` */
+  fx: z.object({ date: FxRateSchema.shape.date, from: CurrencySchema, to: CurrencySchema, rate: FxRateSchema.shape.rate }),
 }
 
 export type ImportDeps = {
@@ -104,6 +108,25 @@ export async function importRows(kind: ImportKind, rows: Record<string, string>[
       else {
         const l = await d.store.links.create({ affiliateId: aff.id, destination: r.destination, code: r.code }, Date.now(), 'import')
         out.push({ row, action: 'create', id: l.id })
+      }
+    } else if (kind === 'fx') {
+      const p = Schemas.fx.safeParse(rows[i])
+      if (!p.success) {
+        fail(why(p.error))
+        continue
+      }
+      const have = d.store.fx.view.map.get(`${p.data.from}.${p.data.to}.${p.data.date}`)
+      if (have && !new D(have.rate).eq(p.data.rate)) fail(`${p.data.from}→${p.data.to} on ${p.data.date} is recorded as ${have.rate}; rates are write-once`)
+      else if (have) out.push({ row, action: 'exists' })
+      else if (dryRun) out.push({ row, action: 'create' })
+      else {
+        try {
+          await d.store.fx.record([p.data], Date.now(), 'import')
+          out.push({ row, action: 'create' })
+        } catch (err) {
+          if (err instanceof ConflictError) fail(err.message)
+          else throw err
+        }
       }
     } else {
       const p = Schemas.players.safeParse(rows[i])

@@ -1,9 +1,9 @@
 /**
- * npm run import -- <affiliates|links|players> <file.csv> [--dry-run] [--url URL] [--key KEY]
+ * npm run import -- <affiliates|links|players|fx> <file.csv> [--dry-run] [--url URL] [--key KEY]
  *
  * Moves a program from another platform: affiliates (external_id, name, email), links with
  * their legacy codes (code, affiliate_external_id or affiliate_id, destination) and player
- * bindings (player_id, link_code). Sends the rows to a running instance in chunks, shows
+ * bindings (player_id, link_code); and FX rates per day (date, from, to, rate). Sends the rows to a running instance in chunks, shows
  * progress, prints every row it could not take with the reason, and exits 1 if there were
  * any. --dry-run reports what would change and changes nothing.
  *
@@ -31,8 +31,8 @@ const key =
     return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { operatorApiKey?: string }).operatorApiKey : undefined
   })()
 const [kind, file] = args
-if (!kind || !file || !['affiliates', 'links', 'players'].includes(kind)) {
-  process.stderr.write('usage: npm run import -- <affiliates|links|players> <file.csv> [--dry-run] [--url URL] [--key KEY]\n')
+if (!kind || !file || !['affiliates', 'links', 'players', 'fx'].includes(kind)) {
+  process.stderr.write('usage: npm run import -- <affiliates|links|players|fx> <file.csv> [--dry-run] [--url URL] [--key KEY]\n')
   process.exit(2)
 }
 if (!key) {

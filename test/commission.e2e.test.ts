@@ -190,3 +190,55 @@ describe('the deal API', () => {
     expect((await app.call('POST', '/api/deals/cpa.1/versions', { terms })).status).toBe(400)
   })
 })
+
+describe('FX rates', () => {
+  it('are recorded once per pair and day, and convert what happens on that day at that rate', async () => {
+    const day = new Date().toISOString().slice(0, 10)
+    const first = await app.call('POST', '/api/fx', { rates: [{ date: day, from: 'EUR', to: 'USD', rate: '1.25' }] })
+    expect(first.status).toBe(201)
+    expect(first.body).toEqual({ recorded: 1, unchanged: 0 })
+    // the same again changes nothing; another rate for that day is refused: a line may have used it
+    expect((await app.call('POST', '/api/fx', { rates: [{ date: day, from: 'eur', to: 'usd', rate: '1.250' }] })).body).toEqual({ recorded: 0, unchanged: 1 })
+    const changed = await app.call('POST', '/api/fx', { rates: [{ date: day, from: 'EUR', to: 'USD', rate: '1.30' }] })
+    expect(changed.status).toBe(409)
+    expect(changed.body.reason).toMatch(/write-once/)
+    expect((await app.call('POST', '/api/fx', { rates: [{ date: day, from: 'QQQ', to: 'USD', rate: '1' }] })).status).toBe(400)
+    expect((await app.call('POST', '/api/fx', { rates: [{ date: day, from: 'EUR', to: 'USD', rate: '0' }] })).status).toBe(400)
+    expect((await app.call('GET', '/api/fx?from=EUR')).body.items).toEqual([expect.objectContaining({ date: day, from: 'EUR', to: 'USD', rate: '1.25' })])
+
+    // the CSV import (npm run import -- fx rates.csv) sends rows like these
+    const imported = await app.call('POST', '/api/import/fx', {
+      firstRow: 2,
+      rows: [
+        { date: '2026-01-02', from: 'GBP', to: 'USD', rate: '1.27' },
+        { date: day, from: 'EUR', to: 'USD', rate: '1.25' },
+        { date: day, from: 'EUR', to: 'USD', rate: '1.31' },
+        { date: '2026-02-30', from: 'GBP', to: 'USD', rate: '1.27' },
+      ],
+    })
+    expect(imported.body.results).toEqual([
+      { row: 2, action: 'create' },
+      { row: 3, action: 'exists' },
+      { row: 4, action: 'error', error: expect.stringMatching(/recorded as 1.25; rates are write-once/) },
+      { row: 5, action: 'error', error: expect.stringMatching(/^date /) },
+    ])
+
+    // a USD deal, a player who plays in EUR
+    const a = (await app.call('POST', '/api/affiliates', { name: 'Eta' })).body
+    const code = (await app.call('POST', '/api/links', { affiliateId: a.id, destination: 'https://brand.example/?cid={click_id}' })).body.code
+    expect((await app.call('POST', '/api/deals', { name: 'Eta RS', affiliateId: a.id, terms: { currency: 'USD', revshare: { bands: [{ from: '0', rate: '0.30' }] } } })).status).toBe(201)
+    const src = (await app.call('POST', '/api/sources', { name: 'eu casino' })).body
+    await new Promise((r) => setTimeout(r, 300))
+    const post = (body: Record<string, string>) =>
+      fetch(`${app.url}/postback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-postback-token': src.token }, body: JSON.stringify({ source: String(src.id), ...body }) })
+    expect((await post({ event: 'registration', event_id: 'r1', click_id: await click(code), player_id: 'eu-1' })).status).toBe(200)
+    expect((await post({ event: 'activity', event_id: 'a1', player_id: 'eu-1', currency: 'EUR', date: day, bets: '100' })).status).toBe(200)
+    const lines = await waitFor(
+      'the RevShare line',
+      async () => (await app.call<{ items: { kind: string; amount: string; currency: string; fxRate: string; fxDate: string; originalAmount: string; originalCurrency: string }[] }>('GET', `/api/ledger?affiliateId=${a.id}`)).body.items,
+      (items) => items.length > 0,
+      20_000,
+    )
+    expect(lines).toEqual([expect.objectContaining({ kind: 'revshare', amount: '37.5', currency: 'USD', fxRate: '1.25', fxDate: day, originalAmount: '100', originalCurrency: 'EUR' })])
+  })
+})

@@ -12,6 +12,7 @@ import { BUCKETS } from '../subjects.js'
 import { AFFILIATE_KEYS, AffiliateRepository, AffiliateSchema } from './affiliates.js'
 import { BrandRepository, BrandSchema } from './brands.js'
 import { DealRepository, StoredDealSchema } from './deals.js'
+import { FxRepository, StoredFxRateSchema } from './fx.js'
 import { EndpointRepository, EndpointSchema } from './endpoints.js'
 import { EntityBucket, IdCounter, type OnUnreadable } from './kv.js'
 import { LinkRepository, LinkSchema } from './links.js'
@@ -27,6 +28,7 @@ export class EntityStore {
     readonly sources: SourceRepository,
     readonly endpoints: EndpointRepository,
     readonly offers: OfferRepository,
+    readonly fx: FxRepository,
     readonly audit: AuditLog,
   ) {}
 
@@ -37,7 +39,7 @@ export class EntityStore {
     const ids = new IdCounter(await openKv(nc, BUCKETS.counters))
     const bucket = async <T>(name: string, schema: z.ZodType<T>, entity: AuditEntity, opts?: { filter?: string; idOf?: (v: T) => number }) =>
       new EntityBucket(await openKv(nc, name), schema, audit, entity, onUnreadable, opts)
-    const [b, a, l, d, s, e, o] = await Promise.all([
+    const [b, a, l, d, s, e, o, fx] = await Promise.all([
       bucket(BUCKETS.brands, BrandSchema, 'brand'),
       bucket(BUCKETS.affiliates, AffiliateSchema, 'affiliate', { filter: AFFILIATE_KEYS, idOf: (a) => a.id }),
       bucket(BUCKETS.links, LinkSchema, 'link', { idOf: (l) => l.id }),
@@ -45,6 +47,7 @@ export class EntityStore {
       bucket(BUCKETS.sources, SourceSchema, 'source'),
       bucket(BUCKETS.endpoints, EndpointSchema, 'endpoint'),
       bucket(BUCKETS.offers, OfferSchema, 'offer'),
+      bucket(BUCKETS.fx, StoredFxRateSchema, 'fx_rate'),
     ])
     const store = new EntityStore(
       new BrandRepository(b, ids),
@@ -54,6 +57,7 @@ export class EntityStore {
       new SourceRepository(s, ids),
       new EndpointRepository(e, ids),
       new OfferRepository(o, ids),
+      new FxRepository(fx, audit),
       audit,
     )
     try {
@@ -66,7 +70,7 @@ export class EntityStore {
   }
 
   #all() {
-    return [this.brands, this.affiliates, this.links, this.deals, this.sources, this.endpoints, this.offers]
+    return [this.brands, this.affiliates, this.links, this.deals, this.sources, this.endpoints, this.offers, this.fx]
   }
 
   /** End the watches. */

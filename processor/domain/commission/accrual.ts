@@ -21,6 +21,8 @@ export type FactBase = {
   eventId: string
   /** when the causing event happened (ms epoch) */
   occurredAt: number
+  /** when it was received: reference data recorded after it (an FX rate) is not seen */
+  receivedAt?: number
   /** the deal and version in force for this affiliate when the event happened */
   dealId: string
   dealVersion: number

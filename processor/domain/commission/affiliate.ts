@@ -14,7 +14,7 @@ import type { Deal, DealTerms, DealVersion } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
 import type { AccrualFact } from './accrual.js'
 import { applyBands, bandIndex } from './bands.js'
-import type { FxTable } from './fx.js'
+import type { FxTable } from '../../../common/fx.js'
 import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from '../../../common/ledger.js'
 import { dayOf, periodOf } from './periods.js'
 
@@ -110,6 +110,7 @@ export function applyFacts(books: Books, facts: readonly AccrualFact[], ref: Ref
     if (book.at && !after([f.seq, f.idx, f.n], book.at)) continue
     book.at = [f.seq, f.idx, f.n]
     book.latest = Math.max(book.latest ?? 0, f.occurredAt)
+    w.asOf = f.receivedAt
     const found = ref.deal(f.dealId)
     const version = found?.versions.find((v) => v.version === f.dealVersion)
     if (!found || !version) throw new Error(`deal ${f.dealId} version ${f.dealVersion} is not in the reference data`)
@@ -149,6 +150,8 @@ class Writer {
   readonly lines: NumberedLine[] = []
   readonly books: Books
   readonly #touched = new Set<string>()
+  /** when the fact being applied was received: the FX rates recorded by then */
+  asOf: number | undefined
 
   constructor(
     books: Books,
@@ -306,7 +309,7 @@ class Writer {
     const x = (k: string) => new D(f.facts[k as keyof typeof f.facts] ?? 0)
     let ngr = x('bets').minus(x('wins'))
     for (const d of rs.deductions) ngr = ngr.minus(x(d))
-    const conv = this.ref.fx.convert(ngr, f.currency, t.currency, dayOf(f.occurredAt))
+    const conv = this.ref.fx.convert(ngr, f.currency, t.currency, dayOf(f.occurredAt), this.asOf)
     if ('missing' in conv) {
       this.write({ ...b, id: `rs:${f.eventId}:${b.period}`, kind: 'revshare', status: 'held', originalAmount: ngr.toFixed(), originalCurrency: f.currency, amount: '0', currency: t.currency, fxRate: '0', fxDate: '', estimated: true, reason: `RevShare held: ${conv.missing}` })
       return
@@ -390,7 +393,7 @@ class Writer {
     }
     if (f.level === 0 && ib.spreadShare && f.spread !== undefined) {
       const spread = lots.times(f.spread)
-      const conv = this.ref.fx.convert(spread.times(ib.spreadShare), f.currency, t.currency, day)
+      const conv = this.ref.fx.convert(spread.times(ib.spreadShare), f.currency, t.currency, day, this.asOf)
       const common = { ...b, id: `ib_spread:${f.eventId}`, kind: 'ib' as const, originalAmount: spread.toFixed(), originalCurrency: f.currency, currency: t.currency, estimated: false }
       if ('missing' in conv) this.write({ ...common, status: 'held', amount: '0', fxRate: '0', fxDate: '', reason: `spread share held: ${conv.missing}` })
       else
@@ -409,7 +412,7 @@ class Writer {
     const prop = t.prop!
     const b = this.base(f, t)
     const rate = f.first ? prop.firstPurchase : prop.reset
-    const conv = this.ref.fx.convert(new D(f.amount).times(rate), f.currency, t.currency, dayOf(f.occurredAt))
+    const conv = this.ref.fx.convert(new D(f.amount).times(rate), f.currency, t.currency, dayOf(f.occurredAt), this.asOf)
     const common = { ...b, id: `prop:${f.eventId}`, kind: 'prop' as const, originalAmount: f.amount, originalCurrency: f.currency, currency: t.currency, estimated: false }
     if ('missing' in conv) {
       this.write({ ...common, status: 'held', amount: '0', fxRate: '0', fxDate: '', reason: `challenge fee share held: ${conv.missing}` })
@@ -562,7 +565,7 @@ class Writer {
       const rate = own?.version.terms.subAffiliate?.tiers[tier - 1]
       if (!own || rate === undefined) continue
       const t = own.version.terms
-      const conv = this.ref.fx.convert(new D(l.amount).times(rate), l.currency, t.currency, dayOf(l.occurredAt))
+      const conv = this.ref.fx.convert(new D(l.amount).times(rate), l.currency, t.currency, dayOf(l.occurredAt), this.asOf)
       if ('missing' in conv || conv.amount.isZero()) continue
       const id = `sub:${l.id}:${l.affiliateId}:${tier}`
       const period = periodOf(l.occurredAt, t.period)

@@ -15,7 +15,7 @@ import type { MoneyFacts } from '../../../clickhouse/facts.js'
 import { factsOf } from '../facts.js'
 import type { AccrualFact, FactBase, ReversalWhy } from './accrual.js'
 import { money } from './affiliate.js'
-import type { FxTable } from './fx.js'
+import type { FxTable } from '../../../common/fx.js'
 import { dayOf } from './periods.js'
 
 const DAY_MS = 86_400_000
@@ -59,6 +59,8 @@ export type PlayerMoneyContext = {
   /** the index of this event's first fact at its position (an event released by another shares its position) */
   n0?: number
   occurredAt: number
+  /** when the event was received: FX rates recorded after it are not seen */
+  receivedAt?: number
   brandId?: number
   country?: string
   deals: Iterable<Deal>
@@ -87,6 +89,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
     playerRef: ctx.playerRef,
     eventId: ev.id,
     occurredAt: ctx.occurredAt,
+    ...(ctx.receivedAt !== undefined ? { receivedAt: ctx.receivedAt } : {}),
     dealId: found?.deal.id ?? '',
     dealVersion: found?.version.version ?? 0,
     ...over,
@@ -95,7 +98,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
   const day = dayOf(ctx.occurredAt)
   const inDeal = (amount: string | undefined, currency: string | undefined): D | undefined => {
     if (amount === undefined || !t) return undefined
-    const c = ctx.fx.convert(new D(amount), currency ?? t.currency, t.currency, day)
+    const c = ctx.fx.convert(new D(amount), currency ?? t.currency, t.currency, day, ctx.receivedAt)
     return 'missing' in c ? undefined : c.amount
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { D } from '../../../common/money.js'
 import { applyBands, bandIndex } from './bands.js'
-import { FxTable } from './fx.js'
+import { FxTable } from '../../../common/fx.js'
 import { periodOf } from './periods.js'
 import { priceAt } from './affiliate.js'
 
@@ -89,5 +89,18 @@ describe('retroactive CPA tier price', () => {
     [99, '300'],
   ])('the %i-th CPA of the period is priced %s', (n, want) => {
     expect(priceAt(cpa, n)).toBe(want)
+  })
+})
+
+describe('FX as of when an event was received', () => {
+  it('a rate recorded after the event was received is not seen, so a replay converts as live did', () => {
+    const t = new FxTable([
+      { date: '2026-03-01', from: 'EUR', to: 'USD', rate: '1.10', recordedAt: 1000 },
+      { date: '2026-03-02', from: 'EUR', to: 'USD', rate: '1.20', recordedAt: 5000 },
+    ])
+    expect(t.rateOn('EUR', 'USD', '2026-03-02', 4999)?.rate).toBe('1.10')
+    expect(t.rateOn('EUR', 'USD', '2026-03-02', 5000)?.rate).toBe('1.20')
+    expect(t.rateOn('EUR', 'USD', '2026-03-02')?.rate).toBe('1.20')
+    expect(t.rateOn('EUR', 'USD', '2026-03-01', 999)).toBeUndefined()
   })
 })
