@@ -19,7 +19,12 @@ export const CONVERSION_KINDS = [
   'challenge_funded',
   'chargeback',
   'refund',
+  'player_status',
 ] as const
+
+/** What an operator may report of a player (a `player_status` event): each disqualifies the
+ *  player from a CPA not yet earned and takes back what is still in its hold. */
+export const PLAYER_STATUSES = ['kyc_failed', 'self_excluded', 'duplicate'] as const
 
 /** What an event row's status can be. */
 /** `filtered`: a click kept for the fraud team but not counted (a bot user agent, a click flood). */
@@ -32,7 +37,7 @@ export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'curr
 export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player', 'fx_rate'] as const
 
 /** Vertical fields an event carries besides its main amount (activity, trades, challenges, reversals). */
-export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments', 'instrument', 'lots', 'spread', 'commission', 'challenge_id', 'plan', 'ref_event_id'] as const
+export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments', 'instrument', 'lots', 'spread', 'commission', 'challenge_id', 'plan', 'ref_event_id', 'status'] as const
 
 /** The postback's own main parameter names (a source's field mapping renames its platform's to these). */
 export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at'] as const

@@ -26,6 +26,7 @@ import { secretMatches, type Source, type WatchedBucket } from '../common/entiti
 import { IpAllowList } from '../common/ipallow.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS, conversionKey, conversionOrderKey, type ConversionEvent, type ConversionKind, type DetailField } from '../common/events.js'
 import { JsonBodyError, parseJson } from '../common/json.js'
+import { PLAYER_STATUSES } from '../common/vocabulary.js'
 import { AmountSchema, CurrencySchema, canonicalAmount } from '../common/money.js'
 import { isCasConflict } from '../common/entities.js'
 import { isLoopback } from './flood.js'
@@ -60,6 +61,7 @@ const DETAIL_SCHEMAS: Record<DetailField, z.ZodType<string>> = {
   challenge_id: printable(128),
   plan: printable(128),
   ref_event_id: printable(128),
+  status: z.enum(PLAYER_STATUSES, { message: `must be one of ${PLAYER_STATUSES.join(', ')}` }),
 }
 const MONEY_DETAILS: readonly DetailField[] = ['bets', 'wins', 'bonuses', 'fees', 'adjustments', 'spread', 'commission']
 /** Details compared as decimals for idempotency: 250.0 and 250.00 are the same amount. */
@@ -92,10 +94,12 @@ export const KIND_RULES: Record<ConversionKind, KindRule> = {
   trade: { player: 'required', amount: 'none', details: ['instrument', 'lots', 'spread', 'commission'], requires: ['instrument', 'lots'] },
   challenge_purchase: { player: 'required', amount: 'required', details: ['challenge_id', 'plan'] },
   challenge_reset: { player: 'required', amount: 'required', details: ['challenge_id', 'plan'] },
-  challenge_refund: { player: 'required', amount: 'required', details: ['challenge_id', 'plan'] },
+  // ref_event_id: the purchase refunded (its fee share is taken back, and a CPA resting on it in its hold)
+  challenge_refund: { player: 'required', amount: 'required', details: ['challenge_id', 'plan', 'ref_event_id'] },
   challenge_funded: { player: 'required', amount: 'optional', details: ['challenge_id', 'plan'] },
   chargeback: { player: 'required', amount: 'required', details: ['ref_event_id'] },
   refund: { player: 'required', amount: 'required', details: ['ref_event_id'] },
+  player_status: { player: 'required', amount: 'none', details: ['status'], requires: ['status'] },
 }
 
 const article = (k: string) => (/^([aeiou]|ftd)/.test(k) ? `an ${k}` : `a ${k}`)

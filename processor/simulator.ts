@@ -67,7 +67,7 @@ export const ScenarioSchema = z
       z
         .object({
           at: Time,
-          kind: z.enum([...CONVERSION_KINDS, 'player_status']),
+          kind: z.enum(CONVERSION_KINDS),
           player: z.string().min(1),
           /** binds the player to this affiliate (the first event that names one; later ones are ignored) */
           affiliate: z.number().int().nonnegative().optional(),
@@ -86,7 +86,7 @@ export const ScenarioSchema = z
           status: z.enum(PLAYER_STATUSES).optional(),
         })
         .strict()
-        .refine((e) => e.kind !== 'player_status' || e.status !== undefined, 'a player_status event needs a status'),
+        .refine((e) => e.kind !== 'player_status' || e.status !== undefined || e.details?.status !== undefined, 'a player_status event needs a status'),
     ),
     /** the periods to total (default: every period a line falls in) */
     periods: z.array(z.string()).optional(),
@@ -133,7 +133,7 @@ export function scenarioFacts(s: Scenario): { facts: AccrualFact[]; notes: Simul
     const id = e.id ?? `e${i + 1}`
     if (!bound.has(e.player)) bound.set(e.player, { affiliateId: e.affiliate ?? 0, brandId: e.brand, country: e.country })
     const b = bound.get(e.player)!
-    const ev: MoneyEvent = e.kind === 'player_status' ? { kind: 'player_status', id, status: e.status! } : { kind: e.kind, id, amount: e.amount, currency: e.currency, details: e.details }
+    const ev: MoneyEvent = { kind: e.kind, id, amount: e.amount, currency: e.currency, details: e.kind === 'player_status' ? { ...e.details, status: e.status ?? e.details?.status } : e.details }
     const out = playerMoney(money.get(e.player) ?? {}, ev, {
       affiliateId: b.affiliateId,
       // the running system's key for the player, so both write the same ids and hashes

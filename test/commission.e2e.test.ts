@@ -242,3 +242,39 @@ describe('FX rates', () => {
     expect(lines).toEqual([expect.objectContaining({ kind: 'revshare', amount: '37.5', currency: 'USD', fxRate: '1.25', fxDate: day, originalAmount: '100', originalCurrency: 'EUR' })])
   })
 })
+
+describe('player status', () => {
+  it('a player reported KYC-failed in the hold loses the CPA; a status needs one of the known values', async () => {
+    const a = (await app.call('POST', '/api/affiliates', { name: 'Theta' })).body
+    const code = (await app.call('POST', '/api/links', { affiliateId: a.id, destination: 'https://brand.example/?cid={click_id}' })).body.code
+    const deal = await app.call('POST', '/api/deals', { name: 'Theta CPA', affiliateId: a.id, terms: { currency: 'EUR', cpa: { amount: '100', holdDays: 30 } } })
+    expect(deal.status).toBe(201)
+    const src = (await app.call('POST', '/api/sources', { name: 'kyc casino' })).body
+    await new Promise((r) => setTimeout(r, 300))
+    const post = async (body: Record<string, string>) => {
+      const r = await fetch(`${app.url}/postback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-postback-token': src.token }, body: JSON.stringify({ source: String(src.id), ...body }) })
+      return { status: r.status, body: (await r.json()) as { fields?: Record<string, string> } }
+    }
+    expect((await post({ event: 'registration', event_id: 'r', click_id: await click(code), player_id: 'k-1' })).status).toBe(200)
+    expect((await post({ event: 'ftd', event_id: 'f', player_id: 'k-1', amount: '50', currency: 'EUR' })).status).toBe(200)
+    const missing = await post({ event: 'player_status', event_id: 's0', player_id: 'k-1' })
+    expect(missing.status).toBe(400)
+    expect(missing.body.fields).toMatchObject({ status: 'is required for a player status' })
+    const wrong = await post({ event: 'player_status', event_id: 's1', player_id: 'k-1', status: 'banned' })
+    expect(wrong.status).toBe(400)
+    expect(wrong.body.fields?.status).toMatch(/kyc_failed, self_excluded, duplicate/)
+    expect((await post({ event: 'player_status', event_id: 's2', player_id: 'k-1', status: 'kyc_failed' })).status).toBe(200)
+    const lines = await waitFor(
+      'the reversal',
+      async () => (await app.call<{ items: { kind: string; amount: string; status: string; refLineId?: string; id: string; reason: string }[] }>('GET', `/api/ledger?affiliateId=${a.id}`)).body.items,
+      (items) => items.length >= 2,
+      20_000,
+    )
+    expect(lines.map((l) => [l.kind, l.status, l.amount])).toEqual([
+      ['cpa', 'pending', '100'],
+      ['reversal', 'reversed', '-100'],
+    ])
+    expect(lines[1]!.refLineId).toBe(lines[0]!.id)
+    expect(lines[1]!.reason).toMatch(/failed KYC/)
+  })
+})

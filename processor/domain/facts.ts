@@ -23,6 +23,8 @@ const AMOUNT_TO: Record<ConversionKind, FactField | undefined> = {
   challenge_funded: undefined,
   chargeback: 'chargebacks',
   refund: 'refunds',
+  // a status moves no money
+  player_status: undefined,
 }
 
 /** The vertical fields that are facts, each into its column of the same name. */

@@ -22,6 +22,7 @@ export const KIND_LABELS: Record<Kind, string> = {
   challenge_funded: 'Challenge funded',
   chargeback: 'Chargeback',
   refund: 'Refund',
+  player_status: 'Player status',
 }
 
 export const STATUS_LABELS: Record<(typeof EVENT_STATUSES)[number] | 'active' | 'paused' | 'suspended' | 'delivered' | 'retry' | 'dead', string> = {

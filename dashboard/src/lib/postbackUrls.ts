@@ -25,8 +25,9 @@ export const KIND_FIELDS: Record<Kind, readonly Field[]> = {
   trade: ['player_id', 'instrument', 'lots', 'spread', 'commission', 'currency'],
   challenge_purchase: ['player_id', 'amount', 'currency', 'challenge_id', 'plan'],
   challenge_reset: ['player_id', 'amount', 'currency', 'challenge_id', 'plan'],
-  challenge_refund: ['player_id', 'amount', 'currency', 'challenge_id', 'plan'],
+  challenge_refund: ['player_id', 'amount', 'currency', 'challenge_id', 'ref_event_id'],
   challenge_funded: ['player_id', 'challenge_id', 'plan'],
+  player_status: ['player_id', 'status'],
 }
 
 export type SourceMapping = { id: number; auth: 'token' | 'hmac'; fieldMap: Partial<Record<string, string>>; eventMap: Record<string, string> }
@@ -78,6 +79,7 @@ const SAMPLE: Record<Field, string> = {
   fees: '0',
   adjustments: '0',
   instrument: 'EURUSD',
+  status: 'kyc_failed',
   lots: '1.5',
   spread: '3.00',
   commission: '7.00',

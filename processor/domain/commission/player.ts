@@ -10,6 +10,7 @@
  */
 import { dealFor, type Deal, type DealTerms, type Qualification } from '../../../common/deals.js'
 import type { ConversionEvent } from '../../../common/events.js'
+import { PLAYER_STATUSES } from '../../../common/vocabulary.js'
 import { D } from '../../../common/money.js'
 import type { MoneyFacts } from '../../../clickhouse/facts.js'
 import { factsOf } from '../facts.js'
@@ -20,13 +21,11 @@ import { dayOf } from './periods.js'
 
 const DAY_MS = 86_400_000
 
-export const PLAYER_STATUSES = ['kyc_failed', 'self_excluded', 'duplicate'] as const
+export { PLAYER_STATUSES }
 export type PlayerStatus = (typeof PLAYER_STATUSES)[number]
 
-/** What the money rules need of an event: a conversion, or a status the operator reports. */
-export type MoneyEvent =
-  | Pick<ConversionEvent, 'kind' | 'id' | 'amount' | 'currency' | 'details'>
-  | { kind: 'player_status'; id: string; status: PlayerStatus; amount?: undefined; currency?: undefined; details?: undefined }
+/** What the money rules need of an event (a `player_status` says its status in `details.status`). */
+export type MoneyEvent = Pick<ConversionEvent, 'kind' | 'id' | 'amount' | 'currency' | 'details'>
 
 export type PlayerMoney = {
   registeredAt?: number
@@ -179,10 +178,12 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
       break
     }
     case 'player_status': {
-      next.status = ev.status
+      const status = ev.details?.status as PlayerStatus | undefined
+      if (!status || !PLAYER_STATUSES.includes(status)) break
+      next.status = status
       if (next.cpa === undefined) next.cpa = 'disqualified'
-      if (found) facts.push({ ...base(), type: 'reversal', why: ev.status })
-      return { facts, next, note: `player ${ev.status}` }
+      if (found) facts.push({ ...base(), type: 'reversal', why: status })
+      return { facts, next, note: `player ${status}` }
     }
     default:
       break
