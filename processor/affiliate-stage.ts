@@ -8,21 +8,24 @@
  *   3. insert the lines (ClickHouse `ledger_lines`)
  *   4. save the books, then acknowledge the batch
  *
- * Exactly once without a pending range: a line's place is (affiliate, its number in the
- * chain), and the same books and facts give the same lines, so a batch redone after a crash
- * writes rows identical to those already there (the table keeps one per place), and a fact at
- * or below an affiliate's saved position is skipped.
+ * Exactly once, as in the player stage: the batch's range is recorded as pending first, so a
+ * crash is redone over exactly that range with the same insert token (the commission rollups
+ * drop the repeat); a fact at or below an affiliate's saved position is skipped; a redo looks
+ * at what reached ClickHouse before it writes (chDB may record a token and lose its part). A
+ * line's place is (affiliate, its number in the chain), so even a row written twice is one.
  *
  * With one player stage (embedded mode) its publishing order is cause order. Several player
  * stages (distributed mode) will release facts up to the lowest position all have finished.
  */
-import { AckPolicy, DeliverPolicy, nanos, type Consumer, type KV, type NatsConnection } from 'nats'
+import { AckPolicy, DeliverPolicy, nanos, type KV, type NatsConnection } from 'nats'
+import { BatchFeed } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
-import { insertFormatted } from '../clickhouse/client.js'
+import { insertFormatted, queryRows } from '../clickhouse/client.js'
+import { DeltaBuilder, type LiveDelta } from './delta.js'
 import { chTime } from '../common/chtime.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
-import { ACCRUALS_STREAM } from '../common/subjects.js'
+import { ACCRUALS_STREAM, LIVE_DELTA_SUBJECT } from '../common/subjects.js'
 import { ledgerAmount } from '../common/money.js'
 import type { BookStore } from './books.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
@@ -30,6 +33,8 @@ import { applyFacts, MAX_SUB_DEPTH, type NumberedLine, type Reference } from './
 import { retryDelayMs, type BatchFailure } from './results.js'
 
 export type AffiliateStageStats = { batches: number; facts: number; lines: number; applied: number; retries: number; failure: BatchFailure | null }
+
+type Progress = { applied: number; pending?: { first: number; last: number } }
 
 export type AffiliateStageDeps = {
   nc: NatsConnection
@@ -50,14 +55,18 @@ const enc = new TextEncoder()
 export class AffiliateStage {
   #stopping = false
   #loop: Promise<void> = Promise.resolve()
-  #consumer: Consumer | undefined
+  #feed: BatchFeed | undefined
+  #pending: Progress['pending']
   readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, applied: 0, retries: 0, failure: null }
 
   constructor(private readonly d: AffiliateStageDeps) {}
 
   async start(): Promise<void> {
     const e = await this.d.progressKv.get(this.d.consumer)
-    this.stats.applied = e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as { applied: number }).applied : 0
+    const p: Progress = e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as Progress) : { applied: 0 }
+    this.stats.applied = p.applied
+    this.#pending = p.pending
+    if (p.pending) this.d.log.warn({ pending: p.pending }, 'affiliate stage: redoing the batch that was in flight when it stopped')
     // resume right after the last batch applied (as the player stage does: see consumer.ts)
     const jsm = await this.d.nc.jetstreamManager()
     try {
@@ -73,13 +82,17 @@ export class AffiliateStage {
       ack_wait: nanos(60_000),
       max_deliver: -1,
     })
-    this.#consumer = await this.d.nc.jetstream().consumers.get(ACCRUALS_STREAM, this.d.consumer)
+    const c = await this.d.nc.jetstream().consumers.get(ACCRUALS_STREAM, this.d.consumer)
+    const iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages * 2) })
+    this.#feed = new BatchFeed(iter, { batchMessages: this.d.batchMessages, batchWaitMs: this.d.batchWaitMs, applied: () => this.stats.applied, log: this.d.log })
     this.#loop = this.#run()
   }
 
   async stop(): Promise<void> {
     this.#stopping = true
+    this.#feed?.stop()
     await this.#loop
+    this.#feed?.close()
   }
 
   async lag(): Promise<number> {
@@ -89,9 +102,13 @@ export class AffiliateStage {
 
   async #run() {
     while (!this.#stopping) {
-      const batch = []
-      const it = await this.#consumer!.fetch({ max_messages: this.d.batchMessages, expires: Math.max(1000, this.d.batchWaitMs) })
-      for await (const m of it) batch.push(m)
+      const got = await this.#feed!.next(this.#pending)
+      if (!got) return
+      if (got.pendingDone) {
+        this.#pending = undefined
+        continue
+      }
+      const batch = got.batch
       if (batch.length === 0) continue
       for (let tries = 1; ; tries++) {
         try {
@@ -111,9 +128,26 @@ export class AffiliateStage {
     }
   }
 
+  /** Lines of an accrual batch already in ClickHouse (each place counted once). */
+  async #present(first: number, last: number): Promise<number> {
+    const [r] = await queryRows<{ n: string }>(this.d.ch, 'SELECT toString(uniqExact(affiliate_id, no)) AS n FROM ledger_lines WHERE acc_seq BETWEEN {f:UInt64} AND {l:UInt64}', { f: first, l: last })
+    return Number(r?.n ?? 0)
+  }
+
   async #process(batch: { seq: number; data: Uint8Array }[]) {
     const facts: AccrualFact[] = []
-    for (const m of batch) for (const line of dec.decode(m.data).split('\n')) if (line) facts.push(JSON.parse(line) as AccrualFact)
+    const seqOfFact = new Map<AccrualFact, number>()
+    for (const m of batch)
+      for (const line of dec.decode(m.data).split('\n'))
+        if (line) {
+          const f = JSON.parse(line) as AccrualFact
+          facts.push(f)
+          seqOfFact.set(f, m.seq)
+        }
+    // the ACCRUALS message a line came from: the fact it was written for (by its cause position)
+    const factSeq = new Map(facts.map((f) => [`${f.affiliateId}:${f.seq}:${f.idx}:${f.n}`, seqOfFact.get(f)!]))
+    const bySeqIdx = new Map(facts.map((f) => [`${f.seq}:${f.idx}:${f.n}`, seqOfFact.get(f)!]))
+    const accSeqOf = (l: NumberedLine) => factSeq.get(`${l.affiliateId}:${l.seq}:${l.idx}:${l.n}`) ?? bySeqIdx.get(`${l.seq}:${l.idx}:${l.n}`) ?? batch[0]!.seq
     const ref = this.d.reference()
     // the books the facts touch: their affiliates, the recruiters above them (sub-affiliate shares), the players' parts
     const affs = new Set<number>()
@@ -125,12 +159,36 @@ export class AffiliateStage {
         if (a !== undefined) affs.add(a)
       }
     }
+    const first = batch[0]!.seq
+    const last = batch.at(-1)!.seq
+    const redo = this.#pending?.first === first && this.#pending.last === last
+    if (!redo) {
+      this.#pending = { first, last }
+      await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: this.stats.applied, pending: this.#pending } satisfies Progress)))
+    }
     const books = await this.d.books.load(affs, facts.map((f) => [f.affiliateId, f.playerKey] as [number, string]))
     const out = applyFacts(books, facts, ref)
-    await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: out.lines.map(lineRow).join(''), token: `${this.d.consumer}:${batch[0]!.seq}-${batch.at(-1)!.seq}` })
+    const token = `${this.d.consumer}:${first}-${last}`
+    const rows = out.lines.map((l) => lineRow(l, accSeqOf(l)))
+    if (!redo) await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: rows.join(''), token })
+    else {
+      // Books saved for some affiliates mean the insert before them went through; none saved:
+      // the lines are all there (skip), none there (write them, with a token of their own:
+      // chDB may have kept the first token and lost its part), or some: never guess.
+      const have = await this.#present(first, last)
+      if (have === 0 && rows.length > 0) {
+        this.d.log.warn({ first, last, lines: rows.length }, 'affiliate stage: a redone batch found none of its lines; writing them')
+        await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: rows.join(''), token: `${token}:redo:${Date.now()}` })
+      } else if (have > 0 && have < rows.length) throw new Error(`ledger_lines holds ${have} of the ${rows.length} lines of accrual batch ${first}-${last}; not guessing which are missing`)
+    }
+    // what each line pays, live: per affiliate and minute the event happened in
+    const delta = new DeltaBuilder()
+    for (const l of out.lines) delta.addCommission(delta.row(l.affiliateId, l.occurredAt), l.currency, l.amount)
+    const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }
+    if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
     await this.d.books.save(out.books)
-    const last = batch.at(-1)!.seq
-    await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: last })))
+    await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: last } satisfies Progress)))
+    this.#pending = undefined
     this.stats.applied = last
     this.stats.batches++
     this.stats.facts += facts.length
@@ -138,8 +196,8 @@ export class AffiliateStage {
   }
 }
 
-/** A line as a `ledger_lines` row (JSONEachRow). */
-export function lineRow(l: NumberedLine): string {
+/** A line as a `ledger_lines` row (JSONEachRow); `accSeq`: the ACCRUALS message of its fact. */
+export function lineRow(l: NumberedLine, accSeq: number): string {
   return (
     JSON.stringify({
       affiliate_id: l.affiliateId,
@@ -167,6 +225,7 @@ export function lineRow(l: NumberedLine): string {
       stream_seq: l.seq,
       stream_idx: l.idx,
       fact_n: l.n,
+      acc_seq: accSeq,
       prev_hash: l.prevHash,
       hash: l.hash,
     }) + '\n'

@@ -4,8 +4,10 @@
  *   1. record the batch's stream range as pending        (KV)  — a crash redoes exactly it
  *   2. compute on worker threads                          (piscina, pure)
  *   3. insert rows, tokens derived from the range        (ClickHouse, idempotent):
- *      events, ledger, player facts, then the batch's marker row
+ *      events, player facts, then the batch's marker row
  *   4. dead letters, with the reason                      (DEADLETTER stream)
+ *      outbound postbacks to deliver                      (DELIVERIES stream)
+ *      accrual facts for the affiliate stage              (ACCRUALS stream, ids from the range)
  *   5. publish the live delta, tagged with the range      (NATS)
  *   6. save player states, then progress = applied        (KV)
  *   7. ack the last message (AckAll acks the batch)       (JetStream)
@@ -19,7 +21,8 @@
  * nor acknowledged: the same range is tried again with exponential backoff, capped, and the
  * failure (message, tries, since when) shows in `stats.failure` until a try succeeds.
  */
-import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type JsMsg, type KV, type NatsConnection } from 'nats'
+import { AckPolicy, DeliverPolicy, nanos, type JsMsg, type KV, type NatsConnection } from 'nats'
+import { BatchFeed } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import { asDeal, isCpaDeal, windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type StoredDeal, type StoredFxRate, type WatchedBucket, type WindowVersion } from '../common/entities.js'
@@ -93,11 +96,8 @@ export class Processor {
   /** a range whose inserts may have been sent (a pending range found at start, or a try that
    *  got as far as ClickHouse): only such a redo needs the per-table check */
   #touched: Progress['pending']
-  #buffer: JsMsg[] = []
-  #lastBuffered = 0
-  #wake: (() => void) | undefined
   #stopping = false
-  #iter: ConsumerMessages | undefined
+  #feed: BatchFeed | undefined
   #loop: Promise<void> = Promise.resolve()
   readonly stats: ProcessorStats = {
     batches: 0,
@@ -144,8 +144,8 @@ export class Processor {
       max_deliver: -1,
     })
     const c = await nc.jetstream().consumers.get(EVENTS_STREAM, consumer)
-    this.#iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages * 2) })
-    void this.#fill(this.#iter)
+    const iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages * 2) })
+    this.#feed = new BatchFeed(iter, { batchMessages: this.d.batchMessages, batchWaitMs: this.d.batchWaitMs, applied: () => this.#applied, log: this.d.log })
     this.#loop = this.#run()
   }
 
@@ -162,59 +162,21 @@ export class Processor {
 
   async stop(): Promise<void> {
     this.#stopping = true
-    this.#wake?.()
+    this.#feed?.stop()
     await this.#loop
-    this.#iter?.stop()
-  }
-
-  async #fill(iter: ConsumerMessages) {
-    for await (const m of iter) {
-      if (m.seq <= this.#applied) {
-        m.ack() // processed before a crash that came between saving progress and the ack
-        continue
-      }
-      if (m.seq <= this.#lastBuffered) continue // a redelivery of what we hold
-      this.#lastBuffered = m.seq
-      this.#buffer.push(m)
-      if (this.#buffer.length === 1 || this.#buffer.length >= this.d.batchMessages) this.#wake?.()
-    }
-  }
-
-  /** Sleep up to `ms`, or until #fill (or stop) wakes us. */
-  #wait(ms: number): Promise<void> {
-    return new Promise((r) => {
-      const done = () => {
-        clearTimeout(t)
-        this.#wake = undefined
-        r()
-      }
-      const t = setTimeout(done, ms)
-      this.#wake = done
-    })
+    this.#feed?.close()
   }
 
   async #nextBatch(): Promise<JsMsg[] | undefined> {
-    while (this.#buffer.length === 0) {
-      if (this.#stopping) return undefined
-      await this.#wait(1000)
-    }
-    if (this.#pending) {
-      const { first, last } = this.#pending
-      if (this.#buffer[0]!.seq > last) {
-        this.d.log.warn({ first, last }, 'pending batch was acknowledged before the stop; nothing to redo')
+    for (;;) {
+      const got = await this.#feed!.next(this.#pending)
+      if (!got) return undefined
+      if (got.pendingDone) {
         this.#pending = undefined
-      } else {
-        while (this.#buffer.at(-1)!.seq < last && !this.#stopping) await this.#wait(20)
-        if (this.#stopping) return undefined
-        const n = this.#buffer.findIndex((m) => m.seq > last)
-        return this.#buffer.splice(0, n < 0 ? this.#buffer.length : n)
+        continue
       }
+      return got.batch
     }
-    const started = Date.now()
-    while (this.#buffer.length < this.d.batchMessages && Date.now() - started < this.d.batchWaitMs && !this.#stopping) {
-      await this.#wait(this.d.batchWaitMs - (Date.now() - started))
-    }
-    return this.#buffer.splice(0, this.d.batchMessages)
   }
 
   async #run() {
@@ -268,8 +230,6 @@ export class Processor {
     const { tasks, playerKeys } = this.#tasks(batch)
     const players = await this.d.players.load(playerKeys)
     lap('load')
-    const deals: Record<string, CpaDeal> = {}
-    for (const deal of this.d.deals.map.values()) if (isCpaDeal(deal)) deals[String(deal.affiliateId)] = deal
     // every version, not the current value: the workers choose by the click's time
     const windows: Record<string, WindowVersion[]> = {}
     for (const o of this.d.offers?.map.values() ?? []) {
@@ -277,14 +237,13 @@ export class Processor {
       if (versions.length > 0) windows[String(o.id)] = versions
     }
     const money = tasks.some((t) => t.kind === 'conversions') ? this.#moneyReference() : undefined
-    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, deals, windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'deals' | 'windows' | 'money'>)
+    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'windows' | 'money'>)
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     lap('compute')
 
     const token = `${this.d.consumer}:${first}-${last}`
     const delta = new DeltaBuilder()
     let eventRows = ''
-    let ledgerRows = ''
     let factRows = ''
     let events = 0
     let maxTs = 0
@@ -292,7 +251,6 @@ export class Processor {
     const dead: TaskOutput['dead'] = []
     for (const o of outs) {
       eventRows += o.eventRows
-      ledgerRows += o.ledgerRows
       factRows += o.factRows
       events += o.events
       maxTs = Math.max(maxTs, o.maxTs)
@@ -308,7 +266,6 @@ export class Processor {
     const tokenFor = (table: string, rows: string) => (verify ? this.#redoToken(table, rows, first, last, token) : Promise.resolve(`${token}:${table}`))
     this.#touched = { first, last }
     await insertFormatted(this.d.ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: eventRows, token: await tokenFor('events', eventRows) })
-    await insertFormatted(this.d.ch, { table: 'ledger', format: 'JSONEachRow', body: ledgerRows, token: await tokenFor('ledger', ledgerRows) })
     await insertFormatted(this.d.ch, { table: 'player_facts', format: 'JSONEachRow', body: factRows, token: await tokenFor('player_facts', factRows) })
     lap('clickhouse')
     const js = this.d.nc.jetstream()
@@ -413,7 +370,7 @@ export class Processor {
       }
     }
     if (chunk.length > 0) tasks.push({ kind: 'clicks', ...pack(chunk) })
-    if (conv.length > 0) tasks.push({ kind: 'conversions', ...pack(conv), players: {}, deals: {} })
+    if (conv.length > 0) tasks.push({ kind: 'conversions', ...pack(conv), players: {} })
     return { tasks, playerKeys }
   }
 

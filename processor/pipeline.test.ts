@@ -6,7 +6,8 @@ import type { CpaDeal } from '../common/entities.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS, encodeEvents, MAX_EVENT_TS, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { eventSubject } from '../common/subjects.js'
 import type { PlayerState } from './domain/players.js'
-import { chTime, computeClicks, computeConversions, playerKey, type ComputeContext, type MessageRef } from './pipeline.js'
+import { chTime, computeClicks, computeConversions, playerKey, type ComputeContext, type MessageRef, type MoneyReference, type TaskOutput } from './pipeline.js'
+import { fromCpaDeal } from '../common/deals.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 import { BROWSER_UA } from '../test/helpers/scenario.js'
 
@@ -65,6 +66,14 @@ const rowsOf = (text: string): Record<string, unknown>[] =>
         .map((l) => JSON.parse(l) as Record<string, unknown>)
     : parseEventTsv(text)
 
+
+/** The reference data of the commission rules for flat CPA deals, as the consumer passes it. */
+function moneyOf(deals: Record<string, CpaDeal>): MoneyReference {
+  return { deals: Object.values(deals).map(fromCpaDeal), fx: [], parents: {}, brands: {} }
+}
+/** The CPAs a task qualified: what the affiliate stage pays. */
+const qualified = (o: TaskOutput) => o.accruals.filter((f) => f.type === 'qualified')
+
 describe('helpers', () => {
   it('chTime is ClickHouse DateTime64(3) text in UTC', () => {
     expect(chTime(0)).toBe('1970-01-01 00:00:00.000')
@@ -122,7 +131,7 @@ describe('computeClicks', () => {
       [a3.id, 42, 0],
     ])
     expect(out.maxTs).toBe(a3.ts)
-    expect(out.ledgerRows).toBe('')
+    expect(qualified(out)).toEqual([])
     expect(out.players).toEqual({})
   })
 
@@ -226,7 +235,7 @@ describe('computeClicks', () => {
 
   it('handles an empty task', () => {
     const o = computeClicks({ kind: 'clicks', buf: new Uint8Array(0), msgs: [] }, ctx)
-    expect(o).toEqual({ eventRows: '', ledgerRows: '', factRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [], accruals: [] })
+    expect(o).toEqual({ eventRows: '', factRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [], accruals: [] })
   })
 
   it('is deterministic (a replay recomputes the same rows)', () => {
@@ -272,7 +281,7 @@ describe('computeConversions', () => {
     kind: 'conversions' as const,
     ...pack(msgs),
     players,
-    deals,
+    money: moneyOf(deals),
   })
 
   it('activity and a trade after the registration: stored with their details, attributed through the binding, counted as neither registration nor FTD', () => {
@@ -296,7 +305,7 @@ describe('computeConversions', () => {
     ])
     expect(rows[1]).toMatchObject({ currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.5' }, player_ref: pseudonym('ivy') })
     expect(rows[2]).toMatchObject({ currency: 'USD', details: { instrument: 'EURUSD', lots: '57.7' } })
-    expect(out.ledgerRows).toBe('')
+    expect(qualified(out)).toEqual([])
     const delta = out.delta.find((d) => d.affiliateId === 7)!
     expect(delta).toMatchObject({ registrations: 1, ftds: 0, unattributed: 0 })
     expect(out.players[playerKey(r)]).toMatchObject({ affiliateId: 7, pos: [22, 0] })
@@ -316,7 +325,7 @@ describe('computeConversions', () => {
       [d.id, 'parked', 'awaiting_registration', 0],
       [f.id, 'parked', 'awaiting_registration', 0],
     ])
-    expect(first.ledgerRows).toBe('')
+    expect(qualified(first)).toEqual([])
     expect(first.delta.every((x) => x.unattributed === 0 && x.ftds === 0)).toBe(true)
     const key = playerKey(d)
     expect(first.players[key]!.parked).toHaveLength(2)
@@ -329,12 +338,12 @@ describe('computeConversions', () => {
     expect(rows.map((x) => [x.event_id, x.kind, x.status, x.reason, x.affiliate_id, x.stream_seq])).toEqual([
       [r.id, 'registration', 'attributed', 'registered', 7, 40],
       [d.id, 'deposit', 'attributed', 'bound_player', 7, 40],
-      [f.id, 'ftd', 'attributed', 'cpa', 7, 40],
+      [f.id, 'ftd', 'attributed', 'first_deposit', 7, 40],
     ])
     expect(rows[1]).toMatchObject({ amount: '20', currency: 'EUR', ts: chTime(T0) })
     expect(second.events).toBe(1) // one stream event processed; the released rows are not events of their own
-    expect(second.ledgerRows.trim().split('\n')).toHaveLength(1)
-    expect(JSON.parse(second.ledgerRows)).toMatchObject({ affiliate_id: 7, amount: '100.000000000000', currency: 'EUR' })
+    expect(qualified(second)).toHaveLength(1)
+    expect(qualified(second)[0]).toMatchObject({ affiliateId: 7, dealId: 'cpa.7', dealVersion: 1, eventId: f.id })
     const delta = second.delta.filter((x) => x.affiliateId === 7)
     expect(delta.reduce((a, x) => a + x.registrations, 0)).toBe(1)
     expect(delta.reduce((a, x) => a + x.ftds, 0)).toBe(1)
@@ -370,7 +379,7 @@ describe('computeConversions', () => {
     expect(out.notices.map((n) => n.clickId)).toEqual([mine, mine])
   })
 
-  it('registration then FTD in the same task: attributed, one ledger row, delta, changed state', () => {
+  it('registration then FTD in the same task: attributed, one qualified CPA, delta, changed state', () => {
     const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
     const r = conv('registration', { playerId: 'alice', clickId, ts: T0 })
     const f = conv('ftd', { playerId: 'alice', ts: T0 + 5_000 })
@@ -422,7 +431,7 @@ describe('computeConversions', () => {
       event_id: f.id,
       kind: 'ftd',
       status: 'attributed',
-      reason: 'cpa',
+      reason: 'first_deposit',
       affiliate_id: 7,
       click_id: clickId,
       amount: '50',
@@ -431,25 +440,27 @@ describe('computeConversions', () => {
     })
     expect(JSON.stringify(rows)).not.toContain('alice') // only the pseudonym leaves the processor
 
-    const ledger = rowsOf(out.ledgerRows)
-    expect(ledger).toEqual([
+    // the CPA is the affiliate stage's to pay: the player stage says the player qualified, and why
+    expect(qualified(out)).toEqual([
       {
-        entry_id: `cpa:${pseudonym('alice')}:cpa.7`,
-        ts: chTime(T0 + 5_000),
-        affiliate_id: 7,
-        player_ref: pseudonym('alice'),
-        kind: 'cpa',
-        deal_id: 'cpa.7',
-        deal_version: 1,
-        amount: '100.000000000000',
-        currency: 'EUR',
-        cause_event_id: f.id,
-        reason: 'ftd',
-        stream_seq: 11,
+        type: 'qualified',
+        seq: 11,
+        idx: 0,
+        n: 0,
+        affiliateId: 7,
+        playerKey: playerKey({ playerId: 'alice', id: r.id }),
+        playerRef: pseudonym('alice'),
+        eventId: f.id,
+        occurredAt: T0 + 5_000,
+        receivedAt: T0 + 5_000,
+        dealId: 'cpa.7',
+        dealVersion: 1,
+        why: 'first deposit 50.00 EUR',
+        basisEventId: f.id,
       },
     ])
 
-    expect(out.delta).toEqual([{ affiliateId: 7, minute: M0, clicks: 0, registrations: 1, ftds: 1, unattributed: 0, commission: { EUR: '100' } }])
+    expect(out.delta).toEqual([{ affiliateId: 7, minute: M0, clicks: 0, registrations: 1, ftds: 1, unattributed: 0, commission: {} }])
 
     const key = playerKey({ playerId: 'alice', id: r.id })
     expect(Object.keys(out.players)).toEqual([key])
@@ -459,12 +470,11 @@ describe('computeConversions', () => {
       registeredAt: T0,
       ftdAt: T0 + 5_000,
       ftdEventId: f.id,
-      cpaEntryId: `cpa:${pseudonym('alice')}:cpa.7`,
     })
     expect(out.dead).toEqual([])
     expect(out.counts).toEqual({
       'convert.registration.attributed.registered': 1,
-      'convert.ftd.attributed.cpa': 1,
+      'convert.ftd.attributed.first_deposit': 1,
       'facts.no_money': 1, // the registration
       'facts.written': 1, // the FTD, a deposit
     })
@@ -484,7 +494,7 @@ describe('computeConversions', () => {
     }
     const f = conv('ftd', { playerId: 'bob' })
     const out = computeConversions(task([{ seq: 20, subject: ftdSubject, data: encodeEvents([f]) }], { [key]: prior }), ctx)
-    expect(rowsOf(out.ledgerRows)).toHaveLength(1)
+    expect(qualified(out)).toHaveLength(1)
     expect(out.players[key]).toMatchObject({ pos: [20, 0], ftdEventId: f.id })
   })
 
@@ -494,7 +504,7 @@ describe('computeConversions', () => {
     const f = conv('ftd', { playerId: 'carol' })
     const out = computeConversions(task([{ seq: 30, subject: ftdSubject, data: encodeEvents([f]) }], { [key]: prior }), ctx)
     expect(out.eventRows).toBe('')
-    expect(out.ledgerRows).toBe('')
+    expect(qualified(out)).toEqual([])
     expect(out.events).toBe(0)
     expect(out.players).toEqual({})
     expect(out.delta).toEqual([])
@@ -513,7 +523,7 @@ describe('computeConversions', () => {
     const r = conv('registration', { playerId: 'erin', clickId: forged })
     const out = computeConversions(task([{ seq: 1, subject: regSubject, data: encodeEvents([r]) }]), ctx)
     expect(rowsOf(out.eventRows)[0]).toMatchObject({ status: 'unattributed', reason: 'bad_signature', affiliate_id: 0, click_id: forged })
-    expect(out.ledgerRows).toBe('')
+    expect(qualified(out)).toEqual([])
   })
 
   it('a duplicate FTD in the same task pays once', () => {
@@ -526,9 +536,9 @@ describe('computeConversions', () => {
       ]),
       ctx,
     )
-    expect(rowsOf(out.ledgerRows)).toHaveLength(1)
+    expect(qualified(out)).toHaveLength(1)
     expect(rowsOf(out.eventRows).map((r) => r.status)).toEqual(['attributed', 'attributed', 'duplicate'])
-    expect(out.delta[0]).toMatchObject({ registrations: 1, ftds: 1, commission: { EUR: '100' } })
+    expect(out.delta[0]).toMatchObject({ registrations: 1, ftds: 1, commission: {} })
   })
 
   it.each<[string, string, RegExp]>([
@@ -593,9 +603,9 @@ describe('computeConversions', () => {
       ]),
       ctx,
     )
-    const ledger = rowsOf(out.ledgerRows)
+    const ledger = qualified(out)
     expect(ledger).toHaveLength(2) // two players, two CPAs
-    expect(new Set(ledger.map((l) => l.entry_id)).size).toBe(2)
+    expect(new Set(ledger.map((l) => l.playerKey)).size).toBe(2)
   })
 
   // BUG: same as for clicks: ConversionEventSchema bounds ts below only; chTime() throws for a ts
@@ -650,7 +660,7 @@ describe('a rule that throws', () => {
   const regSubject = eventSubject(5, 'registration')
   const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
   const reg: ConversionEvent = { kind: 'registration', id: '1:r-throw', sourceId: 1, eventId: 'r-throw', ts: T0, playerId: 'zed', clickId }
-  const task = { kind: 'conversions' as const, ...pack([{ seq: 3, subject: regSubject, data: encodeEvents([reg]) }]), players: {}, deals: {} }
+  const task = { kind: 'conversions' as const, ...pack([{ seq: 3, subject: regSubject, data: encodeEvents([reg]) }]), players: {} }
 
   it('fails the whole task (so the batch is retried), never a dead letter', () => {
     const broken: ComputeContext = {
@@ -677,7 +687,7 @@ describe('money facts', () => {
     return { kind, id: `1:${eventId}`, sourceId: 1, eventId, ts: T0, playerId: 'mia', ...o }
   }
   const run = (events: ConversionEvent[], players: Record<string, PlayerState> = {}, seq0 = 100) =>
-    computeConversions({ kind: 'conversions', ...pack(events.map((e, i) => ({ seq: seq0 + i, subject: sub(e.kind), data: encodeEvents([e]) }))), players, deals }, ctx)
+    computeConversions({ kind: 'conversions', ...pack(events.map((e, i) => ({ seq: seq0 + i, subject: sub(e.kind), data: encodeEvents([e]) }))), players, money: moneyOf(deals) }, ctx)
   const factsOfOut = (o: { factRows: string }) => o.factRows.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string | number>)
 
   it('one typed row per attributed event with money, beside its events row', () => {
@@ -793,7 +803,7 @@ describe('what decodes, computes', () => {
     fc.assert(
       fc.property(fc.array(ev, { minLength: 1, maxLength: 8 }), (evs) => {
         const msgs = evs.map((e, i) => ({ seq: i + 1, subject: eventSubject(0, e.kind), data: JSON.stringify({ ...e, id: `1:${e.eventId}`, sourceId: 1 }) + '\n' }))
-        const out = computeConversions({ kind: 'conversions', ...pack(msgs), players: {}, deals }, ctx)
+        const out = computeConversions({ kind: 'conversions', ...pack(msgs), players: {}, money: moneyOf(deals) }, ctx)
         expect(out.events + out.dead.length + (out.counts['convert.already_applied'] ?? 0)).toBe(evs.length)
       }),
       { numRuns: 300 },
@@ -812,7 +822,7 @@ describe('event time: when a conversion happened, not when it arrived', () => {
   }
   const run = (events: ConversionEvent[], windows?: Record<string, { days: number | null; effectiveFrom: number }[]>) =>
     computeConversions(
-      { kind: 'conversions', ...pack(events.map((e, i) => ({ seq: 300 + i, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }))), players: {}, deals, ...(windows ? { windows } : {}) },
+      { kind: 'conversions', ...pack(events.map((e, i) => ({ seq: 300 + i, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }))), players: {}, money: moneyOf(deals), ...(windows ? { windows } : {}) },
       ctx,
     )
   const click = (ts: number) => signer.issue({ ts, linkId: 107, affiliateId: 7, offerId: 1 })
@@ -823,11 +833,12 @@ describe('event time: when a conversion happened, not when it arrived', () => {
     ['received today, occurred after v2 took effect', T0 - DAY / 2, '150.000000000000', 2],
     ['received today, occurred the instant v2 took effect', T0 - DAY, '150.000000000000', 2],
     ['stored before occurredAt existed: its received time', undefined, '150.000000000000', 2],
-  ])('an FTD %s', (_n, occurredAt, amount, version) => {
+  ])('an FTD %s', (_n, occurredAt, _amount, version) => {
     const f = ev('ftd', { clickId: click(T0 - 3 * DAY), amount: '50', currency: 'EUR', ...(occurredAt !== undefined ? { occurredAt } : {}) })
     const out = run([f])
-    const [line] = rowsOf(out.ledgerRows)
-    expect(line).toMatchObject({ amount, deal_version: version, ts: chTime(T0) }) // the ledger line keeps the received time
+    const [fact] = qualified(out)
+    // the deal version in force when it happened; when it was received goes along
+    expect(fact).toMatchObject({ dealVersion: version, occurredAt: occurredAt ?? T0, receivedAt: T0 })
   })
 
   it.each<[string, number, number, string, string]>([

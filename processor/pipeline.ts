@@ -1,6 +1,7 @@
 /**
  * The processor's compute, pure and in one place: (state snapshot, stream messages) →
- * (ClickHouse rows, ledger entries, money facts, state changes, live delta, dead letters).
+ * (ClickHouse rows, money facts, accrual facts for the commission engine, state changes, live
+ * delta, dead letters).
  * It runs on piscina worker threads; nothing here does I/O or reads a clock, so replaying
  * the stream recomputes the same rows.
  *
@@ -17,7 +18,7 @@ import { chTime } from '../common/chtime.js'
 import type { Notice } from '../common/outbound.js'
 import { playerStateKey } from '../common/keys.js'
 import type { ClickIdCheck } from '../common/clickid.js'
-import type { CpaDeal, WindowVersion } from '../common/entities.js'
+import type { WindowVersion } from '../common/entities.js'
 import { ConversionEventSchema, conversionKey, MAX_EVENT_TS, occurredAtOf, ReassignEventSchema, type ClickEvent, type ConversionEvent, type ReassignEvent } from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
 import { FACT_FIELDS } from '../clickhouse/facts.js'
@@ -25,7 +26,6 @@ import { DeltaBuilder, type DeltaRow } from './delta.js'
 import { storedIp, visitor, type IpStorage } from './domain/visitor.js'
 import { applyConversion, applyReassign, type ConversionOutcome, type PlayerState, type Released } from './domain/players.js'
 import { windowAt } from './domain/attribution.js'
-import type { LedgerEntry } from './domain/commission.js'
 import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
 import { eventRowTsv, type EventRow } from './rows.js'
@@ -43,7 +43,6 @@ export type TaskInput =
       buf: Uint8Array
       msgs: MessageRef[]
       players: Record<string, PlayerState>
-      deals: Record<string, CpaDeal>
       /** per offer id, its attribution window versions (an offer without any: the default) */
       windows?: Record<string, WindowVersion[]>
       /** reference data of the commission rules; without it no accrual facts are made */
@@ -65,8 +64,6 @@ export type DeadLetterRecord = { seq: number; idx: number; subject: string; reas
 export type TaskOutput = {
   /** `events` rows, TabSeparated in EVENT_COLUMNS order */
   eventRows: string
-  /** `ledger` rows, JSONEachRow */
-  ledgerRows: string
   /** `player_facts` rows, JSONEachRow */
   factRows: string
   events: number
@@ -134,7 +131,6 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
   const acc = new Accumulator()
   const players = new Map<string, PlayerState>(Object.entries(input.players))
   const changed: Record<string, PlayerState> = {}
-  const ledger: LedgerEntry[] = []
   const facts: string[] = []
   const accruals: AccrualFact[] = []
   const money = input.money ? moneyContext(input.money) : undefined
@@ -177,12 +173,11 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
       acc.addRow(eventRowTsv(conversionRow(e, a, playerRef, at)), e.ts)
       const f = acc.settle('facts', moneyFacts(e, a, playerRef, at), at)
       if (f !== undefined) facts.push(f)
-      tally(acc, ledger, e, a, playerRef)
+      tally(acc, e, a, playerRef)
     }
     if (playerMoneyState !== applied.next.money) applied.next.money = playerMoneyState
   }
-  const ledgerRows = ledger.map((l) => JSON.stringify({ ...l, ts: chTime(l.ts) }) + '\n').join('')
-  return acc.output({ ledgerRows, factRows: facts.join(''), players: changed, accruals })
+  return acc.output({ factRows: facts.join(''), players: changed, accruals })
 }
 
 /** The commission rules' reference data, indexed once per task. */
@@ -324,14 +319,14 @@ export function convert(
   prior: PlayerState | undefined,
   at: At,
   playerRef: string,
-  input: Pick<Extract<TaskInput, { kind: 'conversions' }>, 'deals' | 'windows'>,
+  input: Pick<Extract<TaskInput, { kind: 'conversions' }>, 'windows'>,
   ctx: Pick<ComputeContext, 'verify' | 'windowMs'>,
 ): StepResult<Converted, ConvertDropReason> {
   const windowMs = (offerId: number, clickTs: number) => {
     const versions = input.windows?.[String(offerId)]
     return versions?.length ? windowAt(versions, clickTs, ctx.windowMs / DAY_MS) * DAY_MS : ctx.windowMs
   }
-  const rules = { verify: ctx.verify, windowMs, dealOf: (a: number) => input.deals[String(a)], playerRef }
+  const rules = { verify: ctx.verify, windowMs, playerRef }
   const pos = [at.m.seq, at.idx] as const
   const out = ev.kind === 'reassign' ? applyReassign(ev, pos, prior, rules) : applyConversion(ev, pos, prior, rules)
   if (out.status === 'already_applied') return drop('already_applied')
@@ -390,9 +385,9 @@ export function moneyFacts(e: RowSource, a: Applied, playerRef: string, at: At):
   return ok(JSON.stringify(row) + '\n', 'written')
 }
 
-// ---- tally: the live delta, outbound notices, ledger ----
+// ---- tally: the live delta, outbound notices ----
 
-function tally(acc: Accumulator, ledger: LedgerEntry[], e: RowSource, a: Applied, playerRef: string) {
+function tally(acc: Accumulator, e: RowSource, a: Applied, playerRef: string) {
   if (a.status === 'attributed' && e.kind !== 'reassign')
     acc.notices.push({
       eventId: e.id,
@@ -411,10 +406,6 @@ function tally(acc: Accumulator, ledger: LedgerEntry[], e: RowSource, a: Applied
   else if (a.status === 'attributed') {
     if (e.kind === 'registration') d.registrations++
     else if (e.kind === 'ftd') d.ftds++
-  }
-  if (a.ledger) {
-    ledger.push(a.ledger)
-    acc.delta.addCommission(d, a.ledger.currency, a.ledger.amount)
   }
 }
 
@@ -464,10 +455,9 @@ class Accumulator {
     if (ts > this.maxTs) this.maxTs = ts
   }
 
-  output(extra: { ledgerRows?: string; factRows?: string; players?: Record<string, PlayerState>; accruals?: AccrualFact[] } = {}): TaskOutput {
+  output(extra: { factRows?: string; players?: Record<string, PlayerState>; accruals?: AccrualFact[] } = {}): TaskOutput {
     return {
       eventRows: this.rows.join(''),
-      ledgerRows: extra.ledgerRows ?? '',
       factRows: extra.factRows ?? '',
       events: this.events,
       maxTs: this.maxTs,

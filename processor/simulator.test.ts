@@ -314,6 +314,18 @@ describe('edge cases', () => {
     expect(total(late, '2026-03')).toBe('100.00')
   })
 
+  it('a CPA version that starts after the first deposit pays nothing for it, even when the player plays on', () => {
+    const s = scenario({
+      deals: [cpaDeal({ cpa: { amount: '100', qualification: { minWagering: '100' } } }, '2026-03-10')],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'p', affiliate: 1 },
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: '50', currency: USD },
+        { at: '2026-03-12T11:00:00Z', kind: 'activity', player: 'p', currency: USD, details: { bets: '500' } },
+      ],
+    })
+    expect(simulate(s).lines).toEqual([])
+  })
+
   it('organic players earn nobody anything', () => {
     const s = scenario({
       deals: [cpaDeal({ cpa: { amount: '100' } })],

@@ -169,7 +169,8 @@ async function addClickSubs(ch: ClickHouseClient, items: EventLogRow[]) {
   }
 }
 
-/** What each conversion earned: its ledger lines (by cause_event_id, the row's own affiliate), per currency. */
+/** What each conversion earned: its ledger lines (by cause_event_id, the row's own affiliate), per currency; a
+ *  line the affiliate stage has not written yet shows once it has. */
 async function addCommission(ch: ClickHouseClient, items: EventLogRow[]) {
   const rows = items.filter(isConversion)
   for (const r of rows) r.commission = []
@@ -177,11 +178,11 @@ async function addCommission(ch: ClickHouseClient, items: EventLogRow[]) {
   if (paid.length === 0) return
   const lines = await queryRows<{ cause: string; aff: string; currency: string; amount: string }>(
     ch,
-    // A ledger line's id is deterministic: LIMIT 1 BY keeps a line that reached the table twice once.
+    // A line has one place (affiliate, number in its chain): LIMIT 1 BY keeps a line written twice once.
     `SELECT cause_event_id AS cause, toString(affiliate_id) AS aff, currency, toString(amount) AS amount
-     FROM (SELECT cause_event_id, affiliate_id, currency, amount FROM ledger
+     FROM (SELECT cause_event_id, affiliate_id, currency, amount FROM ledger_lines
            WHERE affiliate_id IN {affs:Array(UInt32)} AND cause_event_id IN {ids:Array(String)}
-           LIMIT 1 BY entry_id)`,
+           LIMIT 1 BY affiliate_id, no)`,
     { affs: [...new Set(paid.map((r) => r.affiliateId))], ids: [...new Set(paid.map((r) => r.eventId))] },
   )
   const sums = new Map<string, Map<string, D>>()

@@ -53,7 +53,7 @@ describe('reconcile', () => {
       off += m.data.length
       return r
     })
-    const out = computeConversions({ kind: 'conversions', buf, msgs: refs, players: {}, deals: {} }, ctx)
+    const out = computeConversions({ kind: 'conversions', buf, msgs: refs, players: {} }, ctx)
     expect(parseEventTsv(out.eventRows).map((r) => [r.kind, r.status, r.affiliate_id])).toEqual([
       ['registration', 'attributed', 7],
       ['reassign', 'unattributed', 0],
@@ -88,7 +88,7 @@ describe('reconcile: players money', () => {
       off += datas[i]!.length
       return r
     })
-    const out = computeConversions({ kind: 'conversions', buf, msgs: refs, players: {}, deals: {} }, ctx)
+    const out = computeConversions({ kind: 'conversions', buf, msgs: refs, players: {} }, ctx)
     await insertFormatted(ch, { table: 'player_facts', format: 'JSONEachRow', body: out.factRows, token: 'reconcile-test:10-12:player_facts' })
     const r = await reconcile(ch)
     expect(r.raw.money.EUR).toMatchObject({ bets: '1000', wins: '850.5', bonuses: '25', fees: '2', adjustments: '-10', chargebacks: '50', ggr: '149.5', ngr: '82.5' })

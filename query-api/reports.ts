@@ -99,23 +99,23 @@ export async function reconcile(ch: ClickHouseClient) {
             toString(count()) AS events, toString(uniqExact(event_id)) AS distinct_events
      FROM events`,
   )
-  const ledger = await queryRows<{ currency: string; amount: string; entries: string; distinct_entries: string }>(
+  // The ledger as written (each line once: FINAL), and how many rows reached the table (a line
+  // written twice would show here before a merge folds it).
+  const ledger = await queryRows<{ currency: string; amount: string; entries: string }>(
     ch,
-    'SELECT currency, toString(sum(amount)) AS amount, toString(count()) AS entries, toString(uniqExact(entry_id)) AS distinct_entries FROM ledger GROUP BY currency ORDER BY currency',
+    'SELECT currency, toString(sum(amount)) AS amount, toString(count()) AS entries FROM ledger_lines FINAL GROUP BY currency ORDER BY currency',
   )
-  // Every event row that says it paid a CPA must have its ledger entry: a missing one is
-  // money lost (see the README on inserts redone after a crash), never to be silent.
+  const [stored] = await queryRows<{ rows: string }>(ch, 'SELECT toString(count()) AS rows FROM ledger_lines')
+  // Each affiliate's chain is numbered 1..n: a missing number is a lost line, never to be silent.
   const [gap] = await queryRows<{ missing: string }>(
     ch,
-    `SELECT toString(count()) AS missing FROM events
-     WHERE kind = 'ftd' AND status = 'attributed' AND reason = 'cpa'
-       AND event_id NOT IN (SELECT cause_event_id FROM ledger)`,
+    `SELECT toString(sum(toUInt64(mx) - toUInt64(n))) AS missing FROM (SELECT affiliate_id, max(no) AS mx, uniqExact(no) AS n FROM ledger_lines GROUP BY affiliate_id)`,
   )
   const rollup = await summary(ch, { from: new Date(0), to: new Date(Date.now() + 366 * 86_400_000) })
   const [money, moneyRollup] = await Promise.all([moneyTotals(ch, 'player_facts'), moneyTotals(ch, 'player_day')])
   return {
-    /** CPA rows whose ledger entry is missing: 0 unless something was lost */
-    cpaWithoutLedger: Number(gap!.missing),
+    /** ledger lines missing from their affiliate's chain (a number skipped): 0 unless something was lost */
+    ledgerGaps: Number(gap?.missing ?? 0),
     raw: {
       clicks: Number(raw!.clicks),
       registrations: Number(raw!.registrations),
@@ -125,8 +125,10 @@ export async function reconcile(ch: ClickHouseClient) {
       events: Number(raw!.events),
       distinctEvents: Number(raw!.distinct_events),
       commission: Object.fromEntries(ledger.map((l) => [l.currency, new D(l.amount).toFixed()])),
+      /** ledger lines, each once */
       ledgerEntries: ledger.reduce((n, l) => n + Number(l.entries), 0),
-      distinctLedgerEntries: ledger.reduce((n, l) => n + Number(l.distinct_entries), 0),
+      /** rows in the table: more than the lines when one was written twice and not yet folded */
+      ledgerRows: Number(stored?.rows ?? 0),
       /** players' money per currency (player_facts), with GGR and NGR */
       money,
     },

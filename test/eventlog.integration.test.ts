@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChdb, insertFormatted, type ClickHouseClient } from '../clickhouse/client.js'
 import { migrate } from '../clickhouse/migrate.js'
 import { eventRowTsv, EVENT_COLUMNS, type EventRow } from '../processor/rows.js'
+import { lineRow } from '../processor/affiliate-stage.js'
 import { eventLog } from '../query-api/eventlog.js'
 import { tempDir } from './helpers/config.js'
 import { clickRow } from './helpers/rows.js'
@@ -26,21 +27,47 @@ beforeAll(async () => {
     clickRow({ event_id: 'click-a', affiliate_id: 1, ts: '2026-11-24 09:00:00.000', sub1: 'fb', sub3: 'spring', stream_seq: 1 }),
     clickRow({ event_id: 'click-b', affiliate_id: 2, ts: '2026-11-24 09:00:01.000', sub1: 'theirs', stream_seq: 2 }),
     conv({ event_id: 'reg-1', affiliate_id: 1, click_id: 'click-a', ts: '2026-11-24 09:01:00.000', stream_seq: 3 }),
-    conv({ event_id: 'ftd-1', kind: 'ftd', affiliate_id: 1, click_id: 'click-a', reason: 'cpa', amount: '100', currency: 'EUR', ts: '2026-11-24 09:02:00.000', stream_seq: 4 }),
+    conv({ event_id: 'ftd-1', kind: 'ftd', affiliate_id: 1, click_id: 'click-a', reason: 'first_deposit', amount: '100', currency: 'EUR', ts: '2026-11-24 09:02:00.000', stream_seq: 4 }),
     conv({ event_id: 'dep-1', kind: 'deposit', affiliate_id: 1, click_id: 'click-a', reason: 'bound_player', amount: '20', currency: 'EUR', ts: '2026-11-24 09:03:00.000', stream_seq: 5 }),
     // An unattributed registration naming affiliate 2's click: it must not show that click's sub-ids.
     conv({ event_id: 'reg-x', affiliate_id: 0, status: 'unattributed', reason: 'bad_signature', click_id: 'click-b', ts: '2026-11-24 09:04:00.000', stream_seq: 6 }),
-    conv({ event_id: 'ftd-2', kind: 'ftd', affiliate_id: 2, click_id: 'click-b', reason: 'cpa', amount: '50', currency: 'USD', ts: '2026-11-24 09:05:00.000', stream_seq: 7 }),
+    conv({ event_id: 'ftd-2', kind: 'ftd', affiliate_id: 2, click_id: 'click-b', reason: 'first_deposit', amount: '50', currency: 'USD', ts: '2026-11-24 09:05:00.000', stream_seq: 7 }),
   ]
   await insertFormatted(ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: rows.map(eventRowTsv).join(''), token: 'test:eventlog:events' })
-  const line = (o: Record<string, unknown>) =>
-    JSON.stringify({ ts: '2026-11-24 09:02:00.000', player_ref: 'p', kind: 'cpa', deal_id: 'd', deal_version: 1, reason: 'ftd', stream_seq: 4, ...o }) + '\n'
+  let no = 0
+  const line = (o: { affiliateId: number; id: string; amount: string; currency: string; causeEventId: string }): string =>
+    lineRow(
+      {
+        ...o,
+        no: ++no,
+        seq: 4,
+        idx: 0,
+        n: 0,
+        occurredAt: Date.parse('2026-11-24T09:02:00Z'),
+        period: '2026-11',
+        kind: 'cpa',
+        dealId: 'd',
+        dealVersion: 1,
+        playerKey: 'p',
+        playerRef: 'p',
+        status: 'payable',
+        originalAmount: o.amount,
+        originalCurrency: o.currency,
+        fxRate: '1',
+        fxDate: '2026-11-24',
+        estimated: false,
+        reason: 'test',
+        prevHash: '0'.repeat(64),
+        hash: '0'.repeat(64),
+      },
+      1,
+    )
   const ledger =
-    line({ entry_id: 'cpa:p:1', affiliate_id: 1, amount: '50.000000000000', currency: 'EUR', cause_event_id: 'ftd-1' }) +
+    line({ id: 'cpa:p:1', affiliateId: 1, amount: '50', currency: 'EUR', causeEventId: 'ftd-1' }) +
     // a second line caused by the same event (another currency): both show
-    line({ entry_id: 'bonus:p:1', affiliate_id: 1, amount: '5.5', currency: 'USD', cause_event_id: 'ftd-1' }) +
-    line({ entry_id: 'cpa:q:2', affiliate_id: 2, amount: '37.55', currency: 'USD', cause_event_id: 'ftd-2' })
-  await insertFormatted(ch, { table: 'ledger', format: 'JSONEachRow', body: ledger, token: 'test:eventlog:ledger' })
+    line({ id: 'bonus:p:1', affiliateId: 1, amount: '5.5', currency: 'USD', causeEventId: 'ftd-1' }) +
+    line({ id: 'cpa:q:2', affiliateId: 2, amount: '37.55', currency: 'USD', causeEventId: 'ftd-2' })
+  await insertFormatted(ch, { table: 'ledger_lines', format: 'JSONEachRow', body: ledger, token: 'test:eventlog:ledger' })
 })
 
 afterAll(async () => {

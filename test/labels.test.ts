@@ -40,7 +40,7 @@ describe('labels', () => {
   it('has a label for every reason code the processor emits', () => {
     const codes = processorReasons()
     // the scan finds the codes it should (a sanity check of the scan itself)
-    expect([...codes]).toEqual(expect.arrayContaining(['no_deal', 'bound_player', 'registered', 'click_expired', 'geo_blocked', 'awaiting_registration']))
+    expect([...codes]).toEqual(expect.arrayContaining(['first_deposit', 'bound_player', 'registered', 'click_expired', 'geo_blocked', 'awaiting_registration']))
     const missing = [...codes].filter((c) => !(c in REASON_LABELS))
     expect(missing).toEqual([])
   })

@@ -378,7 +378,7 @@ describe('postback source setup', () => {
     await sRow.getByTestId('source-setup').click()
     const panel = page.getByTestId('source-setup-panel')
     await panel.waitFor()
-    expect(await panel.getByTestId('ready-url-row').count()).toBe(12)
+    expect(await panel.getByTestId('ready-url-row').count()).toBe(13)
     const reg = (await panel.locator('[data-testid=ready-url-row][data-kind=registration] [data-testid=ready-url]').textContent())!
     expect(reg).toBe(`${app.url}/postback?source=${src.id}&token=YOUR_TOKEN&type=signup&txn={event_id}&userid={player_id}&click_id={click_id}`)
     const ftd = (await panel.locator('[data-testid=ready-url-row][data-kind=ftd] [data-testid=ready-url]').textContent())!
@@ -518,11 +518,16 @@ describe("the affiliate's portal", () => {
     expect(await affPage.getByTestId('unattributed-tile').count()).toBe(0)
     expect(await affPage.locator('body').textContent()).not.toMatch(/Unattributed/)
 
-    await go(affPage, 'events')
+    // the CPA is written by the affiliate stage just after the FTD's row: wait for it to show
     const ftd = affPage.locator('[data-testid=event-row][data-event-id$=":p-ftd-1"]')
-    await ftd.waitFor()
+    for (let i = 0; ; i++) {
+      await go(affPage, 'events')
+      await ftd.waitFor()
+      if (/50\.00/.test((await ftd.getByTestId('event-commission').textContent()) ?? '') || i >= 20) break
+      await affPage.waitForTimeout(250)
+    }
     expect(await ftd.getByTestId('event-status').textContent()).toContain('Credited')
-    expect(await ftd.getByTestId('event-status').textContent()).toContain('CPA earned')
+    expect(await ftd.getByTestId('event-status').textContent()).toContain('First deposit')
     expect(await ftd.getByTestId('event-subs').textContent()).toBe('sub1=fb-ad-7 sub2=story')
     expect(await ftd.getByTestId('event-commission').textContent()).toMatch(/50\.00/)
     const reg = affPage.locator('[data-testid=event-row][data-event-id$=":p-reg-1"]')

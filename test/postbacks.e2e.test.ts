@@ -94,7 +94,7 @@ describe('every event kind, end to end', () => {
     const byId = new Map(all.map((r) => [r.eventId, r]))
     const mine = (id: string, src = tokenSource.id) => byId.get(`${src}:${id}`)
     expect(mine('reg-1')).toMatchObject({ kind: 'registration', status: 'attributed', reason: 'registered', affiliateId: aff.id })
-    expect(mine('ftd-1')).toMatchObject({ kind: 'ftd', status: 'attributed', reason: 'no_deal', affiliateId: aff.id, amount: '100', currency: 'EUR' })
+    expect(mine('ftd-1')).toMatchObject({ kind: 'ftd', status: 'attributed', reason: 'first_deposit', affiliateId: aff.id, amount: '100', currency: 'EUR', commission: [] })
     expect(mine('dep-1', hmacSource.id)).toMatchObject({ kind: 'deposit', status: 'attributed', reason: 'bound_player', affiliateId: aff.id, amount: '250.75' })
     expect(mine('wd-1', hmacSource.id)).toMatchObject({ kind: 'withdrawal', affiliateId: aff.id, amount: '80' })
     expect(mine('act-1')).toMatchObject({ kind: 'activity', affiliateId: aff.id, currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.5', bonuses: '20' } })
@@ -204,14 +204,15 @@ describe('when a conversion happened', () => {
     // both received after the deal took effect; the first happened before it
     await postToken({ event: 'ftd', event_id: 'occ-early', click_id: early, amount: '100', currency: 'EUR', occurred_at: new Date(effectiveFrom - 1_000).toISOString() })
     await postToken({ event: 'ftd', event_id: 'occ-late', click_id: late, amount: '100', currency: 'EUR' })
+    // the one that happened after the deal took effect earns its CPA (the affiliate stage writes it)
     const rows = await waitFor(
-      'both FTDs stored',
-      async () => ((await call('GET', '/api/events?kind=ftd&limit=1000')).body.items as Row[]).filter((r) => r.affiliateId === partner.id),
-      (items) => items.length === 2,
+      'both FTDs stored, the CPA paid',
+      async () => ((await call('GET', '/api/events?kind=ftd&limit=1000')).body.items as (Row & { commission?: { amount: string; currency: string }[] })[]).filter((r) => r.affiliateId === partner.id),
+      (items) => items.length === 2 && items.some((r) => (r.commission ?? []).length > 0),
       30_000,
     )
     const byId = new Map(rows.map((r) => [r.eventId, r]))
-    expect(byId.get(`${tokenSource.id}:occ-early`)).toMatchObject({ status: 'attributed', reason: 'no_deal' })
-    expect(byId.get(`${tokenSource.id}:occ-late`)).toMatchObject({ status: 'attributed', reason: 'cpa' })
+    expect(byId.get(`${tokenSource.id}:occ-early`)).toMatchObject({ status: 'attributed', reason: 'first_deposit', commission: [] })
+    expect(byId.get(`${tokenSource.id}:occ-late`)).toMatchObject({ status: 'attributed', reason: 'first_deposit', commission: [{ amount: '40', currency: 'EUR' }] })
   })
 })

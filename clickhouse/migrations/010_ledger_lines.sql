@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS ledger_lines
     stream_seq        UInt64,
     stream_idx        UInt32,
     fact_n            UInt32,
+    -- the ACCRUALS message of the fact that wrote it: what a redone batch checks
+    acc_seq           UInt64,
     prev_hash         FixedString(64),
     hash              FixedString(64)
 )

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../../common/clickid.js'
-import type { CpaDeal } from '../../common/entities.js'
 import type { ConversionEvent, ReassignEvent } from '../../common/events.js'
 import { after, applyConversion, applyReassign, MAX_PARKED, SEEN_IDS, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
 
@@ -14,22 +13,10 @@ const forger = new ClickIdSigner('players-test-OTHER-secret-000')
 
 const click = (affiliateId: number, ts = T0 - 60_000, linkId = 100 + affiliateId, offerId = 1) => signer.issue({ ts, linkId, affiliateId, offerId })
 
-const deals: Record<number, CpaDeal> = {
-  7: {
-    affiliateId: 7,
-    versions: [
-      { version: 1, amount: '100', currency: 'EUR', effectiveFrom: 0, createdAt: 0 },
-      { version: 2, amount: '150.25', currency: 'EUR', effectiveFrom: CHANGE, createdAt: CHANGE - DAY },
-    ],
-  },
-  8: { affiliateId: 8, versions: [{ version: 1, amount: '40', currency: 'USD', effectiveFrom: 0, createdAt: 0 }] },
-  // affiliate 9 has no deal
-}
 
 const ctx: ConversionContext = {
   verify: (id) => signer.verify(id),
   windowMs: WINDOW,
-  dealOf: (a) => deals[a],
   playerRef: 'ref-alice',
 }
 
@@ -104,7 +91,7 @@ describe('applyConversion: registration', () => {
       clickId: c,
       next: { pos: [10, 2], affiliateId: 7, linkId: 107, offerId: 1, clickId: c, clickTs: T0 - 60_000, boundAt: T0, registeredAt: T0 },
     })
-    expect(o.ledger).toBeUndefined()
+    expect(o.reason).not.toBe('first_deposit')
   })
 
   it('a second registration is a duplicate and keeps the first binding (first touch)', () => {
@@ -114,7 +101,7 @@ describe('applyConversion: registration', () => {
     expect(a!.status).toBe('attributed')
     expect(b).toMatchObject({ status: 'duplicate', reason: 'player_already_registered', affiliateId: 7, clickId: first })
     expect(b!.next).toEqual({ ...a!.next, pos: [2, 0] })
-    expect(b!.ledger).toBeUndefined()
+    expect(b!.reason).not.toBe('first_deposit')
   })
 
   it.each<[string, string | undefined, string]>([
@@ -141,99 +128,47 @@ describe('applyConversion: registration', () => {
     // a later genuine click does not re-bind the player
     expect(r2).toMatchObject({ status: 'duplicate', reason: 'player_already_registered', affiliateId: 0 })
     expect(f1).toMatchObject({ status: 'unattributed', reason: 'player_unattributed', affiliateId: 0 })
-    expect(f1!.ledger).toBeUndefined()
+    expect(f1!.reason).not.toBe('first_deposit')
     expect(f1!.next!.affiliateId).toBe(0)
     expect(f1!.next!.ftdEventId).toBeDefined()
   })
 })
 
 describe('applyConversion: FTD', () => {
-  it('through the binding: attributed with one CPA ledger line at 12 decimals', () => {
+  it('through the binding: attributed, its commission left to the commission engine', () => {
     const c = click(7)
     const r = reg({ clickId: c })
     const f = ftd({ ts: T0 + DAY })
     const s1 = applied(applyConversion(r, [5, 0], undefined, ctx)).next
     const o = applied(applyConversion(f, [6, 3], s1, ctx))
-    expect(o).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7, linkId: 107, offerId: 1, clickId: c })
-    expect(o.ledger).toEqual({
-      entry_id: 'cpa:ref-alice:cpa.7',
-      ts: T0 + DAY,
-      affiliate_id: 7,
-      player_ref: 'ref-alice',
-      kind: 'cpa',
-      deal_id: 'cpa.7',
-      deal_version: 1,
-      amount: '100.000000000000',
-      currency: 'EUR',
-      cause_event_id: f.id,
-      reason: 'ftd',
-      stream_seq: 6,
-    })
-    expect(o.next).toEqual({ ...s1, pos: [6, 3], ftdAt: T0 + DAY, ftdEventId: f.id, cpaEntryId: 'cpa:ref-alice:cpa.7' })
+    expect(o).toMatchObject({ status: 'attributed', reason: 'first_deposit', affiliateId: 7, linkId: 107, offerId: 1, clickId: c })
+    expect(o.next).toEqual({ ...s1, pos: [6, 3], ftdAt: T0 + DAY, ftdEventId: f.id })
   })
 
   it('uses the binding for life: an FTD long after the attribution window still earns', () => {
     const [, f] = run([reg({ clickId: click(8) }), ftd({ ts: T0 + 365 * DAY })])
-    expect(f).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 8 })
-    expect(f!.ledger).toMatchObject({ amount: '40.000000000000', currency: 'USD', deal_id: 'cpa.8' })
+    expect(f).toMatchObject({ status: 'attributed', reason: 'first_deposit', affiliateId: 8 })
+    expect(f!.reason).toBe('first_deposit')
   })
 
-  it('without a deal for the affiliate: attributed, no_deal, no ledger', () => {
-    const [, f] = run([reg({ clickId: click(9) }), ftd()])
-    expect(f).toMatchObject({ status: 'attributed', reason: 'no_deal', affiliateId: 9 })
-    expect(f!.ledger).toBeUndefined()
-    expect(f!.next!.cpaEntryId).toBeUndefined()
-    expect(f!.next!.ftdEventId).toBeDefined()
-  })
 
-  it('when the deal starts after the FTD: no_deal (never retroactive)', () => {
-    const late: ConversionContext = {
-      ...ctx,
-      dealOf: () => ({ affiliateId: 7, versions: [{ version: 1, amount: '100', currency: 'EUR', effectiveFrom: T0 + 2 * DAY, createdAt: 0 }] }),
-    }
-    const [, f] = run([reg({ clickId: click(7) }), ftd({ ts: T0 + DAY })], late)
-    expect(f).toMatchObject({ status: 'attributed', reason: 'no_deal' })
-    expect(f!.ledger).toBeUndefined()
-  })
 
   it('a second FTD is a duplicate and pays nothing', () => {
     const [, f1, f2] = run([reg({ clickId: click(7) }), ftd(), ftd({ ts: T0 + 2 * DAY, amount: '500' })])
-    expect(f1!.ledger).toBeDefined()
+    expect(f1!.reason).toBe('first_deposit')
     expect(f2).toMatchObject({ status: 'duplicate', reason: 'ftd_already_recorded', affiliateId: 7 })
-    expect(f2!.ledger).toBeUndefined()
+    expect(f2!.reason).not.toBe('first_deposit')
     expect(f2!.next).toEqual({ ...f1!.next, pos: [3, 0] })
   })
 
-  it('a second FTD after no_deal stays unpaid even once a deal exists', () => {
-    const [, f1] = run([reg({ clickId: click(9) }), ftd()])
-    const withDeal: ConversionContext = { ...ctx, dealOf: () => deals[7] }
-    const f2 = applied(applyConversion(ftd({ ts: T0 + 2 * DAY }), [3, 0], f1!.next, withDeal))
-    expect(f2.status).toBe('duplicate')
-    expect(f2.ledger).toBeUndefined()
-  })
 
-  it('pays the CPA once per player even if the state already holds a CPA entry', () => {
-    const prior: PlayerState = {
-      pos: [1, 0],
-      affiliateId: 7,
-      linkId: 107,
-      offerId: 1,
-      clickId: 'c',
-      boundAt: T0,
-      registeredAt: T0,
-      cpaEntryId: 'cpa:ref-alice:cpa.7',
-    }
-    const o = applied(applyConversion(ftd(), [2, 0], prior, ctx))
-    expect(o).toMatchObject({ status: 'attributed', reason: 'cpa_already_paid', affiliateId: 7 })
-    expect(o.ledger).toBeUndefined()
-  })
 
   it('cookieless: no registration, but the FTD brings a valid click id → attributed + CPA', () => {
     const c = click(7, T0)
     const f = ftd({ clickId: c, ts: T0 + DAY, playerId: null })
     const o = applied(applyConversion(f, [4, 0], undefined, ctx))
-    expect(o).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7, linkId: 107, clickId: c })
-    expect(o.ledger).toMatchObject({ entry_id: 'cpa:ref-alice:cpa.7', amount: '100.000000000000', currency: 'EUR', stream_seq: 4 })
+    expect(o).toMatchObject({ status: 'attributed', reason: 'first_deposit', affiliateId: 7, linkId: 107, clickId: c })
+    expect(o.reason).toBe('first_deposit')
     expect(o.next).toMatchObject({ affiliateId: 7, clickId: c, clickTs: T0, boundAt: T0 + DAY, ftdAt: T0 + DAY, ftdEventId: f.id })
     expect(o.next!.registeredAt).toBeUndefined()
   })
@@ -243,7 +178,7 @@ describe('applyConversion: FTD', () => {
     expect(f).toMatchObject({ status: 'attributed', affiliateId: 7 })
     expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 7 })
     expect(r!.next!.registeredAt).toBe(T0 + 2 * DAY)
-    expect(r!.ledger).toBeUndefined()
+    expect(r!.reason).not.toBe('first_deposit')
   })
 
   it.each<[string, string, string]>([
@@ -253,25 +188,17 @@ describe('applyConversion: FTD', () => {
   ])('cookieless with a %s click: unattributed with that reason', (_name, clickId, reason) => {
     const o = applied(applyConversion(ftd({ clickId }), [1, 0], undefined, ctx))
     expect(o).toMatchObject({ status: 'unattributed', reason, affiliateId: 0 })
-    expect(o.ledger).toBeUndefined()
+    expect(o.reason).not.toBe('first_deposit')
   })
 
   it('with neither a registration nor a click id: parked until the registration', () => {
     const f = ftd()
     const o = applied(applyConversion(f, [1, 0], undefined, ctx))
     expect(o).toMatchObject({ status: 'parked', reason: 'awaiting_registration', affiliateId: 0, clickId: '' })
-    expect(o.ledger).toBeUndefined()
+    expect(o.reason).not.toBe('first_deposit')
     expect(o.next).toEqual({ pos: [1, 0], affiliateId: 0, linkId: 0, offerId: 0, clickId: '', parked: [{ ev: f, pos: [1, 0] }] })
   })
 
-  it.each<[string, number, number, string]>([
-    ['before the change → version 1', CHANGE - 1, 1, '100.000000000000'],
-    ['exactly at the change → version 2', CHANGE, 2, '150.250000000000'],
-    ['after the change → version 2', CHANGE + DAY, 2, '150.250000000000'],
-  ])('deal version by event time: %s', (_name, ts, version, amount) => {
-    const [, f] = run([reg({ clickId: click(7, CHANGE - 2 * DAY), ts: CHANGE - 2 * DAY }), ftd({ ts })])
-    expect(f!.ledger).toMatchObject({ deal_version: version, amount, currency: 'EUR' })
-  })
 })
 
 describe('applyConversion: redelivery', () => {
@@ -294,12 +221,12 @@ describe('applyConversion: redelivery', () => {
     const s1 = applied(applyConversion(reg({ clickId: click(7) }), [1, 0], undefined, ctx)).next
     const f = ftd()
     const o1 = applied(applyConversion(f, [2, 0], s1, ctx))
-    expect(o1.ledger).toBeDefined()
+    expect(o1.reason).toBe('first_deposit')
     expect(applyConversion(f, [2, 0], o1.next, ctx)).toEqual({ status: 'already_applied' })
     // the same FTD redelivered at a later stream position (e.g. re-published) is a duplicate
     const o3 = applied(applyConversion(f, [3, 0], o1.next, ctx))
     expect(o3.status).toBe('duplicate')
-    expect(o3.ledger).toBeUndefined()
+    expect(o3.reason).not.toBe('first_deposit')
   })
 
   it('does not mutate the prior state', () => {
@@ -331,7 +258,7 @@ describe('later events (deposit, withdrawal, activity, trade, challenges, revers
   it.each(KINDS)('%s of a registered player goes to the affiliate that bound them, and pays no CPA', (kind) => {
     const [, , e] = run([reg({ clickId: click(7) }), ftd(), later(kind)])
     expect(e).toMatchObject({ status: 'attributed', reason: 'bound_player', affiliateId: 7, linkId: 107, offerId: 1 })
-    expect(e!.ledger).toBeUndefined()
+    expect(e!.reason).not.toBe('first_deposit')
     expect(e!.next).toMatchObject({ affiliateId: 7, pos: [3, 0] })
   })
 
@@ -357,9 +284,9 @@ describe('later events (deposit, withdrawal, activity, trade, challenges, revers
 
   it('a later event does not count as the FTD: a real FTD afterwards still pays the CPA once', () => {
     const [, d, f] = run([reg({ clickId: click(7) }), later('deposit', { ts: T0 + DAY }), ftd({ ts: T0 + 2 * DAY })])
-    expect(d!.ledger).toBeUndefined()
-    expect(f).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7 })
-    expect(f!.ledger).toMatchObject({ amount: '100.000000000000', currency: 'EUR' })
+    expect(d!.reason).not.toBe('first_deposit')
+    expect(f).toMatchObject({ status: 'attributed', reason: 'first_deposit', affiliateId: 7 })
+    expect(f!.reason).toBe('first_deposit')
   })
 
   it('a redelivered later event is recognised by its stream position', () => {
@@ -380,7 +307,7 @@ describe('out of order: events before the registration are parked, then applied 
     return { kind: 'activity', id: `1:${eventId}`, sourceId: 1, eventId, ts, playerId: 'alice', currency: 'EUR', details: { date: '2026-01-01', bets: '5' } }
   }
 
-  it('deposit, FTD and activity before the registration: all released in arrival order, the FTD pays its CPA', () => {
+  it('deposit, FTD and activity before the registration: all released in arrival order, the FTD recorded', () => {
     const d = dep(T0 + 1000)
     const f = ftd({ ts: T0 + 2000 })
     const a = act(T0 + 3000)
@@ -390,19 +317,19 @@ describe('out of order: events before the registration are parked, then applied 
     expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 7 })
     expect(r!.released!.map((x) => [x.ev.id, x.status, x.reason, x.affiliateId])).toEqual([
       [d.id, 'attributed', 'bound_player', 7],
-      [f.id, 'attributed', 'cpa', 7],
+      [f.id, 'attributed', 'first_deposit', 7],
       [a.id, 'attributed', 'bound_player', 7],
     ])
-    expect(r!.released![1]!.ledger).toMatchObject({ amount: '100.000000000000', currency: 'EUR', deal_version: 1 })
+    expect(r!.released![1]!.reason).toBe('first_deposit')
     expect(r!.next).toMatchObject({ affiliateId: 7, registeredAt: T0 + 4000, ftdEventId: f.id, ftdAt: T0 + 2000, pos: [4, 0] })
     expect(r!.next.parked).toBeUndefined()
-    expect(r!.next.cpaEntryId).toBeDefined()
+    expect(r!.next.ftdEventId).toBeDefined()
   })
 
   it('a parked FTD is paid by the deal version of its own time, not the registration time', () => {
     const f = ftd({ ts: CHANGE - 1 })
     const [, r] = run([f, reg({ clickId: click(7, CHANGE - DAY), ts: CHANGE + DAY })])
-    expect(r!.released![0]!.ledger).toMatchObject({ deal_version: 1, amount: '100.000000000000' })
+    expect(r!.released![0]!.reason).toBe('first_deposit')
   })
 
   it.each<[string, () => string | undefined, string]>([
@@ -420,7 +347,7 @@ describe('out of order: events before the registration are parked, then applied 
   it('a cookieless FTD binds and releases what was parked; a registration after it keeps that binding (first touch)', () => {
     const d = dep(T0 + 1000)
     const [, f, r] = run([d, ftd({ clickId: click(7), ts: T0 + 2000 }), reg({ clickId: click(8), ts: T0 + 3000 })])
-    expect(f).toMatchObject({ status: 'attributed', reason: 'cpa', affiliateId: 7 })
+    expect(f).toMatchObject({ status: 'attributed', reason: 'first_deposit', affiliateId: 7 })
     expect(f!.released).toEqual([expect.objectContaining({ ev: d, status: 'attributed', reason: 'bound_player', affiliateId: 7 })])
     expect(r).toMatchObject({ status: 'attributed', reason: 'registered', affiliateId: 7 })
     expect(r!.released).toBeUndefined()
@@ -431,10 +358,10 @@ describe('out of order: events before the registration are parked, then applied 
     const f2 = ftd({ ts: T0 + 2000 })
     const [, , r] = run([f1, f2, reg({ clickId: click(7), ts: T0 + 3000 })])
     expect(r!.released!.map((x) => [x.ev.id, x.status, x.reason])).toEqual([
-      [f1.id, 'attributed', 'cpa'],
+      [f1.id, 'attributed', 'first_deposit'],
       [f2.id, 'duplicate', 'ftd_already_recorded'],
     ])
-    expect(r!.released!.filter((x) => x.ledger)).toHaveLength(1)
+    expect(r!.released!.filter((x) => x.reason === 'first_deposit')).toHaveLength(1)
   })
 
   it('a redelivered registration releases nothing twice; a redelivered parked event is not parked twice', () => {
@@ -507,7 +434,7 @@ describe('reassignment by an operator: from its position on, never retroactive',
       [
         ['attributed', 'registered', 7],
         ['attributed', 'reassigned', 8],
-        ['attributed', 'cpa', 8],
+        ['attributed', 'first_deposit', 8],
       ],
     ],
     [
@@ -515,7 +442,7 @@ describe('reassignment by an operator: from its position on, never retroactive',
       [reg({ clickId: click(7) }), ftd({ ts: T0 + DAY }), ra(8), ftd({ ts: T0 + 6 * DAY })],
       [
         ['attributed', 'registered', 7],
-        ['attributed', 'cpa', 7],
+        ['attributed', 'first_deposit', 7],
         ['attributed', 'reassigned', 8],
         ['duplicate', 'ftd_already_recorded', 8],
       ],
@@ -576,7 +503,7 @@ describe('reassignment by an operator: from its position on, never retroactive',
       [
         ['attributed', 'imported', 8],
         ['attributed', 'registered', 8],
-        ['attributed', 'cpa', 8],
+        ['attributed', 'first_deposit', 8],
       ],
     ],
   ])('import: %s', (_n, events, want) => {

@@ -4,10 +4,8 @@
  * recognised and changes nothing.
  */
 import type { ClickIdCheck } from '../../common/clickid.js'
-import type { CpaDeal } from '../../common/entities.js'
 import { occurredAtOf, type ConversionEvent, type ReassignEvent } from '../../common/events.js'
 import { resolveClick, type UnattributedReason, type WindowOf } from './attribution.js'
-import { cpaEntry, versionAt, type LedgerEntry } from './commission.js'
 import type { PlayerMoney } from './commission/player.js'
 
 /** A stream position: sequence of the message, index of the event inside it. */
@@ -32,6 +30,7 @@ export type PlayerState = {
   registeredAt?: number
   ftdAt?: number
   ftdEventId?: string
+  /** (states written before the commission engine: the flat CPA's ledger entry) */
   cpaEntryId?: string
   /** events that arrived before the player was bound, in arrival order, applied on binding */
   parked?: ParkedEvent[]
@@ -55,7 +54,8 @@ export const SEEN_IDS = 256
 
 export type OutcomeStatus = 'attributed' | 'unattributed' | 'duplicate' | 'parked'
 export type DuplicateReason = 'player_already_registered' | 'ftd_already_recorded' | 'event_already_applied'
-export type CommissionNote = 'cpa' | 'no_deal' | 'cpa_already_paid'
+/** an attributed first deposit (its commission is the commission engine's: ledger_lines) */
+export type CommissionNote = 'first_deposit'
 /** a later event (deposit, activity, trade, …) attributed through the player's binding */
 export type BindingNote = 'bound_player'
 export type ParkingNote = 'awaiting_registration' | 'parking_full'
@@ -68,7 +68,6 @@ type Applied = {
   linkId: number
   offerId: number
   clickId: string
-  ledger?: LedgerEntry
 }
 
 /** A parked event applied when its player was bound (by this outcome's event). */
@@ -86,7 +85,6 @@ export type ConversionContext = {
   verify: (clickId: string) => ClickIdCheck
   /** click → conversion window: one for all, or per the click's offer and time */
   windowMs: WindowOf
-  dealOf: (affiliateId: number) => CpaDeal | undefined
   playerRef: string
 }
 
@@ -203,10 +201,6 @@ function applyBound(ev: ConversionEvent, state: PlayerState, ctx: ConversionCont
     const reason = boundByThis ? (next.reason ?? 'no_click_id') : 'player_unattributed'
     return { status: 'unattributed', reason, ...view(next), next }
   }
-  if (next.cpaEntryId) return { status: 'attributed', reason: 'cpa_already_paid', ...view(next), next }
-  // the deal in force when the deposit happened, whenever it was reported
-  const version = versionAt(ctx.dealOf(next.affiliateId), occurredAtOf(ev))
-  if (!version) return { status: 'attributed', reason: 'no_deal', ...view(next), next }
-  const ledger = cpaEntry({ affiliateId: next.affiliateId, playerRef: ctx.playerRef, ts: ev.ts, eventId: ev.id, seq: next.pos[0] }, version)
-  return { status: 'attributed', reason: 'cpa', ...view(next), next: { ...next, cpaEntryId: ledger.entry_id }, ledger }
+  // what it earns is the commission engine's to decide (commission/player.ts, affiliate.ts)
+  return { status: 'attributed', reason: 'first_deposit', ...view(next), next }
 }

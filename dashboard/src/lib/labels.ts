@@ -62,9 +62,7 @@ export const REASON_LABELS: Record<string, string> = {
   event_already_applied: 'Event already recorded',
   player_already_bound: 'Player already belongs to a partner',
   // commission
-  cpa: 'CPA earned',
-  no_deal: 'No CPA deal at the time',
-  cpa_already_paid: 'CPA already paid for this player',
+  first_deposit: 'First deposit',
   // binding
   registered: 'Player signed up through your link',
   bound_player: 'Your player',

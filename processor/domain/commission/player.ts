@@ -40,8 +40,9 @@ export type PlayerMoney = {
   /** days with bets (at most the deal's minActiveDays are kept) */
   days?: string[]
   challenges?: number
-  /** the CPA question is settled: qualified, the window ended first, or the player was disqualified */
-  cpa?: 'qualified' | 'expired' | 'disqualified'
+  /** the CPA question is settled: qualified, the window ended first, the player was disqualified,
+   *  or no CPA was on offer when the player first paid (a deal starting later is not retroactive) */
+  cpa?: 'qualified' | 'expired' | 'disqualified' | 'no_deal'
   /** a status the operator reported (KYC failed, self-excluded, duplicate) */
   status?: PlayerStatus
 }
@@ -114,6 +115,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
       if (ev.kind === 'ftd' && next.ftdAt === undefined) {
         next.ftdAt = ctx.occurredAt
         next.ftdEventId = ev.id
+        if (!t?.cpa) next.cpa ??= 'no_deal'
         if (amt) next.firstDeposit = amt.toFixed()
       }
       if (amt) next.deposits = new D(next.deposits ?? 0).plus(amt).toFixed()
@@ -154,6 +156,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
         if (next.ftdAt === undefined) {
           next.ftdAt = ctx.occurredAt
           next.ftdEventId = ev.id
+          if (!t?.cpa) next.cpa ??= 'no_deal'
         }
         const amt = inDeal(ev.amount, ev.currency)
         if (amt && next.firstDeposit === undefined) {
