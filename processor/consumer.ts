@@ -333,8 +333,11 @@ export class Processor {
   /** The commission rules' reference data as the watches hold it now; none without the affiliates. */
   #moneyReference(): MoneyReference | undefined {
     if (!this.d.affiliates || !this.d.accrualPartitions) return undefined
-    const parents: Record<string, number> = {}
-    for (const a of this.d.affiliates.map.values()) if (a.parentId !== undefined) parents[String(a.id)] = a.parentId
+    const parents: MoneyReference['parents'] = {}
+    for (const a of this.d.affiliates.map.values()) {
+      const h = a.parentHistory ?? (a.parentId !== undefined ? [{ from: a.createdAt, parentId: a.parentId }] : [])
+      if (h.some((x) => x.parentId !== null)) parents[String(a.id)] = h
+    }
     const brands: Record<string, number> = {}
     for (const o of this.d.offers?.map.values() ?? []) if (o.brandId) brands[String(o.id)] = o.brandId
     return { deals: [...this.d.deals.map.values()].map(asDeal), fx: [...(this.d.fx?.map.values() ?? [])], parents, brands }

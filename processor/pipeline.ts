@@ -53,8 +53,8 @@ export type TaskInput =
 export type MoneyReference = {
   deals: Deal[]
   fx: FxRate[]
-  /** affiliate id → its parent (recruiter, master IB) */
-  parents: Record<string, number>
+  /** affiliate id → its parents (recruiter, master IB) over time, each from when */
+  parents: Record<string, { from: number; parentId: number | null }[]>
   /** offer id → its brand */
   brands: Record<string, number>
 }
@@ -182,7 +182,15 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
 
 /** The commission rules' reference data, indexed once per task. */
 function moneyContext(ref: MoneyReference) {
-  return { ref, fx: new FxTable(ref.fx), parentOf: (affiliateId: number) => ref.parents[String(affiliateId)] }
+  return {
+    ref,
+    fx: new FxTable(ref.fx),
+    parentOf: (affiliateId: number, at: number) => {
+      let p: number | null | undefined
+      for (const x of ref.parents[String(affiliateId)] ?? []) if (x.from <= at || p === undefined) p = x.parentId
+      return p ?? undefined
+    },
+  }
 }
 
 // ---- decode ----

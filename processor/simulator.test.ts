@@ -326,6 +326,25 @@ describe('edge cases', () => {
     expect(simulate(s).lines).toEqual([])
   })
 
+  it("a suspended affiliate's conversions are attributed, and what they earn is held with the reason; before and after, paid", () => {
+    const s = scenario({
+      affiliates: [{ id: 1, status: [{ status: 'suspended', from: '2026-03-10' }, { status: 'active', from: '2026-03-20' }] }],
+      deals: [cpaDeal({ cpa: { amount: '100' } })],
+      events: ['2026-03-05', '2026-03-15', '2026-03-25'].flatMap((d, i) => [
+        { at: `${d}T10:00:00Z`, kind: 'registration' as const, player: `p${i}`, affiliate: 1 },
+        { at: `${d}T11:00:00Z`, kind: 'ftd' as const, player: `p${i}`, amount: '50', currency: USD },
+      ]),
+    })
+    const r = simulate(s)
+    expect(r.lines.map((l) => [l.playerRef, l.status])).toEqual([
+      ['p0', 'payable'],
+      ['p1', 'held'],
+      ['p2', 'payable'],
+    ])
+    expect(r.lines[1]!.reason).toMatch(/^Held \(affiliate_suspended\)/)
+    expect(r.totals['1']!['2026-03']).toMatchObject({ total: '300.00', held: '100.00' })
+  })
+
   it('organic players earn nobody anything', () => {
     const s = scenario({
       deals: [cpaDeal({ cpa: { amount: '100' } })],

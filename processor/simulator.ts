@@ -47,6 +47,8 @@ export const ScenarioSchema = z
             parentId: Id.optional(),
             /** or as it changed: each entry applies from its time (null: no parent from then) */
             parents: z.array(z.object({ parentId: Id.nullable(), from: Time }).strict()).optional(),
+            /** suspensions: each status applies from its time (what a suspended affiliate earns is held) */
+            status: z.array(z.object({ status: z.enum(['active', 'suspended']), from: Time }).strict()).optional(),
           })
           .strict(),
       )
@@ -221,6 +223,7 @@ function toDeal(d: Scenario['deals'][number]): Deal {
 /** The scenario's reference data: deals by id, FX, the parent chain as of a time. */
 export function reference(s: Scenario): Reference {
   const deals = new Map(s.deals.map((d) => [d.id, toDeal(d)]))
+  const statuses = new Map(s.affiliates.map((a) => [a.id, a.status ?? []] as const))
   const parents = new Map(
     s.affiliates.map((a) => [a.id, a.parents ? [...a.parents].sort((x, y) => x.from - y.from) : a.parentId !== undefined ? [{ parentId: a.parentId, from: -Infinity }] : []] as const),
   )
@@ -233,5 +236,10 @@ export function reference(s: Scenario): Reference {
       return found
     },
     ownDeal: (id, at) => dealFor(deals.values(), { affiliateId: id, at }),
+    suspended: (id, at) => {
+      let s = 'active'
+      for (const x of [...(statuses.get(id) ?? [])].sort((a, b) => a.from - b.from)) if (x.from <= at) s = x.status
+      return s === 'suspended'
+    },
   }
 }

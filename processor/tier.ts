@@ -16,7 +16,7 @@ import { PlayerStore } from './state.js'
 import { AffiliateStage } from './affiliate-stage.js'
 import { BookStore } from './books.js'
 import { dealFor } from '../common/deals.js'
-import { asDeal } from '../common/entities.js'
+import { asDeal, parentAt, statusAt } from '../common/entities.js'
 import { FxTable } from '../common/fx.js'
 import type { WorkerInit } from './worker.js'
 
@@ -77,7 +77,14 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
       return {
         deal: (id) => byId.get(id),
         fx: new FxTable([...store.fx.view.map.values()]),
-        parentOf: (id) => affiliates.byId(id)?.parentId,
+        parentOf: (id, at) => {
+          const a = affiliates.byId(id)
+          return a ? parentAt(a, at) : undefined
+        },
+        suspended: (id, at) => {
+          const a = affiliates.byId(id)
+          return a ? statusAt(a, at) === 'suspended' : false
+        },
         ownDeal: (id, at) => dealFor(all, { affiliateId: id, at }),
       }
     },

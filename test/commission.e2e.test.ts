@@ -278,3 +278,32 @@ describe('player status', () => {
     expect(lines[1]!.reason).toMatch(/failed KYC/)
   })
 })
+
+describe('a suspended affiliate', () => {
+  it('keeps its conversions, and what they earn is held with the reason affiliate_suspended; the affiliate sees the change in its history', async () => {
+    const a = (await app.call('POST', '/api/affiliates', { name: 'Iota' })).body
+    const code = (await app.call('POST', '/api/links', { affiliateId: a.id, destination: 'https://brand.example/?cid={click_id}' })).body.code
+    expect((await app.call('POST', '/api/deals', { name: 'Iota CPA', affiliateId: a.id, terms: { currency: 'EUR', cpa: { amount: '80' } } })).status).toBe(201)
+    const src = (await app.call('POST', '/api/sources', { name: 'iota casino' })).body
+    await new Promise((r) => setTimeout(r, 300))
+    const post = (body: Record<string, string>) =>
+      fetch(`${app.url}/postback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-postback-token': src.token }, body: JSON.stringify({ source: String(src.id), ...body }) })
+    const cid = await click(code)
+    const suspended = await app.call('PATCH', `/api/affiliates/${a.id}`, { status: 'suspended' })
+    expect(suspended.status).toBe(200)
+    expect(suspended.body.statusHistory.map((h: { status: string }) => h.status)).toEqual(['active', 'suspended'])
+    await new Promise((r) => setTimeout(r, 300))
+    expect((await post({ event: 'registration', event_id: 'r', click_id: cid, player_id: 'i-1' })).status).toBe(200)
+    expect((await post({ event: 'ftd', event_id: 'f', player_id: 'i-1', amount: '50', currency: 'EUR' })).status).toBe(200)
+    const lines = await waitFor(
+      'the held CPA',
+      async () => (await app.call<{ items: { kind: string; amount: string; status: string; reason: string }[] }>('GET', `/api/ledger?affiliateId=${a.id}`)).body.items,
+      (items) => items.length > 0,
+      20_000,
+    )
+    expect(lines).toEqual([expect.objectContaining({ kind: 'cpa', amount: '80', status: 'held', reason: expect.stringMatching(/^Held \(affiliate_suspended\)/) })])
+    // the conversion itself is attributed as ever
+    const rows = (await app.call('GET', `/api/events?affiliateId=${a.id}&kind=ftd`)).body.items
+    expect(rows).toEqual([expect.objectContaining({ status: 'attributed', reason: 'first_deposit' })])
+  })
+})

@@ -16,6 +16,10 @@ export const AffiliateSchema = z.object({
   parentId: z.number().int().positive().optional(),
   status: z.enum(['active', 'suspended']),
   createdAt: z.number().int(),
+  /** every status and parent it has had, each from when (the commission engine reads them as of
+   *  an event's time, so a replay decides the same); absent on affiliates stored before */
+  statusHistory: z.array(z.object({ from: z.number().int(), status: z.enum(['active', 'suspended']) })).optional(),
+  parentHistory: z.array(z.object({ from: z.number().int(), parentId: z.number().int().positive().nullable() })).optional(),
 })
 export type Affiliate = z.infer<typeof AffiliateSchema>
 
@@ -26,7 +30,14 @@ const externalKey = (externalId: string) => `x.${sha256hex(externalId).slice(0, 
 
 export class AffiliateRepository extends Repository<Affiliate> {
   async create(input: { name: string; email?: string; externalId?: string; manager?: string; parentId?: number }, now: number, by: Actor = 'system'): Promise<Affiliate> {
-    const a: Affiliate = AffiliateSchema.parse({ id: await this.ids.next('affiliate'), ...input, status: 'active', createdAt: now })
+    const a: Affiliate = AffiliateSchema.parse({
+      id: await this.ids.next('affiliate'),
+      ...input,
+      status: 'active',
+      createdAt: now,
+      statusHistory: [{ from: now, status: 'active' }],
+      parentHistory: [{ from: now, parentId: input.parentId ?? null }],
+    })
     if (input.externalId !== undefined) {
       // The external id is unique: its index entry is claimed first, by compare-and-set.
       try {
@@ -57,7 +68,20 @@ export class AffiliateRepository extends Repository<Affiliate> {
         p = up.parentId
       }
     }
-    return this.bucket.update(key(id), `no affiliate ${id}`, (cur) => AffiliateSchema.parse(mergePatch(cur, patch)), by, now)
+    return this.bucket.update(
+      key(id),
+      `no affiliate ${id}`,
+      (cur) => {
+        const next = AffiliateSchema.parse(mergePatch(cur, patch))
+        // what changed, and from when: the history the commission engine reads as of an event
+        if (next.status !== cur.status) next.statusHistory = [...(cur.statusHistory ?? [{ from: cur.createdAt, status: cur.status }]), { from: now, status: next.status }]
+        if ((next.parentId ?? null) !== (cur.parentId ?? null))
+          next.parentHistory = [...(cur.parentHistory ?? [{ from: cur.createdAt, parentId: cur.parentId ?? null }]), { from: now, parentId: next.parentId ?? null }]
+        return next
+      },
+      by,
+      now,
+    )
   }
 
   async findByExternalId(externalId: string): Promise<Affiliate | undefined> {
@@ -68,4 +92,22 @@ export class AffiliateRepository extends Repository<Affiliate> {
   get(id: number): Affiliate | undefined {
     return this.bucket.get(key(id))
   }
+}
+
+/** The affiliate's status when `at` happened (before its first recorded change: its first). */
+export function statusAt(a: Affiliate, at: number): Affiliate['status'] {
+  const h = a.statusHistory
+  if (!h?.length) return a.status
+  let s = h[0]!.status
+  for (const x of h) if (x.from <= at) s = x.status
+  return s
+}
+
+/** The affiliate's parent when `at` happened. */
+export function parentAt(a: Affiliate, at: number): number | undefined {
+  const h = a.parentHistory
+  if (!h?.length) return a.parentId
+  let p = h[0]!.parentId
+  for (const x of h) if (x.from <= at) p = x.parentId
+  return p ?? undefined
 }

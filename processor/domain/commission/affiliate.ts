@@ -30,6 +30,8 @@ export type Reference = {
   parentOf(affiliateId: number, at: number): number | undefined
   /** an affiliate's own deal in force at `at` with no brand or country, for its sub-affiliate shares */
   ownDeal(affiliateId: number, at: number): { deal: Deal; version: DealVersion } | undefined
+  /** whether the affiliate was suspended when `at` happened: what it would earn is held */
+  suspended?(affiliateId: number, at: number): boolean
 }
 
 /** A share paid above a line (sub-affiliate), kept so the line's reversal takes back the
@@ -183,6 +185,12 @@ class Writer {
     // full precision, to the ledger's scale (12 decimals, half-even): a product of a rate and an
     // amount can have more; rounding to the currency's minor unit happens once, on the statement
     const l = { ...line, amount: toScale(line.amount), originalAmount: toScale(line.originalAmount) }
+    // a suspended affiliate's conversions still count, but what they earn is held
+    if (l.status !== 'reversed' && !new D(l.amount).isZero() && this.ref.suspended?.(l.affiliateId, l.occurredAt)) {
+      l.status = 'held'
+      delete l.payableAt
+      l.reason = `Held (affiliate_suspended): the affiliate was suspended when this happened. ${l.reason}`
+    }
     const b = this.book(l.affiliateId)
     const c = chain(b.head, l)
     b.head = c.hash
