@@ -11,6 +11,11 @@ import type { Money } from './money.js'
 
 export type { Affiliate, Brand, ChainCheck, Endpoint, LandingPage, Link, Offer, WindowVersion }
 export type { AttemptView } from './outbound.js'
+export type { Deal as DealView, DealTerms } from './deals.js'
+export type { ChainCheck as LedgerCheck } from './ledger.js'
+
+/** A line of `GET /api/ledger`: in its affiliate's chain at `no`. */
+export type LedgerLineView = import('./ledger.js').ChainedLine & { no: number }
 
 /** An audit record as `GET /api/audit` pages it. */
 export type AuditRecord = StoredAuditRecord & { seq: number }

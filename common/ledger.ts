@@ -14,10 +14,10 @@
  */
 import { createHash } from 'node:crypto'
 
-export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal'] as const
-export type LineKind = (typeof LINE_KINDS)[number]
+import { LINE_KINDS, LINE_STATUSES } from './vocabulary.js'
 
-export const LINE_STATUSES = ['pending', 'payable', 'held', 'reversed'] as const
+export { LINE_KINDS, LINE_STATUSES }
+export type LineKind = (typeof LINE_KINDS)[number]
 export type LineStatus = (typeof LINE_STATUSES)[number]
 
 export type LedgerLine = {

@@ -1,0 +1,108 @@
+/**
+ * The Commission view in Debian's Chromium: an operator picks an affiliate and sees its deal
+ * with every version in words, the period's total, every ledger line with its reason, and a
+ * chain that checks; the affiliate sees the same of its own, and nothing of another's.
+ * COMMISSION_SHOTS=<dir> writes screenshots of both.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { api, spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
+import { launchChromium, pickAffiliate, signIn } from './helpers/browser.js'
+import { TEST_SECRETS } from './helpers/config.js'
+import { BROWSER_UA } from './helpers/scenario.js'
+
+let app: EmbeddedApp
+let browser: Browser
+const SHOTS = process.env.COMMISSION_SHOTS
+let aff: { id: number; name: string }
+let token = ''
+
+beforeAll(async () => {
+  app = await spawnEmbedded('commission-view')
+  browser = await launchChromium()
+  if (SHOTS) mkdirSync(SHOTS, { recursive: true })
+  const call = app.call
+  aff = (await call('POST', '/api/affiliates', { name: 'Kappa Partners' })).body
+  await call('POST', '/api/affiliates', { name: 'Kappa Rival' })
+  const code = (await call('POST', '/api/links', { affiliateId: aff.id, destination: 'https://brand.example/?cid={click_id}' })).body.code
+  const deal = await call('POST', '/api/deals', {
+    name: 'Kappa hybrid',
+    affiliateId: aff.id,
+    terms: { currency: 'EUR', cpl: { amount: '2' }, cpa: { amount: '120', holdDays: 30, qualification: { minFirstDeposit: '20' } }, revshare: { bands: [{ from: '0', rate: '0.25' }] } },
+  })
+  expect(deal.status).toBe(201)
+  const later = new Date(Date.now() + 7 * 86_400_000).toISOString()
+  expect((await call('POST', `/api/deals/${deal.body.id}/versions`, { effectiveFrom: later, terms: { currency: 'EUR', cpa: { amount: '150', holdDays: 30 } } })).status).toBe(201)
+  const src = (await call('POST', '/api/sources', { name: 'kappa casino' })).body
+  await new Promise((r) => setTimeout(r, 300))
+  const post = (body: Record<string, string>) =>
+    fetch(`${app.url}/postback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-postback-token': src.token }, body: JSON.stringify({ source: String(src.id), ...body }) })
+  const r = await fetch(`${app.url}/c/${code}`, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } })
+  const cid = new URL(r.headers.get('location')!).searchParams.get('cid')!
+  expect((await post({ event: 'registration', event_id: 'r1', click_id: cid, player_id: 'k-1' })).status).toBe(200)
+  expect((await post({ event: 'ftd', event_id: 'f1', player_id: 'k-1', amount: '40', currency: 'EUR' })).status).toBe(200)
+  const date = new Date().toISOString().slice(0, 10)
+  expect((await post({ event: 'activity', event_id: 'a1', player_id: 'k-1', currency: 'EUR', date, bets: '300', wins: '100' })).status).toBe(200)
+  // CPL 2 + CPA 120 (pending) + 25% of 200 NGR
+  await waitFor('the ledger', async () => (await call('GET', `/api/ledger?affiliateId=${aff.id}`)).body.items.length, (n: number) => n === 3, 20_000)
+  token = (await call('POST', `/api/affiliates/${aff.id}/tokens`, {})).body.token
+}, 90_000)
+
+afterAll(async () => {
+  await browser?.close()
+  await app?.dispose()
+})
+
+async function open(page: Page) {
+  const nav = page.getByTestId('nav-commission')
+  await nav.waitFor({ state: 'attached' })
+  if (!(await nav.isVisible())) await page.getByTestId('menu').click()
+  await nav.click()
+}
+
+async function checkView(page: Page) {
+  await page.getByTestId('ledger-line').first().waitFor()
+  expect(await page.getByTestId('ledger-line').count()).toBe(3)
+  const reasons = await page.getByTestId('line-reason').allTextContents()
+  expect(reasons.join('\n')).toMatch(/CPA 120\.00 EUR: qualified .*FTD 40\.00 EUR ≥ 20\.00 EUR/)
+  expect(reasons.join('\n')).toMatch(/CPL 2\.00 EUR/)
+  expect(reasons.join('\n')).toMatch(/RevShare 25%/)
+  expect(await page.locator('[data-testid=ledger-line][data-kind=cpa]').getByText('Pending (in its hold)').count()).toBe(1)
+  // the period's total: 2 + 120 + 50
+  expect(await page.getByTestId('period-total').first().textContent()).toMatch(/172\.00/)
+  const versions = (await page.getByTestId('deal-version').allTextContents()).map((v) => v.replace(/\s+/g, ' '))
+  expect(versions).toHaveLength(2)
+  expect(versions[0]).toMatch(/CPA €120\.00 when first deposit ≥ €20\.00; held 30 days/)
+  expect(versions[0]).toMatch(/RevShare 25% of NGR per month/)
+  expect(versions[1]).toMatch(/v2 from .*CPA €150\.00 on the first deposit/)
+  await page.getByTestId('verify-chain').click()
+  await page.getByTestId('chain-result').filter({ hasText: 'The chain holds: 3 lines' }).waitFor()
+}
+
+describe('the Commission view', () => {
+  it("an operator picks an affiliate and sees its deal, totals, ledger with reasons, and a chain that holds", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(String(e)))
+    await signIn(page, app.url, TEST_SECRETS.OPERATOR_API_KEY)
+    await open(page)
+    await page.getByText('Pick an affiliate to see its deals').waitFor()
+    await pickAffiliate(page, 'commission-affiliate', 'Kappa Partners')
+    await checkView(page)
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'commission-operator.png'), fullPage: true })
+    expect(errors).toEqual([])
+    await page.close()
+  })
+
+  it('the affiliate sees its own, under "Your commission", and the API refuses it another', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
+    await signIn(page, app.url, token)
+    await open(page)
+    await checkView(page)
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'commission-affiliate-phone.png'), fullPage: true })
+    expect((await api(app.url, token)('GET', `/api/ledger?affiliateId=${aff.id + 1}`)).status).toBe(403)
+    await page.close()
+  })
+})
