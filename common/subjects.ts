@@ -11,6 +11,8 @@ export const deliverySubject = (endpointId: number) => `delivery.${endpointId}`
 /** the hash-chained audit log of entity changes: audit.<entity> */
 export const AUDIT_STREAM = 'AUDIT'
 export const LIVE_DELTA_SUBJECT = 'live.delta'
+/** request-reply: a commission scenario (the simulator's format) run by the processor tier */
+export const SIMULATE_SUBJECT = 'commission.simulate'
 /** accrual facts from the player stage to the affiliate stage: acc.<affiliate partition> */
 export const ACCRUALS_STREAM = 'ACCRUALS'
 export const accrualSubject = (partition: number) => `acc.${partition}`

@@ -15,6 +15,7 @@ import { Processor } from './consumer.js'
 import { PlayerStore } from './state.js'
 import { AffiliateStage } from './affiliate-stage.js'
 import { BookStore } from './books.js'
+import { serveSimulations } from './simulate-service.js'
 import { dealFor } from '../common/deals.js'
 import { asDeal, parentAt, statusAt } from '../common/entities.js'
 import { FxTable } from '../common/fx.js'
@@ -95,6 +96,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     batchWaitMs: cfg.processor.batchWaitMs,
   })
   await affiliateStage.start()
+  const simulations = serveSimulations(nc, log)
   let stopping = false
   return {
     name: 'processor',
@@ -103,6 +105,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     ready: () => !stopping && !nc.isClosed(),
     async stop() {
       stopping = true
+      simulations.unsubscribe()
       await processor.stop()
       await affiliateStage.stop()
       store.stop()

@@ -55,6 +55,8 @@ export type ApiDeps = {
   pseudonym?: (playerId: string) => string
   /** requests per client address and window on /api (none: unlimited) */
   rateLimit?: { max: number; windowMs: number }
+  /** run a commission scenario on the processor tier (request-reply over NATS) */
+  simulate?: (scenario: unknown) => Promise<unknown>
 }
 
 /** A Fastify instance whose route schemas are zod: handlers see the parsed (output) types. */

@@ -13,7 +13,7 @@ import type { Config } from '../common/config.js'
 import { EntityStore } from '../common/entities.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 import { openKv } from '../common/nats.js'
-import { BUCKETS } from '../common/subjects.js'
+import { BUCKETS, SIMULATE_SUBJECT } from '../common/subjects.js'
 import type { Logger } from '../common/log.js'
 import type { RunningTier } from '../common/tier.js'
 import { Auth } from './auth.js'
@@ -87,6 +87,10 @@ export async function startQueryApi(
           players,
           pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),
           publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
+          simulate: async (scenario) => {
+            const r = await nc.request(SIMULATE_SUBJECT, new TextEncoder().encode(JSON.stringify(scenario)), { timeout: 30_000 })
+            return JSON.parse(new TextDecoder().decode(r.data)) as unknown
+          },
         })
         if (existsSync(DASHBOARD)) {
           await qa.register(fastifyStatic, { root: DASHBOARD, prefix: '/', wildcard: false, index: 'index.html' })

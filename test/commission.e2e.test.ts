@@ -114,6 +114,29 @@ describe('commission: the running system writes the simulator’s ledger', () =>
     expect(Object.values(sim.totals[String(affs[2])]!)[0]).toMatchObject({ total: '161.00', currency: 'EUR' })
   })
 
+  it("what-if: the affiliate's real events under proposed terms, beside what its ledger holds", async () => {
+    const gamma = affs[2]!
+    const day = new Date().toISOString().slice(0, 10)
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)
+    const proposed = { currency: 'EUR', cpa: { amount: '200', qualification: { minFirstDeposit: '20' } }, revshare: { bands: [{ from: '0', rate: '0.50' }] } }
+    const r = await app.call('POST', '/api/deals/simulate', { affiliateId: gamma, terms: proposed, from: day, to: tomorrow })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body.events).toBe(6) // 2 registrations, 2 FTDs, 2 activities
+    const [period] = Object.keys(r.body.proposed)
+    // 200 CPA (gm-1 qualifies, gm-2 deposited 10) + 50% × (240 − 70) NGR; no CPL in the proposal
+    expect(r.body.proposed[period!]).toMatchObject({ total: '285.00', currency: 'EUR' })
+    // what the ledger holds: 2 × 5 CPL + 100 CPA + 30% × 170
+    expect(r.body.actual).toEqual([{ period: period!, currency: 'EUR', amount: '161' }])
+    expect(r.body.lines.length).toBeGreaterThan(0)
+    // bad terms say what is wrong; an affiliate may not ask
+    const bad = await app.call('POST', '/api/deals/simulate', { affiliateId: gamma, terms: { currency: 'EUR', revshare: { bands: [{ from: '0', rate: '2' }] } }, from: day, to: tomorrow })
+    expect(bad.status).toBe(400)
+    expect(bad.body.fields).toHaveProperty(['terms.revshare.bands.0.rate'])
+    expect((await app.call('POST', '/api/deals/simulate', { affiliateId: gamma, terms: proposed, from: tomorrow, to: day })).status).toBe(400)
+    const token = (await app.call('POST', `/api/affiliates/${gamma}/tokens`, {})).body.token
+    expect((await api(app.url, token)('POST', '/api/deals/simulate', { affiliateId: gamma, terms: proposed, from: day, to: tomorrow })).status).toBe(403)
+  })
+
   it('the chain verifies through the API', async () => {
     for (const [aff, lines] of [
       [affs[0], 2],

@@ -5,6 +5,8 @@
  */
 import { z } from 'zod'
 import { DealTermsSchema } from '../../common/deals.js'
+import { CONVERSION_KINDS } from '../../common/vocabulary.js'
+import { queryRows } from '../../clickhouse/client.js'
 import { isCurrency } from '../../common/currencies.js'
 import { HttpError } from '../../common/errors.js'
 import { AmountSchema, CurrencySchema } from '../../common/money.js'
@@ -33,6 +35,20 @@ const CreateDeal = z
   })
   .strict()
 
+const Simulate = z
+  .object({
+    affiliateId: BodyId,
+    terms: Terms,
+    /** the events that happened in [from, to): ISO dates or times */
+    from: z.iso.datetime({ offset: true }).or(z.iso.date()),
+    to: z.iso.datetime({ offset: true }).or(z.iso.date()),
+  })
+  .strict()
+  .refine((b) => Date.parse(b.from) < Date.parse(b.to), { path: ['to'], message: 'must be after from' })
+
+/** The most events one what-if replays. */
+const MAX_SIMULATED = 50_000
+
 const AddVersion = z.object({ effectiveFrom: z.coerce.date().optional(), terms: Terms }).strict()
 const DealParams = z.object({ id: z.string().regex(/^d[0-9]{1,10}$/, 'must be a deal id such as d12') })
 
@@ -53,6 +69,69 @@ export const dealRoutes: ApiPlugin = (app, d) => {
     const now = Date.now()
     return reply.code(201).send(await d.store.deals.create({ ...body, effectiveFrom: effectiveFrom(asked, now) }, now, 'operator'))
   })
+
+  // What would the affiliate have earned under these terms? Its real events of the range (the
+  // attributed ones, as the processor recorded them) through the same rules, on the processor tier.
+  app.post(
+    '/api/deals/simulate',
+    { config: { who: OPERATOR }, schema: { summary: "What-if: an affiliate's real events of a range under proposed terms, beside what its ledger holds", body: Simulate } },
+    async (req) => {
+      const { affiliateId, terms, from, to } = req.body
+      if (!d.store.affiliates.get(affiliateId)) throw noSuch('affiliateId', `affiliate ${affiliateId}`)
+      if (!d.simulate) throw new HttpError(503, 'unavailable', 'no processor tier answers simulations here')
+      const start = new Date(from.length === 10 ? `${from}T00:00:00Z` : from)
+      const end = new Date(to.length === 10 ? `${to}T00:00:00Z` : to)
+      const rows = await queryRows<{ k: string; id: string; at: string; player: string; amt: string; cur: string; det: Record<string, string> }>(
+        d.ch,
+        `SELECT kind AS k, event_id AS id, toString(occurred_at) AS at, player_ref AS player, toString(amount) AS amt, currency AS cur, details AS det
+         FROM events
+         WHERE affiliate_id = {a:UInt32} AND status = 'attributed' AND kind IN {kinds:Array(String)}
+           AND occurred_at >= {from:DateTime64(3)} AND occurred_at < {to:DateTime64(3)}
+         ORDER BY stream_seq, stream_idx
+         LIMIT ${MAX_SIMULATED + 1}`,
+        { a: affiliateId, kinds: [...CONVERSION_KINDS], from: start.getTime() / 1000, to: end.getTime() / 1000 },
+      )
+      if (rows.length > MAX_SIMULATED) throw new HttpError(400, 'invalid_request', `more than ${MAX_SIMULATED} events in the range: ask for a shorter one`, { to: 'the range is too long' })
+      const trim = (x: string) => (x.includes('.') ? x.replace(/0+$/, '').replace(/\.$/, '') : x)
+      const scenario = {
+        name: `what-if: affiliate ${affiliateId}, ${from} to ${to}`,
+        program: { currency: terms.currency },
+        fx: d.store.fx.list().map(({ date, from: f, to: t, rate }) => ({ date, from: f, to: t, rate })),
+        affiliates: [{ id: affiliateId }],
+        deals: [{ id: 'proposed', affiliateId, versions: [{ effectiveFrom: start.toISOString(), terms }] }],
+        events: rows.map((r) => ({
+          at: `${r.at.replace(' ', 'T')}Z`,
+          kind: r.k,
+          player: r.player,
+          affiliate: affiliateId,
+          id: r.id,
+          ...(r.cur ? { amount: trim(r.amt), currency: r.cur } : {}),
+          ...(Object.keys(r.det ?? {}).length ? { details: r.det } : {}),
+        })),
+      }
+      const answer = (await d.simulate(scenario)) as { ok: boolean; result?: { totals: Record<string, unknown>; lines: unknown[] }; issues?: { path: string; message: string }[] }
+      if (!answer.ok) throw new HttpError(400, 'invalid_request', `the simulation refused the terms or events: ${answer.issues?.map((i) => `${i.path}: ${i.message}`).join('; ')}`)
+      const actual = await queryRows<{ period: string; currency: string; amount: string }>(
+        d.ch,
+        `SELECT period, currency, toString(sum(amount)) AS amount FROM ledger_lines FINAL
+         WHERE affiliate_id = {a:UInt32} AND occurred_at >= {from:DateTime64(3)} AND occurred_at < {to:DateTime64(3)}
+         GROUP BY period, currency ORDER BY period, currency`,
+        { a: affiliateId, from: start.getTime() / 1000, to: end.getTime() / 1000 },
+      )
+      return {
+        affiliateId,
+        from: start.toISOString(),
+        to: end.toISOString(),
+        events: rows.length,
+        /** per period: what the proposed terms would have paid (rounded per statement line) */
+        proposed: answer.result!.totals[String(affiliateId)] ?? {},
+        /** what the affiliate's ledger holds for the same events' periods, per currency */
+        actual: actual.map((a) => ({ period: a.period, currency: a.currency, amount: trim(a.amount) })),
+        lines: answer.result!.lines,
+        note: "The affiliate's events before the range are not replayed: a player who registered earlier is seen from its first event in the range.",
+      }
+    },
+  )
 
   app.post(
     '/api/deals/:id/versions',
