@@ -17,6 +17,9 @@
  *      ingest nodes would put them (the same Publisher the ingest tier uses): events/s into
  *      ClickHouse, consumer lag every second, and freshness (a click accepted by GET /c/:code
  *      → its delta on /ws) from probe clicks on their own link
+ *      then the money mix (BENCH_MONEY, default 0.3 of the events conversions through the
+ *      commission engine) at 20,000 events/s for the same time, and at half that rate for 30 s:
+ *      events/s, lag, ledger lines/s, and a postback accepted → its commission on /ws
  *   4. redirect latency at a steady 400 clicks/s on a fresh embedded app, p50/p99, with its
  *      event-loop delay from /api/status (bench/redirect-latency.ts; alone:
  *      node --import tsx bench/redirect-latency.ts [seconds])
@@ -41,6 +44,8 @@ import { sustained } from './sustained.js'
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10)
 const SUSTAIN = Number(process.env.BENCH_SUSTAIN_S ?? 60)
 const RATE = Number(process.env.BENCH_RATE ?? 22_000)
+/** the money mix's target: 20,000 events/s with 30% conversions */
+const MONEY_RATE = Number(process.env.BENCH_MONEY_RATE ?? 20_000)
 const say = (s: string) => process.stderr.write(`${s}\n`)
 
 say(`load generator: ${hasWrk ? 'wrk' : 'autocannon (install Debian package wrk for a lighter one)'}, ${CONNECTIONS} connections`)
@@ -168,8 +173,12 @@ say(`median    paced at ${pacedRate}/s: tracked ${pacedRps.toFixed(0)} req/s, p5
 
 bare.kill('SIGTERM')
 
-// 3. sustained, onto the stream of the same app
+// 3. sustained, onto the stream of the same app: clicks only, then with the money mix
+//    (a share of conversions through the commission engine) at the same rate and at half of it
 const sus = await sustained({ url: app.url, natsUrl: nats.url, rate: RATE, seconds: SUSTAIN, say })
+const MONEY = Number(process.env.BENCH_MONEY ?? 0.3)
+const money = MONEY > 0 ? await sustained({ url: app.url, natsUrl: nats.url, rate: MONEY_RATE, seconds: SUSTAIN, say, money: MONEY }) : undefined
+const moneyHalf = MONEY > 0 ? await sustained({ url: app.url, natsUrl: nats.url, rate: MONEY_RATE / 2, seconds: Math.min(SUSTAIN, 30), say, money: MONEY }) : undefined
 await app.stop()
 await nats.stop()
 rmSync(dataDir, { recursive: true, force: true })
@@ -197,6 +206,22 @@ process.stdout.write(
     ingest_alone_paced_p99_ms: median(alonePaced.map((r) => r.p99)),
     http_e2e_eps: Math.round(httpEps),
     ...sus,
+    ...(money && moneyHalf
+      ? {
+          money: {
+            share: MONEY,
+            rate: MONEY_RATE,
+            e2e_eps: money.e2e_eps,
+            lag_max_first_third: money.lag_max_first_third,
+            lag_max_last_third: money.lag_max_last_third,
+            ledger_lines_per_s: money.ledger_lines_per_s,
+            half_rate: MONEY_RATE / 2,
+            half_e2e_eps: moneyHalf.e2e_eps,
+            half_earnings_freshness_p50_ms: moneyHalf.earnings_freshness_p50_ms,
+            half_earnings_freshness_p99_ms: moneyHalf.earnings_freshness_p99_ms,
+          },
+        }
+      : {}),
     redirect_400: redirect400,
     load_generator: hasWrk ? 'wrk' : 'autocannon',
     machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`,

@@ -5,8 +5,14 @@
  * (a click accepted by GET /c/:code → its delta on /ws) from probe clicks on their own link;
  * then waits for the stream to drain and checks that ClickHouse holds every click.
  *
+ * With `money` (a share, e.g. 0.3), that share of the events are conversions instead of clicks,
+ * through the commission engine: per player a registration (with a click of the run), a first
+ * deposit and activity days, under a hybrid deal (qualified CPA, RevShare). It then also
+ * reports the affiliate stage (ledger lines per second, its lag) and, from probe postbacks over
+ * HTTP, the time from a postback accepted to its commission delta on /ws.
+ *
  * Part of `npm run bench` (on the app the other phases used); alone, on a fresh app and
- * nats-server: node --import tsx bench/sustained.ts [seconds] [rate]
+ * nats-server: node --import tsx bench/sustained.ts [seconds] [rate] [money share]
  */
 import { once } from 'node:events'
 import { rmSync } from 'node:fs'
@@ -14,7 +20,7 @@ import { pathToFileURL } from 'node:url'
 import { connect } from 'nats'
 import WebSocket from 'ws'
 import { ClickIdSigner } from '../common/clickid.js'
-import type { ClickEvent } from '../common/events.js'
+import { conversionOrderKey, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { createLogger } from '../common/log.js'
 import { Publisher } from '../ingest/publisher.js'
 import { api, spawnApp, waitFor } from '../test/helpers/app.js'
@@ -33,25 +39,42 @@ export type Sustained = {
   freshness_p99_ms: number
   /** the processor's wall time per step over the run, µs per event */
   step_us_per_event: Record<string, number>
+  /** with a money share: conversions in the mix, ledger lines written per second, the affiliate stage's lag, postback → commission delta */
+  money_share?: number
+  ledger_lines_per_s?: number
+  affiliate_lag_max_last_third?: number
+  earnings_freshness_p50_ms?: number
+  earnings_freshness_p99_ms?: number
 }
 
-export async function sustained(o: { url: string; natsUrl: string; rate: number; seconds: number; say: (s: string) => void }): Promise<Sustained> {
+export async function sustained(o: { url: string; natsUrl: string; rate: number; seconds: number; say: (s: string) => void; money?: number }): Promise<Sustained> {
   const { rate, seconds: SUSTAIN, say } = o
+  const money = o.money ?? 0
   const call = api(o.url, TEST_SECRETS.OPERATOR_API_KEY)
   const status = async () => (await call('GET', '/api/status')).body
   const aff = (await call('POST', '/api/affiliates', { name: 'sustained' })).body
   const link = (await call('POST', '/api/links', { affiliateId: aff.id, destination: 'https://brand.example/land?cid={click_id}&s1={sub1}' })).body
   const probeAff = (await call('POST', '/api/affiliates', { name: 'probe' })).body
   const probe = (await call('POST', '/api/links', { affiliateId: probeAff.id, destination: 'https://brand.example/p?cid={click_id}' })).body
+  // the money mix: a hybrid deal for the traffic's affiliate, a CPA for the probe's, a source for the probe postbacks
+  let src: { id: number; token: string } | undefined
+  if (money > 0) {
+    const terms = { currency: 'EUR', cpa: { amount: '50', qualification: { minFirstDeposit: '10' } }, revshare: { bands: [{ from: '0', rate: '0.3' }] } }
+    await call('POST', '/api/deals', { name: 'bench hybrid', affiliateId: aff.id, terms })
+    await call('POST', '/api/deals', { name: 'probe CPA', affiliateId: probeAff.id, terms: { currency: 'EUR', cpl: { amount: '1' } } })
+    src = (await call('POST', '/api/sources', { name: 'bench casino' })).body
+  }
   await new Promise((r) => setTimeout(r, 300)) // the links reach ingest through a KV watch
 
   const ws = new WebSocket(`${o.url.replace('http', 'ws')}/ws`)
   await once(ws, 'open')
   ws.send(JSON.stringify({ type: 'auth', token: TEST_SECRETS.OPERATOR_API_KEY }))
   let probeWaiter: (() => void) | undefined
+  let earnWaiter: (() => void) | undefined
   ws.on('message', (m) => {
     const d = JSON.parse(String(m))
     if (d.type === 'delta' && d.rows.some((r: { affiliateId: number; clicks: number }) => r.affiliateId === probeAff.id && r.clicks > 0)) probeWaiter?.()
+    if (d.type === 'delta' && d.rows.some((r: { affiliateId: number; commission: Record<string, string> }) => r.affiliateId === probeAff.id && Object.keys(r.commission).length > 0)) earnWaiter?.()
   })
   const fresh: number[] = []
   let running = true
@@ -66,13 +89,60 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
       await new Promise((r) => setTimeout(r, 250))
     }
   })()
+  // with money: a registration postback for the probe affiliate (a CPL) every half second,
+  // timed from its 200 to its commission on /ws
+  const earned: number[] = []
+  const earnProber = (async () => {
+    if (!src) return
+    for (let i = 0; running; i++) {
+      const seen = new Promise<void>((r) => (earnWaiter = r))
+      const c = await fetch(`${o.url}/c/${probe.code}`, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } })
+      const cid = new URL(c.headers.get('location')!).searchParams.get('cid')!
+      const res = await fetch(`${o.url}/postback`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-postback-token': src.token },
+        body: JSON.stringify({ source: String(src.id), event: 'registration', event_id: `probe-${i}`, click_id: cid, player_id: `probe-${i}` }),
+      })
+      const accepted = performance.now()
+      if (res.status !== 200) throw new Error(`probe postback ${res.status}`)
+      await Promise.race([seen, new Promise((r) => setTimeout(r, 5000))])
+      earned.push(performance.now() - accepted)
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  })()
 
   const nc = await connect({ servers: o.natsUrl })
   const publisher = new Publisher(nc, { partitions: 16, maxBatchEvents: 2000, maxInflight: 4, log: createLogger('warn') })
   const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
   const before = await status()
   const lags: number[] = []
-  const sampler = setInterval(() => void status().then((s) => lags.push(s.processor.lag)), 1000)
+  const affLags: number[] = []
+  const sampler = setInterval(
+    () =>
+      void status().then((s) => {
+        lags.push(s.processor.lag)
+        affLags.push(s.affiliateStage?.lag ?? 0)
+      }),
+    1000,
+  )
+  // the players of the money mix: each a registration with a click of the run, an FTD, then activity days
+  let player = 0
+  const conversions: ConversionEvent[] = []
+  const nextConversion = (ts: number): ConversionEvent => {
+    if (conversions.length === 0) {
+      const p = `bp-${++player}`
+      const clickId = signer.issue({ ts: ts - 1000, linkId: link.id, affiliateId: aff.id, offerId: 0 })
+      const base = { sourceId: 1, ts, playerId: p }
+      const day = new Date(ts).toISOString().slice(0, 10)
+      conversions.push(
+        { ...base, kind: 'registration', id: `1:r-${p}`, eventId: `r-${p}`, clickId },
+        { ...base, kind: 'ftd', id: `1:f-${p}`, eventId: `f-${p}`, amount: '25', currency: 'EUR' },
+        ...[1, 2, 3, 4].map((k): ConversionEvent => ({ ...base, kind: 'activity', id: `1:a${k}-${p}`, eventId: `a${k}-${p}`, currency: 'EUR', details: { date: day, bets: String(40 + k * 13), wins: String(k * 11) } })),
+      )
+    }
+    const e = conversions.shift()!
+    return { ...e, ts }
+  }
   const t0 = performance.now()
   let sent = 0
   const tickMs = 20
@@ -80,6 +150,11 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
     const due = Math.floor(((performance.now() - t0) / 1000) * rate)
     for (; sent < due; sent++) {
       const ts = Date.now()
+      if (money > 0 && sent % 10 < money * 10) {
+        const c = nextConversion(ts)
+        void publisher.conversion(c, conversionOrderKey(c))
+        continue
+      }
       const e: ClickEvent = {
         kind: 'click',
         id: signer.issue({ ts, linkId: link.id, affiliateId: aff.id, offerId: 0 }),
@@ -106,6 +181,7 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
   const e2eEps = (after.processor.events - before.processor.events) / sendSecs
   running = false
   await prober
+  await earnProber
   await waitFor(
     'final drain',
     async () => (await status()).processor.lag,
@@ -117,6 +193,7 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
   ws.close()
   await nc.close()
 
+  const lines = (after.affiliateStage?.lines ?? 0) - (before.affiliateStage?.lines ?? 0)
   const third = Math.max(1, Math.floor(lags.length / 3))
   const lagFirst = Math.max(...lags.slice(0, third))
   const lagLast = Math.max(...lags.slice(-third))
@@ -128,6 +205,10 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
   say(`          freshness, click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`)
   say(`          processor wall time per event, µs: ${Object.entries(stepUs).map(([k, v]) => `${k} ${v}`).join(', ')}`)
   say(`          ClickHouse holds ${rec.raw.clicks} clicks = ${final.processor.events} events processed; rollups ${rec.rollup.clicks}`)
+  if (money > 0)
+    say(
+      `          money: ${(money * 100).toFixed(0)}% conversions (${player} players); the affiliate stage wrote ${(lines / sendSecs).toFixed(0)} ledger lines/s, lag in the last third ≤ ${Math.max(...affLags.slice(-third))}; postback → commission on /ws p50 ${pct(earned, 50).toFixed(0)} ms, p99 ${pct(earned, 99).toFixed(0)} ms over ${earned.length} probes`,
+    )
   return {
     sustained_rate: rate,
     sustained_s: SUSTAIN,
@@ -137,6 +218,15 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
     freshness_p50_ms: Math.round(pct(fresh, 50)),
     freshness_p99_ms: Math.round(pct(fresh, 99)),
     step_us_per_event: stepUs,
+    ...(money > 0
+      ? {
+          money_share: money,
+          ledger_lines_per_s: Math.round(lines / sendSecs),
+          affiliate_lag_max_last_third: Math.max(...affLags.slice(-third)),
+          earnings_freshness_p50_ms: Math.round(pct(earned, 50)),
+          earnings_freshness_p99_ms: Math.round(pct(earned, 99)),
+        }
+      : {}),
   }
 }
 
@@ -148,7 +238,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn' },
   })
   try {
-    const r = await sustained({ url: app.url, natsUrl: nats.url, seconds: Number(process.argv[2] ?? 60), rate: Number(process.argv[3] ?? 22_000), say: (s) => process.stderr.write(`${s}\n`) })
+    const r = await sustained({ url: app.url, natsUrl: nats.url, seconds: Number(process.argv[2] ?? 60), rate: Number(process.argv[3] ?? 22_000), money: Number(process.argv[4] ?? 0), say: (s) => process.stderr.write(`${s}\n`) })
     process.stdout.write(`${JSON.stringify(r)}\n`)
   } finally {
     await app.stop()

@@ -26,8 +26,8 @@ import { BatchFeed } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import { asDeal, isCpaDeal, windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type StoredDeal, type StoredFxRate, type WatchedBucket, type WindowVersion } from '../common/entities.js'
-import { partitionOf } from '../common/keys.js'
-import { ConversionEventSchema } from '../common/events.js'
+import { fnv1a, partitionOf } from '../common/keys.js'
+import { compareFacts } from './domain/commission/accrual.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
 import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
@@ -38,6 +38,7 @@ import { chTime, playerKey, type MessageRef, type MoneyReference, type TaskInput
 import { retryDelayMs, type BatchFailure } from './results.js'
 import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
+import type { PlayerState } from './domain/players.js'
 
 export type Progress = { applied: number; pending?: { first: number; last: number } }
 
@@ -73,6 +74,8 @@ export type ProcessorDeps = {
   endpoints?: WatchedBucket<Endpoint>
   /** affiliates (their parents); with them, accrual facts go to the affiliate stage (ACCRUALS) */
   affiliates?: WatchedBucket<Affiliate>
+  /** conversion tasks per batch (players spread over them by key; default 1) */
+  conversionLanes?: number
   /** the partitions of the ACCRUALS stream (by affiliate) */
   accrualPartitions?: number
   /** FX rates per day */
@@ -227,7 +230,7 @@ export class Processor {
     const redo = this.#touched?.first === first && this.#touched.last === last
     lap('progress')
 
-    const { tasks, playerKeys } = this.#tasks(batch)
+    const { tasks, playerKeys, keysOf } = this.#tasks(batch)
     const players = await this.d.players.load(playerKeys)
     lap('load')
     // every version, not the current value: the workers choose by the click's time
@@ -237,7 +240,13 @@ export class Processor {
       if (versions.length > 0) windows[String(o.id)] = versions
     }
     const money = tasks.some((t) => t.kind === 'conversions') ? this.#moneyReference() : undefined
-    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { players, windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'windows' | 'money'>)
+    for (const t of tasks) {
+      if (t.kind !== 'conversions') continue
+      // each task gets its own players' states only
+      const own: Record<string, PlayerState> = {}
+      for (const k of keysOf.get(t) ?? []) if (players[k]) own[k] = players[k]!
+      Object.assign(t, { players: own, windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'windows' | 'money'>)
+    }
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     lap('compute')
 
@@ -295,7 +304,8 @@ export class Processor {
     // Accrual facts to the affiliate stage, one message per affiliate partition, before the
     // player states are saved: a batch redone after a crash publishes the same ids, which the
     // stream drops.
-    const accruals = outs.flatMap((o) => o.accruals)
+    // in cause order again across the conversion tasks
+    const accruals = outs.flatMap((o) => o.accruals).sort(compareFacts)
     if (accruals.length > 0 && this.d.accrualPartitions) {
       const byPartition = new Map<number, string[]>()
       for (const f of accruals) {
@@ -343,13 +353,16 @@ export class Processor {
     return { deals: [...this.d.deals.map.values()].map(asDeal), fx: [...(this.d.fx?.map.values() ?? [])], parents, brands }
   }
 
-  /** Click messages in byte-bounded chunks; conversions in one ordered task (per-key order). */
-  #tasks(batch: JsMsg[]): { tasks: TaskInput[]; playerKeys: string[] } {
+  /** Click messages in byte-bounded chunks; conversions in ordered tasks, a player always in the
+   *  same one (per-player order), spread over `conversionLanes` tasks so the workers share them. */
+  #tasks(batch: JsMsg[]): { tasks: TaskInput[]; playerKeys: string[]; keysOf: Map<TaskInput, string[]> } {
     const tasks: TaskInput[] = []
     const playerKeys: string[] = []
     let chunk: JsMsg[] = []
     let bytes = 0
-    const conv: JsMsg[] = []
+    const lanes = Math.max(1, this.d.conversionLanes ?? 1)
+    const conv: JsMsg[][] = Array.from({ length: lanes }, () => [])
+    const laneKeys: string[][] = Array.from({ length: lanes }, () => [])
     for (const m of batch) {
       if (parseEventSubject(m.subject)?.kind === 'click') {
         chunk.push(m)
@@ -360,21 +373,34 @@ export class Processor {
           bytes = 0
         }
       } else {
-        conv.push(m)
+        // a conversion message holds one player's events (its subject's partition is the player's)
+        const keys: string[] = []
         for (const line of dec.decode(m.data).split('\n')) {
           if (!line) continue
           try {
-            const e = ConversionEventSchema.pick({ playerId: true, clickId: true, id: true }).safeParse(JSON.parse(line))
-            if (e.success) playerKeys.push(playerKey(e.data))
+            const x = JSON.parse(line) as { id?: unknown; playerId?: unknown; clickId?: unknown } | null
+            if (!x || typeof x.id !== 'string') continue // the worker dead-letters it with the reason
+            keys.push(playerKey({ id: x.id, playerId: typeof x.playerId === 'string' ? x.playerId : undefined, clickId: typeof x.clickId === 'string' ? x.clickId : undefined }))
           } catch {
             // undecodable: the worker dead-letters it with the reason
           }
         }
+        // the message goes whole to its first player's task, with every player it names
+        const lane = keys.length > 0 ? fnv1a(keys[0]!) % lanes : 0
+        playerKeys.push(...keys)
+        laneKeys[lane]!.push(...keys)
+        conv[lane]!.push(m)
       }
     }
     if (chunk.length > 0) tasks.push({ kind: 'clicks', ...pack(chunk) })
-    if (conv.length > 0) tasks.push({ kind: 'conversions', ...pack(conv), players: {} })
-    return { tasks, playerKeys }
+    const keysOf = new Map<TaskInput, string[]>()
+    conv.forEach((c, lane) => {
+      if (c.length === 0) return
+      const t: TaskInput = { kind: 'conversions', ...pack(c), players: {} }
+      tasks.push(t)
+      keysOf.set(t, laneKeys[lane]!)
+    })
+    return { tasks, playerKeys, keysOf }
   }
 
   /** Whether the batch's marker row (its last insert) is in ClickHouse. */

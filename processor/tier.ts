@@ -56,6 +56,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     affiliates,
     fx: store.fx.view,
     accrualPartitions: cfg.stream.partitions,
+    conversionLanes: cfg.processor.threads,
     progressKv: await openKv(nc, BUCKETS.progress),
     log,
     // One consumer over every partition for now; distributed mode gives each process a

@@ -50,8 +50,9 @@ type Reversible = {
   /** the end of its hold */
   payableAt: number
   causeEventId: string
-  /** a CPA: the event it rests on (the first deposit or purchase) */
+  /** a CPA: the event it rests on (the first deposit or purchase), and the day it counts in */
   basisEventId?: string
+  day?: string
   dealId: string
   dealVersion: number
   period: string
@@ -61,8 +62,11 @@ type Reversible = {
 }
 
 type CpaSlot = {
-  /** the CPAs paid in the period under the deal, in order; a reversed one no longer counts toward caps and tiers */
-  paid: { player: string; ref: string; line: string; price: string; day: string; payableAt: number; reversed?: true }[]
+  /** the CPAs that count in the period under the deal (a reversed one no longer does), in all and per UTC day: caps and tiers */
+  live: number
+  days: Record<string, number>
+  /** with retroactive tiers only: each CPA of the period and its current price, re-priced together */
+  paid?: { player: string; ref: string; line: string; price: string; day: string; payableAt: number; reversed?: true }[]
   /** re-pricings so far (each re-price line's id carries its number) */
   reprices: number
 }
@@ -72,7 +76,7 @@ type PlayerBook = {
   /** per deal, for a clawback deal: the player's CPA (its slot and line: the advance is its
    *  current price there), the player's NGR so far (after the admin fee, deal currency), and
    *  how much of the player's RevShare the advance has absorbed */
-  clawback?: Record<string, { slot?: string; line?: string; ngr: string; absorbed: string }>
+  clawback?: Record<string, { slot?: string; line?: string; price?: string; ngr: string; absorbed: string }>
 }
 
 type RsPeriod = { start: number; base: string; paid: string; version: number }
@@ -215,6 +219,7 @@ class Writer {
         payableAt: l.payableAt,
         causeEventId: l.causeEventId,
         ...(o.basisEventId !== undefined ? { basisEventId: o.basisEventId } : {}),
+        ...(l.kind === 'cpa' ? { day: dayOf(l.occurredAt) } : {}),
         dealId: l.dealId,
         dealVersion: l.dealVersion,
         period: l.period,
@@ -254,22 +259,22 @@ class Writer {
     const cpa = t.cpa!
     const base = this.base(f, t)
     const slotKey = `${f.dealId}|${base.period}`
-    const slot = (this.book(f.affiliateId).cpa[slotKey] ??= { paid: [], reprices: 0 })
+    const slot = (this.book(f.affiliateId).cpa[slotKey] ??= { live: 0, days: {}, reprices: 0 })
+    if (cpa.retroTiers?.length) slot.paid ??= []
     const day = dayOf(f.occurredAt)
     const id = `cpa:${f.playerKey}:${f.dealId}`
-    const live = slot.paid.filter((p) => !p.reversed)
-    const today = live.filter((p) => p.day === day).length
+    const today = slot.days[day] ?? 0
     const capped =
       cpa.caps?.daily !== undefined && today >= cpa.caps.daily
         ? `daily cap of ${cpa.caps.daily}`
-        : cpa.caps?.monthly !== undefined && live.length >= cpa.caps.monthly
+        : cpa.caps?.monthly !== undefined && slot.live >= cpa.caps.monthly
           ? `${t.period === 'week' ? 'weekly' : 'monthly'} cap of ${cpa.caps.monthly}`
           : undefined
     if (capped) {
       this.write({ ...base, id, kind: 'cpa', status: 'payable', ...same('0', t.currency, day), estimated: false, reason: `CPA not earned: the ${capped} CPAs is reached; qualified ${day}: ${f.why}` })
       return
     }
-    const n = live.length + 1
+    const n = slot.live + 1
     const price = priceAt(cpa, n)
     const hold = this.held(f, cpa.holdDays)
     const tier = cpa.retroTiers?.some((r) => r.at <= n) ? ` (the ${ordinal(n)} CPA of ${base.period}: tier price)` : ''
@@ -277,10 +282,12 @@ class Writer {
       { ...base, id, kind: 'cpa', ...hold, ...same(price, t.currency, day), estimated: false, reason: `CPA ${money(price, t.currency)}${tier}: qualified ${day}: ${f.why}` },
       { reversible: true, basisEventId: f.basisEventId },
     )
-    slot.paid.push({ player: f.playerKey, ref: f.playerRef, line: id, price, day, payableAt: hold.payableAt })
+    slot.live++
+    slot.days[day] = today + 1
+    slot.paid?.push({ player: f.playerKey, ref: f.playerRef, line: id, price, day, payableAt: hold.payableAt })
     this.reprice(slot, cpa, base, t, `${base.period} reached ${n} CPAs`)
     if (cpa.clawback) {
-      Object.assign(this.clawback(f.affiliateId, f.playerKey, f.dealId), { slot: slotKey, line: id })
+      Object.assign(this.clawback(f.affiliateId, f.playerKey, f.dealId), { slot: slotKey, line: id, price })
       this.absorb(f.affiliateId, f.playerKey, f.dealId, base, t)
     }
   }
@@ -288,9 +295,9 @@ class Writer {
   /** Retroactive tiers: every CPA of the period that counts is priced at the tier its count
    *  has reached, up when a CPA is added, down when one is reversed. */
   reprice(slot: CpaSlot, cpa: NonNullable<DealTerms['cpa']>, base: ReturnType<Writer['base']>, t: DealTerms, why: string) {
-    if (!cpa.retroTiers?.length) return
+    if (!cpa.retroTiers?.length || !slot.paid) return
     const live = slot.paid.filter((p) => !p.reversed)
-    const price = priceAt(cpa, live.length)
+    const price = priceAt(cpa, slot.live)
     for (const p of live) {
       const delta = new D(price).minus(p.price)
       if (delta.isZero()) continue
@@ -468,7 +475,7 @@ class Writer {
       // a CPA is taken back at its current price: with the retroactive tiers it reached
       const slotKey = `${r.dealId}|${r.period}`
       const slot = r.kind === 'cpa' ? b.cpa[slotKey] : undefined
-      const paid = slot?.paid.find((x) => x.line === r.id)
+      const paid = slot?.paid?.find((x) => x.line === r.id)
       const amount = new D(paid?.price ?? r.amount)
       const when = inHold(r) ? 'in its hold' : 'after its hold: netted against the next payment'
       this.append({
@@ -513,10 +520,15 @@ class Writer {
           reason: `Reversed sub-affiliate share, tier ${s.tier}: affiliate ${f.affiliateId}'s ${r.kind} was reversed (${words[f.why]})`,
         })
       }
-      if (paid && slot) {
-        paid.reversed = true
+      if (slot) {
+        // it no longer counts toward the period's caps and tiers
+        slot.live = Math.max(0, slot.live - 1)
+        if (r.day !== undefined && slot.days[r.day]) slot.days[r.day]!--
+        if (paid) paid.reversed = true
         const cpa = this.terms(r.dealId, r.dealVersion)?.cpa
         if (cpa) this.reprice(slot, cpa, { ...base, period: r.period, dealId: r.dealId, dealVersion: r.dealVersion }, t, `a CPA of ${r.period} was reversed`)
+        const c = pb.clawback?.[r.dealId]
+        if (c?.line === r.id) c.price = '0'
         if (cpa?.clawback) this.absorb(f.affiliateId, f.playerKey, r.dealId, base, t)
       }
     }
@@ -535,8 +547,8 @@ class Writer {
   absorb(affiliateId: number, player: string, dealId: string, b: ReturnType<Writer['base']>, t: DealTerms) {
     const c = this.clawback(affiliateId, player, dealId)
     // the advance is the CPA's current price (a retroactive tier raises it; a reversal ends it)
-    const paid = c.slot ? this.book(affiliateId).cpa[c.slot]?.paid.find((p) => p.line === c.line) : undefined
-    const advance = paid && !paid.reversed ? paid.price : '0'
+    const paid = c.slot ? this.book(affiliateId).cpa[c.slot]?.paid?.find((p) => p.line === c.line) : undefined
+    const advance = paid ? (paid.reversed ? '0' : paid.price) : (c.price ?? '0')
     const rate = t.revshare?.bands[0]?.rate ?? '0'
     const rs = new D(c.ngr).times(rate)
     const absorbed = D.max(0, D.min(rs, advance)).toDecimalPlaces(LEDGER_SCALE)
