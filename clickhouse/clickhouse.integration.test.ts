@@ -39,7 +39,6 @@ describe('clickhouse schema', () => {
         'events_minute',
         'events_minute_mv',
         'commission_minute',
-        'commission_lines_mv',
         'ledger_lines',
         'processed_batches',
         'schema_migrations',

@@ -26,7 +26,7 @@ import { BatchFeed } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import { asDeal, isCpaDeal, windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type StoredDeal, type StoredFxRate, type WatchedBucket, type WindowVersion } from '../common/entities.js'
-import { fnv1a, partitionOf } from '../common/keys.js'
+import { fnv1a } from '../common/keys.js'
 import { compareFacts } from './domain/commission/accrual.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
@@ -90,6 +90,8 @@ export type ProcessorDeps = {
 }
 
 const TASK_BYTES = 256 * 1024
+/** accrual facts per message, at most (well under NATS's default 1 MB payload) */
+const ACCRUAL_CHUNK_BYTES = 256 * 1024
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
@@ -301,22 +303,30 @@ export class Processor {
       token: verify ? `${token}:batch:redo:${Date.now()}` : `${token}:batch`,
     })
     lap('clickhouse')
-    // Accrual facts to the affiliate stage, one message per affiliate partition, before the
-    // player states are saved: a batch redone after a crash publishes the same ids, which the
-    // stream drops.
-    // in cause order again across the conversion tasks
+    // Accrual facts to the affiliate stage, before the player states are saved: a batch redone
+    // after a crash publishes the same ids, which the stream drops. They go as one sequence in
+    // cause order (merged back from the conversion tasks), in chunks: the affiliate stage applies
+    // them in stream order, which is then cause order, wherever its own batches begin and end.
+    // (Messages per affiliate partition would interleave an affiliate's own facts with the shares
+    // written for it by other affiliates' facts differently from batch to batch; partitioning
+    // the affiliate stage across processes waits for the watermark of distributed mode.)
     const accruals = outs.flatMap((o) => o.accruals).sort(compareFacts)
     if (accruals.length > 0 && this.d.accrualPartitions) {
-      const byPartition = new Map<number, string[]>()
-      for (const f of accruals) {
-        const p = partitionOf(`a:${f.affiliateId}`, this.d.accrualPartitions)
-        const list = byPartition.get(p) ?? []
-        list.push(JSON.stringify(f))
-        byPartition.set(p, list)
+      let chunk: string[] = []
+      let bytes = 0
+      let k = 0
+      const flush = async () => {
+        await js.publish(accrualSubject(0), enc.encode(chunk.join('\n') + '\n'), { msgID: `acc:${this.d.consumer}:${first}-${last}:${k++}` })
+        chunk = []
+        bytes = 0
       }
-      // in cause order across partitions too (one player stage: its order is the order)
-      for (const [p, lines] of [...byPartition].sort(([a], [b]) => a - b))
-        await js.publish(accrualSubject(p), enc.encode(lines.join('\n') + '\n'), { msgID: `acc:${this.d.consumer}:${first}-${last}:${p}` })
+      for (const f of accruals) {
+        const line = JSON.stringify(f)
+        if (bytes + line.length > ACCRUAL_CHUNK_BYTES && chunk.length > 0) await flush()
+        chunk.push(line)
+        bytes += line.length + 1
+      }
+      if (chunk.length > 0) await flush()
       this.stats.accruals += accruals.length
     }
     const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }

@@ -53,10 +53,12 @@ export async function summary(ch: ClickHouseClient, q: { from: Date; to: Date; a
        FROM events_minute WHERE ${where} GROUP BY a, m`,
       params,
     ),
+    // commission straight from the ledger (each line once), by the minute its event happened
     queryRows<{ a: string; m: string; currency: string; amount: string }>(
       ch,
       `SELECT toString(affiliate_id) AS a, toString(toUnixTimestamp(minute)) AS m, currency, toString(sum(amount)) AS amount
-       FROM commission_minute WHERE ${where} GROUP BY a, m, currency`,
+       FROM (SELECT affiliate_id, toStartOfMinute(occurred_at) AS minute, currency, amount FROM ledger_lines FINAL)
+       WHERE ${where} GROUP BY a, m, currency`,
       params,
     ),
   ])
