@@ -127,10 +127,13 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
   )
   // the players of the money mix: each a registration with a click of the run, an FTD, then activity days
   let player = 0
+  // players of this run only: a second run on the same stream must not repeat event ids (the
+  // stream would drop them as duplicates)
+  const run = Date.now().toString(36)
   const conversions: ConversionEvent[] = []
   const nextConversion = (ts: number): ConversionEvent => {
     if (conversions.length === 0) {
-      const p = `bp-${++player}`
+      const p = `bp-${run}-${++player}`
       const clickId = signer.issue({ ts: ts - 1000, linkId: link.id, affiliateId: aff.id, offerId: 0 })
       const base = { sourceId: 1, ts, playerId: p }
       const day = new Date(ts).toISOString().slice(0, 10)
