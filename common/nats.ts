@@ -111,16 +111,9 @@ const NS_PER_S = 1_000_000_000
 /** Create or update the streams and buckets. Safe to run from every tier at every boot. */
 export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<void> {
   const jsm = await nc.jetstreamManager()
-  await ensureStream(jsm, {
-    name: EVENTS_STREAM,
-    subjects: ['ev.*.*'],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    duplicate_window: cfg.stream.dedupWindowS * NS_PER_S,
-    max_age: cfg.stream.maxAgeDays * 86_400 * NS_PER_S,
-    max_msg_size: 4 * 1024 * 1024,
-  })
+  // the event stream, kept as long as the retention says: what every projection is replayed from
+  const replayable = { retention: RetentionPolicy.Limits, storage: StorageType.File, discard: DiscardPolicy.Old, duplicate_window: cfg.stream.dedupWindowS * NS_PER_S, max_age: cfg.stream.maxAgeDays * 86_400 * NS_PER_S, max_msg_size: 4 * 1024 * 1024 }
+  await ensureStream(jsm, { name: EVENTS_STREAM, subjects: ['ev.*.*'], ...replayable })
   await ensureStream(jsm, {
     name: DLQ_STREAM,
     subjects: ['dlq.>'],
@@ -151,16 +144,7 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
     deny_purge: true,
   })
   // Derived from EVENTS (a replay of it republishes the same ids), kept like it for replays of the affiliate stage.
-  await ensureStream(jsm, {
-    name: ACCRUALS_STREAM,
-    subjects: ['acc.*'],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    duplicate_window: cfg.stream.dedupWindowS * NS_PER_S,
-    max_age: cfg.stream.maxAgeDays * 86_400 * NS_PER_S,
-    max_msg_size: 4 * 1024 * 1024,
-  })
+  await ensureStream(jsm, { name: ACCRUALS_STREAM, subjects: ['acc.*'], ...replayable })
   const js = nc.jetstream()
   for (const name of [BUCKETS.brands, BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints, BUCKETS.offers, BUCKETS.fx]) {
     await js.views.kv(name, { history: 64, storage: StorageType.File })

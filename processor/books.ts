@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { KV } from 'nats'
+import { BoundedCache } from './cache.js'
 import { emptyBook, type AffiliateBook, type Books } from './domain/commission/affiliate.js'
 
 const enc = new TextEncoder()
@@ -20,7 +21,7 @@ const playerKey = (aff: string, player: string) => `p.${aff}.${createHash('sha25
 
 export class BookStore {
   /** the stored text per key, so only what changed is written */
-  readonly #cache = new Map<string, string | null>()
+  readonly #cache = new BoundedCache<string>(MAX_CACHED)
   constructor(private readonly kv: KV) {}
 
   async #get(k: string): Promise<string | null> {
@@ -28,20 +29,8 @@ export class BookStore {
     if (c !== undefined) return c
     const e = await this.kv.get(k)
     const s = e && e.operation === 'PUT' ? dec.decode(e.value) : null
-    this.#remember(k, s)
-    return s
-  }
-
-  #remember(k: string, s: string | null) {
-    if (this.#cache.size >= MAX_CACHED) {
-      // drop the oldest tenth; they are read back from KV when next needed
-      let n = MAX_CACHED / 10
-      for (const key of this.#cache.keys()) {
-        this.#cache.delete(key)
-        if (--n <= 0) break
-      }
-    }
     this.#cache.set(k, s)
+    return s
   }
 
   /** The books of these affiliates, each with the given players' parts. */
@@ -74,6 +63,6 @@ export class BookStore {
     }
     const changed = puts.filter(([k, v]) => this.#cache.get(k) !== v)
     for (let i = 0; i < changed.length; i += 256) await Promise.all(changed.slice(i, i + 256).map(([k, v]) => this.kv.put(k, enc.encode(v))))
-    for (const [k, v] of changed) this.#remember(k, v)
+    for (const [k, v] of changed) this.#cache.set(k, v)
   }
 }

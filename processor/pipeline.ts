@@ -30,6 +30,7 @@ import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
 import { eventRowTsv, type EventRow } from './rows.js'
 import type { Deal } from '../common/deals.js'
+import { historyAt } from '../common/history.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { FxTable, type FxRate } from '../common/fx.js'
 import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
@@ -185,11 +186,7 @@ function moneyContext(ref: MoneyReference) {
   return {
     ref,
     fx: new FxTable(ref.fx),
-    parentOf: (affiliateId: number, at: number) => {
-      let p: number | null | undefined
-      for (const x of ref.parents[String(affiliateId)] ?? []) if (x.from <= at || p === undefined) p = x.parentId
-      return p ?? undefined
-    },
+    parentOf: (affiliateId: number, at: number) => historyAt(ref.parents[String(affiliateId)] ?? [], at)?.parentId ?? undefined,
   }
 }
 

@@ -4,6 +4,7 @@
  * which is what makes a redelivered event harmless.
  */
 import type { KV } from 'nats'
+import { BoundedCache } from './cache.js'
 import type { PlayerState } from './domain/players.js'
 
 const enc = new TextEncoder()
@@ -11,7 +12,7 @@ const dec = new TextDecoder()
 const MAX_CACHED = 1_000_000
 
 export class PlayerStore {
-  readonly #cache = new Map<string, PlayerState | null>()
+  readonly #cache = new BoundedCache<PlayerState>(MAX_CACHED)
   constructor(private readonly kv: KV) {}
 
   /** States for the given keys (absent = never seen). */
@@ -28,7 +29,7 @@ export class PlayerStore {
         missing.slice(i, i + 256).map(async (k) => {
           const e = await this.kv.get(k)
           const s = e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as PlayerState) : null
-          this.#remember(k, s)
+          this.#cache.set(k, s)
           if (s) out[k] = s
         }),
       )
@@ -41,18 +42,6 @@ export class PlayerStore {
     for (let i = 0; i < entries.length; i += 256) {
       await Promise.all(entries.slice(i, i + 256).map(([k, s]) => this.kv.put(k, enc.encode(JSON.stringify(s)))))
     }
-    for (const [k, s] of entries) this.#remember(k, s)
-  }
-
-  #remember(k: string, s: PlayerState | null) {
-    if (this.#cache.size >= MAX_CACHED) {
-      // Drop the oldest tenth; they are read back from KV when next needed.
-      let n = MAX_CACHED / 10
-      for (const key of this.#cache.keys()) {
-        this.#cache.delete(key)
-        if (--n <= 0) break
-      }
-    }
-    this.#cache.set(k, s)
+    for (const [k, s] of entries) this.#cache.set(k, s)
   }
 }

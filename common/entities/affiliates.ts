@@ -1,6 +1,7 @@
 /** Affiliates: the partners who send traffic, and who recruited whom. */
 import { z } from 'zod'
 import { ConflictError, NotFoundError } from '../errors.js'
+import { historyAt } from '../history.js'
 import { type Actor, encodeJson, isCasConflict, mergePatch, Repository } from './kv.js'
 import { sha256hex } from './sources.js'
 
@@ -96,18 +97,10 @@ export class AffiliateRepository extends Repository<Affiliate> {
 
 /** The affiliate's status when `at` happened (before its first recorded change: its first). */
 export function statusAt(a: Affiliate, at: number): Affiliate['status'] {
-  const h = a.statusHistory
-  if (!h?.length) return a.status
-  let s = h[0]!.status
-  for (const x of h) if (x.from <= at) s = x.status
-  return s
+  return a.statusHistory?.length ? historyAt(a.statusHistory, at)!.status : a.status
 }
 
 /** The affiliate's parent when `at` happened. */
 export function parentAt(a: Affiliate, at: number): number | undefined {
-  const h = a.parentHistory
-  if (!h?.length) return a.parentId
-  let p = h[0]!.parentId
-  for (const x of h) if (x.from <= at) p = x.parentId
-  return p ?? undefined
+  return a.parentHistory?.length ? (historyAt(a.parentHistory, at)!.parentId ?? undefined) : a.parentId
 }

@@ -9,7 +9,7 @@ import { CONVERSION_KINDS } from '../../common/vocabulary.js'
 import { queryRows } from '../../clickhouse/client.js'
 import { isCurrency } from '../../common/currencies.js'
 import { HttpError } from '../../common/errors.js'
-import { AmountSchema, CurrencySchema } from '../../common/money.js'
+import { AmountSchema, canonicalAmount, CurrencySchema } from '../../common/money.js'
 import { OPERATOR_OR_AFFILIATE, BodyId, noSuch, OPERATOR, type ApiPlugin } from '../http.js'
 
 const CreateCpa = z.object({
@@ -92,7 +92,6 @@ export const dealRoutes: ApiPlugin = (app, d) => {
         { a: affiliateId, kinds: [...CONVERSION_KINDS], from: start.getTime() / 1000, to: end.getTime() / 1000 },
       )
       if (rows.length > MAX_SIMULATED) throw new HttpError(400, 'invalid_request', `more than ${MAX_SIMULATED} events in the range: ask for a shorter one`, { to: 'the range is too long' })
-      const trim = (x: string) => (x.includes('.') ? x.replace(/0+$/, '').replace(/\.$/, '') : x)
       const scenario = {
         name: `what-if: affiliate ${affiliateId}, ${from} to ${to}`,
         program: { currency: terms.currency },
@@ -105,7 +104,7 @@ export const dealRoutes: ApiPlugin = (app, d) => {
           player: r.player,
           affiliate: affiliateId,
           id: r.id,
-          ...(r.cur ? { amount: trim(r.amt), currency: r.cur } : {}),
+          ...(r.cur ? { amount: canonicalAmount(r.amt), currency: r.cur } : {}),
           ...(Object.keys(r.det ?? {}).length ? { details: r.det } : {}),
         })),
       }
@@ -126,7 +125,7 @@ export const dealRoutes: ApiPlugin = (app, d) => {
         /** per period: what the proposed terms would have paid (rounded per statement line) */
         proposed: answer.result!.totals[String(affiliateId)] ?? {},
         /** what the affiliate's ledger holds for the same events' periods, per currency */
-        actual: actual.map((a) => ({ period: a.period, currency: a.currency, amount: trim(a.amount) })),
+        actual: actual.map((a) => ({ period: a.period, currency: a.currency, amount: canonicalAmount(a.amount) })),
         lines: answer.result!.lines,
         note: "The affiliate's events before the range are not replayed: a player who registered earlier is seen from its first event in the range.",
       }

@@ -5,6 +5,7 @@
 import { z } from 'zod'
 import { queryRows, type ClickHouseClient } from '../../clickhouse/client.js'
 import { HttpError } from '../../common/errors.js'
+import { canonicalAmount } from '../../common/money.js'
 import { GENESIS, verifyChain, type ChainedLine, type LineKind, type LineStatus } from '../../common/ledger.js'
 import { scopeAffiliate } from '../auth.js'
 import { Limit, OPERATOR_OR_AFFILIATE, ParamCount, ParamId, type ApiPlugin } from '../http.js'
@@ -49,7 +50,7 @@ type Row = {
 }
 
 /** Decimal text as the line held it (ClickHouse pads to 12 decimals). */
-const trim = (x: string) => (x.includes('.') ? x.replace(/0+$/, '').replace(/\.$/, '') : x) || '0'
+const trim = canonicalAmount
 const ms = (t: string) => Date.parse(`${t.replace(' ', 'T')}Z`)
 
 export function lineOf(r: Row): ChainedLine & { no: number } {

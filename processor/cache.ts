@@ -1,0 +1,24 @@
+/**
+ * A bounded in-memory cache of KV values (state stores): past `max` entries the oldest tenth
+ * is dropped; those are read back from KV when next needed. `null` remembers "not in KV".
+ */
+export class BoundedCache<V> {
+  readonly #map = new Map<string, V | null>()
+  constructor(private readonly max: number) {}
+
+  /** undefined: not cached (ask KV) */
+  get(k: string): V | null | undefined {
+    return this.#map.get(k)
+  }
+
+  set(k: string, v: V | null): void {
+    if (this.#map.size >= this.max) {
+      let n = this.max / 10
+      for (const key of this.#map.keys()) {
+        this.#map.delete(key)
+        if (--n <= 0) break
+      }
+    }
+    this.#map.set(k, v)
+  }
+}
