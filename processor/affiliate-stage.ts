@@ -4,7 +4,7 @@
  *
  *   1. load the books of the affiliates the facts touch, their recruiters, and the players'
  *      parts (KV)
- *   2. apply the facts (processor/domain/commission/affiliate.ts, pure)
+ *   2. apply the facts on a worker thread (processor/affiliate-compute.ts, pure)
  *   3. insert the lines (ClickHouse `ledger_lines`)
  *   4. save the books, then acknowledge the batch
  *
@@ -21,15 +21,14 @@ import { AckPolicy, DeliverPolicy, nanos, type KV, type NatsConnection } from 'n
 import { BatchFeed } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
-import { DeltaBuilder, type LiveDelta } from './delta.js'
-import { chTime } from '../common/chtime.js'
+import type { LiveDelta } from './delta.js'
 import type { Logger } from '../common/log.js'
 import { sleep } from '../common/nats.js'
 import { ACCRUALS_STREAM, LIVE_DELTA_SUBJECT } from '../common/subjects.js'
-import { ledgerAmount } from '../common/money.js'
 import type { BookStore } from './books.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
-import { applyFacts, MAX_SUB_DEPTH, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
+import { MAX_SUB_DEPTH } from './domain/commission/affiliate.js'
+import { referenceOf, type AffiliateTask, type AffiliateTaskOutput, type ReferenceData } from './affiliate-compute.js'
 import { retryDelayMs, type BatchFailure } from './results.js'
 
 export type AffiliateStageStats = { batches: number; facts: number; lines: number; applied: number; retries: number; failure: BatchFailure | null }
@@ -41,7 +40,9 @@ export type AffiliateStageDeps = {
   ch: ClickHouseClient
   books: BookStore
   /** reference data as the watches hold it now */
-  reference: () => Reference
+  reference: () => ReferenceData
+  /** where the facts are applied: the piscina pool of processor/worker.ts (tests may compute in-process) */
+  pool: { run(task: AffiliateTask): Promise<AffiliateTaskOutput> }
   progressKv: KV
   log: Logger
   consumer: string
@@ -136,19 +137,15 @@ export class AffiliateStage {
 
   async #process(batch: { seq: number; data: Uint8Array }[]) {
     const facts: AccrualFact[] = []
-    const seqOfFact = new Map<AccrualFact, number>()
+    const accSeq: number[] = []
     for (const m of batch)
       for (const line of dec.decode(m.data).split('\n'))
         if (line) {
-          const f = JSON.parse(line) as AccrualFact
-          facts.push(f)
-          seqOfFact.set(f, m.seq)
+          facts.push(JSON.parse(line) as AccrualFact)
+          accSeq.push(m.seq)
         }
-    // the ACCRUALS message a line came from: the fact it was written for (by its cause position)
-    const factSeq = new Map(facts.map((f) => [`${f.affiliateId}:${f.seq}:${f.idx}:${f.n}`, seqOfFact.get(f)!]))
-    const bySeqIdx = new Map(facts.map((f) => [`${f.seq}:${f.idx}:${f.n}`, seqOfFact.get(f)!]))
-    const accSeqOf = (l: NumberedLine) => factSeq.get(`${l.affiliateId}:${l.seq}:${l.idx}:${l.n}`) ?? bySeqIdx.get(`${l.seq}:${l.idx}:${l.n}`) ?? batch[0]!.seq
-    const ref = this.d.reference()
+    const data = this.d.reference()
+    const ref = referenceOf(data)
     // the books the facts touch: their affiliates, the recruiters above them (sub-affiliate shares), the players' parts
     const affs = new Set<number>()
     for (const f of facts) {
@@ -167,24 +164,20 @@ export class AffiliateStage {
       await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: this.stats.applied, pending: this.#pending } satisfies Progress)))
     }
     const books = await this.d.books.load(affs, facts.map((f) => [f.affiliateId, f.playerKey] as [number, string]))
-    const out = applyFacts(books, facts, ref)
+    const out = await this.d.pool.run({ kind: 'affiliate', facts, accSeq, books, ref: data })
     const token = `${this.d.consumer}:${first}-${last}`
-    const rows = out.lines.map((l) => lineRow(l, accSeqOf(l)))
-    if (!redo) await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: rows.join(''), token })
+    if (!redo) await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: out.rows, token })
     else {
       // Books saved for some affiliates mean the insert before them went through; none saved:
       // the lines are all there (skip), none there (write them, with a token of their own:
       // chDB may have kept the first token and lost its part), or some: never guess.
       const have = await this.#present(first, last)
-      if (have === 0 && rows.length > 0) {
-        this.d.log.warn({ first, last, lines: rows.length }, 'affiliate stage: a redone batch found none of its lines; writing them')
-        await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: rows.join(''), token: `${token}:redo:${Date.now()}` })
-      } else if (have > 0 && have < rows.length) throw new Error(`ledger_lines holds ${have} of the ${rows.length} lines of accrual batch ${first}-${last}; not guessing which are missing`)
+      if (have === 0 && out.lines > 0) {
+        this.d.log.warn({ first, last, lines: out.lines }, 'affiliate stage: a redone batch found none of its lines; writing them')
+        await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: out.rows, token: `${token}:redo:${Date.now()}` })
+      } else if (have > 0 && have < out.lines) throw new Error(`ledger_lines holds ${have} of the ${out.lines} lines of accrual batch ${first}-${last}; not guessing which are missing`)
     }
-    // what each line pays, live: per affiliate and minute the event happened in
-    const delta = new DeltaBuilder()
-    for (const l of out.lines) delta.addCommission(delta.row(l.affiliateId, l.occurredAt), l.currency, l.amount)
-    const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }
+    const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: out.delta }
     if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
     await this.d.books.save(out.books)
     await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: last } satisfies Progress)))
@@ -192,42 +185,7 @@ export class AffiliateStage {
     this.stats.applied = last
     this.stats.batches++
     this.stats.facts += facts.length
-    this.stats.lines += out.lines.length
+    this.stats.lines += out.lines
   }
 }
 
-/** A line as a `ledger_lines` row (JSONEachRow); `accSeq`: the ACCRUALS message of its fact. */
-export function lineRow(l: NumberedLine, accSeq: number): string {
-  return (
-    JSON.stringify({
-      affiliate_id: l.affiliateId,
-      no: l.no,
-      line_id: l.id,
-      kind: l.kind,
-      status: l.status,
-      period: l.period,
-      occurred_at: chTime(l.occurredAt),
-      payable_at: l.payableAt === undefined ? null : chTime(l.payableAt),
-      deal_id: l.dealId,
-      deal_version: l.dealVersion,
-      player_key: l.playerKey,
-      player_ref: l.playerRef,
-      cause_event_id: l.causeEventId,
-      original_amount: ledgerAmount(l.originalAmount),
-      original_currency: l.originalCurrency,
-      amount: ledgerAmount(l.amount),
-      currency: l.currency,
-      fx_rate: ledgerAmount(l.fxRate),
-      fx_date: l.fxDate,
-      ref_line_id: l.refLineId ?? '',
-      estimated: l.estimated ? 1 : 0,
-      reason: l.reason,
-      stream_seq: l.seq,
-      stream_idx: l.idx,
-      fact_n: l.n,
-      acc_seq: accSeq,
-      prev_hash: l.prevHash,
-      hash: l.hash,
-    }) + '\n'
-  )
-}

@@ -39,6 +39,7 @@ import { retryDelayMs, type BatchFailure } from './results.js'
 import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
 import type { PlayerState } from './domain/players.js'
+import { referenceData } from './affiliate-compute.js'
 
 export type Progress = { applied: number; pending?: { first: number; last: number } }
 
@@ -353,14 +354,9 @@ export class Processor {
   /** The commission rules' reference data as the watches hold it now; none without the affiliates. */
   #moneyReference(): MoneyReference | undefined {
     if (!this.d.affiliates || !this.d.accrualPartitions) return undefined
-    const parents: MoneyReference['parents'] = {}
-    for (const a of this.d.affiliates.map.values()) {
-      const h = a.parentHistory ?? (a.parentId !== undefined ? [{ from: a.createdAt, parentId: a.parentId }] : [])
-      if (h.some((x) => x.parentId !== null)) parents[String(a.id)] = h
-    }
     const brands: Record<string, number> = {}
     for (const o of this.d.offers?.map.values() ?? []) if (o.brandId) brands[String(o.id)] = o.brandId
-    return { deals: [...this.d.deals.map.values()].map(asDeal), fx: [...(this.d.fx?.map.values() ?? [])], parents, brands }
+    return { ...referenceData(this.d.deals.map.values(), this.d.fx?.map.values() ?? [], this.d.affiliates.map.values()), brands }
   }
 
   /** Click messages in byte-bounded chunks; conversions in ordered tasks, a player always in the

@@ -69,7 +69,7 @@ const rowsOf = (text: string): Record<string, unknown>[] =>
 
 /** The reference data of the commission rules for flat CPA deals, as the consumer passes it. */
 function moneyOf(deals: Record<string, CpaDeal>): MoneyReference {
-  return { deals: Object.values(deals).map(fromCpaDeal), fx: [], parents: {}, brands: {} }
+  return { deals: Object.values(deals).map(fromCpaDeal), fx: [], parents: {}, statuses: {}, brands: {} }
 }
 /** The CPAs a task qualified: what the affiliate stage pays. */
 const qualified = (o: TaskOutput) => o.accruals.filter((f) => f.type === 'qualified')

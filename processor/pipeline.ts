@@ -32,7 +32,8 @@ import { eventRowTsv, type EventRow } from './rows.js'
 import type { Deal } from '../common/deals.js'
 import { historyAt } from '../common/history.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
-import { FxTable, type FxRate } from '../common/fx.js'
+import { FxTable } from '../common/fx.js'
+import type { ReferenceData } from './affiliate-compute.js'
 import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
 
 export type MessageRef = { seq: number; subject: string; start: number; end: number }
@@ -50,15 +51,9 @@ export type TaskInput =
       money?: MoneyReference
     }
 
-/** What the player stage's commission rules read, as of the batch. */
-export type MoneyReference = {
-  deals: Deal[]
-  fx: FxRate[]
-  /** affiliate id → its parents (recruiter, master IB) over time, each from when */
-  parents: Record<string, { from: number; parentId: number | null }[]>
-  /** offer id → its brand */
-  brands: Record<string, number>
-}
+/** What the player stage's commission rules read, as of the batch: the reference data both
+ *  stages read, and offer id → its brand. */
+export type MoneyReference = ReferenceData & { brands: Record<string, number> }
 
 export type DeadLetterRecord = { seq: number; idx: number; subject: string; reason: string; data: string }
 

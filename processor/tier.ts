@@ -16,9 +16,7 @@ import { PlayerStore } from './state.js'
 import { AffiliateStage } from './affiliate-stage.js'
 import { BookStore } from './books.js'
 import { serveSimulations } from './simulate-service.js'
-import { dealFor } from '../common/deals.js'
-import { asDeal, parentAt, statusAt } from '../common/entities.js'
-import { FxTable } from '../common/fx.js'
+import { referenceData } from './affiliate-compute.js'
 import type { WorkerInit } from './worker.js'
 
 /** Run from TypeScript sources (tsx) or from compiled JavaScript alike. */
@@ -73,23 +71,8 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     nc,
     ch,
     books: new BookStore(await openKv(nc, BUCKETS.books)),
-    reference: () => {
-      const all = [...deals.map.values()].map(asDeal)
-      const byId = new Map(all.map((d) => [d.id, d]))
-      return {
-        deal: (id) => byId.get(id),
-        fx: new FxTable([...store.fx.view.map.values()]),
-        parentOf: (id, at) => {
-          const a = affiliates.byId(id)
-          return a ? parentAt(a, at) : undefined
-        },
-        suspended: (id, at) => {
-          const a = affiliates.byId(id)
-          return a ? statusAt(a, at) === 'suspended' : false
-        },
-        ownDeal: (id, at) => dealFor(all, { affiliateId: id, at }),
-      }
-    },
+    reference: () => referenceData(deals.map.values(), store.fx.view.map.values(), affiliates.map.values()),
+    pool,
     progressKv: await openKv(nc, BUCKETS.progress),
     log,
     consumer: 'affiliate-all',

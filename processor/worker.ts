@@ -1,11 +1,12 @@
 /**
- * piscina worker entry: pure compute on a batch. Secrets arrive once, in workerData.
+ * piscina worker entry: pure compute on a batch, of either stage. Secrets arrive once, in workerData.
  */
 import { workerData } from 'node:worker_threads'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { IpStorage } from './domain/visitor.js'
 import { compute, type ComputeContext, type TaskInput, type TaskOutput } from './pipeline.js'
 import { pseudonymizer } from '../common/pseudonym.js'
+import { computeAffiliate, type AffiliateTask, type AffiliateTaskOutput } from './affiliate-compute.js'
 
 export type WorkerInit = { clickSecret: string; pseudonymSecret: string; windowMs: number; ipStorage: IpStorage }
 
@@ -19,6 +20,6 @@ const ctx: ComputeContext = {
   ipKey: init.pseudonymSecret,
 }
 
-export default function run(task: TaskInput): TaskOutput {
-  return compute(task, ctx)
+export default function run(task: TaskInput | AffiliateTask): TaskOutput | AffiliateTaskOutput {
+  return task.kind === 'affiliate' ? computeAffiliate(task) : compute(task, ctx)
 }

@@ -1,0 +1,128 @@
+/**
+ * The affiliate stage's compute, pure, as a worker task: (books, accrual facts, reference data
+ * as plain values) → `ledger_lines` rows, the books' next state, the live commission delta.
+ * It runs on the piscina worker threads beside the player stage's tasks, so the event loop
+ * that feeds both stages only moves bytes (loads, inserts, saves, acknowledgements).
+ */
+import { chTime } from '../common/chtime.js'
+import { dealFor, type Deal } from '../common/deals.js'
+import { FxTable, type FxRate } from '../common/fx.js'
+import { historyAt } from '../common/history.js'
+import { asDeal, type Affiliate, type StoredDeal } from '../common/entities.js'
+import { ledgerAmount } from '../common/money.js'
+import { DeltaBuilder, type DeltaRow } from './delta.js'
+import type { AccrualFact } from './domain/commission/accrual.js'
+import { applyFacts, type Books, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
+
+/** Reference data both stages read, as plain values (it crosses to the worker threads). */
+export type ReferenceData = {
+  deals: Deal[]
+  fx: FxRate[]
+  /** affiliate id → its parents (recruiter, master IB) over time, each from when; only affiliates that ever had one */
+  parents: Record<string, { from: number; parentId: number | null }[]>
+  /** affiliate id → its status over time; only affiliates that were ever suspended */
+  statuses: Record<string, { from: number; status: 'active' | 'suspended' }[]>
+}
+
+/** The reference data from the entities as the watches hold them now. */
+export function referenceData(deals: Iterable<StoredDeal>, fx: Iterable<FxRate>, affiliates: Iterable<Affiliate>): ReferenceData {
+  const parents: ReferenceData['parents'] = {}
+  const statuses: ReferenceData['statuses'] = {}
+  for (const a of affiliates) {
+    const p = a.parentHistory ?? (a.parentId !== undefined ? [{ from: a.createdAt, parentId: a.parentId }] : [])
+    if (p.some((x) => x.parentId !== null)) parents[String(a.id)] = p
+    const s = a.statusHistory ?? [{ from: a.createdAt, status: a.status }]
+    if (s.some((x) => x.status === 'suspended')) statuses[String(a.id)] = s
+  }
+  return { deals: [...deals].map(asDeal), fx: [...fx], parents, statuses }
+}
+
+/** The affiliate stage's view of the reference data. The FX table is built when first asked for. */
+export function referenceOf(d: ReferenceData): Reference {
+  const byId = new Map(d.deals.map((x) => [x.id, x]))
+  let fx: FxTable | undefined
+  return {
+    deal: (id) => byId.get(id),
+    get fx() {
+      return (fx ??= new FxTable(d.fx))
+    },
+    parentOf: (id, at) => {
+      const h = d.parents[String(id)]
+      return h ? (historyAt(h, at)?.parentId ?? undefined) : undefined
+    },
+    suspended: (id, at) => {
+      const h = d.statuses[String(id)]
+      return h ? historyAt(h, at)?.status === 'suspended' : false
+    },
+    ownDeal: (id, at) => dealFor(d.deals, { affiliateId: id, at }),
+  }
+}
+
+export type AffiliateTask = {
+  kind: 'affiliate'
+  facts: AccrualFact[]
+  /** per fact, the ACCRUALS message it came in */
+  accSeq: number[]
+  books: Books
+  ref: ReferenceData
+}
+
+export type AffiliateTaskOutput = {
+  /** `ledger_lines` rows, JSONEachRow */
+  rows: string
+  lines: number
+  books: Books
+  delta: DeltaRow[]
+}
+
+export function computeAffiliate(t: AffiliateTask): AffiliateTaskOutput {
+  const out = applyFacts(t.books, t.facts, referenceOf(t.ref))
+  // a line's ACCRUALS message is its fact's: the fact it was written for has its cause
+  // position (a sub-affiliate share carries the position of the fact that paid the line below)
+  const seqOf = new Map<string, number>()
+  t.facts.forEach((f, i) => seqOf.set(`${f.seq}:${f.idx}:${f.n}`, t.accSeq[i]!))
+  let rows = ''
+  const delta = new DeltaBuilder()
+  for (const l of out.lines) {
+    rows += lineRow(l, seqOf.get(`${l.seq}:${l.idx}:${l.n}`) ?? t.accSeq[0]!)
+    // what each line pays, live: per affiliate and minute the event happened in
+    delta.addCommission(delta.row(l.affiliateId, l.occurredAt), l.currency, l.amount)
+  }
+  return { rows, lines: out.lines.length, books: out.books, delta: delta.rows() }
+}
+
+/** A line as a `ledger_lines` row (JSONEachRow); `accSeq`: the ACCRUALS message of its fact. */
+export function lineRow(l: NumberedLine, accSeq: number): string {
+  return (
+    JSON.stringify({
+      affiliate_id: l.affiliateId,
+      no: l.no,
+      line_id: l.id,
+      kind: l.kind,
+      status: l.status,
+      period: l.period,
+      occurred_at: chTime(l.occurredAt),
+      payable_at: l.payableAt === undefined ? null : chTime(l.payableAt),
+      deal_id: l.dealId,
+      deal_version: l.dealVersion,
+      player_key: l.playerKey,
+      player_ref: l.playerRef,
+      cause_event_id: l.causeEventId,
+      original_amount: ledgerAmount(l.originalAmount),
+      original_currency: l.originalCurrency,
+      amount: ledgerAmount(l.amount),
+      currency: l.currency,
+      fx_rate: ledgerAmount(l.fxRate),
+      fx_date: l.fxDate,
+      ref_line_id: l.refLineId ?? '',
+      estimated: l.estimated ? 1 : 0,
+      reason: l.reason,
+      stream_seq: l.seq,
+      stream_idx: l.idx,
+      fact_n: l.n,
+      acc_seq: accSeq,
+      prev_hash: l.prevHash,
+      hash: l.hash,
+    }) + '\n'
+  )
+}
