@@ -238,7 +238,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const dataDir = tempDir('bench-sustained')
   const app = await spawnApp({
     nodeArgs: ['--max-semi-space-size=32', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)],
-    env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn' },
+    env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn', ...(process.env.PROCESSOR_BATCH_MESSAGES ? { PROCESSOR_BATCH_MESSAGES: process.env.PROCESSOR_BATCH_MESSAGES } : {}) },
   })
   try {
     const r = await sustained({ url: app.url, natsUrl: nats.url, seconds: Number(process.argv[2] ?? 60), rate: Number(process.argv[3] ?? 22_000), money: Number(process.argv[4] ?? 0), say: (s) => process.stderr.write(`${s}\n`) })

@@ -55,7 +55,7 @@ describe('loadConfig defaults', () => {
       clickFlood: { limit: 60, windowMs: 60_000 },
     })
     expect(c.trustProxy).toBe(false)
-    expect(c.processor).toEqual({ threads: 2, batchMessages: 1000, batchWaitMs: 100, ackWaitS: 60, attributionWindowDays: 30, ipStorage: 'pseudonymise' })
+    expect(c.processor).toEqual({ threads: 2, batchMessages: 4000, batchBytes: 8388608, batchWaitMs: 100, ackWaitS: 60, attributionWindowDays: 30, ipStorage: 'pseudonymise' })
     expect(c.outbound).toEqual({ maxAttempts: 6, retryBaseMs: 1000, timeoutMs: 5000, allowPrivate: false })
   })
 

@@ -104,7 +104,8 @@ const EnvSchema = z.object({
   PUBLISH_MAX_INFLIGHT: positiveInt(4),
 
   PROCESSOR_THREADS: positiveInt(2),
-  PROCESSOR_BATCH_MESSAGES: positiveInt(1000),
+  PROCESSOR_BATCH_MESSAGES: positiveInt(4000),
+  PROCESSOR_BATCH_BYTES: positiveInt(8 * 1024 * 1024),
   PROCESSOR_BATCH_WAIT_MS: positiveInt(100),
   PROCESSOR_ACK_WAIT_S: positiveInt(60),
   ATTRIBUTION_WINDOW_DAYS: positiveInt(30),
@@ -147,7 +148,7 @@ export type Config = {
     /** limit 0: off */
     clickFlood: { limit: number; windowMs: number }
   }
-  processor: { threads: number; batchMessages: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number; ipStorage: 'pseudonymise' | 'truncate' | 'full' }
+  processor: { threads: number; batchMessages: number; batchBytes: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number; ipStorage: 'pseudonymise' | 'truncate' | 'full' }
   outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
   secrets: Secrets
   api: ReturnType<typeof apiConfig>
@@ -205,6 +206,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     processor: {
       threads: e.PROCESSOR_THREADS,
       batchMessages: e.PROCESSOR_BATCH_MESSAGES,
+      batchBytes: e.PROCESSOR_BATCH_BYTES,
       batchWaitMs: e.PROCESSOR_BATCH_WAIT_MS,
       ackWaitS: e.PROCESSOR_ACK_WAIT_S,
       attributionWindowDays: e.ATTRIBUTION_WINDOW_DAYS,

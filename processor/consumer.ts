@@ -86,6 +86,8 @@ export type ProcessorDeps = {
   consumer: string
   filterSubject: string
   batchMessages: number
+  /** a batch also closes at this many bytes (a click message holds many events) */
+  batchBytes?: number
   batchWaitMs: number
   ackWaitS: number
 }
@@ -150,8 +152,8 @@ export class Processor {
       max_deliver: -1,
     })
     const c = await nc.jetstream().consumers.get(EVENTS_STREAM, consumer)
-    const iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages * 2) })
-    this.#feed = new BatchFeed(iter, { batchMessages: this.d.batchMessages, batchWaitMs: this.d.batchWaitMs, applied: () => this.#applied, log: this.d.log })
+    const iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages + 1000) })
+    this.#feed = new BatchFeed(iter, { batchMessages: this.d.batchMessages, batchBytes: this.d.batchBytes, batchWaitMs: this.d.batchWaitMs, applied: () => this.#applied, log: this.d.log })
     this.#loop = this.#run()
   }
 

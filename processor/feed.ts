@@ -1,7 +1,9 @@
 /**
  * Batches from a JetStream pull consumer, for a stage that applies them in order: the
  * messages the consumer delivers, buffered, handed out as a batch of up to `batchMessages`
- * once that many are there or `batchWaitMs` has passed since the first. A range recorded as
+ * messages or `batchBytes` bytes (whichever comes first; at least one message) once that much
+ * is there or `batchWaitMs` has passed since the first. Bytes bound a batch of many-event
+ * click messages; the count, one of single-event conversion messages. A range recorded as
  * pending (a batch in flight when the stage stopped) is handed out again with exactly its
  * boundaries. A message at or below the applied position (processed before a crash between
  * saving progress and the ack) is acknowledged and dropped; a redelivery of what is buffered
@@ -12,13 +14,15 @@ import type { Logger } from '../common/log.js'
 
 export class BatchFeed {
   #buffer: JsMsg[] = []
+  /** bytes of the buffered messages */
+  #bytes = 0
   #lastBuffered = 0
   #wake: (() => void) | undefined
   #stopping = false
 
   constructor(
     private readonly iter: ConsumerMessages,
-    private readonly o: { batchMessages: number; batchWaitMs: number; applied: () => number; log: Logger },
+    private readonly o: { batchMessages: number; batchBytes?: number; batchWaitMs: number; applied: () => number; log: Logger },
   ) {
     void this.#fill()
   }
@@ -43,8 +47,20 @@ export class BatchFeed {
       if (m.seq <= this.#lastBuffered) continue
       this.#lastBuffered = m.seq
       this.#buffer.push(m)
-      if (this.#buffer.length === 1 || this.#buffer.length >= this.o.batchMessages) this.#wake?.()
+      this.#bytes += m.data.length
+      if (this.#buffer.length === 1 || this.#full()) this.#wake?.()
     }
+  }
+
+  #full(): boolean {
+    return this.#buffer.length >= this.o.batchMessages || this.#bytes >= (this.o.batchBytes ?? Infinity)
+  }
+
+  /** Take the first `n` buffered messages. */
+  #take(n: number): JsMsg[] {
+    const out = this.#buffer.splice(0, n)
+    for (const m of out) this.#bytes -= m.data.length
+    return out
   }
 
   /** Sleep up to `ms`, or until a message (or stop) wakes us. */
@@ -75,12 +91,16 @@ export class BatchFeed {
       while (this.#buffer.at(-1)!.seq < last && !this.#stopping) await this.#wait(20)
       if (this.#stopping) return undefined
       const n = this.#buffer.findIndex((m) => m.seq > last)
-      return { batch: this.#buffer.splice(0, n < 0 ? this.#buffer.length : n), pendingDone: false }
+      return { batch: this.#take(n < 0 ? this.#buffer.length : n), pendingDone: false }
     }
     const started = Date.now()
-    while (this.#buffer.length < this.o.batchMessages && Date.now() - started < this.o.batchWaitMs && !this.#stopping) {
+    while (!this.#full() && Date.now() - started < this.o.batchWaitMs && !this.#stopping) {
       await this.#wait(this.o.batchWaitMs - (Date.now() - started))
     }
-    return { batch: this.#buffer.splice(0, this.o.batchMessages), pendingDone: false }
+    let n = 0
+    let bytes = 0
+    const maxBytes = this.o.batchBytes ?? Infinity
+    while (n < this.#buffer.length && n < this.o.batchMessages && (n === 0 || bytes + this.#buffer[n]!.data.length <= maxBytes)) bytes += this.#buffer[n++]!.data.length
+    return { batch: this.#take(n), pendingDone: false }
   }
 }

@@ -62,6 +62,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     consumer: 'processor-all',
     filterSubject: 'ev.>',
     batchMessages: cfg.processor.batchMessages,
+    batchBytes: cfg.processor.batchBytes,
     batchWaitMs: cfg.processor.batchWaitMs,
     ackWaitS: cfg.processor.ackWaitS,
   })
