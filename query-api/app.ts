@@ -16,6 +16,7 @@ import { brandRoutes, offerRoutes } from './routes/catalog.js'
 import { dealRoutes } from './routes/deals.js'
 import { fxRoutes } from './routes/fx.js'
 import { ledgerRoutes } from './routes/ledger.js'
+import { commissionRoutes } from './routes/commission.js'
 import { linkRoutes } from './routes/links.js'
 import { playerRoutes } from './routes/players.js'
 import { postbackRoutes } from './routes/postbacks.js'
@@ -31,6 +32,7 @@ const RESOURCES: ApiPlugin[] = [
   linkRoutes,
   dealRoutes,
   ledgerRoutes,
+  commissionRoutes,
   fxRoutes,
   sourceRoutes,
   reportRoutes,

@@ -51,6 +51,8 @@ export type ApiDeps = {
   allowPrivateEndpoints?: boolean
   /** per-player state (read only here: the migration import's dry run) */
   players?: KV
+  /** the affiliate stage's books (read only here: the running RevShare balance) */
+  books?: KV
   /** the keyed hash of a player id the processor records (the audit log keys players by it) */
   pseudonym?: (playerId: string) => string
   /** requests per client address and window on /api (none: unlimited) */

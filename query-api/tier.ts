@@ -66,6 +66,7 @@ export async function startQueryApi(
     hub,
     async routes(app: FastifyInstance) {
       const players = await openKv(nc, BUCKETS.players)
+      const books = await openKv(nc, BUCKETS.books)
       // The query-api's own context: its security headers, hooks, validator and document
       // cover the dashboard, /api and /ws; the click path (/c/:code, /t.js, /postback,
       // registered by ingest at the root) keeps its own headers and cost.
@@ -85,6 +86,7 @@ export async function startQueryApi(
           allowPrivateEndpoints: cfg.outbound.allowPrivate,
           rateLimit: cfg.api.rateLimit,
           players,
+          books,
           pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),
           publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
           simulate: async (scenario) => {

@@ -149,6 +149,48 @@ describe('commission: the running system writes the simulator’s ledger', () =>
     }
   })
 
+  it('the commission views: the overview by deal and period, live earnings with the RevShare balance, and each player from deposits to commission', async () => {
+    const gamma = affs[2]!
+    const month = new Date().toISOString().slice(0, 7)
+    await waitFor('every fact applied', async () => (await app.call('GET', '/api/status')).body.affiliateStage.lines, (n: number) => n >= 9, 30_000)
+    const ov = await app.call('GET', '/api/commission/overview')
+    expect(ov.status).toBe(200)
+    const g = ov.body.items.filter((r: { affiliateId: number }) => r.affiliateId === gamma)
+    // 2 × 5 CPL + 100 CPA + 30% × 170 NGR, all payable (no hold)
+    expect(g).toEqual([
+      { affiliateId: gamma, affiliate: 'Gamma', dealId: deals[2]!.id, deal: 'Gamma hybrid', brandId: null, brand: null, period: month, currency: 'EUR', accrued: '161', payable: '161', pending: '0', held: '0', lines: 5 },
+    ])
+    expect(ov.body.items.filter((r: { affiliateId: number }) => r.affiliateId === affs[1]).map((r: { accrued: string; currency: string }) => [r.accrued, r.currency])).toEqual([['75.1', 'USD']])
+    expect((await app.call('GET', `/api/commission/overview?period=${month}&affiliateId=${gamma}`)).body.items).toHaveLength(1)
+    expect((await app.call('GET', '/api/commission/overview?period=2026-13')).status).toBe(400)
+
+    const earn = await app.call('GET', `/api/commission/earnings?affiliateId=${gamma}`)
+    expect(earn.status).toBe(200)
+    expect(earn.body.byCurrency).toEqual([{ currency: 'EUR', today: '161', thisMonth: '161', pending: '0', held: '0' }])
+    // the running balance: this month's NGR 240 − 70 pays 30%
+    expect(earn.body.revshare).toEqual([{ dealId: deals[2]!.id, deal: 'Gamma hybrid', currency: 'EUR', carryover: true, periods: [{ period: month, ngr: '170', carriedIn: '0', net: '170', pays: '51', adminFee: '0' }] }])
+    expect((await app.call('GET', '/api/commission/earnings')).status).toBe(400)
+
+    const pl = await app.call('GET', `/api/commission/players?affiliateId=${gamma}&month=${month}`)
+    expect(pl.status).toBe(200)
+    const byNgr = [...pl.body.items].sort((a: { money: { ngr: string }[] }, b: { money: { ngr: string }[] }) => Number(b.money[0]!.ngr) - Number(a.money[0]!.ngr))
+    // gm-1: FTD 25, bets 400 − wins 150 = GGR 250, − bonus 10 = NGR 240; CPL 5 + CPA 100 + 30% × 240
+    // gm-2: FTD 10, GGR = NGR = −70; CPL 5, and the RevShare it took back (51 − 72)
+    expect(byNgr.map((p: { money: unknown; commission: unknown }) => [p.money, p.commission])).toEqual([
+      [[{ currency: 'EUR', deposits: '25', ggr: '250', ngr: '240' }], [{ currency: 'EUR', amount: '177', lines: 3 }]],
+      [[{ currency: 'EUR', deposits: '10', ggr: '-70', ngr: '-70' }], [{ currency: 'EUR', amount: '-16', lines: 2 }]],
+    ])
+    expect(pl.body.items.every((p: { player: string }) => /^[0-9a-f]{32}$/.test(p.player))).toBe(true)
+
+    // an affiliate sees its own, never another's
+    const token = (await app.call('POST', `/api/affiliates/${gamma}/tokens`, {})).body.token
+    const aff = api(app.url, token)
+    expect((await aff('GET', '/api/commission/overview')).body.items.map((r: { affiliateId: number }) => r.affiliateId)).toEqual([gamma])
+    expect((await aff('GET', '/api/commission/earnings')).body.byCurrency[0].thisMonth).toBe('161')
+    expect((await aff('GET', '/api/commission/players')).body.items).toHaveLength(2)
+    for (const path of ['/api/commission/overview', '/api/commission/earnings', '/api/commission/players']) expect((await aff('GET', `${path}?affiliateId=${affs[0]}`)).status).toBe(403)
+  })
+
   it('an affiliate reads and checks its own ledger, never another’s', async () => {
     const token = (await app.call('POST', `/api/affiliates/${affs[0]}/tokens`, {})).body.token
     const aff = api(app.url, token)

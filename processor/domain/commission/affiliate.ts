@@ -13,7 +13,7 @@
 import type { Deal, DealTerms, DealVersion } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
 import type { AccrualFact } from './accrual.js'
-import { applyBands, bandIndex } from './bands.js'
+import { bandIndex, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
 import type { FxTable } from '../../../common/fx.js'
 import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from '../../../common/ledger.js'
 import { dayOf, periodOf } from './periods.js'
@@ -79,7 +79,7 @@ type PlayerBook = {
   clawback?: Record<string, { slot?: string; line?: string; price?: string; ngr: string; absorbed: string }>
 }
 
-type RsPeriod = { start: number; base: string; paid: string; version: number }
+export type { RsPeriod }
 
 export type AffiliateBook = {
   /** the last fact applied: [seq, idx, n] */
@@ -334,12 +334,7 @@ class Writer {
     slot.base = new D(slot.base).plus(conv.amount).toFixed()
     slot.version = f.dealVersion
     // each period at the terms of its own latest version; a carry flows into the next
-    let carry = new D(0)
-    for (const [p, s] of Object.entries(periods).sort(([, x], [, y]) => x.start - y.start)) {
-      const terms = this.terms(f.dealId, s.version)?.revshare ?? rs
-      const net = carry.plus(s.base)
-      // the admin fee comes off positive NGR; a negative balance carries whole
-      const pays = net.gt(0) ? applyBands(terms.bands, terms.mode, net.times(new D(1).minus(terms.adminFee))).toDecimalPlaces(LEDGER_SCALE) : new D(0)
+    for (const { period: p, slot: s, terms, carriedIn: carry, net, pays } of revshareWalk(periods, (v) => this.terms(f.dealId, v)?.revshare ?? rs)) {
       const delta = pays.minus(s.paid)
       if (!delta.isZero()) {
         const own = p === b.period
@@ -364,7 +359,6 @@ class Writer {
         })
       }
       s.paid = pays.toFixed()
-      carry = terms.carryover ? D.min(0, net) : new D(0)
     }
     if (t.cpa?.clawback) {
       const c = this.clawback(f.affiliateId, f.playerKey, f.dealId)
