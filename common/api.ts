@@ -65,3 +65,46 @@ export type EventLogRow = {
 
 /** A list page. */
 export type Items<T> = { items: T[]; next?: string | number }
+
+/** The commission overview: one row per affiliate, deal, period and currency. */
+export type CommissionOverviewRow = {
+  affiliateId: number
+  affiliate: string
+  dealId: string
+  deal: string
+  brandId: number | null
+  brand: string | null
+  period: string
+  currency: string
+  /** every line's amount added up: what the period has accrued so far */
+  accrued: string
+  payable: string
+  pending: string
+  held: string
+  lines: number
+}
+
+/** A deal's running RevShare balance: its periods in order, each with the NGR carried in. */
+export type RevshareBalance = {
+  dealId: string
+  deal: string
+  currency: string
+  carryover: boolean
+  periods: { period: string; ngr: string; carriedIn: string; net: string; pays: string; adminFee: string }[]
+}
+
+/** An affiliate's earnings, live. */
+export type Earnings = {
+  affiliateId: number
+  asOf: number
+  byCurrency: { currency: string; today: string; thisMonth: string; pending: string; held: string }[]
+  revshare: RevshareBalance[]
+}
+
+/** A player (by pseudonym) in a month: money per currency, and the commission it earned. */
+export type PlayerBreakdown = {
+  player: string
+  money: { currency: string; deposits: string; ggr: string; ngr: string }[]
+  commission: { currency: string; amount: string; lines: number }[]
+  events: number
+}

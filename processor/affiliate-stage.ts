@@ -177,9 +177,10 @@ export class AffiliateStage {
         await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: out.rows, token: `${token}:redo:${Date.now()}` })
       } else if (have > 0 && have < out.lines) throw new Error(`ledger_lines holds ${have} of the ${out.lines} lines of accrual batch ${first}-${last}; not guessing which are missing`)
     }
+    await this.d.books.save(out.books)
+    // after the books: a reader the delta wakes finds the running balances it changed
     const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: out.delta }
     if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
-    await this.d.books.save(out.books)
     await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: last } satisfies Progress)))
     this.#pending = undefined
     this.stats.applied = last

@@ -9,6 +9,7 @@ import type { KV } from 'nats'
 import { z } from 'zod'
 import { queryRows } from '../../clickhouse/client.js'
 import { FACT_SUMS_SQL, GGR_SQL, NGR_SQL } from '../../clickhouse/facts.js'
+import type { CommissionOverviewRow, Earnings, PlayerBreakdown, RevshareBalance } from '../../common/api.js'
 import { asDeal } from '../../common/entities.js'
 import { HttpError } from '../../common/errors.js'
 import { canonicalAmount } from '../../common/money.js'
@@ -25,23 +26,6 @@ const PlayersQuery = z.object({ affiliateId: ParamId.optional(), month: Month.op
 
 const amount = (s: string) => canonicalAmount(s)
 const currentMonth = () => new Date().toISOString().slice(0, 7)
-
-export type OverviewRow = {
-  affiliateId: number
-  affiliate: string
-  dealId: string
-  deal: string
-  brandId: number | null
-  brand: string | null
-  period: string
-  currency: string
-  /** every line's amount added up: what the period has accrued so far */
-  accrued: string
-  payable: string
-  pending: string
-  held: string
-  lines: number
-}
 
 /** Each line counted once (the table may hold a line twice until it merges). */
 const LINES = 'ledger_lines AS t FINAL'
@@ -70,7 +54,7 @@ export const commissionRoutes: ApiPlugin = (app, d) => {
          LIMIT 5000`,
         { a: affiliateId ?? 0, p: req.query.period ?? '' },
       )
-      const items: OverviewRow[] = rows.map((r) => {
+      const items: CommissionOverviewRow[] = rows.map((r) => {
         const deal = dealOf(d, r.deal)
         const brand = deal?.brandId !== undefined ? d.store.brands.get(deal.brandId) : undefined
         return {
@@ -114,12 +98,13 @@ export const commissionRoutes: ApiPlugin = (app, d) => {
          FROM ${LINES} WHERE t.affiliate_id = {a:UInt32} GROUP BY currency ORDER BY currency`,
         { a: affiliateId, today },
       )
-      return {
+      const out: Earnings = {
         affiliateId,
         asOf: now.getTime(),
         byCurrency: rows.map((r) => ({ currency: r.currency, today: amount(r.today), thisMonth: amount(r.month), pending: amount(r.pending), held: amount(r.held) })),
         revshare: await revshareBalances(d, affiliateId),
       }
+      return out
     },
   )
 
@@ -151,8 +136,7 @@ export const commissionRoutes: ApiPlugin = (app, d) => {
          GROUP BY player, currency LIMIT 10000`,
         { a: affiliateId, s: start },
       )
-      type Player = { player: string; money: { currency: string; deposits: string; ggr: string; ngr: string }[]; commission: { currency: string; amount: string; lines: number }[]; events: number }
-      const by = new Map<string, Player>()
+      const by = new Map<string, PlayerBreakdown>()
       const get = (p: string) => by.get(p) ?? (by.set(p, { player: p, money: [], commission: [], events: 0 }), by.get(p)!)
       for (const f of facts) {
         const p = get(f.player)
@@ -174,14 +158,6 @@ function dealOf(d: ApiDeps, id: string) {
   return undefined
 }
 
-export type RevshareBalance = {
-  dealId: string
-  deal: string
-  currency: string
-  carryover: boolean
-  periods: { period: string; ngr: string; carriedIn: string; net: string; pays: string; adminFee: string }[]
-}
-
 /** The affiliate stage's running RevShare balance per deal (its books), walked as it pays. */
 async function revshareBalances(d: ApiDeps, affiliateId: number): Promise<RevshareBalance[]> {
   const kv: KV | undefined = d.books
@@ -193,8 +169,10 @@ async function revshareBalances(d: ApiDeps, affiliateId: number): Promise<Revsha
   for (const [dealId, periods] of Object.entries(core.rs ?? {})) {
     const deal = dealOf(d, dealId)
     if (!deal) continue
-    const latest = deal.versions.at(-1)!.terms
-    if (!latest.revshare) continue
+    // each period at the terms of the version it was paid at (a later version may have dropped RevShare)
+    const withRs = deal.versions.filter((v) => v.terms.revshare)
+    const latest = withRs.at(-1)?.terms
+    if (!latest?.revshare) continue
     const termsOf = (v: number) => deal.versions.find((x) => x.version === v)?.terms.revshare ?? latest.revshare!
     out.push({
       dealId,

@@ -4,7 +4,7 @@
 import type { AttemptView, Brand, EventLogRow, SourceView } from '../../../common/api'
 import { CONVERSION_KINDS, SUB_IDS } from '../../../common/vocabulary'
 
-export type { Affiliate, AuditRecord, Brand, ChainCheck, DealTerms, DealView, Endpoint, Items, LandingPage, LedgerCheck, LedgerLineView, Link, Offer } from '../../../common/api'
+export type { Affiliate, AuditRecord, Brand, ChainCheck, CommissionOverviewRow, DealTerms, Earnings, PlayerBreakdown, RevshareBalance, DealView, Endpoint, Items, LandingPage, LedgerCheck, LedgerLineView, Link, Offer } from '../../../common/api'
 export type Status = Brand['status']
 export type SubId = (typeof SUB_IDS)[number]
 export type Subs = Partial<Record<SubId, string>>
