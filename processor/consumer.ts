@@ -34,7 +34,7 @@ import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_
 import { clickSubs } from '../common/clicksubs.js'
 import { deliveriesFor, wantsSubs } from '../common/outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
-import { chTime, playerKey, type MessageRef, type MoneyReference, type TaskInput, type TaskOutput } from './pipeline.js'
+import { chTime, stateKeys, type MessageRef, type MoneyReference, type TaskInput, type TaskOutput } from './pipeline.js'
 import { retryDelayMs, type BatchFailure } from './results.js'
 import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
@@ -235,8 +235,7 @@ export class Processor {
     const redo = this.#touched?.first === first && this.#touched.last === last
     lap('progress')
 
-    const { tasks, playerKeys, keysOf } = this.#tasks(batch)
-    const players = await this.d.players.load(playerKeys)
+    const tasks = await this.#tasks(batch)
     lap('load')
     // every version, not the current value: the workers choose by the click's time
     const windows: Record<string, WindowVersion[]> = {}
@@ -245,13 +244,7 @@ export class Processor {
       if (versions.length > 0) windows[String(o.id)] = versions
     }
     const money = tasks.some((t) => t.kind === 'conversions') ? this.#moneyReference() : undefined
-    for (const t of tasks) {
-      if (t.kind !== 'conversions') continue
-      // each task gets its own players' states only
-      const own: Record<string, PlayerState> = {}
-      for (const k of keysOf.get(t) ?? []) if (players[k]) own[k] = players[k]!
-      Object.assign(t, { players: own, windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'players' | 'windows' | 'money'>)
-    }
+    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'windows' | 'money'>)
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     lap('compute')
 
@@ -361,16 +354,17 @@ export class Processor {
     return { ...referenceData(this.d.deals.map.values(), this.d.fx?.map.values() ?? [], this.d.affiliates.map.values()), brands }
   }
 
-  /** Click messages in byte-bounded chunks; conversions in ordered tasks, a player always in the
-   *  same one (per-player order), spread over `conversionLanes` tasks so the workers share them. */
-  #tasks(batch: JsMsg[]): { tasks: TaskInput[]; playerKeys: string[]; keysOf: Map<TaskInput, string[]> } {
+  /** Click messages in byte-bounded chunks; conversions in ordered tasks, each with the states
+   *  of the players it names. A player is always in one task (per-player order), and so are
+   *  players being joined (a click key and the player id that names the same click, or a click
+   *  key already joined to its player): messages that share a key, directly or through such a
+   *  join, share a task. They spread over `conversionLanes` tasks so the workers share them. */
+  async #tasks(batch: JsMsg[]): Promise<TaskInput[]> {
     const tasks: TaskInput[] = []
-    const playerKeys: string[] = []
     let chunk: JsMsg[] = []
     let bytes = 0
     const lanes = Math.max(1, this.d.conversionLanes ?? 1)
-    const conv: JsMsg[][] = Array.from({ length: lanes }, () => [])
-    const laneKeys: string[][] = Array.from({ length: lanes }, () => [])
+    const convs: { m: JsMsg; keys: string[] }[] = []
     for (const m of batch) {
       if (parseEventSubject(m.subject)?.kind === 'click') {
         chunk.push(m)
@@ -388,27 +382,57 @@ export class Processor {
           try {
             const x = JSON.parse(line) as { id?: unknown; playerId?: unknown; clickId?: unknown } | null
             if (!x || typeof x.id !== 'string') continue // the worker dead-letters it with the reason
-            keys.push(playerKey({ id: x.id, playerId: typeof x.playerId === 'string' ? x.playerId : undefined, clickId: typeof x.clickId === 'string' ? x.clickId : undefined }))
+            keys.push(...stateKeys({ id: x.id, playerId: typeof x.playerId === 'string' ? x.playerId : undefined, clickId: typeof x.clickId === 'string' ? x.clickId : undefined }))
           } catch {
             // undecodable: the worker dead-letters it with the reason
           }
         }
-        // the message goes whole to its first player's task, with every player it names
-        const lane = keys.length > 0 ? fnv1a(keys[0]!) % lanes : 0
-        playerKeys.push(...keys)
-        laneKeys[lane]!.push(...keys)
-        conv[lane]!.push(m)
+        convs.push({ m, keys })
       }
     }
     if (chunk.length > 0) tasks.push({ kind: 'clicks', ...pack(chunk) })
-    const keysOf = new Map<TaskInput, string[]>()
+    if (convs.length === 0) return tasks
+
+    const players = await this.d.players.load(convs.flatMap((c) => c.keys))
+    // a click key joined to its player: the player's state too
+    const joined = [...new Set(Object.values(players).flatMap((st) => (st.joinedTo && !(st.joinedTo in players) ? [st.joinedTo] : [])))]
+    if (joined.length > 0) Object.assign(players, await this.d.players.load(joined))
+    // group messages by shared keys (union-find over keys), a group's lane by its least key
+    const parent = new Map<string, string>()
+    const find = (k: string): string => {
+      let r = k
+      while (parent.has(r) && parent.get(r) !== r) r = parent.get(r)!
+      parent.set(k, r)
+      return r
+    }
+    const union = (a: string, b: string) => {
+      const [x, y] = [find(a), find(b)]
+      if (x !== y) parent.set(x < y ? y : x, x < y ? x : y)
+    }
+    for (const c of convs) {
+      for (const k of c.keys) {
+        if (!parent.has(k)) parent.set(k, k)
+        const to = players[k]?.joinedTo
+        if (to) {
+          if (!parent.has(to)) parent.set(to, to)
+          union(k, to)
+        }
+      }
+      for (const k of c.keys.slice(1)) union(c.keys[0]!, k)
+    }
+    const conv: JsMsg[][] = Array.from({ length: lanes }, () => [])
+    const own: Record<string, PlayerState>[] = Array.from({ length: lanes }, () => ({}))
+    for (const c of convs) {
+      const lane = c.keys.length > 0 ? fnv1a(find(c.keys[0]!)) % lanes : 0
+      conv[lane]!.push(c.m)
+      for (const k of c.keys) {
+        for (const x of [k, players[k]?.joinedTo]) if (x && players[x]) own[lane]![x] = players[x]!
+      }
+    }
     conv.forEach((c, lane) => {
-      if (c.length === 0) return
-      const t: TaskInput = { kind: 'conversions', ...pack(c), players: {} }
-      tasks.push(t)
-      keysOf.set(t, laneKeys[lane]!)
+      if (c.length > 0) tasks.push({ kind: 'conversions', ...pack(c), players: own[lane]! })
     })
-    return { tasks, playerKeys, keysOf }
+    return tasks
   }
 
   /** Whether the batch's marker row (its last insert) is in ClickHouse. */

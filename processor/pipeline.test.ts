@@ -7,7 +7,7 @@ import { CONVERSION_KINDS, DETAIL_FIELDS, encodeEvents, MAX_EVENT_TS, type Click
 import { eventSubject } from '../common/subjects.js'
 import type { PlayerState } from './domain/players.js'
 import { chTime, computeClicks, computeConversions, playerKey, type ComputeContext, type MessageRef, type MoneyReference, type TaskOutput } from './pipeline.js'
-import { fromCpaDeal } from '../common/deals.js'
+import { DealSchema, fromCpaDeal } from '../common/deals.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 import { BROWSER_UA } from '../test/helpers/scenario.js'
 
@@ -463,7 +463,10 @@ describe('computeConversions', () => {
     expect(out.delta).toEqual([{ affiliateId: 7, minute: M0, clicks: 0, registrations: 1, ftds: 1, unattributed: 0, commission: {} }])
 
     const key = playerKey({ playerId: 'alice', id: r.id })
-    expect(Object.keys(out.players)).toEqual([key])
+    // the player's state, and its click's key pointing at it (a later event bringing the click alone goes to alice)
+    const clickKey = playerKey({ clickId: r.clickId, id: r.id })
+    expect(Object.keys(out.players).sort()).toEqual([key, clickKey].sort())
+    expect(out.players[clickKey]).toEqual({ pos: [10, 0], affiliateId: 0, linkId: 0, offerId: 0, joinedTo: key })
     expect(out.players[key]).toMatchObject({
       pos: [11, 0],
       affiliateId: 7,
@@ -873,5 +876,76 @@ describe('event time: when a conversion happened, not when it arrived', () => {
     const facts = out.factRows.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(facts).toEqual([expect.objectContaining({ kind: 'deposit', day: '2026-11-23', ts: chTime(midnight + MIN), occurred_at: chTime(midnight - MIN) })])
     expect(rowsOf(out.eventRows)[1]).toMatchObject({ kind: 'deposit', ts: chTime(midnight + MIN), occurred_at: chTime(midnight - MIN) })
+  })
+})
+
+describe('a cookieless first deposit joins its player', () => {
+  // CPA 100 for a first deposit of at least 20 and wagering of at least 100: the FTD and the
+  // wagering come under different keys unless they are joined
+  const money: MoneyReference = {
+    deals: [DealSchema.parse({ id: 'd1', name: 'wagering CPA', affiliateId: 7, versions: [{ version: 1, effectiveFrom: 0, createdAt: 0, terms: { currency: 'EUR', cpa: { amount: '100', qualification: { minFirstDeposit: '20', minWagering: '100' } }, revshare: { bands: [{ from: '0', rate: '0.25' }] } } }] })],
+    fx: [],
+    parents: {},
+    statuses: {},
+    brands: {},
+  }
+  const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+  const ftd = { kind: 'ftd', id: '1:ftd-c', sourceId: 1, eventId: 'ftd-c', ts: T0, clickId, amount: '50', currency: 'EUR' } satisfies ConversionEvent
+  const reg = { kind: 'registration', id: '1:reg-p', sourceId: 1, eventId: 'reg-p', ts: T0 + 1000, playerId: 'noor', clickId } satisfies ConversionEvent
+  const act = { kind: 'activity', id: '1:act-p', sourceId: 1, eventId: 'act-p', ts: T0 + 2000, playerId: 'noor', currency: 'EUR', details: { date: '2026-11-23', bets: '160', wins: '40' } } satisfies ConversionEvent
+  const clickKey = playerKey(ftd)
+  const playerKeyOf = playerKey(reg)
+
+  /** Each event in its own batch (as the consumer would: the states saved so far), or all in one. */
+  function run(events: ConversionEvent[], split: boolean) {
+    let players: Record<string, PlayerState> = {}
+    const outs: TaskOutput[] = []
+    const batches = split ? events.map((e) => [e]) : [events]
+    let seq = 500
+    for (const b of batches) {
+      const o = computeConversions({ kind: 'conversions', ...pack(b.map((e) => ({ seq: seq++, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }))), players, money }, ctx)
+      players = { ...players, ...o.players }
+      outs.push(o)
+    }
+    return { players, facts: outs.flatMap((o) => o.accruals), counts: outs.map((o) => o.counts) }
+  }
+
+  for (const split of [false, true])
+    it(`FTD by click alone, then the registration naming player and click, then play: one CPA, every fact under the click's key (${split ? 'a batch each' : 'one batch'})`, () => {
+      const { players, facts } = run([ftd, reg, act], split)
+      expect(facts.filter((f) => f.type === 'qualified')).toHaveLength(1)
+      expect(facts.find((f) => f.type === 'qualified')).toMatchObject({ eventId: act.id, affiliateId: 7, why: expect.stringMatching(/wagering 160\.00 EUR ≥ 100\.00 EUR/) })
+      // ledger ids and books by one stable processing key: the click's, where the money started
+      expect(new Set(facts.map((f) => f.playerKey))).toEqual(new Set([clickKey]))
+      expect(players[clickKey]).toMatchObject({ joinedTo: playerKeyOf })
+      expect(players[playerKeyOf]).toMatchObject({ affiliateId: 7, moneyKey: clickKey, ftdEventId: ftd.id })
+    })
+
+  for (const split of [false, true])
+    it(`the registration first, then an FTD by click alone, then play: the FTD goes to the player; one CPA (${split ? 'a batch each' : 'one batch'})`, () => {
+      const { players, facts, counts } = run([reg, ftd, act], split)
+      expect(facts.filter((f) => f.type === 'qualified')).toHaveLength(1)
+      expect(new Set(facts.map((f) => f.playerKey))).toEqual(new Set([playerKeyOf]))
+      expect(players[clickKey]).toEqual({ pos: [500, 0], affiliateId: 0, linkId: 0, offerId: 0, joinedTo: playerKeyOf })
+      expect(players[playerKeyOf]).toMatchObject({ ftdEventId: ftd.id })
+      expect(counts.some((c) => (c['join.followed'] ?? 0) > 0)).toBe(true)
+    })
+
+  it('the FTD again after the join: already recorded, no second CPA; without a join the two keys would each count their own', () => {
+    const joined = run([ftd, reg, act, { ...ftd, id: '1:ftd-c2', eventId: 'ftd-c2' }], true)
+    expect(joined.facts.filter((f) => f.type === 'qualified')).toHaveLength(1)
+    // the registration naming another click: nothing joins them, the wagering
+    // is the player's and the FTD the click's, so the CPA never qualifies
+    const otherClick = signer.issue({ ts: T0 - 2 * MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+    const apart = run([ftd, { ...reg, clickId: otherClick }, act], true)
+    expect(apart.facts.filter((f) => f.type === 'qualified')).toHaveLength(0)
+  })
+
+  it('two players naming one click: the click stays joined to the first; the second keeps its own state', () => {
+    const other = { ...reg, id: '1:reg-q', eventId: 'reg-q', playerId: 'omar', ts: T0 + 3000 }
+    const { players, counts } = run([ftd, reg, other], true)
+    expect(players[clickKey]!.joinedTo).toBe(playerKeyOf)
+    expect(players[playerKey(other)]!.moneyKey).toBeUndefined()
+    expect(counts.some((c) => (c['join.taken_over'] ?? 0) === 1)).toBe(true)
   })
 })

@@ -24,7 +24,7 @@ import { parseEventSubject } from '../common/subjects.js'
 import { FACT_FIELDS } from '../clickhouse/facts.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import { storedIp, visitor, type IpStorage } from './domain/visitor.js'
-import { applyConversion, applyReassign, type ConversionOutcome, type PlayerState, type Released } from './domain/players.js'
+import { applyConversion, applyReassign, type ConversionOutcome, type PlayerState, type Pos, type Released } from './domain/players.js'
 import { windowAt } from './domain/attribution.js'
 import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
@@ -134,11 +134,17 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     const ev = acc.settle('decode', decodeConversion(at.line, parseEventSubject(at.m.subject)?.kind), at)
     if (ev === undefined) continue
     const playerRef = playerRefOf(ev, ctx)
-    const key = playerKey(ev)
-    const applied = acc.settle('convert', convert(ev, players.get(key), at, playerRef, input, ctx), at)
+    const j = joinOf(ev, players, at)
+    const key = j.key
+    if (j.count) acc.count(j.count)
+    const applied = acc.settle('convert', convert(ev, j.prior, at, playerRef, input, ctx), at)
     if (applied === undefined) continue
     players.set(key, applied.next)
     changed[key] = applied.next
+    if (j.alias) {
+      players.set(j.alias.key, j.alias.state)
+      changed[j.alias.key] = j.alias.state
+    }
     acc.events++
     // the event's own row, then those of the parked events it released
     const written: { e: RowSource; a: Applied }[] = [{ e: applied.source, a: applied }, ...(applied.released ?? []).map((r) => ({ e: rowSource(r.ev), a: r }))]
@@ -147,7 +153,8 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
       if (money && a.status === 'attributed' && e.kind !== 'reassign') {
         const out = playerMoney(playerMoneyState ?? {}, e as MoneyEvent, {
           affiliateId: a.affiliateId,
-          playerKey: key,
+          // ledger ids and books by the key the player's money started under (a cookieless FTD's click)
+          playerKey: applied.next.moneyKey ?? key,
           playerRef,
           seq: at.m.seq,
           idx: at.idx,
@@ -476,6 +483,41 @@ class Accumulator {
 /** KV key of a player's state. */
 export function playerKey(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'>): string {
   return playerStateKey(e)
+}
+
+/** The state keys an event may touch: its own, and for an event that names both its player
+ *  and a click, the click's (a cookieless first deposit may be waiting there). */
+export function stateKeys(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'>): string[] {
+  const own = playerKey(e)
+  return e.playerId && e.clickId ? [own, playerStateKey({ id: e.id, clickId: e.clickId })] : [own]
+}
+
+/**
+ * One player, one key. A first deposit reported with its click and no player id (cookieless) is
+ * keyed by its click; the player's later events by the player id. The first event that names
+ * both joins them, whichever came first:
+ *   - the click's state holds money or a binding and the player id has none: the player takes
+ *     it over, with its money still under the click's key (ledger ids and books stay the same);
+ *   - either way, the click's key then points at the player's (`joinedTo`), so a later event
+ *     that brings the click alone is applied to the player.
+ * Both holding state already (two players claiming one click) joins nothing: counted as
+ * `join.conflict`. An event on a joined click key goes to its player.
+ */
+function joinOf(ev: Decoded, players: Map<string, PlayerState>, at: At): { key: string; prior: PlayerState | undefined; alias?: { key: string; state: PlayerState }; count?: string } {
+  const own = playerKey(ev)
+  const st = players.get(own)
+  if (st?.joinedTo) return { key: st.joinedTo, prior: players.get(st.joinedTo), count: 'join.followed' }
+  if (ev.kind === 'reassign' || !ev.playerId || !('clickId' in ev) || !ev.clickId) return { key: own, prior: st }
+  const ck = playerStateKey({ id: ev.id, clickId: ev.clickId })
+  if (ck === own) return { key: own, prior: st }
+  const cst = players.get(ck)
+  if (cst?.joinedTo) return { key: own, prior: st }
+  const pos: Pos = [at.m.seq, at.idx]
+  const alias = { key: ck, state: { pos, affiliateId: 0, linkId: 0, offerId: 0, joinedTo: own } satisfies PlayerState }
+  if (!cst) return { key: own, prior: st, alias }
+  if (st) return { key: own, prior: st, count: 'join.conflict' }
+  const { joinedTo: _j, ...taken } = cst
+  return { key: own, prior: { ...taken, moneyKey: cst.moneyKey ?? ck }, alias, count: 'join.taken_over' }
 }
 
 const dec = new TextDecoder()

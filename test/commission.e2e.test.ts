@@ -372,3 +372,45 @@ describe('a suspended affiliate', () => {
     expect(rows).toEqual([expect.objectContaining({ status: 'attributed', reason: 'first_deposit' })])
   })
 })
+
+describe('a cookieless first deposit', () => {
+  it('joins its player when the registration names both: the wagering after it qualifies one CPA, whichever came first', async () => {
+    const a = (await app.call('POST', '/api/affiliates', { name: 'Lambda' })).body
+    const code = (await app.call('POST', '/api/links', { affiliateId: a.id, destination: 'https://brand.example/?cid={click_id}' })).body.code
+    const terms = { currency: 'EUR', cpa: { amount: '90', qualification: { minFirstDeposit: '20', minWagering: '100' } } }
+    expect((await app.call('POST', '/api/deals', { name: 'Lambda wagering CPA', affiliateId: a.id, terms })).status).toBe(201)
+    const src = (await app.call('POST', '/api/sources', { name: 'lambda casino' })).body
+    await new Promise((r) => setTimeout(r, 300))
+    const post = async (body: Record<string, string>) => {
+      const r = await fetch(`${app.url}/postback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-postback-token': src.token }, body: JSON.stringify({ source: String(src.id), ...body }) })
+      expect(r.status, await r.clone().text()).toBe(200)
+    }
+    const date = new Date().toISOString().slice(0, 10)
+    // player l-1: the FTD by click alone, then the registration with both, then play
+    const c1 = await click(code)
+    await post({ event: 'ftd', event_id: 'f1', click_id: c1, amount: '50', currency: 'EUR' })
+    await post({ event: 'registration', event_id: 'r1', click_id: c1, player_id: 'l-1' })
+    await post({ event: 'activity', event_id: 'a1', player_id: 'l-1', currency: 'EUR', date, bets: '160', wins: '40' })
+    // player l-2: the registration first, then the FTD by click alone, then play
+    const c2 = await click(code)
+    await post({ event: 'registration', event_id: 'r2', click_id: c2, player_id: 'l-2' })
+    await post({ event: 'ftd', event_id: 'f2', click_id: c2, amount: '30', currency: 'EUR' })
+    await post({ event: 'activity', event_id: 'a2', player_id: 'l-2', currency: 'EUR', date, bets: '120', wins: '0' })
+    const lines = await waitFor(
+      'two CPAs',
+      async () => (await app.call<{ items: { kind: string; amount: string; reason: string; playerKey: string }[] }>('GET', `/api/ledger?affiliateId=${a.id}`)).body.items,
+      (items) => items.filter((l) => l.kind === 'cpa').length >= 2,
+      20_000,
+    )
+    expect(lines.map((l) => [l.kind, l.amount])).toEqual([
+      ['cpa', '90'],
+      ['cpa', '90'],
+    ])
+    expect(lines[0]!.reason).toMatch(/FTD 50\.00 EUR ≥ 20\.00 EUR, wagering 160\.00 EUR ≥ 100\.00 EUR/)
+    expect(lines[1]!.reason).toMatch(/FTD 30\.00 EUR ≥ 20\.00 EUR, wagering 120\.00 EUR ≥ 100\.00 EUR/)
+    expect(new Set(lines.map((l) => l.playerKey)).size).toBe(2)
+    const s = (await app.call('GET', '/api/status')).body
+    expect(s.processor.counts['join.taken_over']).toBe(1)
+    expect(s.processor.counts['join.followed']).toBeGreaterThanOrEqual(1)
+  })
+})

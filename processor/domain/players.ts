@@ -42,6 +42,10 @@ export type PlayerState = {
   reassignedFrom?: number
   /** qualification progress and the other money state of the commission rules (commission/player.ts) */
   money?: PlayerMoney
+  /** a click key joined to its player: the player's key (its events go there) */
+  joinedTo?: string
+  /** a player that took over a cookieless first deposit's state: the key its money is under */
+  moneyKey?: string
 }
 
 export type ParkedEvent = { ev: ConversionEvent; pos: Pos }
