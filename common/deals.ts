@@ -83,9 +83,14 @@ export const RevShareTermsSchema = z
     deductions: z.array(z.enum(DEDUCTIONS)).default([...DEDUCTIONS]),
     /** a negative period is carried into the next one */
     carryover: z.boolean().default(true),
+    /** the high-roller clause: a player whose NGR in a period is at or below −threshold while the
+     *  period's balance is negative has that negative carried against the player's own later
+     *  revenue only, not the affiliate's; capped at the balance's negative, shared pro rata */
+    highRoller: z.object({ threshold: Positive }).strict().optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
+    if (r.highRoller && !r.carryover) ctx.addIssue({ code: 'custom', path: ['highRoller'], message: 'a high-roller clause decides what a negative balance carries: it needs carryover' })
     // (a band whose start is not a number is already refused, with its own reason)
     if (!r.bands.every((b) => AmountSchema.safeParse(b.from).success)) return
     if (!new D(r.bands[0]!.from).isZero()) ctx.addIssue({ code: 'custom', path: ['bands', 0, 'from'], message: 'the first band starts at 0' })

@@ -193,6 +193,42 @@ describe('edge cases', () => {
     expect(r.lines[0]!.dealVersion).toBe(want === '150.00' ? 2 : 1)
   })
 
+  it.each([
+    // March: A at −NGR, B +1,000; April: B +2,000. A high roller carries March's negative alone.
+    ['exactly at the threshold: a high roller', '5000', '500.00'],
+    ['a cent short of it: the affiliate carries the negative', '4999.99', '0.00'],
+  ])('high-roller clause (threshold 5,000), player NGR −%s', (_n, loss, want) => {
+    const s = scenario({
+      deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.25' }], highRoller: { threshold: '5000' } } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'a', affiliate: 1 },
+        { at: '2026-03-01T10:01:00Z', kind: 'registration', player: 'b', affiliate: 1 },
+        { at: '2026-03-05T10:00:00Z', kind: 'activity', player: 'a', currency: USD, details: { bets: '0', wins: loss } },
+        { at: '2026-03-06T10:00:00Z', kind: 'activity', player: 'b', currency: USD, details: { bets: '1000' } },
+        { at: '2026-04-06T10:00:00Z', kind: 'activity', player: 'b', currency: USD, details: { bets: '2000' } },
+      ],
+    })
+    // a cent short: −4,999.99 + 1,000 carried by the affiliate swallows April's 2,000
+    expect(total(s, '2026-04')).toBe(want)
+  })
+
+  it('high-roller clause: the cap is the period’s negative, the rest stays the high roller’s own; a high roller needs carryover', () => {
+    // March: A −8,000, B +6,000: the month is −2,000, A carries 2,000 of it (not 8,000); April: A +3,000 pays back 2,000
+    const s = scenario({
+      deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.5' }], highRoller: { threshold: '5000' } } })],
+      events: [
+        { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'a', affiliate: 1 },
+        { at: '2026-03-01T10:01:00Z', kind: 'registration', player: 'b', affiliate: 1 },
+        { at: '2026-03-05T10:00:00Z', kind: 'activity', player: 'a', currency: USD, details: { bets: '0', wins: '8000' } },
+        { at: '2026-03-06T10:00:00Z', kind: 'activity', player: 'b', currency: USD, details: { bets: '6000' } },
+        { at: '2026-04-06T10:00:00Z', kind: 'activity', player: 'a', currency: USD, details: { bets: '3000' } },
+      ],
+    })
+    expect(total(s, '2026-03')).toBe('0.00')
+    expect(total(s, '2026-04')).toBe('500.00')
+    expect(() => scenario({ deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.5' }], carryover: false, highRoller: { threshold: '5000' } } })], events: [] })).toThrow(/needs carryover/)
+  })
+
   it('a cap reached by two conversions in one batch: the first in cause order is paid, the second recorded at 0', () => {
     const s = scenario({
       deals: [cpaDeal({ cpa: { amount: '100', caps: { monthly: 1 } } })],

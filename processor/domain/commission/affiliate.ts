@@ -333,13 +333,17 @@ class Writer {
     const slot = (periods[b.period] ??= { start: periodStart(f.occurredAt, t.period), base: '0', paid: '0', version: f.dealVersion })
     slot.base = new D(slot.base).plus(conv.amount).toFixed()
     slot.version = f.dealVersion
+    // under a high-roller clause, each player's NGR in the period (who alone went deep negative)
+    if (rs.highRoller) (slot.players ??= {})[f.playerKey] = new D(slot.players?.[f.playerKey] ?? 0).plus(conv.amount).toFixed()
     // each period at the terms of its own latest version; a carry flows into the next
-    for (const { period: p, slot: s, terms, carriedIn: carry, net, pays } of revshareWalk(periods, (v) => this.terms(f.dealId, v)?.revshare ?? rs)) {
+    for (const { period: p, slot: s, terms, carriedIn: carry, net, pays, absorbed, moved } of revshareWalk(periods, (v) => this.terms(f.dealId, v)?.revshare ?? rs)) {
       const delta = pays.minus(s.paid)
       if (!delta.isZero()) {
         const own = p === b.period
         const carried = carry.isZero() ? '' : `, ${money(carry.toFixed(), t.currency)} carried in`
         const fee = new D(terms.adminFee).isZero() ? '' : ` less a ${pct(terms.adminFee)} admin fee`
+        const hr = absorbed ? `, less ${money(absorbed.toFixed(), t.currency)} that high rollers' revenue paid back of their own carry` : ''
+        const hrMoved = moved ? `; ${money(moved.toFixed(), t.currency)} of the negative is carried by high rollers alone` : ''
         this.write({
           ...b,
           period: p,
@@ -354,7 +358,7 @@ class Writer {
           fxDate: conv.date,
           estimated: true,
           reason: own
-            ? `RevShare ${rateText(terms, net)}: the player's NGR ${money(ngr.toFixed(), f.currency)}; ${p} NGR ${money(s.base, t.currency)}${carried}${fee} pays ${money(pays.toFixed(), t.currency)}`
+            ? `RevShare ${rateText(terms, net)}: the player's NGR ${money(ngr.toFixed(), f.currency)}; ${p} NGR ${money(s.base, t.currency)}${hr}${carried}${fee} pays ${money(pays.toFixed(), t.currency)}${hrMoved}`
             : `RevShare ${p} re-balanced: an earlier period's NGR changed the balance it carries in (${money(carry.toFixed(), t.currency)}); ${p} pays ${money(pays.toFixed(), t.currency)}`,
         })
       }
