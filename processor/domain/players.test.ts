@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../../common/clickid.js'
 import type { ConversionEvent, ReassignEvent } from '../../common/events.js'
-import { after, applyConversion, applyReassign, MAX_PARKED, SEEN_IDS, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
+import { after, applyConversion, applyReassign, MAX_PARKED, SEEN_IDS, seenToken, type ConversionContext, type ConversionOutcome, type PlayerState, type Pos } from './players.js'
 
 const DAY = 86_400_000
 const WINDOW = 30 * DAY
@@ -555,7 +555,26 @@ describe('a later event applied once, even when a copy comes back after the stre
 
   it(`remembers the latest ${SEEN_IDS} ids per player`, () => {
     const outs = run([reg({ clickId: click(7) }), ...Array.from({ length: SEEN_IDS + 10 }, (_, i) => dep(`d-${i}`))])
-    expect(outs.at(-1)!.next!.seen).toHaveLength(SEEN_IDS)
-    expect(outs.at(-1)!.next!.seen!.at(-1)).toBe(`1:d-${SEEN_IDS + 9}`)
+    const next = outs.at(-1)!.next!
+    expect(next.seenIds).toHaveLength(SEEN_IDS * 8)
+    expect(next.seenIds!.slice(-8)).toBe(seenToken(`1:d-${SEEN_IDS + 9}`))
+    // the oldest remembered is the 11th; the 10th is forgotten (it would be applied again)
+    expect(next.seenIds!.slice(0, 8)).toBe(seenToken('1:d-10'))
+    // compact: the state with 256 remembered ids stays near 2 KB
+    expect(JSON.stringify(next).length).toBeLessThan(2_500)
+    const [again, forgotten] = run([reg({ clickId: click(7) }), ...Array.from({ length: SEEN_IDS + 10 }, (_, i) => dep(`d-${i}`)), dep(`d-${SEEN_IDS + 9}`), dep('d-9')]).slice(-2)
+    expect(again).toMatchObject({ status: 'duplicate', reason: 'event_already_applied' })
+    expect(forgotten).toMatchObject({ status: 'attributed' })
+  })
+
+  it('reads a state written with the ids themselves, and writes tokens from then on', () => {
+    const [, first] = run([reg({ clickId: click(7) }), dep('d-1')])
+    const old: PlayerState = { ...first!.next!, seenIds: undefined, seen: ['1:d-1'] }
+    const copy = applyConversion(dep('d-1'), [900, 0], old, ctx)
+    expect(copy).toMatchObject({ status: 'duplicate', reason: 'event_already_applied' })
+    const fresh = applyConversion(dep('d-2'), [901, 0], old, ctx)
+    expect(fresh).toMatchObject({ status: 'attributed' })
+    expect((fresh as { next: PlayerState }).next.seen).toBeUndefined()
+    expect((fresh as { next: PlayerState }).next.seenIds).toBe(seenToken('1:d-1') + seenToken('1:d-2'))
   })
 })
