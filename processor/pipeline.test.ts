@@ -466,7 +466,7 @@ describe('computeConversions', () => {
     // the player's state, and its click's key pointing at it (a later event bringing the click alone goes to alice)
     const clickKey = playerKey({ clickId: r.clickId, id: r.id })
     expect(Object.keys(out.players).sort()).toEqual([key, clickKey].sort())
-    expect(out.players[clickKey]).toEqual({ pos: [10, 0], affiliateId: 0, linkId: 0, offerId: 0, joinedTo: key })
+    expect(out.players[clickKey]).toEqual({ pos: [10, 0], affiliateId: 0, linkId: 0, offerId: 0, joinedTo: key, refSource: 'alice' })
     expect(out.players[key]).toMatchObject({
       pos: [11, 0],
       affiliateId: 7,
@@ -907,7 +907,11 @@ describe('a cookieless first deposit joins its player', () => {
       players = { ...players, ...o.players }
       outs.push(o)
     }
-    return { players, facts: outs.flatMap((o) => o.accruals), counts: outs.map((o) => o.counts) }
+    return { players, facts: outs.flatMap((o) => o.accruals), counts: outs.map((o) => o.counts), rows: outs.flatMap((o) => rowsOf(o.eventRows)) }
+  }
+
+  function batchOf(e: ConversionEvent, seq: number, players: Record<string, PlayerState>) {
+    return computeConversions({ kind: 'conversions', ...pack([{ seq, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }]), players, money }, ctx)
   }
 
   for (const split of [false, true])
@@ -926,7 +930,7 @@ describe('a cookieless first deposit joins its player', () => {
       const { players, facts, counts } = run([reg, ftd, act], split)
       expect(facts.filter((f) => f.type === 'qualified')).toHaveLength(1)
       expect(new Set(facts.map((f) => f.playerKey))).toEqual(new Set([playerKeyOf]))
-      expect(players[clickKey]).toEqual({ pos: [500, 0], affiliateId: 0, linkId: 0, offerId: 0, joinedTo: playerKeyOf })
+      expect(players[clickKey]).toEqual({ pos: [500, 0], affiliateId: 0, linkId: 0, offerId: 0, joinedTo: playerKeyOf, refSource: 'noor' })
       expect(players[playerKeyOf]).toMatchObject({ ftdEventId: ftd.id })
       expect(counts.some((c) => (c['join.followed'] ?? 0) > 0)).toBe(true)
     })
@@ -939,6 +943,56 @@ describe('a cookieless first deposit joins its player', () => {
     const otherClick = signer.issue({ ts: T0 - 2 * MIN, linkId: 107, affiliateId: 7, offerId: 1 })
     const apart = run([ftd, { ...reg, clickId: otherClick }, act], true)
     expect(apart.facts.filter((f) => f.type === 'qualified')).toHaveLength(0)
+  })
+
+  for (const split of [false, true])
+    it(`one pseudonym for the joined player: the FTD's (its click's), on every row and fact, whichever event brought it (${split ? 'a batch each' : 'one batch'})`, () => {
+      const { facts, rows } = run([ftd, reg, act, { ...act, id: '1:act-c', eventId: 'act-c', playerId: undefined, clickId } as ConversionEvent], split)
+      const clickRef = pseudonym(`click:${clickId}`)
+      expect(rows).toHaveLength(4)
+      expect(new Set(rows.map((r) => r.player_ref))).toEqual(new Set([clickRef]))
+      expect(new Set(facts.map((f) => f.playerRef))).toEqual(new Set([clickRef]))
+    })
+
+  for (const split of [false, true])
+    it(`one pseudonym for a player registered before its cookieless FTD: the player's (${split ? 'a batch each' : 'one batch'})`, () => {
+      const { facts, rows } = run([reg, ftd, act], split)
+      expect(rows).toHaveLength(3)
+      expect(new Set(rows.map((r) => r.player_ref))).toEqual(new Set([pseudonym('noor')]))
+      expect(new Set(facts.map((f) => f.playerRef))).toEqual(new Set([pseudonym('noor')]))
+    })
+
+  for (const split of [false, true])
+    it(`the player's deposit parked before the cookieless FTD is released by the join and counts toward the CPA (${split ? 'a batch each' : 'one batch'})`, () => {
+      // play reported first (no registration yet: parked under the player's key), then the FTD
+      // by its click alone, then the registration naming both
+      const { players, facts, counts, rows } = run([act, ftd, reg], split)
+      expect(facts.filter((f) => f.type === 'qualified')).toHaveLength(1)
+      expect(new Set(facts.map((f) => f.playerKey))).toEqual(new Set([clickKey]))
+      expect(players[playerKeyOf]).toMatchObject({ affiliateId: 7, moneyKey: clickKey, registeredAt: reg.ts })
+      expect(players[playerKeyOf]!.parked).toBeUndefined()
+      expect(players[clickKey]).toMatchObject({ joinedTo: playerKeyOf })
+      expect(counts.some((c) => (c['join.conflict'] ?? 0) > 0)).toBe(false)
+      // the activity's row, written when it was released, is attributed
+      expect(rows.filter((r) => r.event_id === act.id).map((r) => r.status)).toEqual(['parked', 'attributed'])
+    })
+
+  it('a join cut short after the player was saved and before the click key was: the redone batch writes the click key, pays nothing twice', () => {
+    const s1 = batchOf(ftd, 500, {})
+    const full = batchOf(reg, 501, { ...s1.players })
+    expect(full.players[clickKey]).toMatchObject({ joinedTo: playerKeyOf })
+    // the crash: the player's state is in the store, the click key still holds the FTD's state
+    const saved = { ...s1.players, [playerKeyOf]: full.players[playerKeyOf]! }
+    const redo = batchOf(reg, 501, saved)
+    expect(redo.accruals).toEqual([])
+    expect(redo.counts['join.finished']).toBe(1)
+    expect(redo.counts['join.conflict']).toBeUndefined()
+    expect(redo.players).toEqual({ [clickKey]: full.players[clickKey] })
+    // and the player plays on: one CPA, under the click's key, as without the crash
+    const after = batchOf(act, 502, { ...saved, ...redo.players })
+    const clean = batchOf(act, 502, { ...s1.players, ...full.players })
+    expect(after.accruals).toEqual(clean.accruals)
+    expect(after.accruals.filter((f) => f.type === 'qualified')).toHaveLength(1)
   })
 
   it('two players naming one click: the click stays joined to the first; the second keeps its own state', () => {

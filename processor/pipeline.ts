@@ -24,7 +24,7 @@ import { parseEventSubject } from '../common/subjects.js'
 import { FACT_FIELDS } from '../clickhouse/facts.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import { storedIp, visitor, type IpStorage } from './domain/visitor.js'
-import { applyConversion, applyReassign, type ConversionOutcome, type PlayerState, type Pos, type Released } from './domain/players.js'
+import { after, applyConversion, applyReassign, type ConversionOutcome, type ParkedEvent, type PlayerState, type Pos, type Released } from './domain/players.js'
 import { windowAt } from './domain/attribution.js'
 import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
@@ -133,18 +133,22 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
   for (const at of eventLines(input)) {
     const ev = acc.settle('decode', decodeConversion(at.line, parseEventSubject(at.m.subject)?.kind), at)
     if (ev === undefined) continue
-    const playerRef = playerRefOf(ev, ctx)
     const j = joinOf(ev, players, at)
     const key = j.key
     if (j.count) acc.count(j.count)
+    // a joined player keeps the pseudonym its first deposit was shown under
+    const refSource = j.prior?.refSource ?? j.refSource
+    const playerRef = refSource ? ctx.pseudonym(refSource) : playerRefOf(ev, ctx)
+    if (j.alias) {
+      // written even when the event itself was applied already: a save cut short after the
+      // player's state and before the alias (PlayerStore saves in that order) is finished here
+      players.set(j.alias.key, j.alias.state)
+      changed[j.alias.key] = j.alias.state
+    }
     const applied = acc.settle('convert', convert(ev, j.prior, at, playerRef, input, ctx), at)
     if (applied === undefined) continue
     players.set(key, applied.next)
     changed[key] = applied.next
-    if (j.alias) {
-      players.set(j.alias.key, j.alias.state)
-      changed[j.alias.key] = j.alias.state
-    }
     acc.events++
     // the event's own row, then those of the parked events it released
     const written: { e: RowSource; a: Applied }[] = [{ e: applied.source, a: applied }, ...(applied.released ?? []).map((r) => ({ e: rowSource(r.ev), a: r }))]
@@ -496,29 +500,73 @@ export function stateKeys(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'
  * One player, one key. A first deposit reported with its click and no player id (cookieless) is
  * keyed by its click; the player's later events by the player id. The first event that names
  * both joins them, whichever came first:
- *   - the click's state holds money or a binding and the player id has none: the player takes
- *     it over, with its money still under the click's key (ledger ids and books stay the same);
+ *   - the click's state holds a binding (and money) and the player's holds none: the player
+ *     takes it over, with its money still under the click's key (ledger ids and books stay the
+ *     same) and its pseudonym still the click's; events the player's key had parked (a deposit
+ *     reported before the player was known) come along and are released by this event;
+ *   - neither holds a binding: the parked events of both are kept, in arrival order;
  *   - either way, the click's key then points at the player's (`joinedTo`), so a later event
  *     that brings the click alone is applied to the player.
- * Both holding state already (two players claiming one click) joins nothing: counted as
- * `join.conflict`. An event on a joined click key goes to its player.
+ * Both holding a binding already (two players claiming one click) joins nothing: counted as
+ * `join.conflict`, each keeps its own. An event on a joined click key goes to its player.
+ *
+ * A join writes two states; PlayerStore saves the player's before the alias. A redone batch
+ * finds the player already holding the click's money (`moneyKey`) and only writes the alias.
  */
-function joinOf(ev: Decoded, players: Map<string, PlayerState>, at: At): { key: string; prior: PlayerState | undefined; alias?: { key: string; state: PlayerState }; count?: string } {
+export function joinOf(
+  ev: Decoded,
+  players: Map<string, PlayerState>,
+  at: { m: Pick<MessageRef, 'seq'>; idx: number },
+): {
+  key: string
+  prior: PlayerState | undefined
+  /** what the player's pseudonym is made of, where it is not the event's own */
+  refSource?: string
+  alias?: { key: string; state: PlayerState }
+  count?: string
+} {
   const own = playerKey(ev)
   const st = players.get(own)
-  if (st?.joinedTo) return { key: st.joinedTo, prior: players.get(st.joinedTo), count: 'join.followed' }
+  if (st?.joinedTo) {
+    const prior = players.get(st.joinedTo)
+    return { key: st.joinedTo, prior, refSource: prior?.refSource ?? st.refSource, count: 'join.followed' }
+  }
   if (ev.kind === 'reassign' || !ev.playerId || !('clickId' in ev) || !ev.clickId) return { key: own, prior: st }
   const ck = playerStateKey({ id: ev.id, clickId: ev.clickId })
   if (ck === own) return { key: own, prior: st }
   const cst = players.get(ck)
   if (cst?.joinedTo) return { key: own, prior: st }
   const pos: Pos = [at.m.seq, at.idx]
-  const alias = { key: ck, state: { pos, affiliateId: 0, linkId: 0, offerId: 0, joinedTo: own } satisfies PlayerState }
+  const takes = cst !== undefined && cst.boundAt !== undefined && st?.boundAt === undefined
+  // the click key remembers whose pseudonym its later events are shown under
+  const refSource = st?.moneyKey === ck || takes ? (st?.refSource ?? cst?.refSource ?? `click:${ev.clickId}`) : ev.playerId
+  const alias = { key: ck, state: { pos, affiliateId: 0, linkId: 0, offerId: 0, joinedTo: own, refSource } satisfies PlayerState }
   if (!cst) return { key: own, prior: st, alias }
-  if (st) return { key: own, prior: st, count: 'join.conflict' }
-  const { joinedTo: _j, ...taken } = cst
-  return { key: own, prior: { ...taken, moneyKey: cst.moneyKey ?? ck }, alias, count: 'join.taken_over' }
+  if (st?.moneyKey === ck) return { key: own, prior: st, alias, count: 'join.finished' }
+  const bound = (s: PlayerState | undefined) => s?.boundAt !== undefined
+  if (bound(st) && bound(cst)) return { key: own, prior: st, count: 'join.conflict' }
+  const parked = mergeParked(st?.parked, cst.parked)
+  const withParked = (s: PlayerState): PlayerState => {
+    const { parked: _p, ...rest } = s
+    return parked.length ? { ...rest, parked } : rest
+  }
+  if (takes || !st) {
+    const { joinedTo: _j, ...taken } = cst
+    const carries = takes ? { moneyKey: cst.moneyKey ?? ck, refSource } : {}
+    return { key: own, prior: withParked({ ...taken, ...carries, pos: later(st?.pos, cst.pos) }), alias, count: 'join.taken_over' }
+  }
+  return { key: own, prior: withParked({ ...st, pos: later(st.pos, cst.pos) }), alias, count: 'join.merged' }
 }
+
+/** Two keys' parked events as one list in arrival order, each event once. */
+function mergeParked(a: ParkedEvent[] | undefined, b: ParkedEvent[] | undefined): ParkedEvent[] {
+  const seen = new Set<string>()
+  return [...(a ?? []), ...(b ?? [])]
+    .sort((x, y) => (after(x.pos, y.pos) ? 1 : after(y.pos, x.pos) ? -1 : 0))
+    .filter((p) => !seen.has(p.ev.id) && (seen.add(p.ev.id), true))
+}
+
+const later = (a: Pos | undefined, b: Pos): Pos => (a && after(a, b) ? a : b)
 
 const dec = new TextDecoder()
 

@@ -37,10 +37,17 @@ export class PlayerStore {
     return out
   }
 
+  /** Players' states first, then the click keys joined to them (`joinedTo`): a save cut short
+   *  in between leaves a player that took a click's state over and a click key not yet pointing
+   *  at it, which the redone batch finishes (pipeline.ts joinOf); the other way round, the click
+   *  key would point at a player that never got its state. */
   async save(changed: Record<string, PlayerState>): Promise<void> {
     const entries = Object.entries(changed)
-    for (let i = 0; i < entries.length; i += 256) {
-      await Promise.all(entries.slice(i, i + 256).map(([k, s]) => this.kv.put(k, enc.encode(JSON.stringify(s)))))
+    const aliases = entries.filter(([, s]) => s.joinedTo !== undefined)
+    for (const group of [entries.filter(([, s]) => s.joinedTo === undefined), aliases]) {
+      for (let i = 0; i < group.length; i += 256) {
+        await Promise.all(group.slice(i, i + 256).map(([k, s]) => this.kv.put(k, enc.encode(JSON.stringify(s)))))
+      }
     }
     for (const [k, s] of entries) this.#cache.set(k, s)
   }

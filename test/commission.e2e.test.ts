@@ -341,6 +341,10 @@ describe('player status', () => {
     ])
     expect(lines[1]!.refLineId).toBe(lines[0]!.id)
     expect(lines[1]!.reason).toMatch(/failed KYC/)
+    // the reversal counts where the CPA did: nothing stays pending
+    const ov = (await app.call('GET', `/api/commission/overview?affiliateId=${a.id}`)).body.items
+    expect(ov).toMatchObject([{ accrued: '0', payable: '0', pending: '0', held: '0', lines: 2 }])
+    expect((await app.call('GET', `/api/commission/earnings?affiliateId=${a.id}`)).body.byCurrency).toMatchObject([{ currency: 'EUR', pending: '0', held: '0' }])
   })
 })
 
@@ -412,5 +416,11 @@ describe('a cookieless first deposit', () => {
     const s = (await app.call('GET', '/api/status')).body
     expect(s.processor.counts['join.taken_over']).toBe(1)
     expect(s.processor.counts['join.followed']).toBeGreaterThanOrEqual(1)
+    // each player is one row of the breakdown, under one pseudonym, its money and its CPA together
+    const players = (await app.call('GET', `/api/commission/players?affiliateId=${a.id}`)).body.items as { money: { deposits: string }[]; commission: { amount: string }[] }[]
+    expect(players.map((p) => [p.money.map((m) => m.deposits), p.commission.map((c) => c.amount)]).sort()).toEqual([
+      [['30'], ['90']],
+      [['50'], ['90']],
+    ])
   })
 })

@@ -50,6 +50,9 @@ export type PlayerState = {
   joinedTo?: string
   /** a player that took over a cookieless first deposit's state: the key its money is under */
   moneyKey?: string
+  /** …and what its pseudonym is made of (`click:<id>`), so that every line and row of the
+   *  player shows the one pseudonym its first deposit was shown under */
+  refSource?: string
 }
 
 export type ParkedEvent = { ev: ConversionEvent; pos: Pos }
@@ -140,17 +143,14 @@ const NOBODY = { affiliateId: 0, linkId: 0, offerId: 0, clickId: '' }
 export function applyConversion(ev: ConversionEvent, pos: Pos, prior: PlayerState | undefined, ctx: ConversionContext): ConversionOutcome {
   if (prior && !after(pos, prior.pos)) return { status: 'already_applied' }
 
-  if (ev.kind === 'registration') {
-    if (isBound(prior)) {
-      if (prior.registeredAt !== undefined) return { status: 'duplicate', reason: 'player_already_registered', ...view(prior), next: { ...prior, pos } }
-      // First touch: an earlier binding (an FTD that brought its own click) stands.
-      const next: PlayerState = { ...prior, pos, registeredAt: ev.ts }
-      return registered(next)
-    }
-    return release(registered({ ...bind(ev, pos, ctx), registeredAt: ev.ts }), prior?.parked, ctx)
+  if (isBound(prior)) {
+    // A bound player holds parked events only when a join brought them (see processor/pipeline.ts
+    // joinOf: the player's own, parked before its cookieless first deposit was joined to it);
+    // the first event after the join releases them.
+    const o = ev.kind === 'registration' ? registerBound(ev, prior, pos) : applyBound(ev, { ...prior, pos }, ctx)
+    return o.next.parked?.length ? release(o, o.next.parked, ctx) : o
   }
-
-  if (isBound(prior)) return { ...applyBound(ev, { ...prior, pos }, ctx) }
+  if (ev.kind === 'registration') return release(registered({ ...bind(ev, pos, ctx), registeredAt: ev.ts }), prior?.parked, ctx)
 
   // The player is not bound yet. A cookieless FTD binds through the click it brings;
   // anything else waits for the registration (out of order arrival), never lost.
@@ -193,6 +193,12 @@ export function applyReassign(ev: ReassignEvent, pos: Pos, prior: PlayerState | 
     next,
   }
   return isBound(prior) ? o : release(o, parked, ctx)
+}
+
+function registerBound(ev: ConversionEvent, prior: PlayerState & { boundAt: number }, pos: Pos): Applied & { next: PlayerState } {
+  if (prior.registeredAt !== undefined) return { status: 'duplicate', reason: 'player_already_registered', ...view(prior), next: { ...prior, pos } }
+  // First touch: an earlier binding (an FTD that brought its own click) stands.
+  return registered({ ...prior, pos, registeredAt: ev.ts })
 }
 
 function registered(next: PlayerState): Applied & { next: PlayerState } {

@@ -9,6 +9,7 @@ import type { KV } from 'nats'
 import { z } from 'zod'
 import { queryRows } from '../../clickhouse/client.js'
 import { FACT_SUMS_SQL, GGR_SQL, NGR_SQL } from '../../clickhouse/facts.js'
+import { linesNow } from '../../clickhouse/ledger.js'
 import type { CommissionOverviewRow, Earnings, PlayerBreakdown, RevshareBalance } from '../../common/api.js'
 import { asDeal } from '../../common/entities.js'
 import { HttpError } from '../../common/errors.js'
@@ -27,9 +28,6 @@ const PlayersQuery = z.object({ affiliateId: ParamId.optional(), month: Month.op
 const amount = (s: string) => canonicalAmount(s)
 const currentMonth = () => new Date().toISOString().slice(0, 7)
 
-/** Each line counted once (the table may hold a line twice until it merges). */
-const LINES = 'ledger_lines AS t FINAL'
-
 export const commissionRoutes: ApiPlugin = (app, d) => {
   app.get(
     '/api/commission/overview',
@@ -43,12 +41,12 @@ export const commissionRoutes: ApiPlugin = (app, d) => {
         d.ch,
         `SELECT toString(t.affiliate_id) AS a, t.deal_id AS deal, t.period AS period, t.currency AS currency,
                 toString(sum(t.amount)) AS accrued,
-                toString(sumIf(t.amount, t.status = 'payable')) AS payable,
-                toString(sumIf(t.amount, t.status = 'pending')) AS pending,
-                toString(sumIf(t.amount, t.status = 'held')) AS held,
+                toString(sumIf(t.amount, t.now_status = 'payable')) AS payable,
+                toString(sumIf(t.amount, t.now_status = 'pending')) AS pending,
+                toString(sumIf(t.amount, t.now_status = 'held')) AS held,
                 toString(count()) AS lines
-         FROM ${LINES}
-         WHERE (${affiliateId === undefined ? '1' : 't.affiliate_id = {a:UInt32}'}) AND (${req.query.period ? 't.period = {p:String}' : '1'})
+         FROM ${linesNow(affiliateId === undefined ? undefined : '{a:UInt32}')}
+         WHERE ${req.query.period ? 't.period = {p:String}' : '1'}
          GROUP BY a, deal, period, currency
          ORDER BY period DESC, a, deal, currency
          LIMIT 5000`,
@@ -93,9 +91,9 @@ export const commissionRoutes: ApiPlugin = (app, d) => {
         `SELECT t.currency AS currency,
                 toString(sumIf(t.amount, toDate(t.occurred_at) = toDate({today:String}))) AS today,
                 toString(sumIf(t.amount, toStartOfMonth(t.occurred_at) = toStartOfMonth(toDate({today:String})))) AS month,
-                toString(sumIf(t.amount, t.status = 'pending')) AS pending,
-                toString(sumIf(t.amount, t.status = 'held')) AS held
-         FROM ${LINES} WHERE t.affiliate_id = {a:UInt32} GROUP BY currency ORDER BY currency`,
+                toString(sumIf(t.amount, t.now_status = 'pending')) AS pending,
+                toString(sumIf(t.amount, t.now_status = 'held')) AS held
+         FROM ${linesNow('{a:UInt32}')} GROUP BY currency ORDER BY currency`,
         { a: affiliateId, today },
       )
       const out: Earnings = {
@@ -131,7 +129,7 @@ export const commissionRoutes: ApiPlugin = (app, d) => {
       const earned = await queryRows<{ player: string; currency: string; commission: string; lines: string }>(
         d.ch,
         `SELECT t.player_ref AS player, t.currency AS currency, toString(sum(t.amount)) AS commission, toString(count()) AS lines
-         FROM ${LINES}
+         FROM ledger_lines AS t FINAL
          WHERE t.affiliate_id = {a:UInt32} AND t.occurred_at >= toDateTime64({s:String}, 3, 'UTC') AND t.occurred_at < addMonths(toDateTime64({s:String}, 3, 'UTC'), 1) AND t.player_ref != ''
          GROUP BY player, currency LIMIT 10000`,
         { a: affiliateId, s: start },

@@ -1,0 +1,78 @@
+/**
+ * The ledger's lines as they stand now (clickhouse/ledger.ts), in chDB: a pending line whose
+ * hold ended is payable, a reversal counts where the line it reverses counts, and payable +
+ * pending + held equals the sum of the lines.
+ */
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chTime } from '../common/chtime.js'
+import { tempDir } from '../test/helpers/config.js'
+import { createChdb, insertFormatted, queryRows, type ClickHouseClient } from './client.js'
+import { linesNow } from './ledger.js'
+import { migrate } from './migrate.js'
+
+const dir = tempDir('ch-ledger')
+let ch: ClickHouseClient
+
+beforeAll(async () => {
+  ch = createChdb(join(dir, 'ch'))
+  await migrate(ch)
+})
+afterAll(async () => {
+  await ch.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const DAY = 86_400_000
+let no = 0
+function line(affiliateId: number, id: string, status: string, amount: string, payableAt: number | null, ref = '') {
+  no++
+  return {
+    affiliate_id: affiliateId, no, line_id: id, kind: ref ? 'reversal' : 'cpa', status, period: '2026-11', occurred_at: chTime(Date.now() - 40 * DAY),
+    payable_at: payableAt === null ? null : chTime(payableAt), deal_id: 'd1', deal_version: 1, player_key: 'p', player_ref: 'r', cause_event_id: id,
+    original_amount: amount, original_currency: 'EUR', amount, currency: 'EUR', fx_rate: '1', fx_date: '', ref_line_id: ref, estimated: 0, reason: id,
+    stream_seq: no, stream_idx: 0, fact_n: 0, acc_seq: no, prev_hash: '0'.repeat(64), hash: '0'.repeat(64),
+  }
+}
+
+describe('linesNow', () => {
+  it('a line by its status now: pending until its hold ends, a reversal where what it reverses is; the buckets add up to the sum', async () => {
+    const now = Date.now()
+    const rows = [
+      line(1, 'held-back', 'pending', '100', now + 10 * DAY), // in its hold: pending
+      line(1, 'hold-over', 'pending', '40', now - DAY), // its hold has ended: payable
+      line(1, 'no-hold', 'payable', '25', now - 40 * DAY),
+      line(1, 'suspended', 'held', '60', null),
+      line(1, 'rev:held-back', 'reversed', '-100', null, 'held-back'), // a refund in the hold
+      line(1, 'rev:suspended', 'reversed', '-60', null, 'suspended'),
+      line(1, 'rev:no-hold', 'reversed', '-25', null, 'no-hold'), // after the hold: netted
+      line(1, 'rev:hold-over', 'reversed', '-15', null, 'hold-over'), // a part of it
+      line(2, 'other', 'pending', '7', now + DAY),
+    ]
+    await insertFormatted(ch, { table: 'ledger_lines', format: 'JSONEachRow', body: rows.map((r) => JSON.stringify(r)).join('\n') + '\n', token: 'ledger-now' })
+    const sums = async (a: string | undefined, params: Record<string, unknown> = {}) =>
+      queryRows<{ accrued: string; payable: string; pending: string; held: string; lines: string }>(
+        ch,
+        `SELECT toString(sum(t.amount)) AS accrued, toString(sumIf(t.amount, t.now_status = 'payable')) AS payable,
+                toString(sumIf(t.amount, t.now_status = 'pending')) AS pending, toString(sumIf(t.amount, t.now_status = 'held')) AS held,
+                toString(count()) AS lines
+         FROM ${linesNow(a)}`,
+        params,
+      )
+    expect(await sums('{a:UInt32}', { a: 1 })).toEqual([{ accrued: '25', payable: '25', pending: '0', held: '0', lines: '8' }])
+    expect(await sums('{a:UInt32}', { a: 2 })).toEqual([{ accrued: '7', payable: '0', pending: '7', held: '0', lines: '1' }])
+    expect(await sums(undefined)).toEqual([{ accrued: '32', payable: '25', pending: '7', held: '0', lines: '9' }])
+    const each = await queryRows<{ id: string; s: string }>(ch, `SELECT t.line_id AS id, t.now_status AS s FROM ${linesNow('1')} ORDER BY t.no`)
+    expect(each.map((r) => [r.id, r.s])).toEqual([
+      ['held-back', 'pending'],
+      ['hold-over', 'payable'],
+      ['no-hold', 'payable'],
+      ['suspended', 'held'],
+      ['rev:held-back', 'pending'],
+      ['rev:suspended', 'held'],
+      ['rev:no-hold', 'payable'],
+      ['rev:hold-over', 'payable'],
+    ])
+  })
+})
