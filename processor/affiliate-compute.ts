@@ -8,7 +8,7 @@ import { chTime } from '../common/chtime.js'
 import { dealFor, type Deal } from '../common/deals.js'
 import { FxTable, type FxRate } from '../common/fx.js'
 import { historyAt } from '../common/history.js'
-import { asDeal, type Affiliate, type StoredDeal } from '../common/entities.js'
+import { asDeal, parentHistoryOf, statusHistoryOf, type Affiliate, type StoredDeal } from '../common/entities.js'
 import { ledgerAmount } from '../common/money.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
@@ -29,9 +29,9 @@ export function referenceData(deals: Iterable<StoredDeal>, fx: Iterable<FxRate>,
   const parents: ReferenceData['parents'] = {}
   const statuses: ReferenceData['statuses'] = {}
   for (const a of affiliates) {
-    const p = a.parentHistory ?? (a.parentId !== undefined ? [{ from: a.createdAt, parentId: a.parentId }] : [])
+    const p = parentHistoryOf(a)
     if (p.some((x) => x.parentId !== null)) parents[String(a.id)] = p
-    const s = a.statusHistory ?? [{ from: a.createdAt, status: a.status }]
+    const s = statusHistoryOf(a)
     if (s.some((x) => x.status === 'suspended')) statuses[String(a.id)] = s
   }
   return { deals: [...deals].map(asDeal), fx: [...fx], parents, statuses }

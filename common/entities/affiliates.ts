@@ -75,9 +75,9 @@ export class AffiliateRepository extends Repository<Affiliate> {
       (cur) => {
         const next = AffiliateSchema.parse(mergePatch(cur, patch))
         // what changed, and from when: the history the commission engine reads as of an event
-        if (next.status !== cur.status) next.statusHistory = [...(cur.statusHistory ?? [{ from: cur.createdAt, status: cur.status }]), { from: now, status: next.status }]
+        if (next.status !== cur.status) next.statusHistory = [...statusHistoryOf(cur), { from: now, status: next.status }]
         if ((next.parentId ?? null) !== (cur.parentId ?? null))
-          next.parentHistory = [...(cur.parentHistory ?? [{ from: cur.createdAt, parentId: cur.parentId ?? null }]), { from: now, parentId: next.parentId ?? null }]
+          next.parentHistory = [...parentHistoryOf(cur), { from: now, parentId: next.parentId ?? null }]
         return next
       },
       by,
@@ -95,12 +95,22 @@ export class AffiliateRepository extends Repository<Affiliate> {
   }
 }
 
+/** Every status the affiliate has had, from when (one written before the histories: its status since it was created). */
+export function statusHistoryOf(a: Affiliate): { from: number; status: Affiliate['status'] }[] {
+  return a.statusHistory?.length ? a.statusHistory : [{ from: a.createdAt, status: a.status }]
+}
+
+/** Every parent the affiliate has had, from when (null: none). */
+export function parentHistoryOf(a: Affiliate): { from: number; parentId: number | null }[] {
+  return a.parentHistory?.length ? a.parentHistory : [{ from: a.createdAt, parentId: a.parentId ?? null }]
+}
+
 /** The affiliate's status when `at` happened (before its first recorded change: its first). */
 export function statusAt(a: Affiliate, at: number): Affiliate['status'] {
-  return a.statusHistory?.length ? historyAt(a.statusHistory, at)!.status : a.status
+  return historyAt(statusHistoryOf(a), at)?.status ?? a.status
 }
 
 /** The affiliate's parent when `at` happened. */
 export function parentAt(a: Affiliate, at: number): number | undefined {
-  return a.parentHistory?.length ? (historyAt(a.parentHistory, at)!.parentId ?? undefined) : a.parentId
+  return historyAt(parentHistoryOf(a), at)?.parentId ?? undefined
 }
