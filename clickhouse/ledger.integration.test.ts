@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chTime } from '../common/chtime.js'
+import { statusNow } from '../common/line-status.js'
 import { tempDir } from '../test/helpers/config.js'
 import { createChdb, insertFormatted, queryRows, type ClickHouseClient } from './client.js'
 import { linesNow } from './ledger.js'
@@ -74,5 +75,10 @@ describe('linesNow', () => {
       ['rev:no-hold', 'payable'],
       ['rev:hold-over', 'payable'],
     ])
+    // the dashboard's rule (common/line-status.ts) says the same of every line
+    const asLine = (r: (typeof rows)[number]) => ({ status: r.status as 'pending', payableAt: r.payable_at === null ? undefined : Date.parse(r.payable_at.replace(' ', 'T') + 'Z'), refLineId: r.ref_line_id || undefined })
+    const byId = new Map(rows.map((r) => [r.line_id, asLine(r)]))
+    const t = Date.now()
+    expect(rows.filter((r) => r.affiliate_id === 1).map((r) => [r.line_id, statusNow(asLine(r), r.ref_line_id ? byId.get(r.ref_line_id) : undefined, t)])).toEqual(each.map((r) => [r.id, r.s]))
   })
 })

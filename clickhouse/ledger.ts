@@ -1,11 +1,7 @@
 /**
- * The ledger's lines as they stand now. A line's stored status is what it was when it was
- * written (lines are append-only and hash-chained); what it is now follows from it:
- *   - a pending line whose hold has ended (`payable_at` passed) is payable;
- *   - a reversal counts where the line it reverses counts now: a refund in the hold takes the
- *     CPA out of pending, a reversal of held money out of held, and a reversal after the hold
- *     (netted against the next payment) out of payable. So payable + pending + held always
- *     equals what is accrued, the sum of the lines.
+ * The ledger's lines as they stand now, in SQL: the rule of common/line-status.ts (a pending
+ * line whose hold ended is payable; a reversal counts where the line it reverses counts), so
+ * that payable + pending + held always equals what is accrued.
  */
 
 /** `status` as it is now, of the lines aliased `t`. */

@@ -167,16 +167,29 @@ export const DealVersionSchema = z.object({
 })
 export type DealVersion = z.infer<typeof DealVersionSchema>
 
-/** A deal: who it is for (an affiliate), optionally per brand and country, and its versions. */
-export const DealSchema = z.object({
-  id: z.string().min(1),
-  name: z.string().min(1),
-  affiliateId: z.number().int().positive(),
-  brandId: z.number().int().positive().optional(),
-  country: z.string().regex(/^[A-Z]{2}$/).optional(),
-  versions: z.array(DealVersionSchema).min(1),
-})
+/** An affiliate group's name: what a deal for many affiliates is assigned to ("vip", "tier-2"). */
+export const GroupNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'must be 1–40 lowercase letters, digits, - or _, starting with a letter or digit, e.g. "vip"')
+
+/** A deal: who it is for (an affiliate, or a group of affiliates), optionally per brand and
+ *  country, and its versions. */
+export const DealSchema = z
+  .object({
+    id: z.string().min(1),
+    name: z.string().min(1),
+    affiliateId: z.number().int().positive().optional(),
+    /** every affiliate in the group when the event happened (an affiliate's own deal comes first) */
+    group: GroupNameSchema.optional(),
+    brandId: z.number().int().positive().optional(),
+    country: z.string().regex(/^[A-Z]{2}$/).optional(),
+    versions: z.array(DealVersionSchema).min(1),
+  })
+  .refine((d) => (d.affiliateId === undefined) !== (d.group === undefined), { message: 'a deal is for one affiliate (affiliateId) or one group (group), not both', path: ['affiliateId'] })
 export type Deal = z.infer<typeof DealSchema>
+
+/** Whether a deal is for this affiliate: its own, or for the group it was in at the time. */
+export function dealIsFor(d: Pick<Deal, 'affiliateId' | 'group'>, affiliateId: number, group: string | undefined): boolean {
+  return d.affiliateId !== undefined ? d.affiliateId === affiliateId : group !== undefined && d.group === group
+}
 
 /** The version in force when the event happened: the latest with effectiveFrom ≤ at. */
 export function dealVersionAt(deal: Pick<Deal, 'versions'>, at: number): DealVersion | undefined {
@@ -186,21 +199,22 @@ export function dealVersionAt(deal: Pick<Deal, 'versions'>, at: number): DealVer
 }
 
 /**
- * The deal that applies to an affiliate's event: of its deals for the event's brand and
- * country with a version in force at `at`, the most specific (brand and country, then brand,
- * then country, then neither; ties by id), with that version.
+ * The deal that applies to an affiliate's event: of the deals for the affiliate or for the group
+ * it was in when the event happened (`group`), for the event's brand and country, with a version
+ * in force at `at`: the most specific (its own before its group's; then brand and country, then
+ * brand, then country, then neither; ties by id), with that version.
  */
-export function dealFor(deals: Iterable<Deal>, q: { affiliateId: number; brandId?: number; country?: string; at: number }): { deal: Deal; version: DealVersion } | undefined {
+export function dealFor(deals: Iterable<Deal>, q: { affiliateId: number; group?: string; brandId?: number; country?: string; at: number }): { deal: Deal; version: DealVersion } | undefined {
   const out: { deal: Deal; version: DealVersion }[] = []
   for (const d of deals) {
-    if (d.affiliateId !== q.affiliateId) continue
+    if (!dealIsFor(d, q.affiliateId, q.group)) continue
     if (d.brandId !== undefined && d.brandId !== q.brandId) continue
     if (d.country !== undefined && d.country !== q.country) continue
     const version = dealVersionAt(d, q.at)
     if (version) out.push({ deal: d, version })
   }
   // the most specific deal wins when several of the same affiliate match
-  const rank = (d: Deal) => (d.brandId !== undefined ? 2 : 0) + (d.country !== undefined ? 1 : 0)
+  const rank = (d: Deal) => (d.affiliateId !== undefined ? 4 : 0) + (d.brandId !== undefined ? 2 : 0) + (d.country !== undefined ? 1 : 0)
   // by code point, never by locale: the same deal on every machine
   out.sort((a, b) => rank(b.deal) - rank(a.deal) || (a.deal.id < b.deal.id ? -1 : a.deal.id > b.deal.id ? 1 : 0))
   return out[0]

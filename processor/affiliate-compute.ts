@@ -8,7 +8,7 @@ import { chTime } from '../common/chtime.js'
 import { dealFor, type Deal } from '../common/deals.js'
 import { FxTable, type FxRate } from '../common/fx.js'
 import { historyAt } from '../common/history.js'
-import { asDeal, parentHistoryOf, statusHistoryOf, type Affiliate, type StoredDeal } from '../common/entities.js'
+import { asDeal, groupHistoryOf, parentHistoryOf, statusHistoryOf, type Affiliate, type StoredDeal } from '../common/entities.js'
 import { ledgerAmount } from '../common/money.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
@@ -22,25 +22,34 @@ export type ReferenceData = {
   parents: Record<string, { from: number; parentId: number | null }[]>
   /** affiliate id → its status over time; only affiliates that were ever suspended */
   statuses: Record<string, { from: number; status: 'active' | 'suspended' }[]>
+  /** affiliate id → its group over time; only affiliates that were ever in one */
+  groups?: Record<string, { from: number; group: string | null }[]>
 }
 
 /** The reference data from the entities as the watches hold them now. */
 export function referenceData(deals: Iterable<StoredDeal>, fx: Iterable<FxRate>, affiliates: Iterable<Affiliate>): ReferenceData {
   const parents: ReferenceData['parents'] = {}
   const statuses: ReferenceData['statuses'] = {}
+  const groups: ReferenceData['groups'] = {}
   for (const a of affiliates) {
+    const g = groupHistoryOf(a)
+    if (g.some((x) => x.group !== null)) groups[String(a.id)] = g
     const p = parentHistoryOf(a)
     if (p.some((x) => x.parentId !== null)) parents[String(a.id)] = p
     const s = statusHistoryOf(a)
     if (s.some((x) => x.status === 'suspended')) statuses[String(a.id)] = s
   }
-  return { deals: [...deals].map(asDeal), fx: [...fx], parents, statuses }
+  return { deals: [...deals].map(asDeal), fx: [...fx], parents, statuses, groups }
 }
 
 /** The affiliate stage's view of the reference data. The FX table is built when first asked for. */
 export function referenceOf(d: ReferenceData): Reference {
   const byId = new Map(d.deals.map((x) => [x.id, x]))
   let fx: FxTable | undefined
+  const groupOf = (id: number, at: number) => {
+    const h = d.groups?.[String(id)]
+    return h ? (historyAt(h, at)?.group ?? undefined) : undefined
+  }
   return {
     deal: (id) => byId.get(id),
     get fx() {
@@ -54,7 +63,8 @@ export function referenceOf(d: ReferenceData): Reference {
       const h = d.statuses[String(id)]
       return h ? historyAt(h, at)?.status === 'suspended' : false
     },
-    ownDeal: (id, at) => dealFor(d.deals, { affiliateId: id, at }),
+    groupOf,
+    ownDeal: (id, at) => dealFor(d.deals, { affiliateId: id, group: groupOf(id, at), at }),
   }
 }
 

@@ -30,10 +30,8 @@ import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
 import { eventRowTsv, type EventRow } from './rows.js'
 import type { Deal } from '../common/deals.js'
-import { historyAt } from '../common/history.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
-import { FxTable } from '../common/fx.js'
-import type { ReferenceData } from './affiliate-compute.js'
+import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
 
 export type MessageRef = { seq: number; subject: string; start: number; end: number }
@@ -169,6 +167,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
           deals: money.ref.deals,
           fx: money.fx,
           parentOf: money.parentOf,
+          groupOf: money.groupOf,
           // a refund names the operator's event id; on the stream it is keyed by its source
           refOf: (r) => conversionKey((e as ConversionEvent).sourceId, r),
         })
@@ -189,11 +188,8 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
 
 /** The commission rules' reference data, indexed once per task. */
 function moneyContext(ref: MoneyReference) {
-  return {
-    ref,
-    fx: new FxTable(ref.fx),
-    parentOf: (affiliateId: number, at: number) => historyAt(ref.parents[String(affiliateId)] ?? [], at)?.parentId ?? undefined,
-  }
+  const r = referenceOf(ref)
+  return { ref, fx: r.fx, parentOf: r.parentOf, groupOf: r.groupOf }
 }
 
 // ---- decode ----

@@ -9,12 +9,13 @@
  */
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { dealFor, DealTermsSchema, type Deal } from '../common/deals.js'
+import { DealTermsSchema, GroupNameSchema, type Deal } from '../common/deals.js'
 import { playerStateKey } from '../common/keys.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
 import { AmountSchema, D, roundMinor, StoredCurrencySchema, type Rounding } from '../common/money.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { applyFacts, type Books, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
+import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { FxRateSchema, FxTable } from '../common/fx.js'
 import { PLAYER_STATUSES, playerMoney, type MoneyEvent, type PlayerMoney } from './domain/commission/player.js'
 import { DETAIL_FACTS } from './domain/facts.js'
@@ -49,6 +50,10 @@ export const ScenarioSchema = z
             parents: z.array(z.object({ parentId: Id.nullable(), from: Time }).strict()).optional(),
             /** suspensions: each status applies from its time (what a suspended affiliate earns is held) */
             status: z.array(z.object({ status: z.enum(['active', 'suspended']), from: Time }).strict()).optional(),
+            /** the group it is in for all time (deals for the group apply to it) */
+            group: GroupNameSchema.optional(),
+            /** or as it changed: each entry applies from its time (null: in no group from then) */
+            groups: z.array(z.object({ group: GroupNameSchema.nullable(), from: Time }).strict()).optional(),
           })
           .strict(),
       )
@@ -58,12 +63,15 @@ export const ScenarioSchema = z
         .object({
           id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore (it is part of ledger line ids)'),
           name: z.string().optional(),
-          affiliateId: Id,
+          /** for one affiliate, or for every affiliate in a group */
+          affiliateId: Id.optional(),
+          group: GroupNameSchema.optional(),
           brandId: Id.optional(),
           country: z.string().regex(/^[A-Z]{2}$/).optional(),
           versions: z.array(z.object({ effectiveFrom: Time, terms: DealTermsSchema }).strict()).min(1),
         })
-        .strict(),
+        .strict()
+        .refine((d) => (d.affiliateId === undefined) !== (d.group === undefined), { message: 'a deal is for one affiliate (affiliateId) or one group (group), not both', path: ['affiliateId'] }),
     ),
     events: z.array(
       z
@@ -149,6 +157,7 @@ export function scenarioFacts(s: Scenario): { facts: AccrualFact[]; notes: Simul
       deals,
       fx: ref.fx,
       parentOf: ref.parentOf,
+      groupOf: ref.groupOf,
     })
     money.set(e.player, out.next)
     facts.push(...out.facts)
@@ -214,32 +223,32 @@ function toDeal(d: Scenario['deals'][number]): Deal {
     id: d.id,
     name: d.name ?? d.id,
     affiliateId: d.affiliateId,
+    group: d.group,
     brandId: d.brandId,
     country: d.country,
     versions: [...d.versions].sort((a, b) => a.effectiveFrom - b.effectiveFrom).map((v, i) => ({ version: i + 1, effectiveFrom: v.effectiveFrom, createdAt: 0, terms: v.terms })),
   }
 }
 
-/** The scenario's reference data: deals by id, FX, the parent chain as of a time. */
-export function reference(s: Scenario): Reference {
-  const deals = new Map(s.deals.map((d) => [d.id, toDeal(d)]))
-  const statuses = new Map(s.affiliates.map((a) => [a.id, a.status ?? []] as const))
-  const parents = new Map(
-    s.affiliates.map((a) => [a.id, a.parents ? [...a.parents].sort((x, y) => x.from - y.from) : a.parentId !== undefined ? [{ parentId: a.parentId, from: -Infinity }] : []] as const),
-  )
-  return {
-    deal: (id) => deals.get(id),
-    fx: new FxTable(s.fx),
-    parentOf: (id, at) => {
-      let found: number | undefined
-      for (const p of parents.get(id) ?? []) if (p.from <= at) found = p.parentId ?? undefined
-      return found
-    },
-    ownDeal: (id, at) => dealFor(deals.values(), { affiliateId: id, at }),
-    suspended: (id, at) => {
-      let s = 'active'
-      for (const x of [...(statuses.get(id) ?? [])].sort((a, b) => a.from - b.from)) if (x.from <= at) s = x.status
-      return s === 'suspended'
-    },
+/** The scenario's reference data (deals, FX, each affiliate's parents, statuses and groups as
+ *  of a time), read as the running system reads its own (affiliate-compute.ts referenceOf). */
+export function referenceData(s: Scenario): ReferenceData {
+  // a scenario's history says what holds from each time on; before its first entry, nothing
+  const timeline = <T extends { from: number }>(before: T, changes: T[]): T[] => [before, ...[...changes].sort((x, y) => x.from - y.from)]
+  const parents: ReferenceData['parents'] = {}
+  const statuses: ReferenceData['statuses'] = {}
+  const groups: NonNullable<ReferenceData['groups']> = {}
+  for (const a of s.affiliates) {
+    const id = String(a.id)
+    if (a.parents) parents[id] = timeline({ from: -Infinity, parentId: null }, a.parents)
+    else if (a.parentId !== undefined) parents[id] = [{ from: -Infinity, parentId: a.parentId }]
+    if (a.status) statuses[id] = timeline({ from: -Infinity, status: 'active' }, a.status)
+    if (a.groups) groups[id] = timeline({ from: -Infinity, group: null }, a.groups)
+    else if (a.group !== undefined) groups[id] = [{ from: -Infinity, group: a.group }]
   }
+  return { deals: s.deals.map(toDeal), fx: s.fx, parents, statuses, groups }
+}
+
+export function reference(s: Scenario): Reference {
+  return referenceOf(referenceData(s))
 }

@@ -256,6 +256,74 @@ describe('the deal API', () => {
   })
 })
 
+describe('deals for a group of affiliates', () => {
+  it("pay every affiliate in the group when the event happened; an affiliate's own deal comes first; each sees the group's deal", async () => {
+    const mk = async (name: string, group?: string) => (await app.call('POST', '/api/affiliates', { name, ...(group ? { group } : {}) })).body as { id: number; group?: string }
+    const [g1, g2, own, out] = [await mk('Iota', 'vip-2'), await mk('Kappa', 'vip-2'), await mk('Mu', 'vip-2'), await mk('Nu')]
+    expect(g1.group).toBe('vip-2')
+    const deal = await app.call('POST', '/api/deals', { name: 'VIP CPA', group: 'vip-2', terms: { currency: 'EUR', cpa: { amount: '120' } } })
+    expect(deal.status).toBe(201)
+    expect(deal.body).toMatchObject({ group: 'vip-2' })
+    expect(deal.body.affiliateId).toBeUndefined()
+    expect((await app.call('POST', '/api/deals', { name: 'Mu own', affiliateId: own.id, terms: { currency: 'EUR', cpa: { amount: '70' } } })).status).toBe(201)
+    // Nu joins the group only after its first player
+    const src = (await app.call('POST', '/api/sources', { name: 'group casino' })).body
+    const codes = new Map<number, string>()
+    for (const a of [g1, g2, own, out]) codes.set(a.id, (await app.call('POST', '/api/links', { affiliateId: a.id, destination: 'https://brand.example/?cid={click_id}' })).body.code)
+    await new Promise((r) => setTimeout(r, 300))
+    const post = async (body: Record<string, string>) => {
+      const r = await fetch(`${app.url}/postback`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-postback-token': src.token }, body: JSON.stringify({ source: String(src.id), ...body }) })
+      expect(r.status, await r.clone().text()).toBe(200)
+    }
+    const player = async (a: number, p: string) => {
+      await post({ event: 'registration', event_id: `r-${p}`, click_id: await click(codes.get(a)!), player_id: p })
+      await post({ event: 'ftd', event_id: `f-${p}`, player_id: p, amount: '40', currency: 'EUR' })
+    }
+    await player(g1.id, 'grp-1')
+    await player(g2.id, 'grp-2')
+    await player(own.id, 'grp-3')
+    await player(out.id, 'grp-4')
+    const cpaOf = (a: number) => async () => (await app.call<{ items: { kind: string; amount: string; dealId: string }[] }>('GET', `/api/ledger?affiliateId=${a}`)).body.items
+    await waitFor('the first three CPAs', cpaOf(own.id), (l) => l.length >= 1, 20_000)
+    await waitFor('the first three CPAs', cpaOf(g2.id), (l) => l.length >= 1, 20_000)
+    const joined = await app.call('PATCH', `/api/affiliates/${out.id}`, { group: 'vip-2' })
+    expect(joined.status).toBe(200)
+    expect(joined.body.groupHistory.map((h: { group: string | null }) => h.group)).toEqual([null, 'vip-2'])
+    await new Promise((r) => setTimeout(r, 300))
+    await player(out.id, 'grp-5')
+    await waitFor("Nu's CPA after it joined", cpaOf(out.id), (l) => l.length >= 1, 20_000)
+    expect((await cpaOf(g1.id)()).map((l) => [l.amount, l.dealId])).toEqual([['120', deal.body.id]])
+    expect((await cpaOf(g2.id)()).map((l) => [l.amount, l.dealId])).toEqual([['120', deal.body.id]])
+    expect((await cpaOf(own.id)()).map((l) => l.amount)).toEqual(['70'])
+    // its first player came before it joined: nothing; its second, after: the group's CPA
+    expect((await cpaOf(out.id)()).map((l) => [l.amount, l.dealId])).toEqual([['120', deal.body.id]])
+    // each affiliate sees the deals that apply to it: its own and its group's
+    const dealsOf = async (a: number) => ((await app.call('GET', `/api/deals?affiliateId=${a}`)).body.items as { name: string }[]).map((d) => d.name).sort()
+    expect(await dealsOf(own.id)).toEqual(['Mu own', 'VIP CPA'])
+    expect(await dealsOf(out.id)).toEqual(['VIP CPA'])
+    const token = (await app.call('POST', `/api/affiliates/${g1.id}/tokens`, {})).body.token
+    expect(((await api(app.url, token)('GET', '/api/deals')).body.items as { name: string }[]).map((d) => d.name)).toEqual(['VIP CPA'])
+    expect((await api(app.url, token)('GET', `/api/deals?affiliateId=${own.id}`)).status).toBe(403)
+    expect(((await app.call('GET', '/api/affiliates?group=vip-2')).body.items as { name: string }[]).map((a) => a.name).sort()).toEqual(['Iota', 'Kappa', 'Mu', 'Nu'])
+  })
+
+  it.each([
+    ['neither an affiliate nor a group', {}, 'affiliateId'],
+    ['both', { affiliateId: 1, group: 'vip' }, 'group'],
+    ['a group name with capitals and spaces', { group: 'Top Partners' }, 'group'],
+  ])('refuses a deal for %s, naming the field', async (_n, who, field) => {
+    const r = await app.call('POST', '/api/deals', { name: 'x', ...who, terms: { currency: 'EUR', cpa: { amount: '1' } } })
+    expect(r.status).toBe(400)
+    expect(Object.keys(r.body.fields ?? {})).toContain(field)
+  })
+
+  it('refuses a bad group name for an affiliate', async () => {
+    const r = await app.call('POST', '/api/affiliates', { name: 'Xi', group: 'VIP!' })
+    expect(r.status).toBe(400)
+    expect(r.body.fields).toHaveProperty('group')
+  })
+})
+
 describe('FX rates', () => {
   it('are recorded once per pair and day, and convert what happens on that day at that rate', async () => {
     const day = new Date().toISOString().slice(0, 10)

@@ -1,5 +1,6 @@
 /** Affiliates: the partners who send traffic, and who recruited whom. */
 import { z } from 'zod'
+import { GroupNameSchema } from '../deals.js'
 import { ConflictError, NotFoundError } from '../errors.js'
 import { historyAt } from '../history.js'
 import { type Actor, encodeJson, isCasConflict, mergePatch, Repository } from './kv.js'
@@ -15,12 +16,15 @@ export const AffiliateSchema = z.object({
   manager: z.string().optional(),
   /** the affiliate that recruited it (sub-affiliation) */
   parentId: z.number().int().positive().optional(),
+  /** the group it belongs to: deals for the group apply to it (`vip`) */
+  group: GroupNameSchema.optional(),
   status: z.enum(['active', 'suspended']),
   createdAt: z.number().int(),
   /** every status and parent it has had, each from when (the commission engine reads them as of
    *  an event's time, so a replay decides the same); absent on affiliates stored before */
   statusHistory: z.array(z.object({ from: z.number().int(), status: z.enum(['active', 'suspended']) })).optional(),
   parentHistory: z.array(z.object({ from: z.number().int(), parentId: z.number().int().positive().nullable() })).optional(),
+  groupHistory: z.array(z.object({ from: z.number().int(), group: GroupNameSchema.nullable() })).optional(),
 })
 export type Affiliate = z.infer<typeof AffiliateSchema>
 
@@ -30,7 +34,7 @@ export const AFFILIATE_KEYS = 'a.*'
 const externalKey = (externalId: string) => `x.${sha256hex(externalId).slice(0, 40)}`
 
 export class AffiliateRepository extends Repository<Affiliate> {
-  async create(input: { name: string; email?: string; externalId?: string; manager?: string; parentId?: number }, now: number, by: Actor = 'system'): Promise<Affiliate> {
+  async create(input: { name: string; email?: string; externalId?: string; manager?: string; parentId?: number; group?: string }, now: number, by: Actor = 'system'): Promise<Affiliate> {
     const a: Affiliate = AffiliateSchema.parse({
       id: await this.ids.next('affiliate'),
       ...input,
@@ -38,6 +42,7 @@ export class AffiliateRepository extends Repository<Affiliate> {
       createdAt: now,
       statusHistory: [{ from: now, status: 'active' }],
       parentHistory: [{ from: now, parentId: input.parentId ?? null }],
+      groupHistory: [{ from: now, group: input.group ?? null }],
     })
     if (input.externalId !== undefined) {
       // The external id is unique: its index entry is claimed first, by compare-and-set.
@@ -51,10 +56,10 @@ export class AffiliateRepository extends Repository<Affiliate> {
     return this.bucket.create(key(a.id), a, by, now)
   }
 
-  /** Change an affiliate's name, email, status, manager or parent (null clears an optional one). */
+  /** Change an affiliate's name, email, status, manager, parent or group (null clears an optional one). */
   async update(
     id: number,
-    patch: { name?: string; email?: string | null; status?: Affiliate['status']; manager?: string | null; parentId?: number | null },
+    patch: { name?: string; email?: string | null; status?: Affiliate['status']; manager?: string | null; parentId?: number | null; group?: string | null },
     now: number = Date.now(),
     by: Actor = 'system',
   ): Promise<Affiliate> {
@@ -78,6 +83,7 @@ export class AffiliateRepository extends Repository<Affiliate> {
         if (next.status !== cur.status) next.statusHistory = [...statusHistoryOf(cur), { from: now, status: next.status }]
         if ((next.parentId ?? null) !== (cur.parentId ?? null))
           next.parentHistory = [...parentHistoryOf(cur), { from: now, parentId: next.parentId ?? null }]
+        if ((next.group ?? null) !== (cur.group ?? null)) next.groupHistory = [...groupHistoryOf(cur), { from: now, group: next.group ?? null }]
         return next
       },
       by,
@@ -103,6 +109,11 @@ export function statusHistoryOf(a: Affiliate): { from: number; status: Affiliate
 /** Every parent the affiliate has had, from when (null: none). */
 export function parentHistoryOf(a: Affiliate): { from: number; parentId: number | null }[] {
   return a.parentHistory?.length ? a.parentHistory : [{ from: a.createdAt, parentId: a.parentId ?? null }]
+}
+
+/** Every group the affiliate has been in, from when (null: none). */
+export function groupHistoryOf(a: Affiliate): { from: number; group: string | null }[] {
+  return a.groupHistory?.length ? a.groupHistory : [{ from: a.createdAt, group: a.group ?? null }]
 }
 
 /** The affiliate's status when `at` happened (before its first recorded change: its first). */

@@ -62,7 +62,7 @@ export class DealRepository extends Repository<StoredDeal> {
   }
 
   /** A new deal with its first version. */
-  async create(input: { name: string; affiliateId: number; brandId?: number; country?: string; effectiveFrom: number; terms: DealTerms }, now: number, by: Actor = 'system'): Promise<Deal> {
+  async create(input: { name: string; affiliateId?: number; group?: string; brandId?: number; country?: string; effectiveFrom: number; terms: DealTerms }, now: number, by: Actor = 'system'): Promise<Deal> {
     const n = await this.ids.next('deal')
     const { effectiveFrom, terms, ...rest } = input
     const deal: Deal = { id: `d${n}`, ...rest, versions: [{ version: 1, effectiveFrom, createdAt: now, terms }] }

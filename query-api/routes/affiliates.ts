@@ -1,5 +1,6 @@
 /** Affiliates: create, change, list (an affiliate sees itself), and portal tokens. */
 import { z } from 'zod'
+import { GroupNameSchema } from '../../common/deals.js'
 import { HttpError } from '../../common/errors.js'
 import { scopeAffiliate } from '../auth.js'
 import { actor, OPERATOR_OR_AFFILIATE, BodyId, IdParams, noSuch, OPERATOR, Page, page, ParamId, type ApiPlugin } from '../http.js'
@@ -9,6 +10,8 @@ const CreateAffiliate = z.object({
   email: z.string().email().optional(),
   manager: z.string().trim().min(1).max(200).optional(),
   parentId: BodyId.optional(),
+  /** its group: the group's deals apply to it */
+  group: GroupNameSchema.optional(),
 })
 const UpdateAffiliate = z
   .object({
@@ -17,12 +20,14 @@ const UpdateAffiliate = z
     status: z.enum(['active', 'suspended']),
     manager: z.string().trim().min(1).max(200).nullable(),
     parentId: BodyId.nullable(),
+    group: GroupNameSchema.nullable(),
   })
   .partial()
   .strict()
 const AffiliateList = Page.extend({
   status: z.enum(['active', 'suspended']).optional(),
   parentId: ParamId.optional(),
+  group: GroupNameSchema.optional(),
   q: z.string().max(200).optional(),
 })
 export const CreateToken = z.object({ ttlDays: z.number().int().min(1).max(365).default(30) })
@@ -36,7 +41,7 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
 
   app.patch(
     '/api/affiliates/:id',
-    { config: { who: OPERATOR }, schema: { summary: "Change an affiliate's name, email, status, manager or parent", params: IdParams, body: UpdateAffiliate } },
+    { config: { who: OPERATOR }, schema: { summary: "Change an affiliate's name, email, status, manager, parent or group (from now on: what happened before keeps the group it had)", params: IdParams, body: UpdateAffiliate } },
     async (req) => {
       const { id } = req.params
       return d.store.affiliates.update(id, req.body, Date.now(), 'operator')
@@ -52,6 +57,7 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
         (p.kind === 'operator' || a.id === p.affiliateId) &&
         (q.status === undefined || a.status === q.status) &&
         (q.parentId === undefined || a.parentId === q.parentId) &&
+        (q.group === undefined || a.group === q.group) &&
         (needle === undefined || a.name.toLowerCase().includes(needle) || (a.email ?? '').toLowerCase().includes(needle)),
     )
     return page(all, q)

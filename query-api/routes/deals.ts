@@ -4,13 +4,15 @@
  * An affiliate sees its own deals with every version.
  */
 import { z } from 'zod'
-import { DealTermsSchema } from '../../common/deals.js'
+import { dealIsFor, DealTermsSchema, GroupNameSchema } from '../../common/deals.js'
+import { groupHistoryOf } from '../../common/entities.js'
+import { scopeAffiliate } from '../auth.js'
 import { CONVERSION_KINDS } from '../../common/vocabulary.js'
 import { queryRows } from '../../clickhouse/client.js'
 import { isCurrency } from '../../common/currencies.js'
 import { HttpError } from '../../common/errors.js'
 import { AmountSchema, canonicalAmount, CurrencySchema } from '../../common/money.js'
-import { OPERATOR_OR_AFFILIATE, BodyId, noSuch, OPERATOR, type ApiPlugin } from '../http.js'
+import { OPERATOR_OR_AFFILIATE, BodyId, noSuch, OPERATOR, ParamId, type ApiPlugin } from '../http.js'
 
 const CreateCpa = z.object({
   affiliateId: BodyId,
@@ -27,13 +29,22 @@ const Terms = DealTermsSchema.superRefine((t, ctx) => {
 const CreateDeal = z
   .object({
     name: z.string().trim().min(1).max(200),
-    affiliateId: BodyId,
+    /** for one affiliate… */
+    affiliateId: BodyId.optional(),
+    /** …or for every affiliate in a group (an affiliate's own deal comes first) */
+    group: GroupNameSchema.optional(),
     brandId: BodyId.optional(),
     country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166 country code such as DE').optional(),
     effectiveFrom: z.coerce.date().optional(),
     terms: Terms,
   })
   .strict()
+  .superRefine((b, ctx) => {
+    if (b.affiliateId === undefined && b.group === undefined) ctx.addIssue({ code: 'custom', path: ['affiliateId'], message: 'say who the deal is for: an affiliateId or a group' })
+    if (b.affiliateId !== undefined && b.group !== undefined) ctx.addIssue({ code: 'custom', path: ['group'], message: 'a deal is for one affiliate or one group, not both' })
+  })
+
+const DealList = z.object({ affiliateId: ParamId.optional() }).strict()
 
 const Simulate = z
   .object({
@@ -64,7 +75,7 @@ function effectiveFrom(asked: Date | undefined, now: number): number {
 export const dealRoutes: ApiPlugin = (app, d) => {
   app.post('/api/deals', { config: { who: OPERATOR }, schema: { summary: 'Create a deal: its terms (CPA, CPL, RevShare, IB, prop, sub-affiliate) as its first version', body: CreateDeal } }, async (req, reply) => {
     const { effectiveFrom: asked, ...body } = req.body
-    if (!d.store.affiliates.get(body.affiliateId)) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
+    if (body.affiliateId !== undefined && !d.store.affiliates.get(body.affiliateId)) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
     if (body.brandId !== undefined && !d.store.brands.get(body.brandId)) throw noSuch('brandId', `brand ${body.brandId}`)
     const now = Date.now()
     return reply.code(201).send(await d.store.deals.create({ ...body, effectiveFrom: effectiveFrom(asked, now) }, now, 'operator'))
@@ -149,9 +160,22 @@ export const dealRoutes: ApiPlugin = (app, d) => {
     return reply.code(201).send(await d.store.deals.addCpaVersion(body.affiliateId, { amount: body.amount, currency: body.currency, effectiveFrom: effectiveFrom(body.effectiveFrom, now) }, now, 'operator'))
   })
 
-  app.get('/api/deals', { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: 'Deals with every version (a flat CPA deal as a deal paying only its CPA)' } }, async (req) => {
-    const p = req.principal
-    const all = d.store.deals.deals()
-    return { items: p.kind === 'operator' ? all : all.filter((x) => x.affiliateId === p.affiliateId) }
-  })
+  app.get(
+    '/api/deals',
+    {
+      config: { who: OPERATOR_OR_AFFILIATE },
+      schema: {
+        summary: "Deals with every version (a flat CPA deal as a deal paying only its CPA); for an affiliate, its own and those of every group it has been in",
+        querystring: DealList,
+      },
+    },
+    async (req) => {
+      const all = d.store.deals.deals()
+      const affiliateId = scopeAffiliate(req.principal, req.query.affiliateId)
+      if (affiliateId === undefined) return { items: all }
+      const a = d.store.affiliates.get(affiliateId)
+      const groups = new Set(a ? groupHistoryOf(a).map((g) => g.group ?? undefined) : [undefined])
+      return { items: all.filter((x) => [...groups].some((g) => dealIsFor(x, affiliateId, g))) }
+    },
+  )
 }

@@ -28,7 +28,9 @@ export type Reference = {
   fx: FxTable
   /** the affiliate's parent (recruiter) when the event happened */
   parentOf(affiliateId: number, at: number): number | undefined
-  /** an affiliate's own deal in force at `at` with no brand or country, for its sub-affiliate shares */
+  /** the affiliate's group when the event happened (its group's deals apply to it) */
+  groupOf?(affiliateId: number, at: number): string | undefined
+  /** an affiliate's own (or its group's) deal in force at `at` with no brand or country, for its sub-affiliate shares */
   ownDeal(affiliateId: number, at: number): { deal: Deal; version: DealVersion } | undefined
   /** whether the affiliate was suspended when `at` happened: what it would earn is held */
   suspended?(affiliateId: number, at: number): boolean

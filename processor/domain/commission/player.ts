@@ -67,6 +67,8 @@ export type PlayerMoneyContext = {
   fx: FxTable
   /** the affiliate's parent when the event happened (the IB chain for overrides) */
   parentOf(affiliateId: number, at: number): number | undefined
+  /** the affiliate's group when the event happened (its group's deals apply to it) */
+  groupOf?(affiliateId: number, at: number): string | undefined
   /** the id of the event a refund names (`ref_event_id`), as event ids are on the stream; default as given */
   refOf?: (ref: string) => string
 }
@@ -77,7 +79,7 @@ export type PlayerMoneyOutcome = { facts: AccrualFact[]; next: PlayerMoney; note
 export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoneyContext): PlayerMoneyOutcome {
   const next: PlayerMoney = { ...prior }
   if (ctx.affiliateId <= 0) return { facts: [], next }
-  const found = dealFor(ctx.deals, { affiliateId: ctx.affiliateId, brandId: ctx.brandId, country: ctx.country, at: ctx.occurredAt })
+  const found = dealFor(ctx.deals, { affiliateId: ctx.affiliateId, group: ctx.groupOf?.(ctx.affiliateId, ctx.occurredAt), brandId: ctx.brandId, country: ctx.country, at: ctx.occurredAt })
   const facts: AccrualFact[] = []
   let n = ctx.n0 ?? 0
   const base = (over: Partial<FactBase> = {}): FactBase => ({
