@@ -12,7 +12,8 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const TIERS = ['ingest', 'processor', 'query-api', 'notifier', 'dashboard'] as const
 
 /** What the dashboard may import from outside its folder: the API's shapes and the vocabulary. */
-const DASHBOARD_MAY_IMPORT = ['common/api', 'common/vocabulary']
+// (line-status: the pure rule of what a ledger line counts as now, shared with the API's SQL)
+const DASHBOARD_MAY_IMPORT = ['common/api', 'common/vocabulary', 'common/line-status']
 
 /** Every module specifier a source file names: static and dynamic imports, re-exports. */
 export function specifiers(source: string): string[] {
