@@ -73,8 +73,12 @@ export type Deduction = (typeof DEDUCTIONS)[number]
 
 export const RevShareTermsSchema = z
   .object({
-    /** bands by the period's NGR (after the admin fee); the first starts at 0. One band is a flat rate. */
+    /** bands by the period's NGR (after the admin fee), or by its count of qualified FTDs
+     *  (`tierBy`); the first starts at 0. One band is a flat rate. */
     bands: z.array(BandSchema).min(1),
+    /** what reaches a band: the period's NGR, or the players who qualified in it (the deal's CPA
+     *  qualification; the first deposit when it has no CPA) */
+    tierBy: z.enum(['ngr', 'qualified_ftds']).default('ngr'),
     /** tiered: the reached band's rate on everything; ladder: each band's rate inside it */
     mode: z.enum(['tiered', 'ladder']).default('tiered'),
     /** share of NGR kept by the operator before RevShare (0–0.35 in the wild) */
@@ -91,6 +95,12 @@ export const RevShareTermsSchema = z
   .strict()
   .superRefine((r, ctx) => {
     if (r.highRoller && !r.carryover) ctx.addIssue({ code: 'custom', path: ['highRoller'], message: 'a high-roller clause decides what a negative balance carries: it needs carryover' })
+    if (r.tierBy === 'qualified_ftds') {
+      if (r.mode === 'ladder') ctx.addIssue({ code: 'custom', path: ['mode'], message: 'bands by qualified FTDs are tiered (the reached rate on all NGR): a count cannot be laddered across NGR' })
+      r.bands.forEach((b, i) => {
+        if (!/^\d+$/.test(b.from)) ctx.addIssue({ code: 'custom', path: ['bands', i, 'from'], message: 'with tierBy qualified_ftds a band starts at a whole number of qualified FTDs' })
+      })
+    }
     // (a band whose start is not a number is already refused, with its own reason)
     if (!r.bands.every((b) => AmountSchema.safeParse(b.from).success)) return
     if (!new D(r.bands[0]!.from).isZero()) ctx.addIssue({ code: 'custom', path: ['bands', 0, 'from'], message: 'the first band starts at 0' })

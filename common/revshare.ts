@@ -34,7 +34,22 @@ export function applyBands(bands: readonly Band[], mode: 'tiered' | 'ladder', vo
 /** A deal's RevShare period in the affiliate stage's books: its start, the NGR in it (deal
  *  currency, before the admin fee), what its lines add up to, the deal version of its latest
  *  fact, and under a high-roller clause each player's NGR in it. */
-export type RsPeriod = { start: number; base: string; paid: string; version: number; players?: Record<string, string> }
+export type RsPeriod = {
+  start: number
+  base: string
+  paid: string
+  version: number
+  players?: Record<string, string>
+  /** the players who qualified in the period (a deal tiered by qualified FTDs) */
+  ftds?: number
+}
+
+/** What a period's net (after the admin fee) pays under the terms: bands on the net itself, or
+ *  the rate of the band its count of qualified FTDs reached, on all of it. */
+export function periodPays(terms: RevShareTerms, slot: Pick<RsPeriod, 'ftds'>, net: D): D {
+  if (terms.tierBy === 'qualified_ftds') return net.times(terms.bands[bandIndex(terms.bands, new D(slot.ftds ?? 0))]!.rate)
+  return applyBands(terms.bands, terms.mode, net)
+}
 
 export type RevshareStep = {
   period: string
@@ -97,7 +112,7 @@ export function revshareWalk(periods: Record<string, RsPeriod>, termsOf: (versio
       }
     }
     // the admin fee comes off positive NGR; a negative balance carries whole
-    const pays = net.gt(0) ? applyBands(terms.bands, terms.mode, net.times(new D(1).minus(terms.adminFee))).toDecimalPlaces(LEDGER_SCALE) : new D(0)
+    const pays = net.gt(0) ? periodPays(terms, slot, net.times(new D(1).minus(terms.adminFee))).toDecimalPlaces(LEDGER_SCALE) : new D(0)
     out.push({ period, slot, terms, carriedIn: carry, base, net, pays, ...(absorbed ? { absorbed } : {}), ...(moved ? { moved } : {}) })
     if (moved) net = net.plus(moved)
     carry = terms.carryover ? D.min(0, net) : new D(0)

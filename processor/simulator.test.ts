@@ -229,6 +229,29 @@ describe('edge cases', () => {
     expect(() => scenario({ deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.5' }], carryover: false, highRoller: { threshold: '5000' } } })], events: [] })).toThrow(/needs carryover/)
   })
 
+  it.each([
+    // bands 10% / 50% from 2 FTDs; NGR 1,000 in March
+    ['exactly at the band: the 2nd FTD lifts the month', 2, '500.00'],
+    ['one short: the first rate', 1, '100.00'],
+  ])('RevShare tiered by qualified FTDs, %s', (_n, ftds, want) => {
+    const events: ScenarioInput['events'] = []
+    for (let i = 0; i < ftds; i++)
+      events.push({ at: `2026-03-0${i + 1}T10:00:00Z`, kind: 'registration', player: `p${i}`, affiliate: 1 }, { at: `2026-03-0${i + 1}T11:00:00Z`, kind: 'ftd', player: `p${i}`, amount: '20', currency: USD })
+    // the NGR before the FTD that lifts it: the month is re-priced when the count moves
+    events.splice(2, 0, { at: '2026-03-01T12:00:00Z', kind: 'activity', player: 'p0', currency: USD, details: { bets: '1500', wins: '500' } })
+    // a registration without a first deposit does not count
+    events.push({ at: '2026-03-09T10:00:00Z', kind: 'registration', player: 'z', affiliate: 1 })
+    const s = scenario({ deals: [cpaDeal({ revshare: { tierBy: 'qualified_ftds', bands: [{ from: '0', rate: '0.10' }, { from: '2', rate: '0.5' }] } })], events })
+    expect(total(s, '2026-03')).toBe(want)
+  })
+
+  it.each([
+    ['laddered', { mode: 'ladder', bands: [{ from: '0', rate: '0.1' }, { from: '2', rate: '0.2' }] }, /cannot be laddered/],
+    ['a band from a fraction of an FTD', { bands: [{ from: '0', rate: '0.1' }, { from: '2.5', rate: '0.2' }] }, /whole number of qualified FTDs/],
+  ])('RevShare by qualified FTDs refuses bands %s', (_n, rs, why) => {
+    expect(() => scenario({ deals: [cpaDeal({ revshare: { tierBy: 'qualified_ftds', ...rs } })], events: [] })).toThrow(why)
+  })
+
   it('a cap reached by two conversions in one batch: the first in cause order is paid, the second recorded at 0', () => {
     const s = scenario({
       deals: [cpaDeal({ cpa: { amount: '100', caps: { monthly: 1 } } })],

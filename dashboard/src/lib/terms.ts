@@ -30,7 +30,13 @@ export function termsText(t: DealTerms): string[] {
   if (t.cpl) out.push(`CPL ${formatMoney(t.cpl.amount, c)} per registration`)
   if (t.revshare) {
     const r = t.revshare
-    const bands = r.bands.length === 1 ? pct(r.bands[0]!.rate) : `${r.mode}: ${r.bands.map((b) => `${pct(b.rate)} from ${formatMoney(b.from, c)}`).join(', ')}`
+    const byFtds = r.tierBy === 'qualified_ftds'
+    const bands =
+      r.bands.length === 1
+        ? pct(r.bands[0]!.rate)
+        : byFtds
+          ? `tiered by the ${t.period}'s qualified FTDs: ${r.bands.map((b) => `${pct(b.rate)} from ${b.from}`).join(', ')}`
+          : `${r.mode}: ${r.bands.map((b) => `${pct(b.rate)} from ${formatMoney(b.from, c)}`).join(', ')}`
     out.push(`RevShare ${bands} of NGR per ${t.period}` + (Number(r.adminFee) ? `, after a ${pct(r.adminFee)} admin fee` : '') + (r.carryover ? ', negative balance carried' : ', no carryover'))
   }
   if (t.ib) {

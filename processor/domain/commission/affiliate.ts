@@ -129,6 +129,7 @@ export function applyFacts(books: Books, facts: readonly AccrualFact[], ref: Ref
         break
       case 'qualified':
         if (t.cpa) w.cpa(f, t)
+        if (t.revshare?.tierBy === 'qualified_ftds') w.countFtd(w.base(f, t), t, 1, `player ${f.playerRef.slice(0, 10)}… qualified ${dayOf(f.occurredAt)}`)
         break
       case 'revenue':
         if (t.revshare) w.revenue(f, t)
@@ -331,45 +332,78 @@ class Writer {
       this.write({ ...b, id: `rs:${f.eventId}:${b.period}`, kind: 'revshare', status: 'held', originalAmount: ngr.toFixed(), originalCurrency: f.currency, amount: '0', currency: t.currency, fxRate: '0', fxDate: '', estimated: true, reason: `RevShare held: ${conv.missing}` })
       return
     }
-    const periods = (this.book(f.affiliateId).rs[f.dealId] ??= {})
-    const slot = (periods[b.period] ??= { start: periodStart(f.occurredAt, t.period), base: '0', paid: '0', version: f.dealVersion })
+    const slot = this.rsPeriod(f.affiliateId, f.dealId, b.period, f.occurredAt, t, f.dealVersion)
     slot.base = new D(slot.base).plus(conv.amount).toFixed()
     slot.version = f.dealVersion
     // under a high-roller clause, each player's NGR in the period (who alone went deep negative)
     if (rs.highRoller) (slot.players ??= {})[f.playerKey] = new D(slot.players?.[f.playerKey] ?? 0).plus(conv.amount).toFixed()
-    // each period at the terms of its own latest version; a carry flows into the next
-    for (const { period: p, slot: s, terms, carriedIn: carry, net, pays, absorbed, moved } of revshareWalk(periods, (v) => this.terms(f.dealId, v)?.revshare ?? rs)) {
-      const delta = pays.minus(s.paid)
-      if (!delta.isZero()) {
-        const own = p === b.period
-        const carried = carry.isZero() ? '' : `, ${money(carry.toFixed(), t.currency)} carried in`
-        const fee = new D(terms.adminFee).isZero() ? '' : ` less a ${pct(terms.adminFee)} admin fee`
-        const hr = absorbed ? `, less ${money(absorbed.toFixed(), t.currency)} that high rollers' revenue paid back of their own carry` : ''
-        const hrMoved = moved ? `; ${money(moved.toFixed(), t.currency)} of the negative is carried by high rollers alone` : ''
-        this.write({
-          ...b,
-          period: p,
-          id: `rs:${f.eventId}:${p}`,
-          kind: 'revshare',
-          status: 'payable',
-          originalAmount: own ? ngr.toFixed() : '0',
-          originalCurrency: f.currency,
-          amount: delta.toFixed(),
-          currency: t.currency,
-          fxRate: conv.rate,
-          fxDate: conv.date,
-          estimated: true,
-          reason: own
-            ? `RevShare ${rateText(terms, net)}: the player's NGR ${money(ngr.toFixed(), f.currency)}; ${p} NGR ${money(s.base, t.currency)}${hr}${carried}${fee} pays ${money(pays.toFixed(), t.currency)}${hrMoved}`
-            : `RevShare ${p} re-balanced: an earlier period's NGR changed the balance it carries in (${money(carry.toFixed(), t.currency)}); ${p} pays ${money(pays.toFixed(), t.currency)}`,
-        })
-      }
-      s.paid = pays.toFixed()
-    }
+    this.rebalance(f.affiliateId, f.dealId, b, t, { eventId: f.eventId, ngr, currency: f.currency, rate: conv.rate, date: conv.date })
     if (t.cpa?.clawback) {
       const c = this.clawback(f.affiliateId, f.playerKey, f.dealId)
       c.ngr = new D(c.ngr).plus(conv.amount.times(new D(1).minus(rs.adminFee))).toFixed()
       this.absorb(f.affiliateId, f.playerKey, f.dealId, b, t)
+    }
+  }
+
+  /** A deal's RevShare period in the books, made when first needed. */
+  rsPeriod(affiliateId: number, dealId: string, period: string, at: number, t: DealTerms, version: number): RsPeriod {
+    const periods = (this.book(affiliateId).rs[dealId] ??= {})
+    return (periods[period] ??= { start: periodStart(at, t.period), base: '0', paid: '0', version })
+  }
+
+  /** RevShare bands by qualified FTDs: a player who qualified counts in its period (a CPA
+   *  reversed in its hold takes it back out), and the period is paid at the rate the count reached. */
+  countFtd(base: ReturnType<Writer['base']>, t: DealTerms, by: 1 | -1, cause: string) {
+    const slot = this.rsPeriod(base.affiliateId, base.dealId, base.period, base.occurredAt, t, base.dealVersion)
+    slot.ftds = Math.max(0, (slot.ftds ?? 0) + by)
+    this.rebalance(base.affiliateId, base.dealId, base, t, undefined, `${base.period} has ${slot.ftds} qualified FTD${slot.ftds === 1 ? '' : 's'} (${cause})`)
+  }
+
+  /**
+   * Walk the deal's RevShare periods in order, each at the terms of its own latest version (a
+   * carry flows into the next), and write for each period the change in what it pays: the
+   * period's own line when `own` NGR came in, else a re-balance (`why`: an earlier period's
+   * carry, or the count of qualified FTDs that sets its rate).
+   */
+  rebalance(
+    affiliateId: number,
+    dealId: string,
+    b: ReturnType<Writer['base']>,
+    t: DealTerms,
+    own: { eventId: string; ngr: D; currency: string; rate: string; date: string } | undefined,
+    why?: string,
+  ) {
+    const periods = this.book(affiliateId).rs[dealId] ?? {}
+    for (const { period: p, slot: s, terms, carriedIn: carry, net, pays, absorbed, moved } of revshareWalk(periods, (v) => this.terms(dealId, v)?.revshare ?? t.revshare!)) {
+      const delta = pays.minus(s.paid)
+      if (!delta.isZero()) {
+        const isOwn = own !== undefined && p === b.period
+        const carried = carry.isZero() ? '' : `, ${money(carry.toFixed(), t.currency)} carried in`
+        const fee = new D(terms.adminFee).isZero() ? '' : ` less a ${pct(terms.adminFee)} admin fee`
+        const hr = absorbed ? `, less ${money(absorbed.toFixed(), t.currency)} that high rollers' revenue paid back of their own carry` : ''
+        const hrMoved = moved ? `; ${money(moved.toFixed(), t.currency)} of the negative is carried by high rollers alone` : ''
+        const rate = rateText(terms, net, s)
+        this.write({
+          ...b,
+          period: p,
+          id: own ? `rs:${own.eventId}:${p}` : `rs_tier:${b.causeEventId}:${dealId}:${p}`,
+          kind: 'revshare',
+          status: 'payable',
+          originalAmount: isOwn ? own.ngr.toFixed() : '0',
+          originalCurrency: own?.currency ?? t.currency,
+          amount: delta.toFixed(),
+          currency: t.currency,
+          fxRate: own?.rate ?? '1',
+          fxDate: own?.date ?? dayOf(b.occurredAt),
+          estimated: true,
+          reason: isOwn
+            ? `RevShare ${rate}: the player's NGR ${money(own.ngr.toFixed(), own.currency)}; ${p} NGR ${money(s.base, t.currency)}${hr}${carried}${fee} pays ${money(pays.toFixed(), t.currency)}${hrMoved}`
+            : own || p !== b.period
+              ? `RevShare ${p} re-balanced: an earlier period's NGR changed the balance it carries in (${money(carry.toFixed(), t.currency)}); ${p} pays ${money(pays.toFixed(), t.currency)}`
+              : `RevShare ${rate} re-tiered: ${why}; ${p} NGR ${money(s.base, t.currency)}${carried}${fee} pays ${money(pays.toFixed(), t.currency)}`,
+        })
+      }
+      s.paid = pays.toFixed()
     }
   }
 
@@ -529,6 +563,9 @@ class Writer {
         if (cpa) this.reprice(slot, cpa, { ...base, period: r.period, dealId: r.dealId, dealVersion: r.dealVersion }, t, `a CPA of ${r.period} was reversed`)
         const c = pb.clawback?.[r.dealId]
         if (c?.line === r.id) c.price = '0'
+        const rt = this.terms(r.dealId, r.dealVersion)
+        if (rt?.revshare?.tierBy === 'qualified_ftds')
+          this.countFtd({ ...base, period: r.period, dealId: r.dealId, dealVersion: r.dealVersion }, rt, -1, `a CPA of ${r.period} was reversed: ${words[f.why]}`)
         if (cpa?.clawback) this.absorb(f.affiliateId, f.playerKey, r.dealId, base, t)
       }
     }
@@ -638,8 +675,12 @@ function same(amount: string, currency: string, day: string) {
   return { originalAmount: amount, originalCurrency: currency, amount, currency, fxRate: '1', fxDate: day }
 }
 
-function rateText(rs: NonNullable<DealTerms['revshare']>, net: D): string {
+function rateText(rs: NonNullable<DealTerms['revshare']>, net: D, slot?: Pick<RsPeriod, 'ftds'>): string {
   if (rs.bands.length === 1) return pct(rs.bands[0]!.rate)
+  if (rs.tierBy === 'qualified_ftds') {
+    const n = slot?.ftds ?? 0
+    return `${pct(rs.bands[bandIndex(rs.bands, new D(n))]!.rate)} (tiered by ${n} qualified FTD${n === 1 ? '' : 's'})`
+  }
   if (rs.mode === 'ladder') return `ladder ${rs.bands.map((b) => pct(b.rate)).join(' / ')}`
   return `${pct(rs.bands[bandIndex(rs.bands, net)]!.rate)} (tiered)`
 }

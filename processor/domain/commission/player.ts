@@ -117,7 +117,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
       if (ev.kind === 'ftd' && next.ftdAt === undefined) {
         next.ftdAt = ctx.occurredAt
         next.ftdEventId = ev.id
-        if (!t?.cpa) next.cpa ??= 'no_deal'
+        if (!qualifies(t)) next.cpa ??= 'no_deal'
         if (amt) next.firstDeposit = amt.toFixed()
       }
       if (amt) next.deposits = new D(next.deposits ?? 0).plus(amt).toFixed()
@@ -158,7 +158,7 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
         if (next.ftdAt === undefined) {
           next.ftdAt = ctx.occurredAt
           next.ftdEventId = ev.id
-          if (!t?.cpa) next.cpa ??= 'no_deal'
+          if (!qualifies(t)) next.cpa ??= 'no_deal'
         }
         const amt = inDeal(ev.amount, ev.currency)
         if (amt && next.firstDeposit === undefined) {
@@ -193,10 +193,15 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
     default:
       break
   }
-  const q = t?.cpa ? qualify(next, t, ctx.occurredAt) : undefined
+  const q = t && qualifies(t) ? qualify(next, t, ctx.occurredAt) : undefined
   if (q?.settled) next.cpa = q.settled
   if (q?.settled === 'qualified') facts.push({ ...base(), type: 'qualified', why: q.why, ...(next.ftdEventId !== undefined ? { basisEventId: next.ftdEventId } : {}) })
   return { facts, next, note: q?.settled === 'expired' ? q.why : undefined }
+}
+
+/** Whether the deal asks who qualifies: for its CPA, or for RevShare bands by qualified FTDs. */
+function qualifies(t: DealTerms | undefined): boolean {
+  return t?.cpa !== undefined || t?.revshare?.tierBy === 'qualified_ftds'
 }
 
 /** The revenue components of an event (bets, wins, bonuses, fees, adjustments, chargebacks), or none. */
