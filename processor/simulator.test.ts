@@ -229,6 +229,25 @@ describe('edge cases', () => {
     expect(() => scenario({ deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.5' }], carryover: false, highRoller: { threshold: '5000' } } })], events: [] })).toThrow(/needs carryover/)
   })
 
+  it("ringfence: one deal's negative balance never offsets the affiliate's other deals; it carries into its own deal's next period", () => {
+    // two brands, a 30% deal each: brand 1 NGR −10,000 in March, brand 2 +5,000; April brand 1 +15,000
+    const rs = (id: string, brandId: number) => ({ id, affiliateId: 1, brandId, versions: [{ effectiveFrom: '2026-01-01', terms: { currency: USD, revshare: { bands: [{ from: '0', rate: '0.30' }] } } }] })
+    const r = simulate(
+      scenario({
+        deals: [rs('b1', 1), rs('b2', 2)],
+        events: [
+          { at: '2026-03-01T10:00:00Z', kind: 'registration', player: 'x', affiliate: 1, brand: 1 },
+          { at: '2026-03-01T10:01:00Z', kind: 'registration', player: 'y', affiliate: 1, brand: 2 },
+          { at: '2026-03-05T10:00:00Z', kind: 'activity', player: 'x', currency: USD, details: { bets: '0', wins: '10000' } },
+          { at: '2026-03-06T10:00:00Z', kind: 'activity', player: 'y', currency: USD, details: { bets: '5000' } },
+          { at: '2026-04-06T10:00:00Z', kind: 'activity', player: 'x', currency: USD, details: { bets: '15000' } },
+        ],
+      }),
+    )
+    const byDeal = (deal: string, period: string) => r.lines.filter((l) => l.dealId === deal && l.period === period).reduce((t, l) => t + Number(l.amount), 0)
+    expect([byDeal('b1', '2026-03'), byDeal('b2', '2026-03'), byDeal('b1', '2026-04')]).toEqual([0, 1500, 1500])
+  })
+
   it.each([
     // bands 10% / 50% from 2 FTDs; NGR 1,000 in March
     ['exactly at the band: the 2nd FTD lifts the month', 2, '500.00'],
