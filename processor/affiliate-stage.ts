@@ -18,7 +18,7 @@
  * stages (distributed mode) will release facts up to the lowest position all have finished.
  */
 import { AckPolicy, DeliverPolicy, nanos, type KV, type NatsConnection } from 'nats'
-import { BatchFeed } from './feed.js'
+import { BatchFeed, pullBytes, pullsFrom } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import type { LiveDelta } from './delta.js'
@@ -84,8 +84,13 @@ export class AffiliateStage {
       max_deliver: -1,
     })
     const c = await this.d.nc.jetstream().consumers.get(ACCRUALS_STREAM, this.d.consumer)
-    const iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages * 2) })
-    this.#feed = new BatchFeed(iter, { batchMessages: this.d.batchMessages, batchWaitMs: this.d.batchWaitMs, applied: () => this.stats.applied, log: this.d.log })
+    this.#feed = new BatchFeed(pullsFrom(c), {
+      pullBytes: pullBytes(this.d.nc.info?.max_payload),
+      batchMessages: this.d.batchMessages,
+      batchWaitMs: this.d.batchWaitMs,
+      applied: () => this.stats.applied,
+      log: this.d.log,
+    })
     this.#loop = this.#run()
   }
 
@@ -120,7 +125,14 @@ export class AffiliateStage {
         } catch (err) {
           if (this.#stopping) return
           this.stats.retries++
-          const f: BatchFailure = { message: String((err as Error)?.message ?? err).slice(0, 500), tries, since: this.stats.failure?.since ?? new Date().toISOString(), first: batch[0]!.seq, last: batch.at(-1)!.seq, nextDelayMs: retryDelayMs(tries) }
+          const f: BatchFailure = {
+            message: String((err as Error)?.message ?? err).slice(0, 500),
+            tries,
+            since: this.stats.failure?.since ?? new Date().toISOString(),
+            first: batch[0]!.seq,
+            last: batch.at(-1)!.seq,
+            nextDelayMs: retryDelayMs(tries),
+          }
           this.stats.failure = f
           this.d.log.error({ err, ...f }, 'affiliate stage batch failed: nothing of it acknowledged; retrying')
           await sleep(f.nextDelayMs)
@@ -131,7 +143,11 @@ export class AffiliateStage {
 
   /** Lines of an accrual batch already in ClickHouse (each place counted once). */
   async #present(first: number, last: number): Promise<number> {
-    const [r] = await queryRows<{ n: string }>(this.d.ch, 'SELECT toString(uniqExact(affiliate_id, no)) AS n FROM ledger_lines WHERE acc_seq BETWEEN {f:UInt64} AND {l:UInt64}', { f: first, l: last })
+    const [r] = await queryRows<{ n: string }>(
+      this.d.ch,
+      'SELECT toString(uniqExact(affiliate_id, no)) AS n FROM ledger_lines WHERE acc_seq BETWEEN {f:UInt64} AND {l:UInt64}',
+      { f: first, l: last },
+    )
     return Number(r?.n ?? 0)
   }
 
@@ -163,7 +179,10 @@ export class AffiliateStage {
       this.#pending = { first, last }
       await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: this.stats.applied, pending: this.#pending } satisfies Progress)))
     }
-    const books = await this.d.books.load(affs, facts.map((f) => [f.affiliateId, f.playerKey] as [number, string]))
+    const books = await this.d.books.load(
+      affs,
+      facts.map((f) => [f.affiliateId, f.playerKey] as [number, string]),
+    )
     const out = await this.d.pool.run({ kind: 'affiliate', facts, accSeq, books, ref: data })
     const token = `${this.d.consumer}:${first}-${last}`
     if (!redo) await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: out.rows, token })
@@ -175,7 +194,8 @@ export class AffiliateStage {
       if (have === 0 && out.lines > 0) {
         this.d.log.warn({ first, last, lines: out.lines }, 'affiliate stage: a redone batch found none of its lines; writing them')
         await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: out.rows, token: `${token}:redo:${Date.now()}` })
-      } else if (have > 0 && have < out.lines) throw new Error(`ledger_lines holds ${have} of the ${out.lines} lines of accrual batch ${first}-${last}; not guessing which are missing`)
+      } else if (have > 0 && have < out.lines)
+        throw new Error(`ledger_lines holds ${have} of the ${out.lines} lines of accrual batch ${first}-${last}; not guessing which are missing`)
     }
     await this.d.books.save(out.books)
     // after the books: a reader the delta wakes finds the running balances it changed
@@ -189,4 +209,3 @@ export class AffiliateStage {
     this.stats.lines += out.lines
   }
 }
-

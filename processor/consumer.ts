@@ -22,10 +22,22 @@
  * failure (message, tries, since when) shows in `stats.failure` until a try succeeds.
  */
 import { AckPolicy, DeliverPolicy, nanos, type JsMsg, type KV, type NatsConnection } from 'nats'
-import { BatchFeed } from './feed.js'
+import { BatchFeed, pullBytes, pullsFrom } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
-import { asDeal, isCpaDeal, windowVersions, type Affiliate, type CpaDeal, type Endpoint, type Offer, type StoredDeal, type StoredFxRate, type WatchedBucket, type WindowVersion } from '../common/entities.js'
+import {
+  asDeal,
+  isCpaDeal,
+  windowVersions,
+  type Affiliate,
+  type CpaDeal,
+  type Endpoint,
+  type Offer,
+  type StoredDeal,
+  type StoredFxRate,
+  type WatchedBucket,
+  type WindowVersion,
+} from '../common/entities.js'
 import { fnv1a } from '../common/keys.js'
 import { compareFacts } from './domain/commission/accrual.js'
 import type { Logger } from '../common/log.js'
@@ -152,8 +164,14 @@ export class Processor {
       max_deliver: -1,
     })
     const c = await nc.jetstream().consumers.get(EVENTS_STREAM, consumer)
-    const iter = await c.consume({ max_messages: Math.max(1000, this.d.batchMessages + 1000) })
-    this.#feed = new BatchFeed(iter, { batchMessages: this.d.batchMessages, batchBytes: this.d.batchBytes, batchWaitMs: this.d.batchWaitMs, applied: () => this.#applied, log: this.d.log })
+    this.#feed = new BatchFeed(pullsFrom(c), {
+      pullBytes: pullBytes(nc.info?.max_payload),
+      batchMessages: this.d.batchMessages,
+      batchBytes: this.d.batchBytes,
+      batchWaitMs: this.d.batchWaitMs,
+      applied: () => this.#applied,
+      log: this.d.log,
+    })
     this.#loop = this.#run()
   }
 
@@ -244,7 +262,8 @@ export class Processor {
       if (versions.length > 0) windows[String(o.id)] = versions
     }
     const money = tasks.some((t) => t.kind === 'conversions') ? this.#moneyReference() : undefined
-    for (const t of tasks) if (t.kind === 'conversions') Object.assign(t, { windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'windows' | 'money'>)
+    for (const t of tasks)
+      if (t.kind === 'conversions') Object.assign(t, { windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'windows' | 'money'>)
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     lap('compute')
 
@@ -272,7 +291,13 @@ export class Processor {
     const verify = redo && !(await this.#recorded(first, last))
     const tokenFor = (table: string, rows: string) => (verify ? this.#redoToken(table, rows, first, last, token) : Promise.resolve(`${token}:${table}`))
     this.#touched = { first, last }
-    await insertFormatted(this.d.ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: eventRows, token: await tokenFor('events', eventRows) })
+    await insertFormatted(this.d.ch, {
+      table: 'events',
+      columns: EVENT_COLUMNS,
+      format: 'TabSeparated',
+      body: eventRows,
+      token: await tokenFor('events', eventRows),
+    })
     await insertFormatted(this.d.ch, { table: 'player_facts', format: 'JSONEachRow', body: factRows, token: await tokenFor('player_facts', factRows) })
     lap('clickhouse')
     const js = this.d.nc.jetstream()
@@ -382,7 +407,13 @@ export class Processor {
           try {
             const x = JSON.parse(line) as { id?: unknown; playerId?: unknown; clickId?: unknown } | null
             if (!x || typeof x.id !== 'string') continue // the worker dead-letters it with the reason
-            keys.push(...stateKeys({ id: x.id, playerId: typeof x.playerId === 'string' ? x.playerId : undefined, clickId: typeof x.clickId === 'string' ? x.clickId : undefined }))
+            keys.push(
+              ...stateKeys({
+                id: x.id,
+                playerId: typeof x.playerId === 'string' ? x.playerId : undefined,
+                clickId: typeof x.clickId === 'string' ? x.clickId : undefined,
+              }),
+            )
           } catch {
             // undecodable: the worker dead-letters it with the reason
           }
@@ -451,7 +482,10 @@ export class Processor {
   async #redoToken(table: string, rows: string, first: number, last: number, token: string): Promise<string> {
     const expected = rows ? rows.split('\n').length - 1 : 0
     if (expected === 0) return `${token}:${table}`
-    const [r] = await queryRows<{ n: string }>(this.d.ch, `SELECT toString(count()) AS n FROM ${table} WHERE stream_seq BETWEEN {f:UInt64} AND {l:UInt64}`, { f: first, l: last })
+    const [r] = await queryRows<{ n: string }>(this.d.ch, `SELECT toString(count()) AS n FROM ${table} WHERE stream_seq BETWEEN {f:UInt64} AND {l:UInt64}`, {
+      f: first,
+      l: last,
+    })
     const have = Number(r?.n ?? 0)
     if (have >= expected) return `${token}:${table}`
     if (have === 0) {

@@ -1,6 +1,10 @@
 /**
  * Batches from a JetStream pull consumer, for a stage that applies them in order: the
- * messages the consumer delivers, buffered, handed out as a batch of up to `batchMessages`
+ * messages the consumer delivers, pulled while fewer than `bufferBytes` wait (each pull asks
+ * for at most `pullBytes`, so neither the buffer nor what the server sends ahead grows with a
+ * backlog: a consumer that asked for thousands of messages of up to a megabyte each was cut off
+ * by the server as a slow consumer, and the app restarted on a backlog died of the timeouts),
+ * buffered, handed out as a batch of up to `batchMessages`
  * messages or `batchBytes` bytes (whichever comes first; at least one message) once that much
  * is there or `batchWaitMs` has passed since the first. Bytes bound a batch of many-event
  * click messages; the count, one of single-event conversion messages. A range recorded as
@@ -9,8 +13,80 @@
  * saving progress and the ack) is acknowledged and dropped; a redelivery of what is buffered
  * is dropped.
  */
-import type { ConsumerMessages, JsMsg } from 'nats'
+import { createRequire } from 'node:module'
+import type { Consumer, JsMsg } from 'nats'
 import type { Logger } from '../common/log.js'
+
+/** One pull from the consumer: messages up to `maxBytes` in all (the client library also caps
+ *  their count), each as it comes, until `expiresMs` passes or the pull is full. */
+export type Pull = (o: { maxBytes: number; expiresMs: number }) => Promise<AsyncIterable<JsMsg> & { stop(): void }>
+
+/**
+ * Pulls from a JetStream consumer, each asking the server for up to `PULL_MESSAGES` messages and
+ * `maxBytes` bytes, whichever comes first (a JetStream pull request takes both). The client
+ * library's pull takes one or the other: by count alone, thousands of group-committed click
+ * messages of up to a megabyte each were asked for at once (the server cut the consumer off as
+ * slow); by bytes alone, it asks for 100 messages a pull, too few for one-event conversion
+ * messages. So its pull is made here with both (`BoundedPull` below, on the library's pull
+ * class, version pinned by the lockfile); the server sends no end when the count is reached, so
+ * the pull ends here once that many have come (it was asked for exactly that many: none is left
+ * in flight). When bytes run out first the server says so and the library ends the pull.
+ */
+export const PULL_MESSAGES = 2_000
+
+// the library's pull class and timer (nats 2.x internals, no public way to send both bounds)
+const require = createRequire(import.meta.url)
+const internals = require('nats/lib/jetstream/consumer.js') as { PullConsumerMessagesImpl: new (c: Consumer, opts: object, refilling: boolean) => PullIterator }
+const { timeout } = require('nats/lib/nats-base-client/util.js') as { timeout: (ms: number) => Promise<void> & { cancel(): void } }
+type PullIterator = AsyncIterable<JsMsg> & {
+  opts: { expires: number }
+  stop(): void
+  close(): Promise<void>
+  closed(): Promise<unknown>
+  trackTimeout(t: unknown): void
+  parseOptions(opts: object, refilling: boolean): Record<string, unknown>
+}
+
+class BoundedPull extends (internals.PullConsumerMessagesImpl as unknown as new (c: Consumer, opts: object, refilling: boolean) => PullIterator) {
+  override parseOptions(opts: { max_bytes?: number }, refilling: boolean): Record<string, unknown> {
+    const { max_bytes, ...rest } = opts
+    return { ...super.parseOptions(rest, refilling), max_bytes }
+  }
+}
+
+export function pullsFrom(c: Consumer): Pull {
+  return async (o) => {
+    // as the library's fetch() does, with both bounds
+    const it = new BoundedPull(c, { max_messages: PULL_MESSAGES, max_bytes: o.maxBytes, expires: o.expiresMs }, false)
+    const timer = timeout(Math.round(it.opts.expires * 1.05))
+    it.closed()
+      .catch(() => {})
+      .finally(() => timer.cancel())
+    timer.catch(() => void it.close().catch(() => {}))
+    it.trackTimeout(timer)
+    return {
+      stop: () => it.stop(),
+      async *[Symbol.asyncIterator]() {
+        let n = 0
+        for await (const m of it) {
+          yield m
+          if (++n >= PULL_MESSAGES) {
+            it.stop()
+            return
+          }
+        }
+      },
+    }
+  }
+}
+
+/** What one pull asks for: a few megabytes (well under what a server lets wait for one client
+ *  before it cuts it off, 64 MB by default), and at least twice the largest message the server
+ *  accepts (a pull smaller than a message never gets it). */
+export function pullBytes(maxPayload: number | undefined): number {
+  return Math.max(8 * 1024 * 1024, 2 * (maxPayload ?? 1024 * 1024))
+}
+const PULL_EXPIRES_MS = 5_000
 
 export class BatchFeed {
   #buffer: JsMsg[] = []
@@ -18,13 +94,28 @@ export class BatchFeed {
   #bytes = 0
   #lastBuffered = 0
   #wake: (() => void) | undefined
+  /** wakes the pulling loop when a batch was taken (room in the buffer) or on close */
+  #drained: (() => void) | undefined
   #stopping = false
+  #closed = false
+  #current: { stop(): void } | undefined
+  /** the pulling loop: its end (a failed pull is logged and retried) */
+  readonly filled: Promise<void>
 
   constructor(
-    private readonly iter: ConsumerMessages,
-    private readonly o: { batchMessages: number; batchBytes?: number; batchWaitMs: number; applied: () => number; log: Logger },
+    private readonly pull: Pull,
+    private readonly o: {
+      batchMessages: number
+      batchBytes?: number
+      batchWaitMs: number
+      applied: () => number
+      log: Logger
+      /** pull while fewer bytes than this wait (default 2 batches' bytes, at least 64 MiB) */
+      bufferBytes?: number
+      pullBytes?: number
+    },
   ) {
-    void this.#fill()
+    this.filled = this.#fill()
   }
 
   /** No more batches: a wait in next() ends now. */
@@ -33,23 +124,46 @@ export class BatchFeed {
     this.#wake?.()
   }
 
-  /** Stop the consumer's deliveries (once the batch in hand is through). */
+  /** Stop pulling (once the batch in hand is through). */
   close(): void {
-    this.iter.stop()
+    this.#closed = true
+    this.#current?.stop()
+    this.#drained?.()
   }
 
   async #fill() {
-    for await (const m of this.iter) {
-      if (m.seq <= this.o.applied()) {
-        m.ack()
+    const limit = this.o.bufferBytes ?? Math.max(64 * 1024 * 1024, 2 * (this.o.batchBytes ?? 0))
+    while (!this.#closed) {
+      if (this.#bytes >= limit) {
+        await new Promise<void>((r) => (this.#drained = r))
+        this.#drained = undefined
         continue
       }
-      if (m.seq <= this.#lastBuffered) continue
-      this.#lastBuffered = m.seq
-      this.#buffer.push(m)
-      this.#bytes += m.data.length
-      if (this.#buffer.length === 1 || this.#full()) this.#wake?.()
+      try {
+        const it = await this.pull({ maxBytes: this.o.pullBytes ?? pullBytes(undefined), expiresMs: PULL_EXPIRES_MS })
+        this.#current = it
+        if (this.#closed) it.stop()
+        for await (const m of it) this.#add(m)
+      } catch (err) {
+        if (this.#closed) break
+        this.o.log.warn({ err }, 'pull from the consumer failed; retrying')
+        await new Promise((r) => setTimeout(r, 500))
+      } finally {
+        this.#current = undefined
+      }
     }
+  }
+
+  #add(m: JsMsg) {
+    if (m.seq <= this.o.applied()) {
+      m.ack()
+      return
+    }
+    if (m.seq <= this.#lastBuffered) return
+    this.#lastBuffered = m.seq
+    this.#buffer.push(m)
+    this.#bytes += m.data.length
+    if (this.#buffer.length === 1 || this.#full()) this.#wake?.()
   }
 
   #full(): boolean {
@@ -60,6 +174,7 @@ export class BatchFeed {
   #take(n: number): JsMsg[] {
     const out = this.#buffer.splice(0, n)
     for (const m of out) this.#bytes -= m.data.length
+    this.#drained?.()
     return out
   }
 
@@ -100,7 +215,8 @@ export class BatchFeed {
     let n = 0
     let bytes = 0
     const maxBytes = this.o.batchBytes ?? Infinity
-    while (n < this.#buffer.length && n < this.o.batchMessages && (n === 0 || bytes + this.#buffer[n]!.data.length <= maxBytes)) bytes += this.#buffer[n++]!.data.length
+    while (n < this.#buffer.length && n < this.o.batchMessages && (n === 0 || bytes + this.#buffer[n]!.data.length <= maxBytes))
+      bytes += this.#buffer[n++]!.data.length
     return { batch: this.#take(n), pendingDone: false }
   }
 }
