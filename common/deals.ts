@@ -58,11 +58,15 @@ export const CpaTermsSchema = z
     caps: CapsSchema.optional(),
     /** retroactive tiers: at the n-th paid CPA of the period, every CPA of the period is re-priced to the amount */
     retroTiers: z.array(z.object({ at: z.number().int().min(2), amount: Positive }).strict()).optional(),
+    /** ladder tiers: the n-th paid CPA of the period and every one after it are paid the amount; those before keep theirs */
+    ladderTiers: z.array(z.object({ at: z.number().int().min(2), amount: Positive }).strict()).optional(),
     /** the CPA is an advance against the same player's RevShare (hybrid deals): RevShare pays only above it */
     clawback: z.boolean().default(false),
   })
   .strict()
+  .refine((c) => !(c.retroTiers?.length && c.ladderTiers?.length), { path: ['ladderTiers'], message: 'CPA tiers are retroactive (retroTiers) or a ladder (ladderTiers), not both' })
 export type CpaTerms = z.infer<typeof CpaTermsSchema>
+
 
 export const BandSchema = z.object({ from: Positive, rate: RateSchema }).strict()
 export type Band = z.infer<typeof BandSchema>

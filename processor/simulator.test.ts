@@ -229,6 +229,19 @@ describe('edge cases', () => {
     expect(() => scenario({ deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.5' }], carryover: false, highRoller: { threshold: '5000' } } })], events: [] })).toThrow(/needs carryover/)
   })
 
+  it.each([
+    ['retroactive: all five re-priced to the 5th tier', { retroTiers: [{ at: 3, amount: '275' }, { at: 5, amount: '300' }] }, '1500.00', 6],
+    ['a ladder: each at the band its number reached', { ladderTiers: [{ at: 3, amount: '275' }, { at: 5, amount: '300' }] }, '1350.00', 0],
+  ])('CPA tiers, %s', (_n, tiers, want, reprices) => {
+    const events: ScenarioInput['events'] = []
+    for (let i = 0; i < 5; i++)
+      events.push({ at: `2026-04-0${i + 1}T10:00:00Z`, kind: 'registration', player: `p${i}`, affiliate: 1 }, { at: `2026-04-0${i + 1}T11:00:00Z`, kind: 'ftd', player: `p${i}`, amount: '20', currency: USD })
+    const r = simulate(scenario({ deals: [cpaDeal({ cpa: { amount: '250', ...tiers } })], events }))
+    expect(r.totals['1']!['2026-04']!.total).toBe(want)
+    expect(r.lines.filter((l) => l.kind === 'cpa_retro')).toHaveLength(reprices)
+    expect(() => scenario({ deals: [cpaDeal({ cpa: { amount: '1', retroTiers: [{ at: 2, amount: '2' }], ladderTiers: [{ at: 2, amount: '2' }] } })], events: [] })).toThrow(/not both/)
+  })
+
   it("ringfence: one deal's negative balance never offsets the affiliate's other deals; it carries into its own deal's next period", () => {
     // two brands, a 30% deal each: brand 1 NGR −10,000 in March, brand 2 +5,000; April brand 1 +15,000
     const rs = (id: string, brandId: number) => ({ id, affiliateId: 1, brandId, versions: [{ effectiveFrom: '2026-01-01', terms: { currency: USD, revshare: { bands: [{ from: '0', rate: '0.30' }] } } }] })

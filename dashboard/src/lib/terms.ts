@@ -24,6 +24,7 @@ export function termsText(t: DealTerms): string[] {
         (t.cpa.caps?.daily ? `; at most ${t.cpa.caps.daily} a day` : '') +
         (t.cpa.caps?.monthly ? `; at most ${t.cpa.caps.monthly} a ${t.period}` : '') +
         (t.cpa.retroTiers?.length ? `; from the ${t.cpa.retroTiers.map((r) => `${r.at}th: ${formatMoney(r.amount, c)} each`).join(', ')}` : '') +
+        (t.cpa.ladderTiers?.length ? `; ladder: ${t.cpa.ladderTiers.map((r) => `${formatMoney(r.amount, c)} from the ${r.at}th`).join(', ')}` : '') +
         (t.cpa.clawback ? '; an advance against RevShare' : ''),
     )
   }

@@ -280,7 +280,7 @@ class Writer {
     const n = slot.live + 1
     const price = priceAt(cpa, n)
     const hold = this.held(f, cpa.holdDays)
-    const tier = cpa.retroTiers?.some((r) => r.at <= n) ? ` (the ${ordinal(n)} CPA of ${base.period}: tier price)` : ''
+    const tier = (cpa.retroTiers ?? cpa.ladderTiers)?.some((r) => r.at <= n) ? ` (the ${ordinal(n)} CPA of ${base.period}: ${cpa.ladderTiers ? 'ladder' : 'tier'} price)` : ''
     this.write(
       { ...base, id, kind: 'cpa', ...hold, ...same(price, t.currency, day), estimated: false, reason: `CPA ${money(price, t.currency)}${tier}: qualified ${day}: ${f.why}` },
       { reversible: true, basisEventId: f.basisEventId },
@@ -663,7 +663,7 @@ function periodStart(at: number, kind: DealTerms['period']): number {
 export function priceAt(cpa: NonNullable<DealTerms['cpa']>, n: number): string {
   let price = cpa.amount
   let at = 0
-  for (const r of cpa.retroTiers ?? []) if (r.at <= n && r.at > at) [price, at] = [r.amount, r.at]
+  for (const r of cpa.retroTiers ?? cpa.ladderTiers ?? []) if (r.at <= n && r.at > at) [price, at] = [r.amount, r.at]
   return price
 }
 
