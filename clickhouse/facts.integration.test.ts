@@ -3,27 +3,14 @@
  * the same numbers in chDB; and the per-player-day rollup of the facts table dropping a
  * retried insert like the other rollups.
  */
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { D } from '../common/money.js'
-import { tempDir } from '../test/helpers/config.js'
-import { createChdb, insertFormatted, queryRows, type ClickHouseClient } from './client.js'
+import { migratedChdb } from '../test/helpers/chdb.js'
+import { insertFormatted, queryRows } from './client.js'
 import { FACT_FIELDS, FACT_SUMS_SQL, ggr, GGR_SQL, ngr, NGR_SQL, type MoneyFacts } from './facts.js'
-import { migrate } from './migrate.js'
 
-const dir = tempDir('ch-facts')
-let ch: ClickHouseClient
-
-beforeAll(async () => {
-  ch = createChdb(join(dir, 'ch'))
-  await migrate(ch)
-})
-afterAll(async () => {
-  await ch.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const db = migratedChdb('ch-facts')
 
 const amount = fc
   .tuple(fc.boolean(), fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.integer({ min: 0, max: 12 }))
@@ -40,7 +27,7 @@ describe('GGR and NGR', () => {
     cases.push({ ...Object.fromEntries(FACT_FIELDS.map((f) => [f, '0'])), bets: '1000', wins: '850.50', bonuses: '25', fees: '2', adjustments: '-10', chargebacks: '50' } as never)
     const cols = FACT_FIELDS.map((f) => `toDecimal128({${f}:String}, 12) AS ${f}`).join(', ')
     for (const c of cases as MoneyFacts[]) {
-      const [r] = await queryRows<{ ggr: string; ngr: string }>(ch, `SELECT toString(${GGR_SQL}) AS ggr, toString(${NGR_SQL}) AS ngr FROM (SELECT ${cols})`, c)
+      const [r] = await queryRows<{ ggr: string; ngr: string }>(db.ch, `SELECT toString(${GGR_SQL}) AS ggr, toString(${NGR_SQL}) AS ngr FROM (SELECT ${cols})`, c)
       expect([r!.ggr, r!.ngr].map((x) => new D(x).toFixed())).toEqual([ggr(c), ngr(c)])
     }
     expect(ngr(cases.at(-1) as MoneyFacts)).toBe('82.5') // 149.5 − 25 − (−10) − 50 − 2
@@ -67,10 +54,10 @@ describe('player_day', () => {
 
   it('sums facts per affiliate, player, day and currency; a retried insert (same token) is dropped there too', async () => {
     const body = fact(1) + fact(2) + fact(3, { currency: 'USD' }) + fact(4, { day: '2026-11-24' })
-    await insertFormatted(ch, { table: 'player_facts', format: 'JSONEachRow', body, token: 'facts-test:1-4:player_facts' })
-    await insertFormatted(ch, { table: 'player_facts', format: 'JSONEachRow', body, token: 'facts-test:1-4:player_facts' })
+    await insertFormatted(db.ch, { table: 'player_facts', format: 'JSONEachRow', body, token: 'facts-test:1-4:player_facts' })
+    await insertFormatted(db.ch, { table: 'player_facts', format: 'JSONEachRow', body, token: 'facts-test:1-4:player_facts' })
     const rows = await queryRows<Record<string, string>>(
-      ch,
+      db.ch,
       `SELECT toString(day) AS d, currency, toString(events) AS n, toString(bets) AS b, toString(wins) AS w, toString(${GGR_SQL}) AS ggr
        FROM (SELECT day, currency, sum(events) AS events, ${FACT_SUMS_SQL} FROM player_day WHERE affiliate_id = 5 GROUP BY day, currency)
        ORDER BY day, currency`,
@@ -80,7 +67,7 @@ describe('player_day', () => {
       { d: '2026-11-23', currency: 'USD', n: '1', b: '100.25', w: '40.125', ggr: '60.125' },
       { d: '2026-11-24', currency: 'EUR', n: '1', b: '100.25', w: '40.125', ggr: '60.125' },
     ])
-    const [n] = await queryRows<{ n: string }>(ch, 'SELECT toString(count()) AS n FROM player_facts WHERE affiliate_id = 5')
+    const [n] = await queryRows<{ n: string }>(db.ch, 'SELECT toString(count()) AS n FROM player_facts WHERE affiliate_id = 5')
     expect(n!.n).toBe('4')
   })
 })

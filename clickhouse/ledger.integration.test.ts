@@ -3,27 +3,14 @@
  * hold ended is payable, a reversal counts where the line it reverses counts, and payable +
  * pending + held equals the sum of the lines.
  */
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { chTime } from '../common/chtime.js'
 import { statusNow } from '../common/line-status.js'
-import { tempDir } from '../test/helpers/config.js'
-import { createChdb, insertFormatted, queryRows, type ClickHouseClient } from './client.js'
+import { migratedChdb } from '../test/helpers/chdb.js'
+import { insertFormatted, queryRows } from './client.js'
 import { linesNow } from './ledger.js'
-import { migrate } from './migrate.js'
 
-const dir = tempDir('ch-ledger')
-let ch: ClickHouseClient
-
-beforeAll(async () => {
-  ch = createChdb(join(dir, 'ch'))
-  await migrate(ch)
-})
-afterAll(async () => {
-  await ch.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const db = migratedChdb('ch-ledger')
 
 const DAY = 86_400_000
 let no = 0
@@ -51,10 +38,10 @@ describe('linesNow', () => {
       line(1, 'rev:hold-over', 'reversed', '-15', null, 'hold-over'), // a part of it
       line(2, 'other', 'pending', '7', now + DAY),
     ]
-    await insertFormatted(ch, { table: 'ledger_lines', format: 'JSONEachRow', body: rows.map((r) => JSON.stringify(r)).join('\n') + '\n', token: 'ledger-now' })
+    await insertFormatted(db.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: rows.map((r) => JSON.stringify(r)).join('\n') + '\n', token: 'ledger-now' })
     const sums = async (a: string | undefined, params: Record<string, unknown> = {}) =>
       queryRows<{ accrued: string; payable: string; pending: string; held: string; lines: string }>(
-        ch,
+        db.ch,
         `SELECT toString(sum(t.amount)) AS accrued, toString(sumIf(t.amount, t.now_status = 'payable')) AS payable,
                 toString(sumIf(t.amount, t.now_status = 'pending')) AS pending, toString(sumIf(t.amount, t.now_status = 'held')) AS held,
                 toString(count()) AS lines
@@ -64,7 +51,7 @@ describe('linesNow', () => {
     expect(await sums('{a:UInt32}', { a: 1 })).toEqual([{ accrued: '25', payable: '25', pending: '0', held: '0', lines: '8' }])
     expect(await sums('{a:UInt32}', { a: 2 })).toEqual([{ accrued: '7', payable: '0', pending: '7', held: '0', lines: '1' }])
     expect(await sums(undefined)).toEqual([{ accrued: '32', payable: '25', pending: '7', held: '0', lines: '9' }])
-    const each = await queryRows<{ id: string; s: string }>(ch, `SELECT t.line_id AS id, t.now_status AS s FROM ${linesNow('1')} ORDER BY t.no`)
+    const each = await queryRows<{ id: string; s: string }>(db.ch, `SELECT t.line_id AS id, t.now_status AS s FROM ${linesNow('1')} ORDER BY t.no`)
     expect(each.map((r) => [r.id, r.s])).toEqual([
       ['held-back', 'pending'],
       ['hold-over', 'payable'],

@@ -3,31 +3,18 @@
  * operator's reassignment of a player to organic writes a row with status `unattributed`;
  * it is an audit record, not an unattributed conversion, in both counts.
  */
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createChdb, insertFormatted, type ClickHouseClient } from '../clickhouse/client.js'
-import { migrate } from '../clickhouse/migrate.js'
+import { describe, expect, it } from 'vitest'
+import { insertFormatted } from '../clickhouse/client.js'
 import { ClickIdSigner } from '../common/clickid.js'
 import { encodeEvents, type ConversionEvent, type ReassignEvent } from '../common/events.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 import { eventSubject } from '../common/subjects.js'
 import { computeConversions, type ComputeContext } from '../processor/pipeline.js'
 import { EVENT_COLUMNS, parseEventTsv } from '../processor/rows.js'
-import { tempDir } from '../test/helpers/config.js'
+import { migratedChdb } from '../test/helpers/chdb.js'
 import { reconcile } from './reports.js'
 
-const dir = tempDir('ch-reconcile')
-let ch: ClickHouseClient
-
-beforeAll(async () => {
-  ch = createChdb(join(dir, 'ch'))
-  await migrate(ch)
-})
-afterAll(async () => {
-  await ch.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const db = migratedChdb('ch-reconcile')
 
 const signer = new ClickIdSigner('reconcile-test-click-secret-01')
 const ctx: ComputeContext = { verify: (id) => signer.verify(id), pseudonym: pseudonymizer('reconcile-test-pseudonym'), windowMs: 30 * 86_400_000, ipStorage: 'full', ipKey: 'k' }
@@ -59,9 +46,9 @@ describe('reconcile', () => {
       ['reassign', 'unattributed', 0],
       ['registration', 'unattributed', 0],
     ])
-    await insertFormatted(ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: out.eventRows, token: 'reconcile-test:1-3:events' })
+    await insertFormatted(db.ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: out.eventRows, token: 'reconcile-test:1-3:events' })
 
-    const r = await reconcile(ch)
+    const r = await reconcile(db.ch)
     expect(r.raw.unattributed).toBe(1) // the organic registration, not the move
     expect(r.rollup.unattributed).toBe(r.raw.unattributed)
     expect(r.rollup.registrations).toBe(r.raw.registrations)
@@ -89,8 +76,8 @@ describe('reconcile: players money', () => {
       return r
     })
     const out = computeConversions({ kind: 'conversions', buf, msgs: refs, players: {} }, ctx)
-    await insertFormatted(ch, { table: 'player_facts', format: 'JSONEachRow', body: out.factRows, token: 'reconcile-test:10-12:player_facts' })
-    const r = await reconcile(ch)
+    await insertFormatted(db.ch, { table: 'player_facts', format: 'JSONEachRow', body: out.factRows, token: 'reconcile-test:10-12:player_facts' })
+    const r = await reconcile(db.ch)
     expect(r.raw.money.EUR).toMatchObject({ bets: '1000', wins: '850.5', bonuses: '25', fees: '2', adjustments: '-10', chargebacks: '50', ggr: '149.5', ngr: '82.5' })
     expect(r.moneyRollup).toEqual(r.raw.money)
   })

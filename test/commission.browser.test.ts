@@ -26,7 +26,7 @@ beforeAll(async () => {
   browser = await launchChromium()
   if (SHOTS) mkdirSync(SHOTS, { recursive: true })
   const call = app.call
-  aff = (await call('POST', '/api/affiliates', { name: 'Kappa Partners' })).body
+  aff = (await call('POST', '/api/affiliates', { name: 'Kappa Partners', group: 'gold' })).body
   await call('POST', '/api/affiliates', { name: 'Kappa Rival' })
   const code = (await call('POST', '/api/links', { affiliateId: aff.id, destination: 'https://brand.example/?cid={click_id}' })).body.code
   const deal = await call('POST', '/api/deals', {
@@ -156,6 +156,14 @@ describe('the Commission view', () => {
     expect(stored[1].versions[0].terms.revshare).toBeUndefined()
     expect(stored[1].versions[0].terms.cpa).toBeUndefined()
     expect(stored[1].versions[0].effectiveFrom).toBeLessThan(Date.now() + 60_000)
+    // a deal for every affiliate of Kappa's group: listed among Kappa's deals, saying so
+    await page.getByTestId('deal-target').selectOption('new')
+    await page.getByTestId('deal-name').fill('Gold CPL')
+    await page.getByTestId('deal-for').selectOption({ label: 'every affiliate in the group “gold”' })
+    await page.getByTestId('deal-save').click()
+    await page.getByTestId('deal-saved').filter({ hasText: 'for every affiliate in the group “gold”' }).waitFor()
+    expect((await app.call('GET', '/api/deals')).body.items.find((d: { name: string }) => d.name === 'Gold CPL')).toMatchObject({ group: 'gold', versions: [{ version: 1 }] })
+    await page.getByTestId('deal').filter({ hasText: 'Gold CPL' }).filter({ hasText: 'for the group “gold”' }).waitFor()
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'commission-operator.png'), fullPage: true })
     expect(errors).toEqual([])
     await page.close()
@@ -165,12 +173,13 @@ describe('the Commission view', () => {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
     await signIn(page, app.url, token)
     await open(page)
-    // told of every deal change: the two versions set up, and the two the operator saved
+    // told of every deal change: the two versions set up, the two the operator saved, and its group's new deal
     await page.getByTestId('deal-notice').first().waitFor()
-    expect(await page.getByTestId('deal-notice').count()).toBe(4)
+    expect(await page.getByTestId('deal-notice').count()).toBe(5)
+    expect(await page.getByTestId('deal-notice').filter({ hasText: 'New deal: Gold CPL (for your group “gold”)' }).count()).toBe(1)
     expect(await page.getByTestId('deal-notice').allTextContents()).toContainEqual(expect.stringMatching(/Your deal “Kappa hybrid” changes: version 3.*RevShare 30%/))
     await page.getByTestId('deal-notice').first().getByRole('button', { name: 'Dismiss this notice' }).click()
-    expect(await page.getByTestId('deal-notice').count()).toBe(3)
+    expect(await page.getByTestId('deal-notice').count()).toBe(4)
     await checkView(page)
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'commission-affiliate-phone.png'), fullPage: true })
     expect((await api(app.url, token)('GET', `/api/ledger?affiliateId=${aff.id + 1}`)).status).toBe(403)

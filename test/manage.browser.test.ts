@@ -153,11 +153,12 @@ describe('create forms', () => {
     await page.getByTestId('affiliate-email').fill('partners@cgm.example')
     await page.getByTestId('affiliate-manager').fill('Mia')
     await pickAffiliate(page, 'affiliate-parent', 'Parent Net')
+    await page.getByTestId('affiliate-group').fill('vip')
     await page.getByTestId('affiliate-create').click()
     await page.getByTestId('affiliate-row').filter({ hasText: 'Casino Guru Media' }).waitFor()
     const parent = await byName('/api/affiliates', 'Parent Network')
     const aff = await byName('/api/affiliates', 'Casino Guru Media')
-    expect(aff).toMatchObject({ email: 'partners@cgm.example', manager: 'Mia', parentId: parent.id, status: 'active' })
+    expect(aff).toMatchObject({ email: 'partners@cgm.example', manager: 'Mia', parentId: parent.id, group: 'vip', status: 'active' })
 
     await go(page, 'links')
     await pickAffiliate(page, 'link-affiliate', 'Casino Guru')
@@ -268,10 +269,15 @@ describe('edit in place', () => {
     await page.getByTestId('affiliate-edit-email').fill('team@cgm.example')
     await page.getByTestId('affiliate-edit-manager').fill('')
     await pickAffiliate(page, 'affiliate-edit-parent', 'Other Parent')
+    // a group emptied is cleared
+    expect(await page.getByTestId('affiliate-edit-group').inputValue()).toBe('vip')
+    await page.getByTestId('affiliate-edit-group').fill('')
     await saveEdit(page, aRow)
     const a2 = (await items('/api/affiliates')).find((a) => a.id === aff.id)!
     expect(a2).toMatchObject({ email: 'team@cgm.example', parentId: other.id })
     expect(a2.manager).toBeUndefined()
+    expect(a2.group).toBeUndefined()
+    expect(a2.groupHistory?.map((h: { group: string | null }) => h.group)).toEqual(['vip', null])
     expect(await auditTop(page, 'affiliate', aff.id)).toContain('team@cgm.example')
   }, 90_000)
 
