@@ -58,7 +58,12 @@ export function pullsFrom(c: Consumer): Pull {
   return async (o) => {
     // as the library's fetch() does, with both bounds
     const it = new BoundedPull(c, { max_messages: PULL_MESSAGES, max_bytes: o.maxBytes, expires: o.expiresMs }, false)
-    const timer = timeout(Math.round(it.opts.expires * 1.05))
+    // The server ends the pull itself (408 at its expiry, 409 when bytes run out), after every
+    // message it sent for it. A client timer just past the expiry (what fetch() does) would drop
+    // messages sent before the server's expiry and not yet read (a busy event loop): the server
+    // counts them delivered, and acknowledging a later one would take them as done. This timer
+    // is only for a server that never answers.
+    const timer = timeout(it.opts.expires * 6)
     it.closed()
       .catch(() => {})
       .finally(() => timer.cancel())
@@ -193,6 +198,8 @@ export class BatchFeed {
 
   /** The next batch; the pending range's messages whole when one is given; undefined once stopping. */
   async next(pending?: { first: number; last: number }): Promise<{ batch: JsMsg[]; pendingDone: boolean } | undefined> {
+    // stopping: no new batch, whatever is buffered (a backlog would otherwise keep the stage going)
+    if (this.#stopping) return undefined
     while (this.#buffer.length === 0) {
       if (this.#stopping) return undefined
       await this.#wait(1000)
