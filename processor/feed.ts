@@ -58,12 +58,12 @@ export function pullsFrom(c: Consumer): Pull {
   return async (o) => {
     // as the library's fetch() does, with both bounds
     const it = new BoundedPull(c, { max_messages: PULL_MESSAGES, max_bytes: o.maxBytes, expires: o.expiresMs }, false)
-    // The server ends the pull itself (408 at its expiry, 409 when bytes run out), after every
-    // message it sent for it. A client timer just past the expiry (what fetch() does) would drop
-    // messages sent before the server's expiry and not yet read (a busy event loop): the server
-    // counts them delivered, and acknowledging a later one would take them as done. This timer
-    // is only for a server that never answers.
-    const timer = timeout(it.opts.expires * 6)
+    // The server ends the pull (409 when bytes run out, or its expiry). A client timer just past
+    // the expiry (what fetch() does, 1.05 x) can drop messages the server sent before its expiry
+    // and a busy event loop has not read yet, which a later acknowledgement of all before it
+    // would take as done; so the timer waits 2 s more. (Relying on the server alone stalled
+    // pulls for long where no end came after a partial delivery.)
+    const timer = timeout(it.opts.expires + 2_000)
     it.closed()
       .catch(() => {})
       .finally(() => timer.cancel())
