@@ -35,12 +35,13 @@ describe('README walkthrough', () => {
     expect(r.stdout).toMatch(new RegExp(`tracking link: ${app.url}/c/\\S+`))
     // both postbacks accepted, in the order sent
     expect(r.stdout).toMatch(/"status":"accepted","event":"registration"[\s\S]*"status":"accepted","event":"ftd"/)
-    // The script's own summary may be read a moment before the FTD is applied: the totals are checked here until they settle.
+    // The script's own summary may be read a moment before the FTD is applied, and its CPA is
+    // written a moment after that, by the affiliate stage: the totals are checked until both are in.
     const aff = (await app.call<{ items: { id: number; name: string }[] }>('GET', '/api/affiliates?q=Casino%20Guru')).body.items[0]!
     const totals = await waitFor(
-      'the walkthrough FTD in the totals',
+      'the walkthrough FTD and its commission in the totals',
       async () => (await app.call('GET', `/api/reports/summary?affiliateId=${aff.id}`)).body.totals,
-      (t) => t.ftds === 1,
+      (t) => t.ftds === 1 && Object.keys(t.commission ?? {}).length > 0,
     )
     expect(totals).toEqual({ clicks: 1, registrations: 1, ftds: 1, unattributed: 0, commission: { EUR: '50' } })
   })
