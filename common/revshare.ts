@@ -47,8 +47,13 @@ export type RsPeriod = {
 /** What a period's net (after the admin fee) pays under the terms: bands on the net itself, or
  *  the rate of the band its count of qualified FTDs reached, on all of it. */
 export function periodPays(terms: RevShareTerms, slot: Pick<RsPeriod, 'ftds'>, net: D): D {
-  if (terms.tierBy === 'qualified_ftds') return net.times(terms.bands[bandIndex(terms.bands, new D(slot.ftds ?? 0))]!.rate)
+  if (terms.tierBy === 'qualified_ftds') return net.times(ftdRate(terms, slot))
   return applyBands(terms.bands, terms.mode, net)
+}
+
+/** The rate of the band a period's count of qualified FTDs reached. */
+export function ftdRate(terms: Pick<RevShareTerms, 'bands'>, slot: Pick<RsPeriod, 'ftds'>): string {
+  return terms.bands[bandIndex(terms.bands, new D(slot.ftds ?? 0))]!.rate
 }
 
 export type RevshareStep = {

@@ -13,7 +13,7 @@
 import type { Deal, DealTerms, DealVersion } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
 import type { AccrualFact } from './accrual.js'
-import { bandIndex, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
+import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
 import type { FxTable } from '../../../common/fx.js'
 import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from '../../../common/ledger.js'
 import { dayOf, periodOf } from './periods.js'
@@ -679,7 +679,7 @@ function rateText(rs: NonNullable<DealTerms['revshare']>, net: D, slot?: Pick<Rs
   if (rs.bands.length === 1) return pct(rs.bands[0]!.rate)
   if (rs.tierBy === 'qualified_ftds') {
     const n = slot?.ftds ?? 0
-    return `${pct(rs.bands[bandIndex(rs.bands, new D(n))]!.rate)} (tiered by ${n} qualified FTD${n === 1 ? '' : 's'})`
+    return `${pct(ftdRate(rs, { ftds: n }))} (tiered by ${n} qualified FTD${n === 1 ? '' : 's'})`
   }
   if (rs.mode === 'ladder') return `ladder ${rs.bands.map((b) => pct(b.rate)).join(' / ')}`
   return `${pct(rs.bands[bandIndex(rs.bands, net)]!.rate)} (tiered)`
