@@ -17,8 +17,8 @@
  * With one player stage (embedded mode) its publishing order is cause order. Several player
  * stages (distributed mode) will release facts up to the lowest position all have finished.
  */
-import { AckPolicy, DeliverPolicy, nanos, type KV, type NatsConnection } from 'nats'
-import { BatchFeed, pullBytes, pullsFrom } from './feed.js'
+import { nanos, type KV, type NatsConnection } from 'nats'
+import { consumerFeed, type BatchFeed } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import type { LiveDelta } from './delta.js'
@@ -31,7 +31,16 @@ import { MAX_SUB_DEPTH } from './domain/commission/affiliate.js'
 import { referenceOf, type AffiliateTask, type AffiliateTaskOutput, type ReferenceData } from './affiliate-compute.js'
 import { retryDelayMs, type BatchFailure } from './results.js'
 
-export type AffiliateStageStats = { batches: number; facts: number; lines: number; applied: number; retries: number; failure: BatchFailure | null }
+export type AffiliateStageStats = {
+  batches: number
+  facts: number
+  lines: number
+  applied: number
+  retries: number
+  /** gaps seen in the consumer's deliveries (each one opened the consumer again; see feed.ts) */
+  gaps: number
+  failure: BatchFailure | null
+}
 
 type Progress = { applied: number; pending?: { first: number; last: number } }
 
@@ -58,7 +67,7 @@ export class AffiliateStage {
   #loop: Promise<void> = Promise.resolve()
   #feed: BatchFeed | undefined
   #pending: Progress['pending']
-  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, applied: 0, retries: 0, failure: null }
+  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, applied: 0, retries: 0, gaps: 0, failure: null }
 
   constructor(private readonly d: AffiliateStageDeps) {}
 
@@ -68,24 +77,11 @@ export class AffiliateStage {
     this.stats.applied = p.applied
     this.#pending = p.pending
     if (p.pending) this.d.log.warn({ pending: p.pending }, 'affiliate stage: redoing the batch that was in flight when it stopped')
-    // resume right after the last batch applied (as the player stage does: see consumer.ts)
-    const jsm = await this.d.nc.jetstreamManager()
-    try {
-      await jsm.consumers.delete(ACCRUALS_STREAM, this.d.consumer)
-    } catch (err) {
-      if (!String((err as Error).message).includes('not found')) throw err
-    }
-    await jsm.consumers.add(ACCRUALS_STREAM, {
-      durable_name: this.d.consumer,
-      ack_policy: AckPolicy.All,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.stats.applied + 1,
-      ack_wait: nanos(60_000),
-      max_deliver: -1,
-    })
-    const c = await this.d.nc.jetstream().consumers.get(ACCRUALS_STREAM, this.d.consumer)
-    this.#feed = new BatchFeed(pullsFrom(c), {
-      pullBytes: pullBytes(this.d.nc.info?.max_payload),
+    // resume right after the last batch applied (as the player stage does: see feed.ts)
+    this.#feed = await consumerFeed(this.d.nc, {
+      stream: ACCRUALS_STREAM,
+      consumer: this.d.consumer,
+      config: { ack_wait: nanos(60_000) },
       batchMessages: this.d.batchMessages,
       batchWaitMs: this.d.batchWaitMs,
       applied: () => this.stats.applied,
@@ -109,6 +105,7 @@ export class AffiliateStage {
   async #run() {
     while (!this.#stopping) {
       const got = await this.#feed!.next(this.#pending)
+      this.stats.gaps = this.#feed!.gaps
       if (!got) return
       if (got.pendingDone) {
         this.#pending = undefined

@@ -21,8 +21,8 @@
  * nor acknowledged: the same range is tried again with exponential backoff, capped, and the
  * failure (message, tries, since when) shows in `stats.failure` until a try succeeds.
  */
-import { AckPolicy, DeliverPolicy, nanos, type JsMsg, type KV, type NatsConnection } from 'nats'
-import { BatchFeed, pullBytes, pullsFrom } from './feed.js'
+import { nanos, type JsMsg, type KV, type NatsConnection } from 'nats'
+import { consumerFeed, type BatchFeed } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import {
@@ -66,6 +66,8 @@ export type ProcessorStats = {
   applied: number
   lastBatchMs: number
   retries: number
+  /** gaps seen in the consumer's deliveries (each one opened the consumer again; see feed.ts) */
+  gaps: number
   /** the batch failing right now, if one is; cleared when it goes through */
   failure: BatchFailure | null
   /** result counts per step and reason (`step.reason`), summed over batches */
@@ -128,6 +130,7 @@ export class Processor {
     applied: 0,
     lastBatchMs: 0,
     retries: 0,
+    gaps: 0,
     failure: null,
     counts: {},
     stepMs: { progress: 0, load: 0, compute: 0, clickhouse: 0, publish: 0, state: 0, ack: 0 },
@@ -143,29 +146,10 @@ export class Processor {
     this.#touched = p.pending
     this.stats.applied = p.applied
     if (p.pending) this.d.log.warn({ pending: p.pending }, 'redoing the batch that was in flight when the processor stopped')
-    // Our progress record, not the consumer's ack floor, says where to resume. The consumer
-    // is recreated to start right after the last applied message: under AckAll, a restarted
-    // consumer would hand out new messages before redelivering the unacknowledged ones, and
-    // acking those new messages would acknowledge the old ones unprocessed.
-    const jsm = await nc.jetstreamManager()
-    try {
-      await jsm.consumers.delete(EVENTS_STREAM, consumer)
-    } catch (err) {
-      if (!String((err as Error).message).includes('not found')) throw err
-    }
-    await jsm.consumers.add(EVENTS_STREAM, {
-      durable_name: consumer,
-      ack_policy: AckPolicy.All,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: p.applied + 1,
-      filter_subject: this.d.filterSubject,
-      max_ack_pending: 50_000,
-      ack_wait: nanos(this.d.ackWaitS * 1000),
-      max_deliver: -1,
-    })
-    const c = await nc.jetstream().consumers.get(EVENTS_STREAM, consumer)
-    this.#feed = new BatchFeed(pullsFrom(c), {
-      pullBytes: pullBytes(nc.info?.max_payload),
+    this.#feed = await consumerFeed(nc, {
+      stream: EVENTS_STREAM,
+      consumer,
+      config: { filter_subject: this.d.filterSubject, max_ack_pending: 50_000, ack_wait: nanos(this.d.ackWaitS * 1000) },
       batchMessages: this.d.batchMessages,
       batchBytes: this.d.batchBytes,
       batchWaitMs: this.d.batchWaitMs,
@@ -196,6 +180,7 @@ export class Processor {
   async #nextBatch(): Promise<JsMsg[] | undefined> {
     for (;;) {
       const got = await this.#feed!.next(this.#pending)
+      this.stats.gaps = this.#feed!.gaps
       if (!got) return undefined
       if (got.pendingDone) {
         this.#pending = undefined

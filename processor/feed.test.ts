@@ -80,4 +80,59 @@ describe('BatchFeed', () => {
     expect(seqs(await feed.next())).toEqual([4])
     feed.stop()
   })
+
+  it('at a gap in deliveries (messages sent and never read) hands out nothing past it: it opens the consumer again after the applied position, and every message comes once, in order', async () => {
+    // a consumer over messages 1..40 from a start sequence, each delivery numbered; a delivery
+    // listed in `lost` (opening of the consumer, its delivery number) is sent and never read
+    // (a pull given up on while it was on the way)
+    const lost = ['1:5', '2:18']
+    const opened: number[] = []
+    const consumer = (from: number): Pull => {
+      const opening = opened.push(from)
+      let seq = from
+      let delivery = 0
+      return async () => ({
+        stop() {},
+        async *[Symbol.asyncIterator]() {
+          for (let i = 0; i < 3 && seq <= 40; i++) {
+            const m = { seq: seq++, info: { deliverySequence: ++delivery }, data: new Uint8Array(10), ack() {} } as unknown as JsMsg
+            if (!lost.includes(`${opening}:${delivery}`)) yield m
+          }
+          await new Promise((r) => setTimeout(r, 1))
+        },
+      })
+    }
+    let applied = 0
+    const feed = new BatchFeed(consumer(1), { batchMessages: 4, batchWaitMs: 2, applied: () => applied, log, reopen: async (from) => consumer(from) })
+    const seen: number[] = []
+    while (applied < 40) {
+      const b = seqs(await feed.next())
+      // each batch starts right after what was applied and has no hole
+      expect(b).toEqual(Array.from({ length: b.length }, (_, i) => applied + 1 + i))
+      seen.push(...b)
+      applied = b.at(-1)!
+    }
+    expect(seen).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+    expect(feed.gaps).toBe(2)
+    expect(opened[0]).toBe(1)
+    expect(opened.length).toBe(3)
+    feed.stop()
+    feed.close()
+  })
+
+  it('waits for a pending range past its buffer bound', async () => {
+    // a pending range of 5 messages of 400 bytes with a buffer bound of 1,000 bytes
+    const feed = new BatchFeed(deliveries(Array(8).fill(400)).pull, {
+      batchMessages: 2,
+      batchWaitMs: 5,
+      applied: () => 0,
+      log,
+      bufferBytes: 1_000,
+      pullBytes: 400,
+    })
+    expect(seqs(await feed.next({ first: 1, last: 5 }))).toEqual([1, 2, 3, 4, 5])
+    expect(seqs(await feed.next())).toEqual([6, 7])
+    feed.stop()
+    feed.close()
+  })
 })

@@ -12,9 +12,15 @@
  * boundaries. A message at or below the applied position (processed before a crash between
  * saving progress and the ack) is acknowledged and dropped; a redelivery of what is buffered
  * is dropped.
+ *
+ * Every message the consumer sends has the next delivery number. A jump means messages were
+ * sent and never read (a pull given up on while they were on the way); acknowledging anything
+ * after them (AckAll) would take them as done. So at a jump the feed drops what it holds and,
+ * before handing out another batch (the one in hand is through by then), opens the consumer
+ * again right after the stage's applied position (`reopen`).
  */
 import { createRequire } from 'node:module'
-import type { Consumer, JsMsg } from 'nats'
+import { AckPolicy, DeliverPolicy, type Consumer, type ConsumerConfig, type JsMsg, type NatsConnection } from 'nats'
 import type { Logger } from '../common/log.js'
 
 /** One pull from the consumer: messages up to `maxBytes` in all (the client library also caps
@@ -93,6 +99,51 @@ export function pullBytes(maxPayload: number | undefined): number {
 }
 const PULL_EXPIRES_MS = 5_000
 
+export type FeedOptions = {
+  batchMessages: number
+  batchBytes?: number
+  batchWaitMs: number
+  applied: () => number
+  log: Logger
+  /** pull while fewer bytes than this wait (default 2 batches' bytes, at least 64 MiB) */
+  bufferBytes?: number
+  pullBytes?: number
+  /** a consumer opened anew to deliver from stream sequence `from` (after a gap in deliveries) */
+  reopen?: (from: number) => Promise<Pull>
+}
+
+/**
+ * A stage's feed from a durable AckAll consumer on `stream`, created anew to start right after
+ * the stage's applied position. Our progress record, not the consumer's ack floor, says where to
+ * resume: under AckAll, a consumer kept across a restart would hand out new messages before
+ * redelivering the unacknowledged ones, and acknowledging those new messages would acknowledge
+ * the old ones unprocessed.
+ */
+export async function consumerFeed(
+  nc: NatsConnection,
+  o: { stream: string; consumer: string; config: Partial<ConsumerConfig>; pulls?: (c: Consumer) => Pull } & Omit<FeedOptions, 'reopen' | 'pullBytes'>,
+): Promise<BatchFeed> {
+  const { stream, consumer, config, pulls = pullsFrom, ...feed } = o
+  const open = async (from: number): Promise<Pull> => {
+    const jsm = await nc.jetstreamManager()
+    try {
+      await jsm.consumers.delete(stream, consumer)
+    } catch (err) {
+      if (!String((err as Error).message).includes('not found')) throw err
+    }
+    await jsm.consumers.add(stream, {
+      ...config,
+      durable_name: consumer,
+      ack_policy: AckPolicy.All,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+      max_deliver: -1,
+    })
+    return pulls(await nc.jetstream().consumers.get(stream, consumer))
+  }
+  return new BatchFeed(await open(o.applied() + 1), { ...feed, pullBytes: pullBytes(nc.info?.max_payload), reopen: open })
+}
+
 export class BatchFeed {
   #buffer: JsMsg[] = []
   /** bytes of the buffered messages */
@@ -104,21 +155,22 @@ export class BatchFeed {
   #stopping = false
   #closed = false
   #current: { stop(): void } | undefined
+  /** the delivery number of the last message read */
+  #lastDelivery = 0
+  /** a gap in deliveries was seen: nothing more is taken until the consumer is opened again */
+  #gap = false
+  /** the last sequence of a pending range being waited for: pulled whatever the buffer bound */
+  #need = 0
+  /** which opening of the consumer the pulls come from (messages of an older one are ignored) */
+  #generation = 0
+  /** gaps in deliveries seen (each one reopened the consumer) */
+  gaps = 0
   /** the pulling loop: its end (a failed pull is logged and retried) */
   readonly filled: Promise<void>
 
   constructor(
-    private readonly pull: Pull,
-    private readonly o: {
-      batchMessages: number
-      batchBytes?: number
-      batchWaitMs: number
-      applied: () => number
-      log: Logger
-      /** pull while fewer bytes than this wait (default 2 batches' bytes, at least 64 MiB) */
-      bufferBytes?: number
-      pullBytes?: number
-    },
+    private pull: Pull,
+    private readonly o: FeedOptions,
   ) {
     this.filled = this.#fill()
   }
@@ -139,16 +191,17 @@ export class BatchFeed {
   async #fill() {
     const limit = this.o.bufferBytes ?? Math.max(64 * 1024 * 1024, 2 * (this.o.batchBytes ?? 0))
     while (!this.#closed) {
-      if (this.#bytes >= limit) {
+      if (this.#gap || (this.#bytes >= limit && this.#need <= this.#lastBuffered)) {
         await new Promise<void>((r) => (this.#drained = r))
         this.#drained = undefined
         continue
       }
       try {
+        const gen = this.#generation
         const it = await this.pull({ maxBytes: this.o.pullBytes ?? pullBytes(undefined), expiresMs: PULL_EXPIRES_MS })
         this.#current = it
-        if (this.#closed) it.stop()
-        for await (const m of it) this.#add(m)
+        if (this.#closed || this.#gap || gen !== this.#generation) it.stop()
+        for await (const m of it) this.#add(m, gen)
       } catch (err) {
         if (this.#closed) break
         this.o.log.warn({ err }, 'pull from the consumer failed; retrying')
@@ -159,7 +212,16 @@ export class BatchFeed {
     }
   }
 
-  #add(m: JsMsg) {
+  #add(m: JsMsg, gen: number) {
+    if (this.#gap || gen !== this.#generation) return
+    const d = m.info?.deliverySequence
+    if (d !== undefined) {
+      if (this.#lastDelivery > 0 && d !== this.#lastDelivery + 1) {
+        this.#sawGap(d, m.seq)
+        return
+      }
+      this.#lastDelivery = d
+    }
     if (m.seq <= this.o.applied()) {
       m.ack()
       return
@@ -169,6 +231,44 @@ export class BatchFeed {
     this.#buffer.push(m)
     this.#bytes += m.data.length
     if (this.#buffer.length === 1 || this.#full()) this.#wake?.()
+  }
+
+  #sawGap(delivery: number, seq: number) {
+    this.gaps++
+    this.o.log.warn(
+      { expected: this.#lastDelivery + 1, got: delivery, seq, reopen: !!this.o.reopen },
+      'messages the consumer sent were never read; dropping what is buffered and opening the consumer again after the applied position',
+    )
+    this.#gap = true
+    this.#current?.stop()
+    this.#buffer = []
+    this.#bytes = 0
+    this.#wake?.()
+  }
+
+  /** After a gap: the consumer opened again right after the applied position (retried until it
+   *  is, or the feed stops). Only called between batches: the one handed out is through. */
+  async #reopen(): Promise<void> {
+    for (;;) {
+      if (this.#stopping) return
+      try {
+        if (!this.o.reopen) throw new Error('a gap in deliveries and no way to open the consumer again')
+        const from = this.o.applied() + 1
+        this.pull = await this.o.reopen(from)
+        this.#generation++
+        this.#current?.stop() // a pull begun on the old consumer
+        this.#buffer = []
+        this.#bytes = 0
+        this.#lastBuffered = from - 1
+        this.#lastDelivery = 0
+        this.#gap = false
+        this.#drained?.()
+        return
+      } catch (err) {
+        this.o.log.error({ err }, 'opening the consumer again failed; retrying')
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+    }
   }
 
   #full(): boolean {
@@ -199,10 +299,11 @@ export class BatchFeed {
   /** The next batch; the pending range's messages whole when one is given; undefined once stopping. */
   async next(pending?: { first: number; last: number }): Promise<{ batch: JsMsg[]; pendingDone: boolean } | undefined> {
     // stopping: no new batch, whatever is buffered (a backlog would otherwise keep the stage going)
-    if (this.#stopping) return undefined
-    while (this.#buffer.length === 0) {
+    for (;;) {
       if (this.#stopping) return undefined
-      await this.#wait(1000)
+      if (this.#gap) await this.#reopen()
+      else if (this.#buffer.length === 0) await this.#wait(1000)
+      else break
     }
     if (pending) {
       const { first, last } = pending
@@ -210,15 +311,20 @@ export class BatchFeed {
         this.o.log.warn({ first, last }, 'pending batch was acknowledged before the stop; nothing to redo')
         return { batch: [], pendingDone: true }
       }
-      while (this.#buffer.at(-1)!.seq < last && !this.#stopping) await this.#wait(20)
+      this.#need = last
+      this.#drained?.()
+      while (this.#buffer.at(-1)?.seq !== undefined && this.#buffer.at(-1)!.seq < last && !this.#stopping && !this.#gap) await this.#wait(20)
+      this.#need = 0
       if (this.#stopping) return undefined
+      if (this.#gap || this.#buffer.length === 0) return this.next(pending)
       const n = this.#buffer.findIndex((m) => m.seq > last)
       return { batch: this.#take(n < 0 ? this.#buffer.length : n), pendingDone: false }
     }
     const started = Date.now()
-    while (!this.#full() && Date.now() - started < this.o.batchWaitMs && !this.#stopping) {
+    while (!this.#full() && Date.now() - started < this.o.batchWaitMs && !this.#stopping && !this.#gap) {
       await this.#wait(this.o.batchWaitMs - (Date.now() - started))
     }
+    if (this.#gap || this.#buffer.length === 0) return this.next(pending)
     let n = 0
     let bytes = 0
     const maxBytes = this.o.batchBytes ?? Infinity
