@@ -9,11 +9,37 @@ describe('referenceData: parents and suspensions as of when', () => {
     ['no parent, never suspended: nothing to look up', {}, {}],
     ['a parent and no history (written before histories): the parent since creation', { parentId: 9 }, { parents: [{ from: 1000, parentId: 9 }] }],
     ['a parent with an empty history: the same, never "no parent"', { parentId: 9, parentHistory: [] }, { parents: [{ from: 1000, parentId: 9 }] }],
-    ['suspended with an empty history: suspended since creation', { status: 'suspended', statusHistory: [] }, { statuses: [{ from: 1000, status: 'suspended' }] }],
+    [
+      'suspended with an empty history: suspended since creation',
+      { status: 'suspended', statusHistory: [] },
+      { statuses: [{ from: 1000, status: 'suspended' }] },
+    ],
     [
       'the histories themselves when kept',
-      { parentId: 4, parentHistory: [{ from: 1000, parentId: null }, { from: 5000, parentId: 4 }], status: 'active', statusHistory: [{ from: 1000, status: 'active' }, { from: 2000, status: 'suspended' }, { from: 3000, status: 'active' }] },
-      { parents: [{ from: 1000, parentId: null }, { from: 5000, parentId: 4 }], statuses: [{ from: 1000, status: 'active' }, { from: 2000, status: 'suspended' }, { from: 3000, status: 'active' }] },
+      {
+        parentId: 4,
+        parentHistory: [
+          { from: 1000, parentId: null },
+          { from: 5000, parentId: 4 },
+        ],
+        status: 'active',
+        statusHistory: [
+          { from: 1000, status: 'active' },
+          { from: 2000, status: 'suspended' },
+          { from: 3000, status: 'active' },
+        ],
+      },
+      {
+        parents: [
+          { from: 1000, parentId: null },
+          { from: 5000, parentId: 4 },
+        ],
+        statuses: [
+          { from: 1000, status: 'active' },
+          { from: 2000, status: 'suspended' },
+          { from: 3000, status: 'active' },
+        ],
+      },
     ],
   ]
   for (const [name, a, want] of cases)

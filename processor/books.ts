@@ -5,7 +5,7 @@
  * and writes only what its facts touch. One affiliate stage owns each affiliate partition.
  */
 import { createHash } from 'node:crypto'
-import type { KV } from 'nats'
+import type { KvBulk } from '../common/kvbulk.js'
 import { BoundedCache } from './cache.js'
 import { emptyBook, type AffiliateBook, type Books } from './domain/commission/affiliate.js'
 
@@ -22,34 +22,41 @@ const playerKey = (aff: string, player: string) => `p.${aff}.${createHash('sha25
 export class BookStore {
   /** the stored text per key, so only what changed is written */
   readonly #cache = new BoundedCache<string>(MAX_CACHED)
-  constructor(private readonly kv: KV) {}
+  constructor(private readonly kv: Pick<KvBulk, 'getMany' | 'putMany'>) {}
 
-  async #get(k: string): Promise<string | null> {
-    const c = this.#cache.get(k)
-    if (c !== undefined) return c
-    const e = await this.kv.get(k)
-    const s = e && e.operation === 'PUT' ? dec.decode(e.value) : null
-    this.#cache.set(k, s)
-    return s
+  /** The stored text of each key (null: none), from the cache or else in one round from KV. */
+  async #getMany(keys: string[]): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>()
+    const missing: string[] = []
+    for (const k of keys) {
+      const c = this.#cache.get(k)
+      if (c === undefined) missing.push(k)
+      else out.set(k, c)
+    }
+    const values = await this.kv.getMany(missing)
+    missing.forEach((k, i) => {
+      const v = values[i]
+      const s = v ? dec.decode(v) : null
+      this.#cache.set(k, s)
+      out.set(k, s)
+    })
+    return out
   }
 
   /** The books of these affiliates, each with the given players' parts. */
   async load(affiliates: Iterable<number>, players: Iterable<[number, string]>): Promise<Books> {
     const books: Books = {}
     const affs = [...new Set([...affiliates].map(String))]
-    await Promise.all(
-      affs.map(async (a) => {
-        const s = await this.#get(coreKey(a))
-        books[a] = s ? { ...(JSON.parse(s) as Core), players: {} } : emptyBook()
-      }),
-    )
-    const pairs = [...new Map([...players].map(([a, p]) => [`${a}\u0000${p}`, [String(a), p] as const])).values()]
-    await Promise.all(
-      pairs.map(async ([a, p]) => {
-        const s = await this.#get(playerKey(a, p))
-        if (s && books[a]) books[a]!.players[p] = JSON.parse(s) as PlayerBook
-      }),
-    )
+    const pairs = [...new Map([...players].map(([a, p]) => [`${a}\u0000${p}`, [String(a), p, playerKey(String(a), p)] as const])).values()]
+    const got = await this.#getMany([...affs.map(coreKey), ...pairs.map(([, , k]) => k)])
+    for (const a of affs) {
+      const s = got.get(coreKey(a))
+      books[a] = s ? { ...(JSON.parse(s) as Core), players: {} } : emptyBook()
+    }
+    for (const [a, p, k] of pairs) {
+      const s = got.get(k)
+      if (s && books[a]) books[a]!.players[p] = JSON.parse(s) as PlayerBook
+    }
     return books
   }
 
@@ -62,7 +69,7 @@ export class BookStore {
       for (const [p, pb] of Object.entries(players)) puts.push([playerKey(a, p), JSON.stringify(pb)])
     }
     const changed = puts.filter(([k, v]) => this.#cache.get(k) !== v)
-    for (let i = 0; i < changed.length; i += 256) await Promise.all(changed.slice(i, i + 256).map(([k, v]) => this.kv.put(k, enc.encode(v))))
+    await this.kv.putMany(changed.map(([k, v]) => [k, enc.encode(v)] as const))
     for (const [k, v] of changed) this.#cache.set(k, v)
   }
 }

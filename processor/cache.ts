@@ -1,6 +1,8 @@
 /**
- * A bounded in-memory cache of KV values (state stores): past `max` entries the oldest tenth
- * is dropped; those are read back from KV when next needed. `null` remembers "not in KV".
+ * A bounded in-memory cache of KV values (state stores): past `max` entries the tenth least
+ * recently set is dropped; those are read back from KV when next needed. `null` remembers "not
+ * in KV". What was set last is dropped last: a state computed and not yet saved (the player
+ * stage computes the next batch while it writes one) stays until it is.
  */
 export class BoundedCache<V> {
   readonly #map = new Map<string, V | null>()
@@ -19,6 +21,7 @@ export class BoundedCache<V> {
         if (--n <= 0) break
       }
     }
+    this.#map.delete(k)
     this.#map.set(k, v)
   }
 }

@@ -16,6 +16,7 @@ import type { ClickEvent, ConversionEvent } from '../common/events.js'
 import { conversionOrderKey } from '../common/events.js'
 import { createLogger } from '../common/log.js'
 import { connectNats, ensureTopology, openKv } from '../common/nats.js'
+import { KvBulk } from '../common/kvbulk.js'
 import { ACCRUALS_STREAM, BUCKETS } from '../common/subjects.js'
 import type { Affiliate } from '../common/entities.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
@@ -71,7 +72,20 @@ async function sendTraffic(publisher: Publisher, link: Link, clicks: number, pla
       const ts = Date.now()
       const id = signer.issue({ ts, linkId: link.id, affiliateId: link.affiliateId, offerId: 0 })
       ids.push(id)
-      const e: ClickEvent = { kind: 'click', id, ts, code: link.code, linkId: link.id, affiliateId: link.affiliateId, offerId: 0, ip: '1.2.3.4', ua: CHROME, referer: '', sub: {}, params: {} }
+      const e: ClickEvent = {
+        kind: 'click',
+        id,
+        ts,
+        code: link.code,
+        linkId: link.id,
+        affiliateId: link.affiliateId,
+        offerId: 0,
+        ip: '1.2.3.4',
+        ua: CHROME,
+        referer: '',
+        sub: {},
+        params: {},
+      }
       return publisher.click(e)
     }),
   )
@@ -101,8 +115,16 @@ async function accrued(affiliateId?: number): Promise<{ qualified: number; disti
 
 let affiliates: WatchedBucket<Affiliate> | undefined
 
-function processorWith(over: { players?: PlayerStore; progressKv?: KV; compute?: (t: TaskInput) => TaskOutput; offers?: WatchedBucket<Offer> }, deals: WatchedBucket<any>, progressKv: KV, playersKv: KV) {
-  const pool = createPool({ clickSecret: TEST_SECRETS.CLICK_SECRET, pseudonymSecret: TEST_SECRETS.PSEUDONYM_SECRET, windowMs: 30 * 86_400_000, ipStorage: 'full' }, 1)
+function processorWith(
+  over: { players?: PlayerStore; progressKv?: KV; compute?: (t: TaskInput) => TaskOutput; offers?: WatchedBucket<Offer> },
+  deals: WatchedBucket<any>,
+  progressKv: KV,
+  playersKv: KvBulk,
+) {
+  const pool = createPool(
+    { clickSecret: TEST_SECRETS.CLICK_SECRET, pseudonymSecret: TEST_SECRETS.PSEUDONYM_SECRET, windowMs: 30 * 86_400_000, ipStorage: 'full' },
+    1,
+  )
   const inProcess = over.compute
   const p = new Processor({
     nc,
@@ -154,7 +176,7 @@ describe('processor crash recovery', () => {
     const deals = store.deals.view
     await deals.ready
     const progressKv = await openKv(nc, BUCKETS.progress)
-    const playersKv = await openKv(nc, BUCKETS.players)
+    const playersKv = new KvBulk(nc, BUCKETS.players)
     const publisher = new Publisher(nc, { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
 
     let round = 0
@@ -259,7 +281,7 @@ describe('processor crash recovery', () => {
     const deals = store.deals.view
     await deals.ready
     const progressKv = await openKv(nc, BUCKETS.progress)
-    const playersKv = await openKv(nc, BUCKETS.players)
+    const playersKv = new KvBulk(nc, BUCKETS.players)
     const publisher = new Publisher(nc, { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
     const mine = async () => {
       const [r] = await queryRows<Record<string, string>>(
@@ -283,7 +305,12 @@ describe('processor crash recovery', () => {
     }
     const a = processorWith({ players: new CrashingStore(playersKv) }, deals, progressKv, playersKv)
     await a.p.start()
-    await waitFor('the crash', async () => crashed, (x) => x, 20_000)
+    await waitFor(
+      'the crash',
+      async () => crashed,
+      (x) => x,
+      20_000,
+    )
     await a.p.stop()
     await a.pool.destroy()
     const pending = JSON.parse((await progressKv.get('processor-all'))!.string()).pending as { first: number; last: number }
@@ -301,7 +328,12 @@ describe('processor crash recovery', () => {
 
     const c = processorWith({}, deals, progressKv, playersKv)
     await c.p.start()
-    await waitFor('lag 0', () => c.p.lag(), (l) => l === 0, 20_000)
+    await waitFor(
+      'lag 0',
+      () => c.p.lag(),
+      (l) => l === 0,
+      20_000,
+    )
     await c.p.stop()
     await c.pool.destroy()
     expect(await mine()).toEqual({ clicks: 50, ledger: 5, rollupClicks: 50, facts: 5, rollupFacts: 5 })
@@ -317,7 +349,7 @@ describe('processor crash recovery', () => {
     const deals = store.deals.view
     await deals.ready
     const progressKv = await openKv(nc, BUCKETS.progress)
-    const playersKv = await openKv(nc, BUCKETS.players)
+    const playersKv = new KvBulk(nc, BUCKETS.players)
     const before = await counts()
     const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
     const ts = Date.now()
@@ -367,7 +399,6 @@ describe('processor crash recovery', () => {
   }, 60_000)
 })
 
-
 /** One affiliate's totals in every table the processor writes. */
 async function totalsOf(affiliateId: number) {
   const [r] = await queryRows<Record<string, string>>(
@@ -392,7 +423,7 @@ async function program(name: string, cpa: string) {
   const deals = store.deals.view
   await deals.ready
   const progressKv = await openKv(nc, BUCKETS.progress)
-  const playersKv = await openKv(nc, BUCKETS.players)
+  const playersKv = new KvBulk(nc, BUCKETS.players)
   const publisher = new Publisher(nc, { partitions: cfg.stream.partitions, maxBatchEvents: 100, maxInflight: 2, log })
   return { aff, link, deals, progressKv, playersKv, publisher }
 }
@@ -425,7 +456,12 @@ describe('a batch whose rule throws', () => {
 
     const c = processorWith({ compute: (t) => compute(t, rules) }, deals, progressKv, playersKv)
     await c.p.start()
-    const failing = await waitFor('the failure in stats', async () => c.p.stats.failure, (f) => (f?.tries ?? 0) >= 3, 20_000)
+    const failing = await waitFor(
+      'the failure in stats',
+      async () => c.p.stats.failure,
+      (f) => (f?.tries ?? 0) >= 3,
+      20_000,
+    )
     expect(failing!.message).toContain('injected: a bug in a rule')
     expect(failing!.nextDelayMs).toBeGreaterThan(0)
     expect(Date.now() - Date.parse(failing!.since)).toBeGreaterThanOrEqual(0)
@@ -435,7 +471,12 @@ describe('a batch whose rule throws', () => {
     expect(c.p.stats.batches).toBe(0)
 
     broken = false
-    await waitFor('caught up', async () => ({ lag: await c.p.lag(), failure: c.p.stats.failure }), (x) => x.lag === 0 && x.failure === null, 20_000)
+    await waitFor(
+      'caught up',
+      async () => ({ lag: await c.p.lag(), failure: c.p.stats.failure }),
+      (x) => x.lag === 0 && x.failure === null,
+      20_000,
+    )
     await c.p.stop()
     await c.pool.destroy()
     expect(await totalsOf(aff.id)).toEqual({
@@ -474,11 +515,22 @@ describe('clicks that do not count', () => {
       params: {},
       ...(flood ? { flood } : {}),
     })
-    const clicks = [clickOf(CHROME), clickOf(CHROME), clickOf('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)'), clickOf('curl/8.5.0'), clickOf(CHROME, true)]
+    const clicks = [
+      clickOf(CHROME),
+      clickOf(CHROME),
+      clickOf('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)'),
+      clickOf('curl/8.5.0'),
+      clickOf(CHROME, true),
+    ]
     await js.publish('ev.2.click', new TextEncoder().encode(clicks.map((c) => JSON.stringify(c)).join('\n') + '\n'))
     const c = processorWith({}, deals, progressKv, playersKv)
     await c.p.start()
-    await waitFor('processed', () => c.p.lag(), (l) => l === 0, 20_000)
+    await waitFor(
+      'processed',
+      () => c.p.lag(),
+      (l) => l === 0,
+      20_000,
+    )
     await c.p.stop()
     await c.pool.destroy()
     const rows = await queryRows<{ status: string; reason: string; is_bot: number }>(
@@ -519,7 +571,12 @@ describe('player money facts', () => {
       const clickId = signer.issue({ ts: ts - 1000, linkId: link.id, affiliateId: aff.id, offerId: 0 })
       events.push(base('registration', 0, player, { clickId }))
       events.push(base('ftd', 0, player, { amount: '100.10', currency: 'EUR' }))
-      events.push(base('activity', 0, player, { currency: 'EUR', details: { date: day, bets: '1000.005', wins: '850.5', bonuses: '25', fees: '2.25', adjustments: '-10' } }))
+      events.push(
+        base('activity', 0, player, {
+          currency: 'EUR',
+          details: { date: day, bets: '1000.005', wins: '850.5', bonuses: '25', fees: '2.25', adjustments: '-10' },
+        }),
+      )
       events.push(base('activity', 1, player, { currency: 'EUR', details: { date: day, bets: '0.001', wins: '0.002' } }))
       events.push(base('trade', 0, player, { currency: 'USD', details: { instrument: 'EURUSD', lots: '57.71', spread: '13.6', commission: '3.5' } }))
       events.push(base('challenge_purchase', 0, player, { amount: '155', currency: 'USD', details: { challenge_id: `CH-${p}`, plan: '100k' } }))
@@ -542,7 +599,12 @@ describe('player money facts', () => {
     }
     const a = processorWith({ players: new CrashingStore(playersKv) }, deals, progressKv, playersKv)
     await a.p.start()
-    await waitFor('the crash', async () => crashed, (x) => x, 20_000)
+    await waitFor(
+      'the crash',
+      async () => crashed,
+      (x) => x,
+      20_000,
+    )
     await a.p.stop()
     await a.pool.destroy()
     const once = await totalsOf(aff.id)
@@ -550,7 +612,12 @@ describe('player money facts', () => {
 
     const c = processorWith({}, deals, progressKv, playersKv)
     await c.p.start()
-    await waitFor('lag 0', () => c.p.lag(), (l) => l === 0, 20_000)
+    await waitFor(
+      'lag 0',
+      () => c.p.lag(),
+      (l) => l === 0,
+      20_000,
+    )
     await c.p.stop()
     await c.pool.destroy()
     expect(await totalsOf(aff.id)).toEqual(once)
@@ -564,15 +631,41 @@ describe('player money facts', () => {
     }
     for (let p = 0; p < 3; p++) {
       add('EUR', 'deposits', '100.10')
-      for (const [f, x] of Object.entries({ bets: '1000.006', wins: '850.502', bonuses: '25', fees: '2.25', adjustments: '-10', chargebacks: '50', withdrawals: '20' })) add('EUR', f, x)
+      for (const [f, x] of Object.entries({
+        bets: '1000.006',
+        wins: '850.502',
+        bonuses: '25',
+        fees: '2.25',
+        adjustments: '-10',
+        chargebacks: '50',
+        withdrawals: '20',
+      }))
+        add('EUR', f, x)
       for (const [f, x] of Object.entries({ lots: '57.71', spread: '13.6', commission: '3.5', challenge_fees: '155' })) add('USD', f, x)
     }
     const exact = (x: string) => new D(x).toFixed()
-    const norm = (rows: Record<string, string>[]) => Object.fromEntries(rows.map(({ currency, ...r }) => [currency!, Object.fromEntries(Object.entries(r).map(([k, v]) => [k, exact(v)]))]))
+    const norm = (rows: Record<string, string>[]) =>
+      Object.fromEntries(rows.map(({ currency, ...r }) => [currency!, Object.fromEntries(Object.entries(r).map(([k, v]) => [k, exact(v)]))]))
     const sums = FACT_FIELDS.map((f) => `toString(${f}) AS ${f}_`).join(', ')
     const unsuffix = (rows: Record<string, string>[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/_$/, ''), v])))
-    const facts = norm(unsuffix(await queryRows(ch, `SELECT currency, ${sums} FROM (SELECT currency, ${FACT_SUMS_SQL} FROM player_facts WHERE affiliate_id = {a:UInt32} GROUP BY currency)`, { a: aff.id })))
-    const daily = norm(unsuffix(await queryRows(ch, `SELECT currency, ${sums} FROM (SELECT currency, ${FACT_SUMS_SQL} FROM player_day WHERE affiliate_id = {a:UInt32} GROUP BY currency)`, { a: aff.id })))
+    const facts = norm(
+      unsuffix(
+        await queryRows(
+          ch,
+          `SELECT currency, ${sums} FROM (SELECT currency, ${FACT_SUMS_SQL} FROM player_facts WHERE affiliate_id = {a:UInt32} GROUP BY currency)`,
+          { a: aff.id },
+        ),
+      ),
+    )
+    const daily = norm(
+      unsuffix(
+        await queryRows(
+          ch,
+          `SELECT currency, ${sums} FROM (SELECT currency, ${FACT_SUMS_SQL} FROM player_day WHERE affiliate_id = {a:UInt32} GROUP BY currency)`,
+          { a: aff.id },
+        ),
+      ),
+    )
     // the raw record: the events rows' amounts and details maps
     const det = (f: string) => `sum(toDecimal128OrZero(details['${f}'], 12)) AS ${f}`
     const raw = norm(
@@ -636,7 +729,11 @@ describe("an offer's attribution window, versioned", () => {
     try {
       const rows = await waitFor(
         'both registrations stored',
-        () => queryRows<{ event_id: string; status: string; reason: string; occurred_at: string; ts: string }>(ch, "SELECT event_id, status, reason, toString(occurred_at) AS occurred_at, toString(ts) AS ts FROM events WHERE event_id LIKE '1:win-%' ORDER BY event_id"),
+        () =>
+          queryRows<{ event_id: string; status: string; reason: string; occurred_at: string; ts: string }>(
+            ch,
+            "SELECT event_id, status, reason, toString(occurred_at) AS occurred_at, toString(ts) AS ts FROM events WHERE event_id LIKE '1:win-%' ORDER BY event_id",
+          ),
         (r) => r.length === 2,
         20_000,
       )

@@ -112,8 +112,12 @@ const ACCRUAL_CHUNK_BYTES = 256 * 1024
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
+type Prepared = { batch: JsMsg[]; outs: TaskOutput[]; changed: TaskOutput['players'] }
+
 export class Processor {
   #applied = 0
+  /** the range pending when the processor started: the first batch, redone whole */
+  #resume: Progress['pending']
   #pending: Progress['pending']
   /** a range whose inserts may have been sent (a pending range found at start, or a try that
    *  got as far as ClickHouse): only such a redo needs the per-table check */
@@ -143,9 +147,9 @@ export class Processor {
     const p = await this.#readProgress()
     this.#applied = p.applied
     this.#pending = p.pending
+    this.#resume = p.pending
     this.#touched = p.pending
     this.stats.applied = p.applied
-    if (p.pending) this.d.log.warn({ pending: p.pending }, 'redoing the batch that was in flight when the processor stopped')
     this.#feed = await consumerFeed(nc, {
       stream: EVENTS_STREAM,
       consumer,
@@ -177,69 +181,81 @@ export class Processor {
     this.#feed?.close()
   }
 
-  async #nextBatch(): Promise<JsMsg[] | undefined> {
+  /** The next batch: the range pending at start first, whole. `settled` is the write of the
+   *  batch before it: the feed opens the consumer again (after a gap) only once that is through. */
+  async #nextBatch(settled: Promise<unknown>): Promise<JsMsg[] | undefined> {
     for (;;) {
-      const got = await this.#feed!.next(this.#pending)
+      const got = await this.#feed!.next(this.#resume, settled)
       this.stats.gaps = this.#feed!.gaps
       if (!got) return undefined
-      if (got.pendingDone) {
-        this.#pending = undefined
-        continue
-      }
+      const resumed = this.#resume
+      this.#resume = undefined
+      if (got.pendingDone) continue
+      if (resumed) this.d.log.warn({ pending: resumed }, 'redoing the batch that was in flight when the processor stopped')
       return got.batch
     }
   }
 
+  /**
+   * Two batches at a time: while one is written (ClickHouse, streams, states, acknowledgement),
+   * the next is loaded and computed. Computing has no effect outside this process: the next
+   * batch sees the players' states the one before it left (held in memory until saved), and
+   * nothing of it is written before the batch before it is through, so a crash still leaves at
+   * most one range pending.
+   */
   async #run() {
+    let writing: Promise<boolean> = Promise.resolve(true)
     for (;;) {
-      const batch = await this.#nextBatch()
-      if (!batch || batch.length === 0) return
-      for (let tries = 1; ; tries++) {
-        try {
-          await this.#process(batch)
-          this.stats.failure = null
-          break
-        } catch (err) {
-          // Stopping mid-retry leaves the range pending and unacknowledged: redone at start.
-          if (this.#stopping) return
-          this.stats.retries++
-          const message = String((err as Error)?.message ?? err).slice(0, 500)
-          const f: BatchFailure = {
-            message,
-            tries,
-            since: this.stats.failure?.since ?? new Date().toISOString(),
-            first: batch[0]!.seq,
-            last: batch.at(-1)!.seq,
-            nextDelayMs: retryDelayMs(tries),
-          }
-          this.stats.failure = f
-          this.d.log.error({ err, ...f }, 'batch failed: nothing of it written or acknowledged; retrying the same range')
-          await sleep(f.nextDelayMs)
-          if (this.#stopping) return
+      const batch = await this.#nextBatch(writing)
+      if (!batch || batch.length === 0) break
+      const t0 = performance.now()
+      const prepared = await this.#retrying(batch, () => this.#prepare(batch))
+      if (!prepared || !(await writing)) break
+      writing = this.#retrying(batch, () => this.#write(prepared, t0)).then((done) => done === true)
+    }
+    await writing
+  }
+
+  /** `step` until it goes through (undefined once stopping), with capped backoff between tries;
+   *  the failure shows in `stats.failure` meanwhile. Stopping mid-retry leaves the range pending
+   *  and unacknowledged: redone at start. */
+  async #retrying<T>(batch: JsMsg[], step: () => Promise<T>): Promise<T | undefined> {
+    for (let tries = 1; ; tries++) {
+      try {
+        const out = await step()
+        this.stats.failure = null
+        return out
+      } catch (err) {
+        if (this.#stopping) return undefined
+        this.stats.retries++
+        const f: BatchFailure = {
+          message: String((err as Error)?.message ?? err).slice(0, 500),
+          tries,
+          since: this.stats.failure?.since ?? new Date().toISOString(),
+          first: batch[0]!.seq,
+          last: batch.at(-1)!.seq,
+          nextDelayMs: retryDelayMs(tries),
         }
+        this.stats.failure = f
+        this.d.log.error({ err, ...f }, 'batch failed: nothing of it acknowledged; retrying the same range')
+        await sleep(f.nextDelayMs)
+        if (this.#stopping) return undefined
       }
     }
   }
 
-  async #process(batch: JsMsg[]) {
-    const t0 = performance.now()
-    let mark = t0
-    const lap = (step: keyof ProcessorStats['stepMs']) => {
-      const now = performance.now()
-      this.stats.stepMs[step] += now - mark
-      mark = now
-    }
-    const first = batch[0]!.seq
-    const last = batch.at(-1)!.seq
-    if (this.#pending?.first !== first || this.#pending.last !== last) {
-      this.#pending = { first, last }
-      await this.#saveProgress({ applied: this.#applied, pending: this.#pending })
-    }
-    const redo = this.#touched?.first === first && this.#touched.last === last
-    lap('progress')
+  #lap(from: number, step: keyof ProcessorStats['stepMs']): number {
+    const now = performance.now()
+    this.stats.stepMs[step] += now - from
+    return now
+  }
 
+  /** Load the players' states and compute the batch on the workers; the changed states are
+   *  then what the next batch sees. Pure but for that: a failure here is simply tried again. */
+  async #prepare(batch: JsMsg[]): Promise<Prepared> {
+    let mark = performance.now()
     const tasks = await this.#tasks(batch)
-    lap('load')
+    mark = this.#lap(mark, 'load')
     // every version, not the current value: the workers choose by the click's time
     const windows: Record<string, WindowVersion[]> = {}
     for (const o of this.d.offers?.map.values() ?? []) {
@@ -250,7 +266,26 @@ export class Processor {
     for (const t of tasks)
       if (t.kind === 'conversions') Object.assign(t, { windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'windows' | 'money'>)
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
-    lap('compute')
+    this.#lap(mark, 'compute')
+    const changed: TaskOutput['players'] = {}
+    for (const o of outs) Object.assign(changed, o.players)
+    this.d.players.remember(changed)
+    return { batch, outs, changed }
+  }
+
+  /** Write a computed batch, in the order of the header, and acknowledge it. A failure here is
+   *  tried again from the start with the same computed batch (its writes are idempotent). */
+  async #write({ batch, outs, changed }: Prepared, t0: number): Promise<true> {
+    let mark = performance.now()
+    const lap = (step: keyof ProcessorStats['stepMs']) => (mark = this.#lap(mark, step))
+    const first = batch[0]!.seq
+    const last = batch.at(-1)!.seq
+    if (this.#pending?.first !== first || this.#pending.last !== last) {
+      this.#pending = { first, last }
+      await this.#saveProgress({ applied: this.#applied, pending: this.#pending })
+    }
+    const redo = this.#touched?.first === first && this.#touched.last === last
+    lap('progress')
 
     const token = `${this.d.consumer}:${first}-${last}`
     const delta = new DeltaBuilder()
@@ -258,7 +293,6 @@ export class Processor {
     let factRows = ''
     let events = 0
     let maxTs = 0
-    const changed: TaskOutput['players'] = {}
     const dead: TaskOutput['dead'] = []
     for (const o of outs) {
       eventRows += o.eventRows
@@ -266,7 +300,6 @@ export class Processor {
       events += o.events
       maxTs = Math.max(maxTs, o.maxTs)
       delta.merge(o.delta)
-      Object.assign(changed, o.players)
       dead.push(...o.dead)
     }
 
@@ -354,6 +387,7 @@ export class Processor {
     this.stats.events += events
     this.stats.deadLetters += dead.length
     this.stats.lastBatchMs = performance.now() - t0
+    return true
   }
 
   /** The commission rules' reference data as the watches hold it now; none without the affiliates. */

@@ -247,7 +247,7 @@ export class BatchFeed {
   }
 
   /** After a gap: the consumer opened again right after the applied position (retried until it
-   *  is, or the feed stops). Only called between batches: the one handed out is through. */
+   *  is, or the feed stops). Only called once the batches handed out are through. */
   async #reopen(): Promise<void> {
     for (;;) {
       if (this.#stopping) return
@@ -297,12 +297,17 @@ export class BatchFeed {
   }
 
   /** The next batch; the pending range's messages whole when one is given; undefined once stopping. */
-  async next(pending?: { first: number; last: number }): Promise<{ batch: JsMsg[]; pendingDone: boolean } | undefined> {
+  /** `settled`: the stage's work on the batches handed out before (default: already through);
+   *  after a gap the consumer is opened again only once it is, so no batch of the old consumer
+   *  is left to acknowledge. */
+  async next(pending?: { first: number; last: number }, settled?: Promise<unknown>): Promise<{ batch: JsMsg[]; pendingDone: boolean } | undefined> {
     // stopping: no new batch, whatever is buffered (a backlog would otherwise keep the stage going)
     for (;;) {
       if (this.#stopping) return undefined
-      if (this.#gap) await this.#reopen()
-      else if (this.#buffer.length === 0) await this.#wait(1000)
+      if (this.#gap) {
+        await settled
+        await this.#reopen()
+      } else if (this.#buffer.length === 0) await this.#wait(1000)
       else break
     }
     if (pending) {
@@ -316,7 +321,7 @@ export class BatchFeed {
       while (this.#buffer.at(-1)?.seq !== undefined && this.#buffer.at(-1)!.seq < last && !this.#stopping && !this.#gap) await this.#wait(20)
       this.#need = 0
       if (this.#stopping) return undefined
-      if (this.#gap || this.#buffer.length === 0) return this.next(pending)
+      if (this.#gap || this.#buffer.length === 0) return this.next(pending, settled)
       const n = this.#buffer.findIndex((m) => m.seq > last)
       return { batch: this.#take(n < 0 ? this.#buffer.length : n), pendingDone: false }
     }
@@ -324,7 +329,7 @@ export class BatchFeed {
     while (!this.#full() && Date.now() - started < this.o.batchWaitMs && !this.#stopping && !this.#gap) {
       await this.#wait(this.o.batchWaitMs - (Date.now() - started))
     }
-    if (this.#gap || this.#buffer.length === 0) return this.next(pending)
+    if (this.#gap || this.#buffer.length === 0) return this.next(pending, settled)
     let n = 0
     let bytes = 0
     const maxBytes = this.o.batchBytes ?? Infinity

@@ -66,7 +66,6 @@ const rowsOf = (text: string): Record<string, unknown>[] =>
         .map((l) => JSON.parse(l) as Record<string, unknown>)
     : parseEventTsv(text)
 
-
 /** The reference data of the commission rules for flat CPA deals, as the consumer passes it. */
 function moneyOf(deals: Record<string, CpaDeal>): MoneyReference {
   return { deals: Object.values(deals).map(fromCpaDeal), fx: [], parents: {}, statuses: {}, brands: {} }
@@ -166,7 +165,8 @@ describe('computeClicks', () => {
       device: 'desktop',
       os: 'Windows',
       browser: 'Chrome',
-      is_bot: 0,      occurred_at: chTime(T0),
+      is_bot: 0,
+      occurred_at: chTime(T0),
     })
   })
 
@@ -374,7 +374,13 @@ describe('computeConversions', () => {
     const foreign = signer.issue({ ts: T0 - MIN, linkId: 109, affiliateId: 9, offerId: 1 })
     const r = conv('registration', { playerId: 'lee', clickId: mine, ts: T0 })
     const d = conv('deposit', { playerId: 'lee', clickId: foreign, amount: '5', currency: 'EUR', ts: T0 + 1000 })
-    const out = computeConversions(task([{ seq: 60, subject: regSubject, data: encodeEvents([r]) }, { seq: 61, subject: eventSubject(5, 'deposit'), data: encodeEvents([d]) }]), ctx)
+    const out = computeConversions(
+      task([
+        { seq: 60, subject: regSubject, data: encodeEvents([r]) },
+        { seq: 61, subject: eventSubject(5, 'deposit'), data: encodeEvents([d]) },
+      ]),
+      ctx,
+    )
     expect(rowsOf(out.eventRows)[1]).toMatchObject({ kind: 'deposit', affiliate_id: 7, click_id: mine })
     expect(out.notices.map((n) => n.clickId)).toEqual([mine, mine])
   })
@@ -425,7 +431,8 @@ describe('computeConversions', () => {
       device: '',
       os: '',
       browser: '',
-      is_bot: 0,      occurred_at: chTime(T0),
+      is_bot: 0,
+      occurred_at: chTime(T0),
     })
     expect(rows[1]).toMatchObject({
       event_id: f.id,
@@ -636,7 +643,13 @@ describe('clicks that do not count', () => {
     ['a click flood', { flood: true }, { status: 'filtered', reason: 'click_flood', is_bot: 0 }, 'click.click_flood', 0],
     ['a bot in a flood: a bot first', { flood: true, ua: GOOGLEBOT }, { status: 'filtered', reason: 'bot', is_bot: 1 }, 'click.bot', 0],
     ['a geo-blocked visitor', { geo: 'blocked' }, { status: 'blocked', reason: 'geo_blocked', is_bot: 0 }, 'click.geo_blocked', 0],
-    ['a geo-blocked bot: blocked first (it was answered 403)', { geo: 'blocked', ua: GOOGLEBOT }, { status: 'blocked', reason: 'geo_blocked', is_bot: 1 }, 'click.geo_blocked', 0],
+    [
+      'a geo-blocked bot: blocked first (it was answered 403)',
+      { geo: 'blocked', ua: GOOGLEBOT },
+      { status: 'blocked', reason: 'geo_blocked', is_bot: 1 },
+      'click.geo_blocked',
+      0,
+    ],
   ])('%s', (_name, patch, row, counter, clicks) => {
     const e = clickEv(7, T0, patch)
     const out = computeClicks({ kind: 'clicks', ...pack([{ seq: 1, subject, data: encodeEvents([e]) }]) }, ctx)
@@ -651,7 +664,13 @@ describe('clicks that do not count', () => {
     const out = computeClicks(
       {
         kind: 'clicks',
-        ...pack([{ seq: 1, subject, data: JSON.stringify({ ...clickEv(7, T0), flood: 'yes' }) + '\n' + JSON.stringify({ ...clickEv(7, T0), geo: 'elsewhere' }) + '\n' }]),
+        ...pack([
+          {
+            seq: 1,
+            subject,
+            data: JSON.stringify({ ...clickEv(7, T0), flood: 'yes' }) + '\n' + JSON.stringify({ ...clickEv(7, T0), geo: 'elsewhere' }) + '\n',
+          },
+        ]),
       },
       ctx,
     )
@@ -690,8 +709,20 @@ describe('money facts', () => {
     return { kind, id: `1:${eventId}`, sourceId: 1, eventId, ts: T0, playerId: 'mia', ...o }
   }
   const run = (events: ConversionEvent[], players: Record<string, PlayerState> = {}, seq0 = 100) =>
-    computeConversions({ kind: 'conversions', ...pack(events.map((e, i) => ({ seq: seq0 + i, subject: sub(e.kind), data: encodeEvents([e]) }))), players, money: moneyOf(deals) }, ctx)
-  const factsOfOut = (o: { factRows: string }) => o.factRows.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string | number>)
+    computeConversions(
+      {
+        kind: 'conversions',
+        ...pack(events.map((e, i) => ({ seq: seq0 + i, subject: sub(e.kind), data: encodeEvents([e]) }))),
+        players,
+        money: moneyOf(deals),
+      },
+      ctx,
+    )
+  const factsOfOut = (o: { factRows: string }) =>
+    o.factRows
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, string | number>)
 
   it('one typed row per attributed event with money, beside its events row', () => {
     const act = ev('activity', { ts: T0 + 1000, currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.5', bonuses: '25' } })
@@ -773,7 +804,18 @@ describe('what decodes, computes', () => {
   it('any click that decodes yields its row, never an exception', () => {
     fc.assert(
       fc.property(
-        fc.record({ ts: fc.integer({ min: 0, max: MAX_EVENT_TS }), ip: str, ua: str, referer: str, code: str, sub: strMap, params: strMap, affiliateId: fc.nat(), geo: fc.constantFrom(undefined, 'blocked', 'redirected'), flood: fc.constantFrom(undefined, true) }),
+        fc.record({
+          ts: fc.integer({ min: 0, max: MAX_EVENT_TS }),
+          ip: str,
+          ua: str,
+          referer: str,
+          code: str,
+          sub: strMap,
+          params: strMap,
+          affiliateId: fc.nat(),
+          geo: fc.constantFrom(undefined, 'blocked', 'redirected'),
+          flood: fc.constantFrom(undefined, true),
+        }),
         (x) => {
           const e = { ...clickEv(x.affiliateId, x.ts), ...x }
           if (e.geo === undefined) delete e.geo
@@ -789,7 +831,9 @@ describe('what decodes, computes', () => {
   it('any conversion that decodes is applied or refused, never an exception', () => {
     const signed = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
     const amount = fc.oneof(fc.constant('0'), fc.stringMatching(/^-?\d{1,24}(\.\d{1,12})?$/))
-    const deals: Record<string, CpaDeal> = { '7': { affiliateId: 7, versions: [{ version: 1, amount: '100', currency: 'EUR', effectiveFrom: 0, createdAt: 0 }] } }
+    const deals: Record<string, CpaDeal> = {
+      '7': { affiliateId: 7, versions: [{ version: 1, amount: '100', currency: 'EUR', effectiveFrom: 0, createdAt: 0 }] },
+    }
     const ev = fc.record(
       {
         kind: fc.constantFrom(...CONVERSION_KINDS),
@@ -805,7 +849,11 @@ describe('what decodes, computes', () => {
     )
     fc.assert(
       fc.property(fc.array(ev, { minLength: 1, maxLength: 8 }), (evs) => {
-        const msgs = evs.map((e, i) => ({ seq: i + 1, subject: eventSubject(0, e.kind), data: JSON.stringify({ ...e, id: `1:${e.eventId}`, sourceId: 1 }) + '\n' }))
+        const msgs = evs.map((e, i) => ({
+          seq: i + 1,
+          subject: eventSubject(0, e.kind),
+          data: JSON.stringify({ ...e, id: `1:${e.eventId}`, sourceId: 1 }) + '\n',
+        }))
         const out = computeConversions({ kind: 'conversions', ...pack(msgs), players: {}, money: moneyOf(deals) }, ctx)
         expect(out.events + out.dead.length + (out.counts['convert.already_applied'] ?? 0)).toBe(evs.length)
       }),
@@ -825,7 +873,13 @@ describe('event time: when a conversion happened, not when it arrived', () => {
   }
   const run = (events: ConversionEvent[], windows?: Record<string, { days: number | null; effectiveFrom: number }[]>) =>
     computeConversions(
-      { kind: 'conversions', ...pack(events.map((e, i) => ({ seq: 300 + i, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }))), players: {}, money: moneyOf(deals), ...(windows ? { windows } : {}) },
+      {
+        kind: 'conversions',
+        ...pack(events.map((e, i) => ({ seq: 300 + i, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }))),
+        players: {},
+        money: moneyOf(deals),
+        ...(windows ? { windows } : {}),
+      },
       ctx,
     )
   const click = (ts: number) => signer.issue({ ts, linkId: 107, affiliateId: 7, offerId: 1 })
@@ -862,18 +916,26 @@ describe('event time: when a conversion happened, not when it arrived', () => {
     ['clicked under 7 days, registered 8 days later: expired', T0 - 4 * DAY, T0 + 4 * DAY, 'unattributed', 'click_expired'],
     ['clicked under 7 days, registered 6 days later', T0 - 4 * DAY, T0 + 2 * DAY, 'attributed', 'registered'],
   ])('an offer whose window changed: %s', (_n, clickTs, at, status, reason) => {
-    const windows = { '1': [{ days: 30, effectiveFrom: 0 }, { days: 7, effectiveFrom: T0 - 5 * DAY }] }
+    const windows = {
+      '1': [
+        { days: 30, effectiveFrom: 0 },
+        { days: 7, effectiveFrom: T0 - 5 * DAY },
+      ],
+    }
     const [row] = rowsOf(run([ev('registration', { clickId: click(clickTs), ts: at, occurredAt: at })], windows).eventRows)
     expect(row).toMatchObject({ status, reason })
   })
 
-  it("puts the money on the day it happened; the row keeps both times", () => {
+  it('puts the money on the day it happened; the row keeps both times', () => {
     const midnight = Date.UTC(2026, 10, 24)
     const c = click(midnight - DAY)
     const reg = ev('registration', { clickId: c, ts: midnight - DAY / 2, occurredAt: midnight - DAY / 2 })
     const dep = ev('deposit', { playerId: reg.playerId, amount: '20', currency: 'EUR', ts: midnight + MIN, occurredAt: midnight - MIN })
     const out = run([reg, dep])
-    const facts = out.factRows.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    const facts = out.factRows
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(facts).toEqual([expect.objectContaining({ kind: 'deposit', day: '2026-11-23', ts: chTime(midnight + MIN), occurred_at: chTime(midnight - MIN) })])
     expect(rowsOf(out.eventRows)[1]).toMatchObject({ kind: 'deposit', ts: chTime(midnight + MIN), occurred_at: chTime(midnight - MIN) })
   })
@@ -883,7 +945,25 @@ describe('a cookieless first deposit joins its player', () => {
   // CPA 100 for a first deposit of at least 20 and wagering of at least 100: the FTD and the
   // wagering come under different keys unless they are joined
   const money: MoneyReference = {
-    deals: [DealSchema.parse({ id: 'd1', name: 'wagering CPA', affiliateId: 7, versions: [{ version: 1, effectiveFrom: 0, createdAt: 0, terms: { currency: 'EUR', cpa: { amount: '100', qualification: { minFirstDeposit: '20', minWagering: '100' } }, revshare: { bands: [{ from: '0', rate: '0.25' }] } } }] })],
+    deals: [
+      DealSchema.parse({
+        id: 'd1',
+        name: 'wagering CPA',
+        affiliateId: 7,
+        versions: [
+          {
+            version: 1,
+            effectiveFrom: 0,
+            createdAt: 0,
+            terms: {
+              currency: 'EUR',
+              cpa: { amount: '100', qualification: { minFirstDeposit: '20', minWagering: '100' } },
+              revshare: { bands: [{ from: '0', rate: '0.25' }] },
+            },
+          },
+        ],
+      }),
+    ],
     fx: [],
     parents: {},
     statuses: {},
@@ -892,7 +972,16 @@ describe('a cookieless first deposit joins its player', () => {
   const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
   const ftd = { kind: 'ftd', id: '1:ftd-c', sourceId: 1, eventId: 'ftd-c', ts: T0, clickId, amount: '50', currency: 'EUR' } satisfies ConversionEvent
   const reg = { kind: 'registration', id: '1:reg-p', sourceId: 1, eventId: 'reg-p', ts: T0 + 1000, playerId: 'noor', clickId } satisfies ConversionEvent
-  const act = { kind: 'activity', id: '1:act-p', sourceId: 1, eventId: 'act-p', ts: T0 + 2000, playerId: 'noor', currency: 'EUR', details: { date: '2026-11-23', bets: '160', wins: '40' } } satisfies ConversionEvent
+  const act = {
+    kind: 'activity',
+    id: '1:act-p',
+    sourceId: 1,
+    eventId: 'act-p',
+    ts: T0 + 2000,
+    playerId: 'noor',
+    currency: 'EUR',
+    details: { date: '2026-11-23', bets: '160', wins: '40' },
+  } satisfies ConversionEvent
   const clickKey = playerKey(ftd)
   const playerKeyOf = playerKey(reg)
 
@@ -903,7 +992,10 @@ describe('a cookieless first deposit joins its player', () => {
     const batches = split ? events.map((e) => [e]) : [events]
     let seq = 500
     for (const b of batches) {
-      const o = computeConversions({ kind: 'conversions', ...pack(b.map((e) => ({ seq: seq++, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }))), players, money }, ctx)
+      const o = computeConversions(
+        { kind: 'conversions', ...pack(b.map((e) => ({ seq: seq++, subject: eventSubject(5, e.kind), data: encodeEvents([e]) }))), players, money },
+        ctx,
+      )
       players = { ...players, ...o.players }
       outs.push(o)
     }
@@ -918,7 +1010,11 @@ describe('a cookieless first deposit joins its player', () => {
     it(`FTD by click alone, then the registration naming player and click, then play: one CPA, every fact under the click's key (${split ? 'a batch each' : 'one batch'})`, () => {
       const { players, facts } = run([ftd, reg, act], split)
       expect(facts.filter((f) => f.type === 'qualified')).toHaveLength(1)
-      expect(facts.find((f) => f.type === 'qualified')).toMatchObject({ eventId: act.id, affiliateId: 7, why: expect.stringMatching(/wagering 160\.00 EUR ≥ 100\.00 EUR/) })
+      expect(facts.find((f) => f.type === 'qualified')).toMatchObject({
+        eventId: act.id,
+        affiliateId: 7,
+        why: expect.stringMatching(/wagering 160\.00 EUR ≥ 100\.00 EUR/),
+      })
       // ledger ids and books by one stable processing key: the click's, where the money started
       expect(new Set(facts.map((f) => f.playerKey))).toEqual(new Set([clickKey]))
       expect(players[clickKey]).toMatchObject({ joinedTo: playerKeyOf })

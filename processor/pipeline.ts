@@ -19,7 +19,16 @@ import type { Notice } from '../common/outbound.js'
 import { playerStateKey } from '../common/keys.js'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { WindowVersion } from '../common/entities.js'
-import { ConversionEventSchema, conversionKey, MAX_EVENT_TS, occurredAtOf, ReassignEventSchema, type ClickEvent, type ConversionEvent, type ReassignEvent } from '../common/events.js'
+import {
+  ConversionEventSchema,
+  conversionKey,
+  MAX_EVENT_TS,
+  occurredAtOf,
+  ReassignEventSchema,
+  type ClickEvent,
+  type ConversionEvent,
+  type ReassignEvent,
+} from '../common/events.js'
 import { parseEventSubject } from '../common/subjects.js'
 import { FACT_FIELDS } from '../clickhouse/facts.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
@@ -72,7 +81,6 @@ export type TaskOutput = {
   /** accrual facts for the affiliate stage, in cause order */
   accruals: AccrualFact[]
 }
-
 
 export { chTime }
 export type { Notice }
@@ -242,7 +250,8 @@ function badDetail(e: ConversionEvent): string | undefined {
     if (x !== undefined && !DECIMAL.test(x)) return `details.${f}: must be a decimal number with at most 12 decimals`
   }
   const d = e.details?.date
-  if (d !== undefined && !(/^\d{4}-\d{2}-\d{2}$/.test(d) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d))) return 'details.date: must be a day as YYYY-MM-DD'
+  if (d !== undefined && !(/^\d{4}-\d{2}-\d{2}$/.test(d) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d)))
+    return 'details.date: must be a day as YYYY-MM-DD'
   return undefined
 }
 // Decimal(38, 12): at most 26 digits before the point; ingest allows 24.
@@ -255,7 +264,11 @@ const DECIMAL = /^-?\d{1,24}(\.\d{1,12})?$/
  * the offer; a bot user agent and a click flood (ingest's flag) are filtered. All are kept for
  * the fraud team; only `valid` clicks count.
  */
-export function click(e: ClickEvent, at: At, ctx: Pick<ComputeContext, 'ipStorage' | 'ipKey'>): StepResult<{ row: string; counted: boolean }, never, ClickOutcome> {
+export function click(
+  e: ClickEvent,
+  at: At,
+  ctx: Pick<ComputeContext, 'ipStorage' | 'ipKey'>,
+): StepResult<{ row: string; counted: boolean }, never, ClickOutcome> {
   const v = visitor(e.ip, e.ua)
   // A blocked visitor was answered 403, whatever else is true of it; a bot is a bot however
   // often it comes.
@@ -312,7 +325,9 @@ type Converted = Exclude<ConversionOutcome, { status: 'already_applied' }> & { s
 
 function rowSource(e: Decoded): RowSource {
   // a reassignment's details are its audit record
-  return e.kind === 'reassign' ? { kind: e.kind, id: e.id, sourceId: 0, ts: e.ts, playerId: e.playerId, details: { from_affiliate: '', by: e.by, note: e.note } } : e
+  return e.kind === 'reassign'
+    ? { kind: e.kind, id: e.id, sourceId: 0, ts: e.ts, playerId: e.playerId, details: { from_affiliate: '', by: e.by, note: e.note } }
+    : e
 }
 
 /** A cookieless FTD (click id, no player id) is keyed by its click, and so is its pseudonym. */
@@ -446,7 +461,13 @@ class Accumulator {
       case 'skip':
         return undefined
       case 'dead_letter':
-        this.dead.push({ seq: at.m.seq, idx: at.idx, subject: at.m.subject, reason: deadLetterText(r as Extract<typeof r, { type: 'dead_letter' }>), data: at.line })
+        this.dead.push({
+          seq: at.m.seq,
+          idx: at.idx,
+          subject: at.m.subject,
+          reason: deadLetterText(r as Extract<typeof r, { type: 'dead_letter' }>),
+          data: at.line,
+        })
         return undefined
     }
   }
@@ -566,7 +587,6 @@ const later = (a: Pos | undefined, b: Pos): Pos => (a && after(a, b) ? a : b)
 
 const dec = new TextDecoder()
 
-
 function isClick(x: unknown): x is ClickEvent {
   const c = x as ClickEvent
   return (
@@ -599,5 +619,20 @@ function stringMap(x: unknown): x is Record<string, string> {
 }
 
 /** The click-only columns of a conversion row. */
-const NO_CLICK_FIELDS = { ip: '', ua: '', referer: '', sub1: '', sub2: '', sub3: '', sub4: '', sub5: '', params: {}, country: '', device: '', os: '', browser: '', is_bot: 0 } as const
+const NO_CLICK_FIELDS = {
+  ip: '',
+  ua: '',
+  referer: '',
+  sub1: '',
+  sub2: '',
+  sub3: '',
+  sub4: '',
+  sub5: '',
+  params: {},
+  country: '',
+  device: '',
+  os: '',
+  browser: '',
+  is_bot: 0,
+} as const
 const NO_DETAILS = {} as Record<string, string>

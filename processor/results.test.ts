@@ -17,7 +17,9 @@ describe('step results', () => {
 
   it('a dead letter carries its reason, with the detail after a colon', () => {
     expect(deadLetterText(deadLetter('undecodable'))).toBe('undecodable')
-    expect(deadLetterText(deadLetter('invalid_conversion', 'kind ftd on a registration subject'))).toBe('invalid_conversion: kind ftd on a registration subject')
+    expect(deadLetterText(deadLetter('invalid_conversion', 'kind ftd on a registration subject'))).toBe(
+      'invalid_conversion: kind ftd on a registration subject',
+    )
   })
 
   it('the constructors build exactly the shapes the mapping reads', () => {

@@ -40,7 +40,10 @@ export function deadLetter<R extends string>(reason: R, detail?: string): DeadLe
 
 export type EventAction = 'write' | 'hold' | 'skip' | 'dead_letter'
 
-const ACTIONS = { ok: 'write', park: 'hold', drop: 'skip', dead_letter: 'dead_letter' } as const satisfies Record<StepResult<unknown, string>['type'], EventAction>
+const ACTIONS = { ok: 'write', park: 'hold', drop: 'skip', dead_letter: 'dead_letter' } as const satisfies Record<
+  StepResult<unknown, string>['type'],
+  EventAction
+>
 
 export function actionOf(r: StepResult<unknown, string>): EventAction {
   return ACTIONS[r.type]

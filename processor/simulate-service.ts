@@ -21,7 +21,9 @@ export function serveSimulations(nc: NatsConnection, log: Logger): Subscription 
       let reply: unknown
       try {
         const parsed = ScenarioSchema.safeParse(JSON.parse(dec.decode(m.data)))
-        reply = parsed.success ? { ok: true, result: simulate(parsed.data) } : { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) }
+        reply = parsed.success
+          ? { ok: true, result: simulate(parsed.data) }
+          : { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) }
       } catch (e) {
         log.error({ err: e }, 'simulation failed')
         reply = { ok: false, issues: [{ path: '', message: String((e as Error).message ?? e).slice(0, 300) }] }

@@ -120,7 +120,11 @@ const USD = 'USD'
 function scenario(over: Partial<ScenarioInput> & Pick<ScenarioInput, 'deals' | 'events'>): Scenario {
   return ScenarioSchema.parse({ program: { currency: USD }, affiliates: [{ id: 1 }], ...over })
 }
-const cpaDeal = (terms: Record<string, unknown>, effectiveFrom = '2026-01-01') => ({ id: 'd', affiliateId: 1, versions: [{ effectiveFrom, terms: { currency: USD, ...terms } }] })
+const cpaDeal = (terms: Record<string, unknown>, effectiveFrom = '2026-01-01') => ({
+  id: 'd',
+  affiliateId: 1,
+  versions: [{ effectiveFrom, terms: { currency: USD, ...terms } }],
+})
 const total = (s: Scenario, period: string, aff = '1') => simulate(s).totals[aff]?.[period]?.total ?? '0.00'
 
 describe('edge cases', () => {
@@ -226,25 +230,57 @@ describe('edge cases', () => {
     })
     expect(total(s, '2026-03')).toBe('0.00')
     expect(total(s, '2026-04')).toBe('500.00')
-    expect(() => scenario({ deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.5' }], carryover: false, highRoller: { threshold: '5000' } } })], events: [] })).toThrow(/needs carryover/)
+    expect(() =>
+      scenario({ deals: [cpaDeal({ revshare: { bands: [{ from: '0', rate: '0.5' }], carryover: false, highRoller: { threshold: '5000' } } })], events: [] }),
+    ).toThrow(/needs carryover/)
   })
 
   it.each([
-    ['retroactive: all five re-priced to the 5th tier', { retroTiers: [{ at: 3, amount: '275' }, { at: 5, amount: '300' }] }, '1500.00', 6],
-    ['a ladder: each at the band its number reached', { ladderTiers: [{ at: 3, amount: '275' }, { at: 5, amount: '300' }] }, '1350.00', 0],
+    [
+      'retroactive: all five re-priced to the 5th tier',
+      {
+        retroTiers: [
+          { at: 3, amount: '275' },
+          { at: 5, amount: '300' },
+        ],
+      },
+      '1500.00',
+      6,
+    ],
+    [
+      'a ladder: each at the band its number reached',
+      {
+        ladderTiers: [
+          { at: 3, amount: '275' },
+          { at: 5, amount: '300' },
+        ],
+      },
+      '1350.00',
+      0,
+    ],
   ])('CPA tiers, %s', (_n, tiers, want, reprices) => {
     const events: ScenarioInput['events'] = []
     for (let i = 0; i < 5; i++)
-      events.push({ at: `2026-04-0${i + 1}T10:00:00Z`, kind: 'registration', player: `p${i}`, affiliate: 1 }, { at: `2026-04-0${i + 1}T11:00:00Z`, kind: 'ftd', player: `p${i}`, amount: '20', currency: USD })
+      events.push(
+        { at: `2026-04-0${i + 1}T10:00:00Z`, kind: 'registration', player: `p${i}`, affiliate: 1 },
+        { at: `2026-04-0${i + 1}T11:00:00Z`, kind: 'ftd', player: `p${i}`, amount: '20', currency: USD },
+      )
     const r = simulate(scenario({ deals: [cpaDeal({ cpa: { amount: '250', ...tiers } })], events }))
     expect(r.totals['1']!['2026-04']!.total).toBe(want)
     expect(r.lines.filter((l) => l.kind === 'cpa_retro')).toHaveLength(reprices)
-    expect(() => scenario({ deals: [cpaDeal({ cpa: { amount: '1', retroTiers: [{ at: 2, amount: '2' }], ladderTiers: [{ at: 2, amount: '2' }] } })], events: [] })).toThrow(/not both/)
+    expect(() =>
+      scenario({ deals: [cpaDeal({ cpa: { amount: '1', retroTiers: [{ at: 2, amount: '2' }], ladderTiers: [{ at: 2, amount: '2' }] } })], events: [] }),
+    ).toThrow(/not both/)
   })
 
   it("ringfence: one deal's negative balance never offsets the affiliate's other deals; it carries into its own deal's next period", () => {
     // two brands, a 30% deal each: brand 1 NGR −10,000 in March, brand 2 +5,000; April brand 1 +15,000
-    const rs = (id: string, brandId: number) => ({ id, affiliateId: 1, brandId, versions: [{ effectiveFrom: '2026-01-01', terms: { currency: USD, revshare: { bands: [{ from: '0', rate: '0.30' }] } } }] })
+    const rs = (id: string, brandId: number) => ({
+      id,
+      affiliateId: 1,
+      brandId,
+      versions: [{ effectiveFrom: '2026-01-01', terms: { currency: USD, revshare: { bands: [{ from: '0', rate: '0.30' }] } } }],
+    })
     const r = simulate(
       scenario({
         deals: [rs('b1', 1), rs('b2', 2)],
@@ -268,18 +304,53 @@ describe('edge cases', () => {
   ])('RevShare tiered by qualified FTDs, %s', (_n, ftds, want) => {
     const events: ScenarioInput['events'] = []
     for (let i = 0; i < ftds; i++)
-      events.push({ at: `2026-03-0${i + 1}T10:00:00Z`, kind: 'registration', player: `p${i}`, affiliate: 1 }, { at: `2026-03-0${i + 1}T11:00:00Z`, kind: 'ftd', player: `p${i}`, amount: '20', currency: USD })
+      events.push(
+        { at: `2026-03-0${i + 1}T10:00:00Z`, kind: 'registration', player: `p${i}`, affiliate: 1 },
+        { at: `2026-03-0${i + 1}T11:00:00Z`, kind: 'ftd', player: `p${i}`, amount: '20', currency: USD },
+      )
     // the NGR before the FTD that lifts it: the month is re-priced when the count moves
     events.splice(2, 0, { at: '2026-03-01T12:00:00Z', kind: 'activity', player: 'p0', currency: USD, details: { bets: '1500', wins: '500' } })
     // a registration without a first deposit does not count
     events.push({ at: '2026-03-09T10:00:00Z', kind: 'registration', player: 'z', affiliate: 1 })
-    const s = scenario({ deals: [cpaDeal({ revshare: { tierBy: 'qualified_ftds', bands: [{ from: '0', rate: '0.10' }, { from: '2', rate: '0.5' }] } })], events })
+    const s = scenario({
+      deals: [
+        cpaDeal({
+          revshare: {
+            tierBy: 'qualified_ftds',
+            bands: [
+              { from: '0', rate: '0.10' },
+              { from: '2', rate: '0.5' },
+            ],
+          },
+        }),
+      ],
+      events,
+    })
     expect(total(s, '2026-03')).toBe(want)
   })
 
   it.each([
-    ['laddered', { mode: 'ladder', bands: [{ from: '0', rate: '0.1' }, { from: '2', rate: '0.2' }] }, /cannot be laddered/],
-    ['a band from a fraction of an FTD', { bands: [{ from: '0', rate: '0.1' }, { from: '2.5', rate: '0.2' }] }, /whole number of qualified FTDs/],
+    [
+      'laddered',
+      {
+        mode: 'ladder',
+        bands: [
+          { from: '0', rate: '0.1' },
+          { from: '2', rate: '0.2' },
+        ],
+      },
+      /cannot be laddered/,
+    ],
+    [
+      'a band from a fraction of an FTD',
+      {
+        bands: [
+          { from: '0', rate: '0.1' },
+          { from: '2.5', rate: '0.2' },
+        ],
+      },
+      /whole number of qualified FTDs/,
+    ],
   ])('RevShare by qualified FTDs refuses bands %s', (_n, rs, why) => {
     expect(() => scenario({ deals: [cpaDeal({ revshare: { tierBy: 'qualified_ftds', ...rs } })], events: [] })).toThrow(why)
   })
@@ -400,7 +471,10 @@ describe('edge cases', () => {
     expect(total(scenario({ deals: [cpaDeal({ cpa: { amount: '100', holdDays: 7 } })], events: events('2026-03-02T10:00:00Z') }), '2026-03')).toBe('0.00')
     const late = scenario({
       deals: [cpaDeal({ cpa: { amount: '100', holdDays: 7 } })],
-      events: [...events('2026-03-01T10:00:00Z').filter((e) => e.kind !== 'player_status'), { at: '2026-03-20T10:00:00Z', kind: 'player_status', player: 'p', status: 'kyc_failed' }],
+      events: [
+        ...events('2026-03-01T10:00:00Z').filter((e) => e.kind !== 'player_status'),
+        { at: '2026-03-20T10:00:00Z', kind: 'player_status', player: 'p', status: 'kyc_failed' },
+      ],
     })
     expect(total(late, '2026-03')).toBe('100.00')
   })
@@ -419,7 +493,15 @@ describe('edge cases', () => {
 
   it("a suspended affiliate's conversions are attributed, and what they earn is held with the reason; before and after, paid", () => {
     const s = scenario({
-      affiliates: [{ id: 1, status: [{ status: 'suspended', from: '2026-03-10' }, { status: 'active', from: '2026-03-20' }] }],
+      affiliates: [
+        {
+          id: 1,
+          status: [
+            { status: 'suspended', from: '2026-03-10' },
+            { status: 'active', from: '2026-03-20' },
+          ],
+        },
+      ],
       deals: [cpaDeal({ cpa: { amount: '100' } })],
       events: ['2026-03-05', '2026-03-15', '2026-03-25'].flatMap((d, i) => [
         { at: `${d}T10:00:00Z`, kind: 'registration' as const, player: `p${i}`, affiliate: 1 },
@@ -450,7 +532,17 @@ describe('edge cases', () => {
   it('the same scenario twice gives the same ledger hash; a different amount another', () => {
     const s = load('cpa-retro-tiers.scenario.json')
     expect(simulate(s).ledgerHash).toBe(simulate(load('cpa-retro-tiers.scenario.json')).ledgerHash)
-    const changed = { ...s, deals: [{ ...s.deals[0]!, versions: [{ ...s.deals[0]!.versions[0]!, terms: { ...s.deals[0]!.versions[0]!.terms, cpa: { ...s.deals[0]!.versions[0]!.terms.cpa!, amount: '251' } } }] }] }
+    const changed = {
+      ...s,
+      deals: [
+        {
+          ...s.deals[0]!,
+          versions: [
+            { ...s.deals[0]!.versions[0]!, terms: { ...s.deals[0]!.versions[0]!.terms, cpa: { ...s.deals[0]!.versions[0]!.terms.cpa!, amount: '251' } } },
+          ],
+        },
+      ],
+    }
     expect(simulate(changed).ledgerHash).not.toBe(simulate(s).ledgerHash)
   })
 })
@@ -514,7 +606,10 @@ describe('order, versions and reversals', () => {
     const s = scenario({
       deals: [cpaDeal({ cpa: { amount: '250', holdDays: 30, retroTiers: [{ at: 3, amount: '275' }] } })],
       events: [
-        ...['p1', 'p2', 'p3'].flatMap((p, i) => [reg(p, `2026-04-0${i + 1}T10:00:00Z`), { at: `2026-04-0${i + 1}T11:00:00Z`, kind: 'ftd' as const, player: p, amount: '50', currency: USD }]),
+        ...['p1', 'p2', 'p3'].flatMap((p, i) => [
+          reg(p, `2026-04-0${i + 1}T10:00:00Z`),
+          { at: `2026-04-0${i + 1}T11:00:00Z`, kind: 'ftd' as const, player: p, amount: '50', currency: USD },
+        ]),
         { at: '2026-04-10T10:00:00Z', kind: 'player_status', player: 'p3', status: 'duplicate' },
       ],
     })
@@ -525,7 +620,13 @@ describe('order, versions and reversals', () => {
   it("a reversal takes back the recruiter's share from the recruiter that was paid it, at its rate", () => {
     const s = scenario({
       affiliates: [
-        { id: 1, parents: [{ parentId: 2, from: '2026-01-01' }, { parentId: 3, from: '2026-03-05' }] },
+        {
+          id: 1,
+          parents: [
+            { parentId: 2, from: '2026-01-01' },
+            { parentId: 3, from: '2026-03-05' },
+          ],
+        },
         { id: 2 },
         { id: 3 },
       ],
@@ -534,7 +635,11 @@ describe('order, versions and reversals', () => {
         { id: 'p2', affiliateId: 2, versions: [{ effectiveFrom: '2026-01-01', terms: { currency: USD, subAffiliate: { tiers: ['0.10'] } } }] },
         { id: 'p3', affiliateId: 3, versions: [{ effectiveFrom: '2026-01-01', terms: { currency: USD, subAffiliate: { tiers: ['0.20'] } } }] },
       ],
-      events: [reg('p', '2026-03-01T10:00:00Z'), { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: '50', currency: USD }, { at: '2026-03-10T10:00:00Z', kind: 'player_status', player: 'p', status: 'kyc_failed' }],
+      events: [
+        reg('p', '2026-03-01T10:00:00Z'),
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: '50', currency: USD },
+        { at: '2026-03-10T10:00:00Z', kind: 'player_status', player: 'p', status: 'kyc_failed' },
+      ],
     })
     expect(total(s, '2026-03', '2')).toBe('0.00')
     expect(simulate(s).totals['3']).toBeUndefined()
@@ -565,7 +670,11 @@ describe('order, versions and reversals', () => {
           ],
         },
       ],
-      events: [reg('p', '2026-03-01T10:00:00Z'), { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: '50', currency: USD }, { at: '2026-03-10T10:00:00Z', kind: 'player_status', player: 'p', status: 'self_excluded' }],
+      events: [
+        reg('p', '2026-03-01T10:00:00Z'),
+        { at: '2026-03-01T11:00:00Z', kind: 'ftd', player: 'p', amount: '50', currency: USD },
+        { at: '2026-03-10T10:00:00Z', kind: 'player_status', player: 'p', status: 'self_excluded' },
+      ],
     })
     expect(simulate(s).lines.map((l) => [l.kind, l.amount, l.currency])).toEqual([
       ['cpa', '100', USD],
@@ -577,7 +686,11 @@ describe('order, versions and reversals', () => {
     const s = load('qualified-cpa.scenario.json')
     const { facts, ref } = scenarioFacts(s)
     const a = applyFacts({}, facts, ref)
-    const b = applyFacts({}, facts.map((f) => ({ ...f, playerRef: `rotated-${f.playerRef}` })), ref)
+    const b = applyFacts(
+      {},
+      facts.map((f) => ({ ...f, playerRef: `rotated-${f.playerRef}` })),
+      ref,
+    )
     expect(b.lines.map((l) => [l.id, l.hash])).toEqual(a.lines.map((l) => [l.id, l.hash]))
     expect(b.lines.some((l) => l.playerRef.startsWith('rotated-'))).toBe(true)
   })
@@ -608,10 +721,32 @@ describe('scenario validation', () => {
   it.each([
     ['a rate above 1', { revshare: { bands: [{ from: '0', rate: '1.5' }] } }, /fraction between 0 and 1/],
     ['a negative CPA', { cpa: { amount: '-5' } }, /must not be negative/],
-    ['bands out of order', { revshare: { bands: [{ from: '0', rate: '0.2' }, { from: '0', rate: '0.3' }] } }, /increasing/],
+    [
+      'bands out of order',
+      {
+        revshare: {
+          bands: [
+            { from: '0', rate: '0.2' },
+            { from: '0', rate: '0.3' },
+          ],
+        },
+      },
+      /increasing/,
+    ],
     ['no model at all', {}, /at least one model/],
     ['an unknown term', { cpa: { amount: '5', bonus: 1 } }, /unrecognized key/i],
-    ['a band start that is not a number', { revshare: { bands: [{ from: '0', rate: '0.2' }, { from: 'x', rate: '0.3' }] } }, /decimal number/],
+    [
+      'a band start that is not a number',
+      {
+        revshare: {
+          bands: [
+            { from: '0', rate: '0.2' },
+            { from: 'x', rate: '0.3' },
+          ],
+        },
+      },
+      /decimal number/,
+    ],
   ])('refuses %s, saying why', (_n, terms, msg) => {
     const r = ScenarioSchema.safeParse({ program: { currency: USD }, deals: [cpaDeal(terms)], events: [] })
     expect(r.success).toBe(false)

@@ -26,7 +26,11 @@ const Time = z
   .refine((s) => {
     const t = Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s)
     // a real calendar day (Date.parse takes 2026-02-30 as March 2), with a zone when it has a time
-    return /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(s) && !Number.isNaN(t) && (s.length > 10 || new Date(t).toISOString().startsWith(s))
+    return (
+      /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(s) &&
+      !Number.isNaN(t) &&
+      (s.length > 10 || new Date(t).toISOString().startsWith(s))
+    )
   }, 'must be a day (2026-03-04) or an ISO 8601 time with a zone (2026-03-04T10:00:00Z)')
   .transform((s) => Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s))
 
@@ -67,11 +71,17 @@ export const ScenarioSchema = z
           affiliateId: Id.optional(),
           group: GroupNameSchema.optional(),
           brandId: Id.optional(),
-          country: z.string().regex(/^[A-Z]{2}$/).optional(),
+          country: z
+            .string()
+            .regex(/^[A-Z]{2}$/)
+            .optional(),
           versions: z.array(z.object({ effectiveFrom: Time, terms: DealTermsSchema }).strict()).min(1),
         })
         .strict()
-        .refine((d) => (d.affiliateId === undefined) !== (d.group === undefined), { message: 'a deal is for one affiliate (affiliateId) or one group (group), not both', path: ['affiliateId'] }),
+        .refine((d) => (d.affiliateId === undefined) !== (d.group === undefined), {
+          message: 'a deal is for one affiliate (affiliateId) or one group (group), not both',
+          path: ['affiliateId'],
+        }),
     ),
     events: z.array(
       z
@@ -82,7 +92,10 @@ export const ScenarioSchema = z
           /** binds the player to this affiliate (the first event that names one; later ones are ignored) */
           affiliate: z.number().int().nonnegative().optional(),
           brand: Id.optional(),
-          country: z.string().regex(/^[A-Z]{2}$/).optional(),
+          country: z
+            .string()
+            .regex(/^[A-Z]{2}$/)
+            .optional(),
           /** the event's id; default e<its index> */
           id: z.string().min(1).optional(),
           amount: AmountSchema.optional(),
@@ -90,7 +103,9 @@ export const ScenarioSchema = z
           details: z
             .partialRecord(z.enum(DETAIL_FIELDS), z.string())
             .superRefine((d, ctx) => {
-              for (const f of DETAIL_FACTS) if (d[f] !== undefined && !AmountSchema.safeParse(d[f]).success) ctx.addIssue({ code: 'custom', path: [f], message: 'must be a decimal number with at most 12 decimals, e.g. 100.00' })
+              for (const f of DETAIL_FACTS)
+                if (d[f] !== undefined && !AmountSchema.safeParse(d[f]).success)
+                  ctx.addIssue({ code: 'custom', path: [f], message: 'must be a decimal number with at most 12 decimals, e.g. 100.00' })
             })
             .optional(),
           status: z.enum(PLAYER_STATUSES).optional(),
@@ -143,7 +158,13 @@ export function scenarioFacts(s: Scenario): { facts: AccrualFact[]; notes: Simul
     const id = e.id ?? `e${i + 1}`
     if (!bound.has(e.player)) bound.set(e.player, { affiliateId: e.affiliate ?? 0, brandId: e.brand, country: e.country })
     const b = bound.get(e.player)!
-    const ev: MoneyEvent = { kind: e.kind, id, amount: e.amount, currency: e.currency, details: e.kind === 'player_status' ? { ...e.details, status: e.status ?? e.details?.status } : e.details }
+    const ev: MoneyEvent = {
+      kind: e.kind,
+      id,
+      amount: e.amount,
+      currency: e.currency,
+      details: e.kind === 'player_status' ? { ...e.details, status: e.status ?? e.details?.status } : e.details,
+    }
     const out = playerMoney(money.get(e.player) ?? {}, ev, {
       affiliateId: b.affiliateId,
       // the running system's key for the player, so both write the same ids and hashes
@@ -191,7 +212,8 @@ export function summarise(s: Scenario, lines: NumberedLine[], books: Books, note
     sums.set(String(l.affiliateId), a)
     const p = a.get(l.period) ?? { currency: l.currency, kinds: new Map(), pending: new D(0), held: new D(0) }
     a.set(l.period, p)
-    if (p.currency !== l.currency) throw new Error(`affiliate ${l.affiliateId} has lines in ${p.currency} and ${l.currency} in ${l.period}: one program currency per affiliate`)
+    if (p.currency !== l.currency)
+      throw new Error(`affiliate ${l.affiliateId} has lines in ${p.currency} and ${l.currency} in ${l.period}: one program currency per affiliate`)
     p.kinds.set(l.kind, (p.kinds.get(l.kind) ?? new D(0)).plus(l.amount))
     if (l.status === 'pending') p.pending = p.pending.plus(l.amount)
     if (l.status === 'held') p.held = p.held.plus(l.amount)
@@ -200,7 +222,13 @@ export function summarise(s: Scenario, lines: NumberedLine[], books: Books, note
   for (const [aff, periods] of [...sums].sort(([a], [b]) => Number(a) - Number(b))) {
     totals[aff] = {}
     for (const [period, p] of [...periods].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const out: PeriodTotal = { currency: p.currency, lines: {}, total: '0', pending: roundMinor(p.pending, p.currency, rounding), held: roundMinor(p.held, p.currency, rounding) }
+      const out: PeriodTotal = {
+        currency: p.currency,
+        lines: {},
+        total: '0',
+        pending: roundMinor(p.pending, p.currency, rounding),
+        held: roundMinor(p.held, p.currency, rounding),
+      }
       let total = new D(0)
       for (const [k, v] of [...p.kinds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         const rounded = roundMinor(v, p.currency, rounding)
@@ -226,7 +254,9 @@ function toDeal(d: Scenario['deals'][number]): Deal {
     group: d.group,
     brandId: d.brandId,
     country: d.country,
-    versions: [...d.versions].sort((a, b) => a.effectiveFrom - b.effectiveFrom).map((v, i) => ({ version: i + 1, effectiveFrom: v.effectiveFrom, createdAt: 0, terms: v.terms })),
+    versions: [...d.versions]
+      .sort((a, b) => a.effectiveFrom - b.effectiveFrom)
+      .map((v, i) => ({ version: i + 1, effectiveFrom: v.effectiveFrom, createdAt: 0, terms: v.terms })),
   }
 }
 

@@ -1,4 +1,3 @@
-import type { KV } from 'nats'
 import { describe, expect, it } from 'vitest'
 import type { PlayerState } from './domain/players.js'
 import { PlayerStore } from './state.js'
@@ -7,9 +6,13 @@ describe('PlayerStore.save', () => {
   it("writes the players' states before the click keys joined to them", async () => {
     const puts: string[] = []
     const kv = {
-      // the puts resolve in reverse order of their calls: only the store's own ordering can keep the players first
-      put: (k: string) => new Promise<number>((resolve) => setTimeout(() => (puts.push(k), resolve(0)), k.startsWith('alias') ? 1 : 5)),
-    } as unknown as KV
+      getMany: async () => [],
+      // each key is written after a delay, the aliases' shorter: only the store's own ordering can keep the players first
+      putMany: (entries: readonly (readonly [string, Uint8Array])[]) =>
+        Promise.all(entries.map(([k]) => new Promise<void>((resolve) => setTimeout(() => (puts.push(k), resolve()), k.startsWith('alias') ? 1 : 5)))).then(
+          () => {},
+        ),
+    }
     const state = (extra: Partial<PlayerState> = {}): PlayerState => ({ pos: [1, 0], affiliateId: 7, linkId: 1, offerId: 1, ...extra })
     await new PlayerStore(kv).save({
       'alias.1': state({ joinedTo: 'player.1' }),

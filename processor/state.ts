@@ -3,7 +3,7 @@
  * partition, so plain puts suffice; the state carries the stream position it applied,
  * which is what makes a redelivered event harmless.
  */
-import type { KV } from 'nats'
+import type { KvBulk } from '../common/kvbulk.js'
 import { BoundedCache } from './cache.js'
 import type { PlayerState } from './domain/players.js'
 
@@ -13,7 +13,7 @@ const MAX_CACHED = 1_000_000
 
 export class PlayerStore {
   readonly #cache = new BoundedCache<PlayerState>(MAX_CACHED)
-  constructor(private readonly kv: KV) {}
+  constructor(private readonly kv: Pick<KvBulk, 'getMany' | 'putMany'>) {}
 
   /** States for the given keys (absent = never seen). */
   async load(keys: Iterable<string>): Promise<Record<string, PlayerState>> {
@@ -24,17 +24,19 @@ export class PlayerStore {
       if (c === undefined) missing.push(k)
       else if (c) out[k] = c
     }
-    for (let i = 0; i < missing.length; i += 256) {
-      await Promise.all(
-        missing.slice(i, i + 256).map(async (k) => {
-          const e = await this.kv.get(k)
-          const s = e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as PlayerState) : null
-          this.#cache.set(k, s)
-          if (s) out[k] = s
-        }),
-      )
-    }
+    const values = await this.kv.getMany(missing)
+    missing.forEach((k, i) => {
+      const v = values[i]
+      const s = v ? (JSON.parse(dec.decode(v)) as PlayerState) : null
+      this.#cache.set(k, s)
+      if (s) out[k] = s
+    })
     return out
+  }
+
+  /** States computed and not yet saved: what the next batch's load sees. */
+  remember(changed: Record<string, PlayerState>): void {
+    for (const [k, s] of Object.entries(changed)) this.#cache.set(k, s)
   }
 
   /** Players' states first, then the click keys joined to them (`joinedTo`): a save cut short
@@ -44,11 +46,8 @@ export class PlayerStore {
   async save(changed: Record<string, PlayerState>): Promise<void> {
     const entries = Object.entries(changed)
     const aliases = entries.filter(([, s]) => s.joinedTo !== undefined)
-    for (const group of [entries.filter(([, s]) => s.joinedTo === undefined), aliases]) {
-      for (let i = 0; i < group.length; i += 256) {
-        await Promise.all(group.slice(i, i + 256).map(([k, s]) => this.kv.put(k, enc.encode(JSON.stringify(s)))))
-      }
-    }
+    for (const group of [entries.filter(([, s]) => s.joinedTo === undefined), aliases])
+      await this.kv.putMany(group.map(([k, s]) => [k, enc.encode(JSON.stringify(s))] as const))
     for (const [k, s] of entries) this.#cache.set(k, s)
   }
 }

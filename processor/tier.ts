@@ -3,6 +3,7 @@
  * into ClickHouse, live deltas onto NATS.
  */
 import { Piscina } from 'piscina'
+import { KvBulk } from '../common/kvbulk.js'
 import type { NatsConnection } from 'nats'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import type { Config } from '../common/config.js'
@@ -35,9 +36,19 @@ export function createPool(init: WorkerInit, threads: number): Piscina {
   })
 }
 
-export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, cfg: Config, log: Logger): Promise<RunningTier & { processor: Processor; affiliateStage: AffiliateStage }> {
+export async function startProcessor(
+  nc: NatsConnection,
+  ch: ClickHouseClient,
+  cfg: Config,
+  log: Logger,
+): Promise<RunningTier & { processor: Processor; affiliateStage: AffiliateStage }> {
   const pool = createPool(
-    { clickSecret: cfg.secrets.clickSecret, pseudonymSecret: cfg.secrets.pseudonymSecret, windowMs: cfg.processor.attributionWindowDays * 86_400_000, ipStorage: cfg.processor.ipStorage },
+    {
+      clickSecret: cfg.secrets.clickSecret,
+      pseudonymSecret: cfg.secrets.pseudonymSecret,
+      windowMs: cfg.processor.attributionWindowDays * 86_400_000,
+      ipStorage: cfg.processor.ipStorage,
+    },
     cfg.processor.threads,
   )
   // Deals, postback endpoints and offers kept live in memory, loaded before the tier reports ready.
@@ -47,7 +58,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
     nc,
     ch,
     pool,
-    players: new PlayerStore(await openKv(nc, BUCKETS.players)),
+    players: new PlayerStore(new KvBulk(nc, BUCKETS.players)),
     deals,
     endpoints,
     offers,
@@ -71,7 +82,7 @@ export async function startProcessor(nc: NatsConnection, ch: ClickHouseClient, c
   const affiliateStage = new AffiliateStage({
     nc,
     ch,
-    books: new BookStore(await openKv(nc, BUCKETS.books)),
+    books: new BookStore(new KvBulk(nc, BUCKETS.books)),
     reference: () => referenceData(deals.map.values(), store.fx.view.map.values(), affiliates.map.values()),
     pool,
     progressKv: await openKv(nc, BUCKETS.progress),
