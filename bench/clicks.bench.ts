@@ -175,10 +175,10 @@ bare.kill('SIGTERM')
 
 // 3. sustained, onto the stream of the same app: clicks only, then with the money mix
 //    (a share of conversions through the commission engine) at the same rate and at half of it
-const sus = await sustained({ url: app.url, natsUrl: nats.url, rate: RATE, seconds: SUSTAIN, say })
+const sus = await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, rate: RATE, seconds: SUSTAIN, say })
 const MONEY = Number(process.env.BENCH_MONEY ?? 0.3)
-const money = MONEY > 0 ? await sustained({ url: app.url, natsUrl: nats.url, rate: MONEY_RATE, seconds: SUSTAIN, say, money: MONEY }) : undefined
-const moneyHalf = MONEY > 0 ? await sustained({ url: app.url, natsUrl: nats.url, rate: MONEY_RATE / 2, seconds: Math.min(SUSTAIN, 30), say, money: MONEY }) : undefined
+const money = MONEY > 0 ? await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, rate: MONEY_RATE, seconds: SUSTAIN, say, money: MONEY }) : undefined
+const moneyHalf = MONEY > 0 ? await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, rate: MONEY_RATE / 2, seconds: Math.min(SUSTAIN, 30), say, money: MONEY }) : undefined
 await app.stop()
 await nats.stop()
 rmSync(dataDir, { recursive: true, force: true })

@@ -4,6 +4,7 @@
  * pauses a random, exponentially distributed time between requests, so requests arrive
  * spread out instead of as fast as the server answers).
  */
+import { readFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
@@ -54,3 +55,14 @@ export function pct(xs: number[], p: number): number {
 }
 
 export const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+export function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100 // clock ticks (USER_HZ, 100 on Linux)
+  } catch {
+    return NaN
+  }
+}

@@ -27,7 +27,7 @@ import { api, spawnApp, waitFor } from '../test/helpers/app.js'
 import { tempDir, TEST_SECRETS } from '../test/helpers/config.js'
 import { startTestNats } from '../test/helpers/nats.js'
 import { BROWSER_UA } from '../test/helpers/scenario.js'
-import { pct } from './load.js'
+import { cpuSeconds, pct } from './load.js'
 
 export type Sustained = {
   sustained_rate: number
@@ -37,6 +37,10 @@ export type Sustained = {
   lag_max_last_third: number
   freshness_p50_ms: number
   freshness_p99_ms: number
+  /** CPU time (user + system) per event processed over the run, µs: the app, nats-server, the load generator */
+  cpu_us_per_event?: { app: number; nats: number; load: number }
+  /** the player stage's batches per second over the run (each is an insert per table) */
+  batches_per_s: number
   /** the processor's wall time per step over the run, µs per event */
   step_us_per_event: Record<string, number>
   /** with a money share: conversions in the mix, ledger lines written per second, the affiliate stage's lag, postback → commission delta */
@@ -47,7 +51,16 @@ export type Sustained = {
   earnings_freshness_p99_ms?: number
 }
 
-export async function sustained(o: { url: string; natsUrl: string; rate: number; seconds: number; say: (s: string) => void; money?: number }): Promise<Sustained> {
+export async function sustained(o: {
+  url: string
+  natsUrl: string
+  rate: number
+  seconds: number
+  say: (s: string) => void
+  money?: number
+  /** processes whose CPU time per event to report: the app, nats-server, this load generator */
+  pids?: { app?: number; nats?: number }
+}): Promise<Sustained> {
   const { rate, seconds: SUSTAIN, say } = o
   const money = o.money ?? 0
   const call = api(o.url, TEST_SECRETS.OPERATOR_API_KEY)
@@ -115,6 +128,8 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
   const publisher = new Publisher(nc, { partitions: 16, maxBatchEvents: 2000, maxInflight: 4, log: createLogger('warn') })
   const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
   const before = await status()
+  const cpu = () => ({ app: cpuSeconds(o.pids?.app), nats: cpuSeconds(o.pids?.nats), load: process.cpuUsage() })
+  const cpu0 = cpu()
   const lags: number[] = []
   const affLags: number[] = []
   const sampler = setInterval(
@@ -181,6 +196,7 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
   const sendSecs = (performance.now() - t0) / 1000
   clearInterval(sampler)
   const after = await status()
+  const cpu1 = cpu()
   const e2eEps = (after.processor.events - before.processor.events) / sendSecs
   running = false
   await prober
@@ -201,12 +217,21 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
   const lagFirst = Math.max(...lags.slice(0, third))
   const lagLast = Math.max(...lags.slice(-third))
   const processed = after.processor.events - before.processor.events
+  const perEvent = (s: number) => Number(((s * 1e6) / Math.max(1, processed)).toFixed(1))
+  const cpuPerEvent = o.pids
+    ? {
+        app: perEvent(cpu1.app - cpu0.app),
+        nats: perEvent(cpu1.nats - cpu0.nats),
+        load: perEvent((cpu1.load.user + cpu1.load.system - cpu0.load.user - cpu0.load.system) / 1e6),
+      }
+    : undefined
   const stepUs: Record<string, number> = {}
   for (const [k, v] of Object.entries(after.processor.stepMs as Record<string, number>)) stepUs[k] = Number((((v - (before.processor.stepMs[k] ?? 0)) * 1000) / Math.max(1, processed)).toFixed(2))
   say(`sustained ${rate}/s onto the stream for ${SUSTAIN} s: ${sent} sent, ${e2eEps.toFixed(0)} events/s into ClickHouse during the run`)
   say(`          consumer lag (messages), sampled each second: max in the first third ${lagFirst}, in the last third ${lagLast}`)
   say(`          freshness, click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`)
-  say(`          processor wall time per event, µs: ${Object.entries(stepUs).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+  say(`          ${((after.processor.batches - before.processor.batches) / sendSecs).toFixed(1)} batches/s; processor wall time per event (steps of consecutive batches overlap), µs: ${Object.entries(stepUs).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+  if (cpuPerEvent) say(`          CPU per event processed, µs: app ${cpuPerEvent.app}, nats-server ${cpuPerEvent.nats}, load generator ${cpuPerEvent.load}`)
   say(`          ClickHouse holds ${rec.raw.clicks} clicks = ${final.processor.events} events processed; rollups ${rec.rollup.clicks}`)
   if (money > 0)
     say(
@@ -220,6 +245,8 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
     lag_max_last_third: lagLast,
     freshness_p50_ms: Math.round(pct(fresh, 50)),
     freshness_p99_ms: Math.round(pct(fresh, 99)),
+    ...(cpuPerEvent ? { cpu_us_per_event: cpuPerEvent } : {}),
+    batches_per_s: Number(((after.processor.batches - before.processor.batches) / sendSecs).toFixed(1)),
     step_us_per_event: stepUs,
     ...(money > 0
       ? {
@@ -233,15 +260,20 @@ export async function sustained(o: { url: string; natsUrl: string; rate: number;
   }
 }
 
+/** The processor's settings (PROCESSOR_*) given to this run, for the app it starts. */
+function passedOn(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('PROCESSOR_') && e[1] !== undefined))
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const nats = await startTestNats()
   const dataDir = tempDir('bench-sustained')
   const app = await spawnApp({
     nodeArgs: ['--max-semi-space-size=32', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)],
-    env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn', ...(process.env.PROCESSOR_BATCH_MESSAGES ? { PROCESSOR_BATCH_MESSAGES: process.env.PROCESSOR_BATCH_MESSAGES } : {}) },
+    env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn', ...passedOn() },
   })
   try {
-    const r = await sustained({ url: app.url, natsUrl: nats.url, seconds: Number(process.argv[2] ?? 60), rate: Number(process.argv[3] ?? 22_000), money: Number(process.argv[4] ?? 0), say: (s) => process.stderr.write(`${s}\n`) })
+    const r = await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, seconds: Number(process.argv[2] ?? 60), rate: Number(process.argv[3] ?? 22_000), money: Number(process.argv[4] ?? 0), say: (s) => process.stderr.write(`${s}\n`) })
     process.stdout.write(`${JSON.stringify(r)}\n`)
   } finally {
     await app.stop()
