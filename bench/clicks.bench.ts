@@ -92,7 +92,9 @@ const aloneRate = Math.round(0.4 * median(aloneRounds.map((r) => r.ceiling.rps))
 const alonePaced: Load[] = []
 for (let i = 0; i < ROUNDS; i++) {
   alonePaced.push(await load(aloneUrl, DURATION, aloneRate))
-  say(`ingest alone, paced at ${aloneRate}/s, round ${i + 1}  ${alonePaced[i]!.rps.toFixed(0)} req/s, p50 ${alonePaced[i]!.p50} ms, p99 ${alonePaced[i]!.p99} ms`)
+  say(
+    `ingest alone, paced at ${aloneRate}/s, round ${i + 1}  ${alonePaced[i]!.rps.toFixed(0)} req/s, p50 ${alonePaced[i]!.p50} ms, p99 ${alonePaced[i]!.p99} ms`,
+  )
 }
 await ingestAlone.stop()
 const aloneRatio = median(aloneRounds.map((r) => r.tracked.rps / r.ceiling.rps))
@@ -169,7 +171,9 @@ const pacedRps = median(pacedRounds.map((r) => r.tracked.rps))
 const pacedP50 = median(pacedRounds.map((r) => r.tracked.p50))
 const pacedP99 = median(pacedRounds.map((r) => r.tracked.p99))
 const pacedBareP99 = median(pacedRounds.map((r) => r.bare.p99))
-say(`median    paced at ${pacedRate}/s: tracked ${pacedRps.toFixed(0)} req/s, p50 ${pacedP50} ms, p99 ${pacedP99} ms (the bare redirect at the same rate: p99 ${pacedBareP99} ms)`)
+say(
+  `median    paced at ${pacedRate}/s: tracked ${pacedRps.toFixed(0)} req/s, p50 ${pacedP50} ms, p99 ${pacedP99} ms (the bare redirect at the same rate: p99 ${pacedBareP99} ms)`,
+)
 
 bare.kill('SIGTERM')
 
@@ -177,8 +181,30 @@ bare.kill('SIGTERM')
 //    (a share of conversions through the commission engine) at the same rate and at half of it
 const sus = await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, rate: RATE, seconds: SUSTAIN, say })
 const MONEY = Number(process.env.BENCH_MONEY ?? 0.3)
-const money = MONEY > 0 ? await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, rate: MONEY_RATE, seconds: SUSTAIN, say, money: MONEY }) : undefined
-const moneyHalf = MONEY > 0 ? await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, rate: MONEY_RATE / 2, seconds: Math.min(SUSTAIN, 30), say, money: MONEY }) : undefined
+const money =
+  MONEY > 0
+    ? await sustained({
+        url: app.url,
+        natsUrl: nats.url,
+        pids: { app: app.proc.pid, nats: nats.child.pid },
+        rate: MONEY_RATE,
+        seconds: SUSTAIN,
+        say,
+        money: MONEY,
+      })
+    : undefined
+const moneyHalf =
+  MONEY > 0
+    ? await sustained({
+        url: app.url,
+        natsUrl: nats.url,
+        pids: { app: app.proc.pid, nats: nats.child.pid },
+        rate: MONEY_RATE / 2,
+        seconds: Math.min(SUSTAIN, 30),
+        say,
+        money: MONEY,
+      })
+    : undefined
 await app.stop()
 await nats.stop()
 rmSync(dataDir, { recursive: true, force: true })

@@ -50,7 +50,16 @@ export async function redirectLatency(o: { rate?: number; durationS?: number; sa
     o.say?.(
       `redirect paced at ${rate}/s for ${durationS} s (fresh embedded app): ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms | event-loop delay p50/p99/max ${fmt(loop.lastWindow)} ms over the last ${loop.windowS} s, ${fmt(loop.sinceStart)} ms since start`,
     )
-    return { rate, duration_s: durationS, rps: Math.round(r.rps), p50_ms: r.p50, p99_ms: r.p99, loop_delay_ms: loop.lastWindow, loop_delay_since_start_ms: loop.sinceStart, load_generator: hasWrk ? 'wrk' : 'autocannon' }
+    return {
+      rate,
+      duration_s: durationS,
+      rps: Math.round(r.rps),
+      p50_ms: r.p50,
+      p99_ms: r.p99,
+      loop_delay_ms: loop.lastWindow,
+      loop_delay_since_start_ms: loop.sinceStart,
+      load_generator: hasWrk ? 'wrk' : 'autocannon',
+    }
   } finally {
     await app.stop()
     rmSync(dataDir, { recursive: true, force: true })

@@ -87,7 +87,11 @@ export async function sustained(o: {
   ws.on('message', (m) => {
     const d = JSON.parse(String(m))
     if (d.type === 'delta' && d.rows.some((r: { affiliateId: number; clicks: number }) => r.affiliateId === probeAff.id && r.clicks > 0)) probeWaiter?.()
-    if (d.type === 'delta' && d.rows.some((r: { affiliateId: number; commission: Record<string, string> }) => r.affiliateId === probeAff.id && Object.keys(r.commission).length > 0)) earnWaiter?.()
+    if (
+      d.type === 'delta' &&
+      d.rows.some((r: { affiliateId: number; commission: Record<string, string> }) => r.affiliateId === probeAff.id && Object.keys(r.commission).length > 0)
+    )
+      earnWaiter?.()
   })
   const fresh: number[] = []
   let running = true
@@ -155,7 +159,14 @@ export async function sustained(o: {
       conversions.push(
         { ...base, kind: 'registration', id: `1:r-${p}`, eventId: `r-${p}`, clickId },
         { ...base, kind: 'ftd', id: `1:f-${p}`, eventId: `f-${p}`, amount: '25', currency: 'EUR' },
-        ...[1, 2, 3, 4].map((k): ConversionEvent => ({ ...base, kind: 'activity', id: `1:a${k}-${p}`, eventId: `a${k}-${p}`, currency: 'EUR', details: { date: day, bets: String(40 + k * 13), wins: String(k * 11) } })),
+        ...[1, 2, 3, 4].map((k): ConversionEvent => ({
+          ...base,
+          kind: 'activity',
+          id: `1:a${k}-${p}`,
+          eventId: `a${k}-${p}`,
+          currency: 'EUR',
+          details: { date: day, bets: String(40 + k * 13), wins: String(k * 11) },
+        })),
       )
     }
     const e = conversions.shift()!
@@ -226,11 +237,20 @@ export async function sustained(o: {
       }
     : undefined
   const stepUs: Record<string, number> = {}
-  for (const [k, v] of Object.entries(after.processor.stepMs as Record<string, number>)) stepUs[k] = Number((((v - (before.processor.stepMs[k] ?? 0)) * 1000) / Math.max(1, processed)).toFixed(2))
+  for (const [k, v] of Object.entries(after.processor.stepMs as Record<string, number>))
+    stepUs[k] = Number((((v - (before.processor.stepMs[k] ?? 0)) * 1000) / Math.max(1, processed)).toFixed(2))
   say(`sustained ${rate}/s onto the stream for ${SUSTAIN} s: ${sent} sent, ${e2eEps.toFixed(0)} events/s into ClickHouse during the run`)
   say(`          consumer lag (messages), sampled each second: max in the first third ${lagFirst}, in the last third ${lagLast}`)
-  say(`          freshness, click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`)
-  say(`          ${((after.processor.batches - before.processor.batches) / sendSecs).toFixed(1)} batches/s; processor wall time per event (steps of consecutive batches overlap), µs: ${Object.entries(stepUs).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+  say(
+    `          freshness, click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`,
+  )
+  say(
+    `          ${((after.processor.batches - before.processor.batches) / sendSecs).toFixed(1)} batches/s; processor wall time per event (steps of consecutive batches overlap), µs: ${Object.entries(
+      stepUs,
+    )
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  )
   if (cpuPerEvent) say(`          CPU per event processed, µs: app ${cpuPerEvent.app}, nats-server ${cpuPerEvent.nats}, load generator ${cpuPerEvent.load}`)
   say(`          ClickHouse holds ${rec.raw.clicks} clicks = ${final.processor.events} events processed; rollups ${rec.rollup.clicks}`)
   if (money > 0)
@@ -273,7 +293,15 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn', ...passedOn() },
   })
   try {
-    const r = await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, seconds: Number(process.argv[2] ?? 60), rate: Number(process.argv[3] ?? 22_000), money: Number(process.argv[4] ?? 0), say: (s) => process.stderr.write(`${s}\n`) })
+    const r = await sustained({
+      url: app.url,
+      natsUrl: nats.url,
+      pids: { app: app.proc.pid, nats: nats.child.pid },
+      seconds: Number(process.argv[2] ?? 60),
+      rate: Number(process.argv[3] ?? 22_000),
+      money: Number(process.argv[4] ?? 0),
+      say: (s) => process.stderr.write(`${s}\n`),
+    })
     process.stdout.write(`${JSON.stringify(r)}\n`)
   } finally {
     await app.stop()

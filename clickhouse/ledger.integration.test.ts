@@ -17,10 +17,34 @@ let no = 0
 function line(affiliateId: number, id: string, status: string, amount: string, payableAt: number | null, ref = '') {
   no++
   return {
-    affiliate_id: affiliateId, no, line_id: id, kind: ref ? 'reversal' : 'cpa', status, period: '2026-11', occurred_at: chTime(Date.now() - 40 * DAY),
-    payable_at: payableAt === null ? null : chTime(payableAt), deal_id: 'd1', deal_version: 1, player_key: 'p', player_ref: 'r', cause_event_id: id,
-    original_amount: amount, original_currency: 'EUR', amount, currency: 'EUR', fx_rate: '1', fx_date: '', ref_line_id: ref, estimated: 0, reason: id,
-    stream_seq: no, stream_idx: 0, fact_n: 0, acc_seq: no, prev_hash: '0'.repeat(64), hash: '0'.repeat(64),
+    affiliate_id: affiliateId,
+    no,
+    line_id: id,
+    kind: ref ? 'reversal' : 'cpa',
+    status,
+    period: '2026-11',
+    occurred_at: chTime(Date.now() - 40 * DAY),
+    payable_at: payableAt === null ? null : chTime(payableAt),
+    deal_id: 'd1',
+    deal_version: 1,
+    player_key: 'p',
+    player_ref: 'r',
+    cause_event_id: id,
+    original_amount: amount,
+    original_currency: 'EUR',
+    amount,
+    currency: 'EUR',
+    fx_rate: '1',
+    fx_date: '',
+    ref_line_id: ref,
+    estimated: 0,
+    reason: id,
+    stream_seq: no,
+    stream_idx: 0,
+    fact_n: 0,
+    acc_seq: no,
+    prev_hash: '0'.repeat(64),
+    hash: '0'.repeat(64),
   }
 }
 
@@ -38,7 +62,12 @@ describe('linesNow', () => {
       line(1, 'rev:hold-over', 'reversed', '-15', null, 'hold-over'), // a part of it
       line(2, 'other', 'pending', '7', now + DAY),
     ]
-    await insertFormatted(db.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: rows.map((r) => JSON.stringify(r)).join('\n') + '\n', token: 'ledger-now' })
+    await insertFormatted(db.ch, {
+      table: 'ledger_lines',
+      format: 'JSONEachRow',
+      body: rows.map((r) => JSON.stringify(r)).join('\n') + '\n',
+      token: 'ledger-now',
+    })
     const sums = async (a: string | undefined, params: Record<string, unknown> = {}) =>
       queryRows<{ accrued: string; payable: string; pending: string; held: string; lines: string }>(
         db.ch,
@@ -63,9 +92,15 @@ describe('linesNow', () => {
       ['rev:hold-over', 'payable'],
     ])
     // the dashboard's rule (common/line-status.ts) says the same of every line
-    const asLine = (r: (typeof rows)[number]) => ({ status: r.status as 'pending', payableAt: r.payable_at === null ? undefined : Date.parse(r.payable_at.replace(' ', 'T') + 'Z'), refLineId: r.ref_line_id || undefined })
+    const asLine = (r: (typeof rows)[number]) => ({
+      status: r.status as 'pending',
+      payableAt: r.payable_at === null ? undefined : Date.parse(r.payable_at.replace(' ', 'T') + 'Z'),
+      refLineId: r.ref_line_id || undefined,
+    })
     const byId = new Map(rows.map((r) => [r.line_id, asLine(r)]))
     const t = Date.now()
-    expect(rows.filter((r) => r.affiliate_id === 1).map((r) => [r.line_id, statusNow(asLine(r), r.ref_line_id ? byId.get(r.ref_line_id) : undefined, t)])).toEqual(each.map((r) => [r.id, r.s]))
+    expect(
+      rows.filter((r) => r.affiliate_id === 1).map((r) => [r.line_id, statusNow(asLine(r), r.ref_line_id ? byId.get(r.ref_line_id) : undefined, t)]),
+    ).toEqual(each.map((r) => [r.id, r.s]))
   })
 })

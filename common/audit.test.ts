@@ -9,7 +9,16 @@ function chain(n: number): { seq: number; record: AuditRecord }[] {
   const out: { seq: number; record: AuditRecord }[] = []
   let prev = GENESIS
   for (let i = 1; i <= n; i++) {
-    const body = { at: 1_700_000_000_000 + i, by: 'operator', entity: 'affiliate' as const, key: String(i), action: 'update' as const, before: { status: 'active' }, after: { status: 'suspended', n: i }, prev }
+    const body = {
+      at: 1_700_000_000_000 + i,
+      by: 'operator',
+      entity: 'affiliate' as const,
+      key: String(i),
+      action: 'update' as const,
+      before: { status: 'active' },
+      after: { status: 'suspended', n: i },
+      prev,
+    }
     const record = { ...body, hash: recordHash(body) }
     out.push({ seq: i, record })
     prev = record.hash
@@ -27,7 +36,12 @@ describe('checkChain', () => {
   it.each<[string, (c: { seq: number; record: AuditRecord }[]) => unknown[], number, RegExp]>([
     ['a record removed from the middle ("shaving")', (c) => c.filter((r) => r.seq !== 3), 3, /missing/],
     ['the first record removed', (c) => c.slice(1), 1, /missing/],
-    ['an amount changed after the fact', (c) => c.map((r) => (r.seq === 2 ? { ...r, record: { ...r.record, after: { status: 'active', n: 2 } } } : r)), 2, /altered/],
+    [
+      'an amount changed after the fact',
+      (c) => c.map((r) => (r.seq === 2 ? { ...r, record: { ...r.record, after: { status: 'active', n: 2 } } } : r)),
+      2,
+      /altered/,
+    ],
     ['who made the change rewritten', (c) => c.map((r) => (r.seq === 4 ? { ...r, record: { ...r.record, by: 'system' } } : r)), 4, /altered/],
     [
       'a record re-hashed after editing (the next one no longer follows it)',
@@ -79,7 +93,10 @@ describe('auditSubject', () => {
 
 describe('canonical', () => {
   it.each<[unknown, unknown]>([
-    [{ b: 1, a: 2 }, { a: 2, b: 1 }],
+    [
+      { b: 1, a: 2 },
+      { a: 2, b: 1 },
+    ],
     [{ x: { d: [1, { z: 1, y: 2 }], c: null } }, { x: { c: null, d: [1, { y: 2, z: 1 }] } }],
     [{ a: 1, u: undefined }, { a: 1 }],
   ])('the same content gives the same text whatever the key order: %o', (a, b) => {

@@ -14,14 +14,20 @@ const env = (o: Record<string, string> = {}) => ({
 describe('API_RATE_LIMIT_*', () => {
   it.each<[Record<string, string>, { max: number; windowMs: number } | undefined]>([
     [{}, { max: 3000, windowMs: 60_000 }],
-    [{ API_RATE_LIMIT_MAX: '50', API_RATE_LIMIT_WINDOW_S: '10' }, { max: 50, windowMs: 10_000 }],
+    [
+      { API_RATE_LIMIT_MAX: '50', API_RATE_LIMIT_WINDOW_S: '10' },
+      { max: 50, windowMs: 10_000 },
+    ],
     [{ API_RATE_LIMIT_MAX: '0' }, undefined],
   ])('%j → %j', (given, want) => {
     expect(loadConfig(env(given)).api.rateLimit).toEqual(want)
   })
 
-  it.each<Record<string, string>>([{ API_RATE_LIMIT_MAX: '-1' }, { API_RATE_LIMIT_MAX: 'lots' }, { API_RATE_LIMIT_WINDOW_S: '0' }])('%j is refused, naming the variable', (given) => {
-    expect(() => loadConfig(env(given))).toThrow(ConfigError)
-    expect(() => loadConfig(env(given))).toThrow(Object.keys(given)[0]!)
-  })
+  it.each<Record<string, string>>([{ API_RATE_LIMIT_MAX: '-1' }, { API_RATE_LIMIT_MAX: 'lots' }, { API_RATE_LIMIT_WINDOW_S: '0' }])(
+    '%j is refused, naming the variable',
+    (given) => {
+      expect(() => loadConfig(env(given))).toThrow(ConfigError)
+      expect(() => loadConfig(env(given))).toThrow(Object.keys(given)[0]!)
+    },
+  )
 })

@@ -55,13 +55,24 @@ describe('loadConfig defaults', () => {
       clickFlood: { limit: 60, windowMs: 60_000 },
     })
     expect(c.trustProxy).toBe(false)
-    expect(c.processor).toEqual({ threads: 2, batchMessages: 4000, batchBytes: 8388608, batchWaitMs: 100, ackWaitS: 60, attributionWindowDays: 30, ipStorage: 'pseudonymise' })
+    expect(c.processor).toEqual({
+      threads: 2,
+      batchMessages: 4000,
+      batchBytes: 8388608,
+      batchWaitMs: 100,
+      ackWaitS: 60,
+      attributionWindowDays: 30,
+      ipStorage: 'pseudonymise',
+    })
     expect(c.outbound).toEqual({ maxAttempts: 6, retryBaseMs: 1000, timeoutMs: 5000, allowPrivate: false })
   })
 
   it.each<[Record<string, string>, unknown]>([
     [{ CLICK_COOKIE_NAME: 'off' }, undefined],
-    [{ CLICK_COOKIE_NAME: 'clk', CLICK_COOKIE_DOMAIN: 'brand.example', CLICK_COOKIE_DAYS: '7' }, { name: 'clk', domain: 'brand.example', maxAgeDays: 7 }],
+    [
+      { CLICK_COOKIE_NAME: 'clk', CLICK_COOKIE_DOMAIN: 'brand.example', CLICK_COOKIE_DAYS: '7' },
+      { name: 'clk', domain: 'brand.example', maxAgeDays: 7 },
+    ],
     [{ ATTRIBUTION_WINDOW_DAYS: '45' }, { name: 'aff_click', domain: undefined, maxAgeDays: 45 }],
   ])('click cookie from %o', (env, cookie) => {
     expect(loadConfig({ DATA_DIR: tempDataDir(), ...env }).ingest.cookie).toEqual(cookie)

@@ -87,7 +87,10 @@ const EnvSchema = z.object({
       if (/^[1-9]\d?$/.test(v)) return Number(v)
       const bad = v.split(',').find((x) => !CidrSchema.safeParse(x.trim()).success)
       if (bad === undefined) return v
-      ctx.addIssue({ code: 'custom', message: `'${bad.trim()}' is not an address or CIDR; give 'true', 'false', a hop count or comma-separated addresses/CIDRs` })
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${bad.trim()}' is not an address or CIDR; give 'true', 'false', a hop count or comma-separated addresses/CIDRs`,
+      })
       return z.NEVER
     }),
   /** Ingest protection. Postbacks per client address and per (authenticated) source in each
@@ -148,7 +151,15 @@ export type Config = {
     /** limit 0: off */
     clickFlood: { limit: number; windowMs: number }
   }
-  processor: { threads: number; batchMessages: number; batchBytes: number; batchWaitMs: number; ackWaitS: number; attributionWindowDays: number; ipStorage: 'pseudonymise' | 'truncate' | 'full' }
+  processor: {
+    threads: number
+    batchMessages: number
+    batchBytes: number
+    batchWaitMs: number
+    ackWaitS: number
+    attributionWindowDays: number
+    ipStorage: 'pseudonymise' | 'truncate' | 'full'
+  }
   outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
   secrets: Secrets
   api: ReturnType<typeof apiConfig>

@@ -3,12 +3,47 @@ import { csvRecords, parseCsv } from './csv.js'
 
 describe('parseCsv', () => {
   it.each<[string, string, string[][]]>([
-    ['plain', 'a,b\n1,2\n', [['a', 'b'], ['1', '2']]],
-    ['CRLF and no final newline', 'a,b\r\n1,2', [['a', 'b'], ['1', '2']]],
-    ['quoted comma, quote and newline', 'a,b\n"x, y","say ""hi""\nthere"\n', [['a', 'b'], ['x, y', 'say "hi"\nthere']]],
-    ['empty fields', 'a,b,c\n,,\n', [['a', 'b', 'c'], ['', '', '']]],
+    [
+      'plain',
+      'a,b\n1,2\n',
+      [
+        ['a', 'b'],
+        ['1', '2'],
+      ],
+    ],
+    [
+      'CRLF and no final newline',
+      'a,b\r\n1,2',
+      [
+        ['a', 'b'],
+        ['1', '2'],
+      ],
+    ],
+    [
+      'quoted comma, quote and newline',
+      'a,b\n"x, y","say ""hi""\nthere"\n',
+      [
+        ['a', 'b'],
+        ['x, y', 'say "hi"\nthere'],
+      ],
+    ],
+    [
+      'empty fields',
+      'a,b,c\n,,\n',
+      [
+        ['a', 'b', 'c'],
+        ['', '', ''],
+      ],
+    ],
     ['blank lines skipped', 'a\n\n1\n\n', [['a'], ['1']]],
-    ['UTF-8 BOM dropped', '\uFEFFa,b\n1,2', [['a', 'b'], ['1', '2']]],
+    [
+      'UTF-8 BOM dropped',
+      '\uFEFFa,b\n1,2',
+      [
+        ['a', 'b'],
+        ['1', '2'],
+      ],
+    ],
     ['non-ASCII kept', 'name\nJosé Müller\n', [['name'], ['José Müller']]],
   ])('%s', (_n, text, want) => {
     expect(parseCsv(text)).toEqual(want)

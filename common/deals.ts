@@ -10,7 +10,9 @@ import { z } from 'zod'
 import { AmountSchema, D, StoredCurrencySchema } from './money.js'
 
 /** A fraction between 0 and 1 inclusive, as a decimal string: "0.3", "0.25". */
-export const RateSchema = z.string().regex(/^(0(\.\d{1,12})?|1(\.0{1,12})?)$/, 'must be a fraction between 0 and 1 written as a decimal string, e.g. "0.30" for 30%')
+export const RateSchema = z
+  .string()
+  .regex(/^(0(\.\d{1,12})?|1(\.0{1,12})?)$/, 'must be a fraction between 0 and 1 written as a decimal string, e.g. "0.30" for 30%')
 /** A non-negative amount. */
 const Positive = AmountSchema.refine((s) => !s.startsWith('-'), 'must not be negative')
 
@@ -64,9 +66,11 @@ export const CpaTermsSchema = z
     clawback: z.boolean().default(false),
   })
   .strict()
-  .refine((c) => !(c.retroTiers?.length && c.ladderTiers?.length), { path: ['ladderTiers'], message: 'CPA tiers are retroactive (retroTiers) or a ladder (ladderTiers), not both' })
+  .refine((c) => !(c.retroTiers?.length && c.ladderTiers?.length), {
+    path: ['ladderTiers'],
+    message: 'CPA tiers are retroactive (retroTiers) or a ladder (ladderTiers), not both',
+  })
 export type CpaTerms = z.infer<typeof CpaTermsSchema>
-
 
 export const BandSchema = z.object({ from: Positive, rate: RateSchema }).strict()
 export type Band = z.infer<typeof BandSchema>
@@ -98,18 +102,26 @@ export const RevShareTermsSchema = z
   })
   .strict()
   .superRefine((r, ctx) => {
-    if (r.highRoller && !r.carryover) ctx.addIssue({ code: 'custom', path: ['highRoller'], message: 'a high-roller clause decides what a negative balance carries: it needs carryover' })
+    if (r.highRoller && !r.carryover)
+      ctx.addIssue({ code: 'custom', path: ['highRoller'], message: 'a high-roller clause decides what a negative balance carries: it needs carryover' })
     if (r.tierBy === 'qualified_ftds') {
-      if (r.mode === 'ladder') ctx.addIssue({ code: 'custom', path: ['mode'], message: 'bands by qualified FTDs are tiered (the reached rate on all NGR): a count cannot be laddered across NGR' })
+      if (r.mode === 'ladder')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mode'],
+          message: 'bands by qualified FTDs are tiered (the reached rate on all NGR): a count cannot be laddered across NGR',
+        })
       r.bands.forEach((b, i) => {
-        if (!/^\d+$/.test(b.from)) ctx.addIssue({ code: 'custom', path: ['bands', i, 'from'], message: 'with tierBy qualified_ftds a band starts at a whole number of qualified FTDs' })
+        if (!/^\d+$/.test(b.from))
+          ctx.addIssue({ code: 'custom', path: ['bands', i, 'from'], message: 'with tierBy qualified_ftds a band starts at a whole number of qualified FTDs' })
       })
     }
     // (a band whose start is not a number is already refused, with its own reason)
     if (!r.bands.every((b) => AmountSchema.safeParse(b.from).success)) return
     if (!new D(r.bands[0]!.from).isZero()) ctx.addIssue({ code: 'custom', path: ['bands', 0, 'from'], message: 'the first band starts at 0' })
     for (let i = 1; i < r.bands.length; i++)
-      if (!new D(r.bands[i]!.from).gt(r.bands[i - 1]!.from)) ctx.addIssue({ code: 'custom', path: ['bands', i, 'from'], message: 'bands must start at increasing volumes' })
+      if (!new D(r.bands[i]!.from).gt(r.bands[i - 1]!.from))
+        ctx.addIssue({ code: 'custom', path: ['bands', i, 'from'], message: 'bands must start at increasing volumes' })
   })
 export type RevShareTerms = z.infer<typeof RevShareTermsSchema>
 
@@ -168,7 +180,10 @@ export const DealTermsSchema = z
     subAffiliate: SubAffiliateTermsSchema.optional(),
   })
   .strict()
-  .refine((t) => t.cpa || t.cpl || t.revshare || t.ib || t.prop || t.subAffiliate, 'a deal pays by at least one model: cpa, cpl, revshare, ib, prop or subAffiliate')
+  .refine(
+    (t) => t.cpa || t.cpl || t.revshare || t.ib || t.prop || t.subAffiliate,
+    'a deal pays by at least one model: cpa, cpl, revshare, ib, prop or subAffiliate',
+  )
 export type DealTerms = z.infer<typeof DealTermsSchema>
 export type DealTermsInput = z.input<typeof DealTermsSchema>
 
@@ -182,7 +197,9 @@ export const DealVersionSchema = z.object({
 export type DealVersion = z.infer<typeof DealVersionSchema>
 
 /** An affiliate group's name: what a deal for many affiliates is assigned to ("vip", "tier-2"). */
-export const GroupNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'must be 1–40 lowercase letters, digits, - or _, starting with a letter or digit, e.g. "vip"')
+export const GroupNameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'must be 1–40 lowercase letters, digits, - or _, starting with a letter or digit, e.g. "vip"')
 
 /** A deal: who it is for (an affiliate, or a group of affiliates), optionally per brand and
  *  country, and its versions. */
@@ -194,10 +211,16 @@ export const DealSchema = z
     /** every affiliate in the group when the event happened (an affiliate's own deal comes first) */
     group: GroupNameSchema.optional(),
     brandId: z.number().int().positive().optional(),
-    country: z.string().regex(/^[A-Z]{2}$/).optional(),
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/)
+      .optional(),
     versions: z.array(DealVersionSchema).min(1),
   })
-  .refine((d) => (d.affiliateId === undefined) !== (d.group === undefined), { message: 'a deal is for one affiliate (affiliateId) or one group (group), not both', path: ['affiliateId'] })
+  .refine((d) => (d.affiliateId === undefined) !== (d.group === undefined), {
+    message: 'a deal is for one affiliate (affiliateId) or one group (group), not both',
+    path: ['affiliateId'],
+  })
 export type Deal = z.infer<typeof DealSchema>
 
 /** Whether a deal is for this affiliate: its own, or for the group it was in at the time. */
@@ -218,7 +241,10 @@ export function dealVersionAt(deal: Pick<Deal, 'versions'>, at: number): DealVer
  * in force at `at`: the most specific (its own before its group's; then brand and country, then
  * brand, then country, then neither; ties by id), with that version.
  */
-export function dealFor(deals: Iterable<Deal>, q: { affiliateId: number; group?: string; brandId?: number; country?: string; at: number }): { deal: Deal; version: DealVersion } | undefined {
+export function dealFor(
+  deals: Iterable<Deal>,
+  q: { affiliateId: number; group?: string; brandId?: number; country?: string; at: number },
+): { deal: Deal; version: DealVersion } | undefined {
   const out: { deal: Deal; version: DealVersion }[] = []
   for (const d of deals) {
     if (!dealIsFor(d, q.affiliateId, q.group)) continue
@@ -236,7 +262,10 @@ export function dealFor(deals: Iterable<Deal>, q: { affiliateId: number; group?:
 
 /** A flat CPA deal as the API has stored it since before the deal model (`cpa.<affiliate>`):
  *  the same thing as a deal whose versions pay only `cpa.amount` on the first deposit. */
-export function fromCpaDeal(c: { affiliateId: number; versions: { version: number; amount: string; currency: string; effectiveFrom: number; createdAt: number }[] }): Deal {
+export function fromCpaDeal(c: {
+  affiliateId: number
+  versions: { version: number; amount: string; currency: string; effectiveFrom: number; createdAt: number }[]
+}): Deal {
   return {
     id: `cpa.${c.affiliateId}`,
     name: 'CPA',

@@ -11,7 +11,10 @@ export const FxRateSchema = z
   .object({
     date: z
       .string()
-      .refine((d) => /^\d{4}-\d{2}-\d{2}$/.test(d) && !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'must be a calendar day as YYYY-MM-DD'),
+      .refine(
+        (d) => /^\d{4}-\d{2}-\d{2}$/.test(d) && !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
+        'must be a calendar day as YYYY-MM-DD',
+      ),
     from: StoredCurrencySchema,
     to: StoredCurrencySchema,
     /** 1 `from` = rate `to` */

@@ -4,7 +4,7 @@
  * processor that keeps the player's state must agree on these, or a player's events would
  * land on two partitions and lose their order.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /** The key of everything about one player: its events, reassignments and imported binding. */
 export const playerOrderKey = (playerId: string): string => `p:${playerId}`
@@ -16,7 +16,7 @@ export function conversionOrderKey(e: { playerId?: string | undefined; clickId?:
 
 /** KV key of the state kept for an ordering key (hashed: player ids are the platform's, any printable text). */
 export function playerStateKey(e: { playerId?: string | undefined; clickId?: string | undefined; id: string }): string {
-  return `p.${createHash('sha256').update(conversionOrderKey(e)).digest('hex').slice(0, 40)}`
+  return `p.${hash('sha256', conversionOrderKey(e)).slice(0, 40)}`
 }
 
 /** FNV-1a 32-bit: stable across processes and versions, cheap on the click path. */

@@ -8,7 +8,11 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url))
 /** Log one line with a secret in a child process (the pretty printer runs on a worker thread of it). */
 function logLine(format: string): string {
   const script = `import { createLogger } from './common/log.js'; const l = createLogger('info', 'amp', '${format}'); l.info({ token: 'tok-SECRET', affiliateId: 7 }, 'hello operator')`
-  return execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' } })
+  return execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' },
+  })
 }
 
 describe('log format', () => {

@@ -113,7 +113,14 @@ const NS_PER_S = 1_000_000_000
 export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<void> {
   const jsm = await nc.jetstreamManager()
   // the event stream, kept as long as the retention says: what every projection is replayed from
-  const replayable = { retention: RetentionPolicy.Limits, storage: StorageType.File, discard: DiscardPolicy.Old, duplicate_window: cfg.stream.dedupWindowS * NS_PER_S, max_age: cfg.stream.maxAgeDays * 86_400 * NS_PER_S, max_msg_size: 4 * 1024 * 1024 }
+  const replayable = {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    duplicate_window: cfg.stream.dedupWindowS * NS_PER_S,
+    max_age: cfg.stream.maxAgeDays * 86_400 * NS_PER_S,
+    max_msg_size: 4 * 1024 * 1024,
+  }
   await ensureStream(jsm, { name: EVENTS_STREAM, subjects: ['ev.*.*'], ...replayable })
   await ensureStream(jsm, {
     name: DLQ_STREAM,

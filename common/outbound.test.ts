@@ -27,12 +27,22 @@ const ep = (o: Partial<Endpoint> = {}): Endpoint => ({
 
 describe('expandOutbound', () => {
   it.each<[string, string, Partial<Notice>, string]>([
-    ['every macro', 'https://t.example/?c={click_id}&e={event}&id={event_id}&a={amount}&cur={currency}&p={player}&aff={affiliate_id}&o={offer_id}&t={ts}', {}, 'https://t.example/?c=CLICK_id-1&e=ftd&id=dep-9&a=25.50&cur=EUR&p=a1b2&aff=7&o=2&t=1750000000'],
+    [
+      'every macro',
+      'https://t.example/?c={click_id}&e={event}&id={event_id}&a={amount}&cur={currency}&p={player}&aff={affiliate_id}&o={offer_id}&t={ts}',
+      {},
+      'https://t.example/?c=CLICK_id-1&e=ftd&id=dep-9&a=25.50&cur=EUR&p=a1b2&aff=7&o=2&t=1750000000',
+    ],
     ['values are URL-encoded', 'https://t.example/?c={click_id}', { clickId: 'a b&c=d' }, 'https://t.example/?c=a%20b%26c%3Dd'],
     ['the event id loses only our source prefix', 'https://t.example/?id={event_id}', { eventId: '12:ord:77' }, 'https://t.example/?id=ord%3A77'],
     ['an unknown macro stays as written', 'https://t.example/?x={nope}', {}, 'https://t.example/?x={nope}'],
     ['sub-ids of the click, when looked up', 'https://t.example/?s1={sub1}&s5={sub5}', {}, 'https://t.example/?s1=&s5='],
-    ['a registration without money', 'https://t.example/?a={amount}&c={currency}', { kind: 'registration', amount: '', currency: '' }, 'https://t.example/?a=&c='],
+    [
+      'a registration without money',
+      'https://t.example/?a={amount}&c={currency}',
+      { kind: 'registration', amount: '', currency: '' },
+      'https://t.example/?a=&c=',
+    ],
   ])('%s', (_n, template, o, want) => {
     expect(expandOutbound(template, notice(o))).toBe(want)
   })
@@ -40,7 +50,9 @@ describe('expandOutbound', () => {
 
 describe('sub-id macros', () => {
   it('fill from the click the conversion came through', () => {
-    expect(expandOutbound('https://t.example/?s1={sub1}&s2={sub2}', notice(), { sub1: 'my click 7', sub2: '' })).toBe('https://t.example/?s1=my%20click%207&s2=')
+    expect(expandOutbound('https://t.example/?s1={sub1}&s2={sub2}', notice(), { sub1: 'my click 7', sub2: '' })).toBe(
+      'https://t.example/?s1=my%20click%207&s2=',
+    )
     const ds = deliveriesFor([notice()], [ep({ url: 'https://t.example/?s1={sub1}' })], new Map([['CLICK_id-1', { sub1: 'abc' }]]))
     expect(ds[0]!.url).toBe('https://t.example/?s1=abc')
   })
@@ -54,7 +66,13 @@ describe('sub-id macros', () => {
 
 describe('deliveriesFor', () => {
   it('one delivery per matching active endpoint of the affiliate, with a stable id', () => {
-    const eps = [ep({ id: 1 }), ep({ id: 2, events: ['registration', 'ftd'] }), ep({ id: 3, events: ['deposit'] }), ep({ id: 4, status: 'paused' }), ep({ id: 5, affiliateId: 8 })]
+    const eps = [
+      ep({ id: 1 }),
+      ep({ id: 2, events: ['registration', 'ftd'] }),
+      ep({ id: 3, events: ['deposit'] }),
+      ep({ id: 4, status: 'paused' }),
+      ep({ id: 5, affiliateId: 8 }),
+    ]
     const ds = deliveriesFor([notice()], eps)
     expect(ds.map((d) => [d.id, d.endpointId])).toEqual([
       ['dl:3:dep-9:1', 1],

@@ -31,13 +31,43 @@ export const PLAYER_STATUSES = ['kyc_failed', 'self_excluded', 'duplicate'] as c
 export const EVENT_STATUSES = ['valid', 'attributed', 'unattributed', 'duplicate', 'parked', 'blocked', 'filtered'] as const
 
 /** The macros an outbound postback URL may use. */
-export const OUTBOUND_MACROS = ['click_id', 'event', 'event_id', 'amount', 'currency', 'player', 'affiliate_id', 'offer_id', 'ts', 'sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const
+export const OUTBOUND_MACROS = [
+  'click_id',
+  'event',
+  'event_id',
+  'amount',
+  'currency',
+  'player',
+  'affiliate_id',
+  'offer_id',
+  'ts',
+  'sub1',
+  'sub2',
+  'sub3',
+  'sub4',
+  'sub5',
+] as const
 
 /** What the audit log records changes of. */
 export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player', 'fx_rate'] as const
 
 /** Vertical fields an event carries besides its main amount (activity, trades, challenges, reversals). */
-export const DETAIL_FIELDS = ['date', 'bets', 'wins', 'bonuses', 'fees', 'adjustments', 'instrument', 'lots', 'spread', 'commission', 'challenge_id', 'plan', 'ref_event_id', 'status'] as const
+export const DETAIL_FIELDS = [
+  'date',
+  'bets',
+  'wins',
+  'bonuses',
+  'fees',
+  'adjustments',
+  'instrument',
+  'lots',
+  'spread',
+  'commission',
+  'challenge_id',
+  'plan',
+  'ref_event_id',
+  'status',
+] as const
 
 /** The postback's own main parameter names (a source's field mapping renames its platform's to these). */
 export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at'] as const

@@ -10,6 +10,7 @@ import { FxTable, type FxRate } from '../common/fx.js'
 import { historyAt } from '../common/history.js'
 import { asDeal, groupHistoryOf, parentHistoryOf, statusHistoryOf, type Affiliate, type StoredDeal } from '../common/entities.js'
 import { ledgerAmount } from '../common/money.js'
+import { tsvRow } from './rows.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { applyFacts, type Books, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
@@ -101,38 +102,71 @@ export function computeAffiliate(t: AffiliateTask): AffiliateTaskOutput {
   return { rows, lines: out.lines.length, books: out.books, delta: delta.rows() }
 }
 
-/** A line as a `ledger_lines` row (JSONEachRow); `accSeq`: the ACCRUALS message of its fact. */
+/** The columns of a `ledger_lines` row, in the order lineRow writes them. */
+export const LINE_COLUMNS = [
+  'affiliate_id',
+  'no',
+  'line_id',
+  'kind',
+  'status',
+  'period',
+  'occurred_at',
+  'payable_at',
+  'deal_id',
+  'deal_version',
+  'player_key',
+  'player_ref',
+  'cause_event_id',
+  'original_amount',
+  'original_currency',
+  'amount',
+  'currency',
+  'fx_rate',
+  'fx_date',
+  'ref_line_id',
+  'estimated',
+  'reason',
+  'stream_seq',
+  'stream_idx',
+  'fact_n',
+  'acc_seq',
+  'prev_hash',
+  'hash',
+] as const
+
+/** How lineRow's rows are inserted (with insertFormatted: the body and token added). */
+export const LINES_INSERT = { table: 'ledger_lines', columns: LINE_COLUMNS, format: 'TabSeparated' } as const
+
+/** A line as a `ledger_lines` row (TabSeparated, LINE_COLUMNS); `accSeq`: the ACCRUALS message of its fact. */
 export function lineRow(l: NumberedLine, accSeq: number): string {
-  return (
-    JSON.stringify({
-      affiliate_id: l.affiliateId,
-      no: l.no,
-      line_id: l.id,
-      kind: l.kind,
-      status: l.status,
-      period: l.period,
-      occurred_at: chTime(l.occurredAt),
-      payable_at: l.payableAt === undefined ? null : chTime(l.payableAt),
-      deal_id: l.dealId,
-      deal_version: l.dealVersion,
-      player_key: l.playerKey,
-      player_ref: l.playerRef,
-      cause_event_id: l.causeEventId,
-      original_amount: ledgerAmount(l.originalAmount),
-      original_currency: l.originalCurrency,
-      amount: ledgerAmount(l.amount),
-      currency: l.currency,
-      fx_rate: ledgerAmount(l.fxRate),
-      fx_date: l.fxDate,
-      ref_line_id: l.refLineId ?? '',
-      estimated: l.estimated ? 1 : 0,
-      reason: l.reason,
-      stream_seq: l.seq,
-      stream_idx: l.idx,
-      fact_n: l.n,
-      acc_seq: accSeq,
-      prev_hash: l.prevHash,
-      hash: l.hash,
-    }) + '\n'
-  )
+  return tsvRow(LINE_COLUMNS, {
+    affiliate_id: l.affiliateId,
+    no: l.no,
+    line_id: l.id,
+    kind: l.kind,
+    status: l.status,
+    period: l.period,
+    occurred_at: chTime(l.occurredAt),
+    payable_at: l.payableAt === undefined ? null : chTime(l.payableAt),
+    deal_id: l.dealId,
+    deal_version: l.dealVersion,
+    player_key: l.playerKey,
+    player_ref: l.playerRef,
+    cause_event_id: l.causeEventId,
+    original_amount: ledgerAmount(l.originalAmount),
+    original_currency: l.originalCurrency,
+    amount: ledgerAmount(l.amount),
+    currency: l.currency,
+    fx_rate: ledgerAmount(l.fxRate),
+    fx_date: l.fxDate,
+    ref_line_id: l.refLineId ?? '',
+    estimated: l.estimated ? 1 : 0,
+    reason: l.reason,
+    stream_seq: l.seq,
+    stream_idx: l.idx,
+    fact_n: l.n,
+    acc_seq: accSeq,
+    prev_hash: l.prevHash,
+    hash: l.hash,
+  })
 }

@@ -28,7 +28,7 @@ import { ACCRUALS_STREAM, LIVE_DELTA_SUBJECT } from '../common/subjects.js'
 import type { BookStore } from './books.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { MAX_SUB_DEPTH } from './domain/commission/affiliate.js'
-import { referenceOf, type AffiliateTask, type AffiliateTaskOutput, type ReferenceData } from './affiliate-compute.js'
+import { LINES_INSERT, referenceOf, type AffiliateTask, type AffiliateTaskOutput, type ReferenceData } from './affiliate-compute.js'
 import { retryDelayMs, type BatchFailure } from './results.js'
 
 export type AffiliateStageStats = {
@@ -182,7 +182,7 @@ export class AffiliateStage {
     )
     const out = await this.d.pool.run({ kind: 'affiliate', facts, accSeq, books, ref: data })
     const token = `${this.d.consumer}:${first}-${last}`
-    if (!redo) await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: out.rows, token })
+    if (!redo) await insertFormatted(this.d.ch, { ...LINES_INSERT, body: out.rows, token })
     else {
       // Books saved for some affiliates mean the insert before them went through; none saved:
       // the lines are all there (skip), none there (write them, with a token of their own:
@@ -190,7 +190,7 @@ export class AffiliateStage {
       const have = await this.#present(first, last)
       if (have === 0 && out.lines > 0) {
         this.d.log.warn({ first, last, lines: out.lines }, 'affiliate stage: a redone batch found none of its lines; writing them')
-        await insertFormatted(this.d.ch, { table: 'ledger_lines', format: 'JSONEachRow', body: out.rows, token: `${token}:redo:${Date.now()}` })
+        await insertFormatted(this.d.ch, { ...LINES_INSERT, body: out.rows, token: `${token}:redo:${Date.now()}` })
       } else if (have > 0 && have < out.lines)
         throw new Error(`ledger_lines holds ${have} of the ${out.lines} lines of accrual batch ${first}-${last}; not guessing which are missing`)
     }

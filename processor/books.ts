@@ -4,7 +4,7 @@
  * what may still be taken back or offset (`p.<affiliate>.<player key hash>`), so a batch reads
  * and writes only what its facts touch. One affiliate stage owns each affiliate partition.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { KvBulk } from '../common/kvbulk.js'
 import { BoundedCache } from './cache.js'
 import { emptyBook, type AffiliateBook, type Books } from './domain/commission/affiliate.js'
@@ -17,7 +17,7 @@ type Core = Omit<AffiliateBook, 'players'>
 type PlayerBook = AffiliateBook['players'][string]
 
 const coreKey = (aff: string) => `a.${aff}`
-const playerKey = (aff: string, player: string) => `p.${aff}.${createHash('sha256').update(player).digest('hex').slice(0, 32)}`
+const playerKey = (aff: string, player: string) => `p.${aff}.${hash('sha256', player).slice(0, 32)}`
 
 export class BookStore {
   /** the stored text per key, so only what changed is written */

@@ -46,7 +46,7 @@ import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_
 import { clickSubs } from '../common/clicksubs.js'
 import { deliveriesFor, wantsSubs } from '../common/outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
-import { chTime, stateKeys, type MessageRef, type MoneyReference, type TaskInput, type TaskOutput } from './pipeline.js'
+import { chTime, FACTS_INSERT, stateKeys, type MessageRef, type MoneyReference, type TaskInput, type TaskOutput } from './pipeline.js'
 import { retryDelayMs, type BatchFailure } from './results.js'
 import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
@@ -316,7 +316,7 @@ export class Processor {
       body: eventRows,
       token: await tokenFor('events', eventRows),
     })
-    await insertFormatted(this.d.ch, { table: 'player_facts', format: 'JSONEachRow', body: factRows, token: await tokenFor('player_facts', factRows) })
+    await insertFormatted(this.d.ch, { ...FACTS_INSERT, body: factRows, token: await tokenFor('player_facts', factRows) })
     lap('clickhouse')
     const js = this.d.nc.jetstream()
     for (const x of dead) {

@@ -1,12 +1,22 @@
 import fc from 'fast-check'
-import { parseEventTsv } from './rows.js'
+import { parseEventTsv, parseTsvRows } from './rows.js'
 import { describe, expect, it } from 'vitest'
 import { ClickIdSigner } from '../common/clickid.js'
 import type { CpaDeal } from '../common/entities.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS, encodeEvents, MAX_EVENT_TS, type ClickEvent, type ConversionEvent } from '../common/events.js'
 import { eventSubject } from '../common/subjects.js'
 import type { PlayerState } from './domain/players.js'
-import { chTime, computeClicks, computeConversions, playerKey, type ComputeContext, type MessageRef, type MoneyReference, type TaskOutput } from './pipeline.js'
+import {
+  chTime,
+  computeClicks,
+  FACT_COLUMNS,
+  computeConversions,
+  playerKey,
+  type ComputeContext,
+  type MessageRef,
+  type MoneyReference,
+  type TaskOutput,
+} from './pipeline.js'
 import { DealSchema, fromCpaDeal } from '../common/deals.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 import { BROWSER_UA } from '../test/helpers/scenario.js'
@@ -72,6 +82,16 @@ function moneyOf(deals: Record<string, CpaDeal>): MoneyReference {
 }
 /** The CPAs a task qualified: what the affiliate stage pays. */
 const qualified = (o: TaskOutput) => o.accruals.filter((f) => f.type === 'qualified')
+
+/** player_facts rows as written (TabSeparated), their numbers as numbers */
+function factRowsOf(tsv: string) {
+  return parseTsvRows(FACT_COLUMNS, tsv).map((r) => ({
+    ...r,
+    affiliate_id: Number(r.affiliate_id),
+    stream_seq: Number(r.stream_seq),
+    stream_idx: Number(r.stream_idx),
+  }))
+}
 
 describe('helpers', () => {
   it('chTime is ClickHouse DateTime64(3) text in UTC', () => {
@@ -718,11 +738,7 @@ describe('money facts', () => {
       },
       ctx,
     )
-  const factsOfOut = (o: { factRows: string }) =>
-    o.factRows
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, string | number>)
+  const factsOfOut = (o: { factRows: string }) => factRowsOf(o.factRows)
 
   it('one typed row per attributed event with money, beside its events row', () => {
     const act = ev('activity', { ts: T0 + 1000, currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.5', bonuses: '25' } })
@@ -932,10 +948,7 @@ describe('event time: when a conversion happened, not when it arrived', () => {
     const reg = ev('registration', { clickId: c, ts: midnight - DAY / 2, occurredAt: midnight - DAY / 2 })
     const dep = ev('deposit', { playerId: reg.playerId, amount: '20', currency: 'EUR', ts: midnight + MIN, occurredAt: midnight - MIN })
     const out = run([reg, dep])
-    const facts = out.factRows
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    const facts = factRowsOf(out.factRows)
     expect(facts).toEqual([expect.objectContaining({ kind: 'deposit', day: '2026-11-23', ts: chTime(midnight + MIN), occurred_at: chTime(midnight - MIN) })])
     expect(rowsOf(out.eventRows)[1]).toMatchObject({ kind: 'deposit', ts: chTime(midnight + MIN), occurred_at: chTime(midnight - MIN) })
   })

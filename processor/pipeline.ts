@@ -37,7 +37,7 @@ import { after, applyConversion, applyReassign, type ConversionOutcome, type Par
 import { windowAt } from './domain/attribution.js'
 import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
-import { eventRowTsv, type EventRow } from './rows.js'
+import { eventRowTsv, tsvRow, type EventRow } from './rows.js'
 import type { Deal } from '../common/deals.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { referenceOf, type ReferenceData } from './affiliate-compute.js'
@@ -387,6 +387,24 @@ function conversionRow(e: RowSource, a: Applied, playerRef: string, at: At): Eve
 // ---- facts ----
 
 /** The `player_facts` row of an attributed event that moves money (JSONEachRow). */
+/** The columns of a `player_facts` row, in the order moneyFacts writes them (TabSeparated). */
+export const FACT_COLUMNS = [
+  'event_id',
+  'kind',
+  'ts',
+  'occurred_at',
+  'day',
+  'affiliate_id',
+  'player_ref',
+  'currency',
+  ...FACT_FIELDS,
+  'stream_seq',
+  'stream_idx',
+] as const
+
+/** How moneyFacts' rows are inserted (with insertFormatted: the body and token added). */
+export const FACTS_INSERT = { table: 'player_facts', columns: FACT_COLUMNS, format: 'TabSeparated' } as const
+
 export function moneyFacts(e: RowSource, a: Applied, playerRef: string, at: At): StepResult<string, FactsDropReason> {
   if (a.status !== 'attributed' || e.kind === 'reassign') return drop('not_attributed')
   const f = factsOf(e as ConversionEvent)
@@ -404,7 +422,7 @@ export function moneyFacts(e: RowSource, a: Applied, playerRef: string, at: At):
   for (const k of FACT_FIELDS) row[k] = f[k] ?? '0'
   row.stream_seq = at.m.seq
   row.stream_idx = at.idx
-  return ok(JSON.stringify(row) + '\n', 'written')
+  return ok(tsvRow(FACT_COLUMNS, row as Record<(typeof FACT_COLUMNS)[number], string | number>), 'written')
 }
 
 // ---- tally: the live delta, outbound notices ----

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { clickRow } from '../test/helpers/rows.js'
-import { eventRowTsv, mapText, parseEventTsv, tsvField } from './rows.js'
+import { eventRowTsv, mapText, parseEventTsv, parseTsvRows, tsvField, tsvRow } from './rows.js'
 
 const base = clickRow()
 
@@ -36,6 +36,20 @@ describe('TabSeparated rows', () => {
       fc.property(text, text, text, fc.dictionary(text, text, { maxKeys: 5 }), (ua, sub1, referer, params) => {
         const row = { ...base, ua, sub1, referer, params }
         expect(parseEventTsv(eventRowTsv(row))).toEqual([row])
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('a row of plain fields (facts, ledger lines): numbers as written, null as \\N, any string round-trips (property)', () => {
+    const cols = ['id', 'n', 'at'] as const
+    expect(tsvRow(cols, { id: 'a\tb', n: 12, at: null })).toBe('a\\tb\t12\t\\N\n')
+    // a string that reads like \N is escaped, so it stays a string
+    expect(parseTsvRows(cols, tsvRow(cols, { id: '\\N', n: 1, at: '\\N' }))).toEqual([{ id: '\\N', n: '1', at: '\\N' }])
+    const text = fc.string({ unit: 'binary', maxLength: 40 })
+    fc.assert(
+      fc.property(text, fc.option(text), (id, at) => {
+        expect(parseTsvRows(cols, tsvRow(cols, { id, n: 7, at }))).toEqual([{ id, n: '7', at }])
       }),
       { numRuns: 500 },
     )

@@ -108,6 +108,18 @@ export function mapText(m: Record<string, string>): string {
   return out + '}'
 }
 
+/** A row of plain fields (strings, numbers; null as \N) as one TabSeparated line, in the order
+ *  of `columns`: what the inserts of `player_facts` and `ledger_lines` send. */
+export function tsvRow<C extends string>(columns: readonly C[], r: Record<C, string | number | null>): string {
+  let out = ''
+  for (let i = 0; i < columns.length; i++) {
+    const v = r[columns[i]!]
+    if (i > 0) out += '\t'
+    out += v === null ? '\\N' : typeof v === 'number' ? String(v) : tsvField(v)
+  }
+  return out + '\n'
+}
+
 export function eventRowTsv(r: EventRow): string {
   return (
     tsvField(r.event_id) +
@@ -206,6 +218,19 @@ function parseMapText(s: string): Record<string, string> {
     if (s[i] === ',') i++
   }
   return out
+}
+
+/** Lines written by tsvRow back as records of strings (null for \N): tests and tooling. */
+export function parseTsvRows<C extends string>(columns: readonly C[], tsv: string): Record<C, string | null>[] {
+  return tsv
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const fields = line.split('\t')
+      const row = {} as Record<C, string | null>
+      columns.forEach((c, i) => (row[c] = fields[i] === '\\N' ? null : unTsv(fields[i]!)))
+      return row
+    })
 }
 
 export function parseEventTsv(tsv: string): EventRow[] {

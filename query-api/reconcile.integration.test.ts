@@ -9,7 +9,7 @@ import { ClickIdSigner } from '../common/clickid.js'
 import { encodeEvents, type ConversionEvent, type ReassignEvent } from '../common/events.js'
 import { pseudonymizer } from '../common/pseudonym.js'
 import { eventSubject } from '../common/subjects.js'
-import { computeConversions, type ComputeContext } from '../processor/pipeline.js'
+import { computeConversions, FACTS_INSERT, type ComputeContext } from '../processor/pipeline.js'
 import { EVENT_COLUMNS, parseEventTsv } from '../processor/rows.js'
 import { migratedChdb } from '../test/helpers/chdb.js'
 import { reconcile } from './reports.js'
@@ -17,7 +17,13 @@ import { reconcile } from './reports.js'
 const db = migratedChdb('ch-reconcile')
 
 const signer = new ClickIdSigner('reconcile-test-click-secret-01')
-const ctx: ComputeContext = { verify: (id) => signer.verify(id), pseudonym: pseudonymizer('reconcile-test-pseudonym'), windowMs: 30 * 86_400_000, ipStorage: 'full', ipKey: 'k' }
+const ctx: ComputeContext = {
+  verify: (id) => signer.verify(id),
+  pseudonym: pseudonymizer('reconcile-test-pseudonym'),
+  windowMs: 30 * 86_400_000,
+  ipStorage: 'full',
+  ipKey: 'k',
+}
 
 describe('reconcile', () => {
   it('a reassignment to organic: raw and rollup agree', async () => {
@@ -63,7 +69,16 @@ describe('reconcile: players money', () => {
     const clickId = signer.issue({ ts: ts - 1000, linkId: 3, affiliateId: 8, offerId: 1 })
     const evs: ConversionEvent[] = [
       { kind: 'registration', id: '1:m-reg', sourceId: 1, eventId: 'm-reg', ts, playerId: 'rae', clickId },
-      { kind: 'activity', id: '1:m-act', sourceId: 1, eventId: 'm-act', ts, playerId: 'rae', currency: 'EUR', details: { date: '2026-11-23', bets: '1000', wins: '850.50', bonuses: '25', fees: '2', adjustments: '-10' } },
+      {
+        kind: 'activity',
+        id: '1:m-act',
+        sourceId: 1,
+        eventId: 'm-act',
+        ts,
+        playerId: 'rae',
+        currency: 'EUR',
+        details: { date: '2026-11-23', bets: '1000', wins: '850.50', bonuses: '25', fees: '2', adjustments: '-10' },
+      },
       { kind: 'chargeback', id: '1:m-cb', sourceId: 1, eventId: 'm-cb', ts, playerId: 'rae', amount: '50', currency: 'EUR' },
     ]
     let off = 0
@@ -76,9 +91,18 @@ describe('reconcile: players money', () => {
       return r
     })
     const out = computeConversions({ kind: 'conversions', buf, msgs: refs, players: {} }, ctx)
-    await insertFormatted(db.ch, { table: 'player_facts', format: 'JSONEachRow', body: out.factRows, token: 'reconcile-test:10-12:player_facts' })
+    await insertFormatted(db.ch, { ...FACTS_INSERT, body: out.factRows, token: 'reconcile-test:10-12:player_facts' })
     const r = await reconcile(db.ch)
-    expect(r.raw.money.EUR).toMatchObject({ bets: '1000', wins: '850.5', bonuses: '25', fees: '2', adjustments: '-10', chargebacks: '50', ggr: '149.5', ngr: '82.5' })
+    expect(r.raw.money.EUR).toMatchObject({
+      bets: '1000',
+      wins: '850.5',
+      bonuses: '25',
+      fees: '2',
+      adjustments: '-10',
+      chargebacks: '50',
+      ggr: '149.5',
+      ngr: '82.5',
+    })
     expect(r.moneyRollup).toEqual(r.raw.money)
   })
 })

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChdb, insertFormatted, type ClickHouseClient } from '../clickhouse/client.js'
 import { migrate } from '../clickhouse/migrate.js'
 import { eventRowTsv, EVENT_COLUMNS, type EventRow } from '../processor/rows.js'
-import { lineRow } from '../processor/affiliate-compute.js'
+import { LINES_INSERT, lineRow } from '../processor/affiliate-compute.js'
 import { eventLog } from '../query-api/eventlog.js'
 import { tempDir } from './helpers/config.js'
 import { clickRow } from './helpers/rows.js'
@@ -27,13 +27,57 @@ beforeAll(async () => {
     clickRow({ event_id: 'click-a', affiliate_id: 1, ts: '2026-11-24 09:00:00.000', sub1: 'fb', sub3: 'spring', stream_seq: 1 }),
     clickRow({ event_id: 'click-b', affiliate_id: 2, ts: '2026-11-24 09:00:01.000', sub1: 'theirs', stream_seq: 2 }),
     conv({ event_id: 'reg-1', affiliate_id: 1, click_id: 'click-a', ts: '2026-11-24 09:01:00.000', stream_seq: 3 }),
-    conv({ event_id: 'ftd-1', kind: 'ftd', affiliate_id: 1, click_id: 'click-a', reason: 'first_deposit', amount: '100', currency: 'EUR', ts: '2026-11-24 09:02:00.000', stream_seq: 4 }),
-    conv({ event_id: 'dep-1', kind: 'deposit', affiliate_id: 1, click_id: 'click-a', reason: 'bound_player', amount: '20', currency: 'EUR', ts: '2026-11-24 09:03:00.000', stream_seq: 5 }),
+    conv({
+      event_id: 'ftd-1',
+      kind: 'ftd',
+      affiliate_id: 1,
+      click_id: 'click-a',
+      reason: 'first_deposit',
+      amount: '100',
+      currency: 'EUR',
+      ts: '2026-11-24 09:02:00.000',
+      stream_seq: 4,
+    }),
+    conv({
+      event_id: 'dep-1',
+      kind: 'deposit',
+      affiliate_id: 1,
+      click_id: 'click-a',
+      reason: 'bound_player',
+      amount: '20',
+      currency: 'EUR',
+      ts: '2026-11-24 09:03:00.000',
+      stream_seq: 5,
+    }),
     // An unattributed registration naming affiliate 2's click: it must not show that click's sub-ids.
-    conv({ event_id: 'reg-x', affiliate_id: 0, status: 'unattributed', reason: 'bad_signature', click_id: 'click-b', ts: '2026-11-24 09:04:00.000', stream_seq: 6 }),
-    conv({ event_id: 'ftd-2', kind: 'ftd', affiliate_id: 2, click_id: 'click-b', reason: 'first_deposit', amount: '50', currency: 'USD', ts: '2026-11-24 09:05:00.000', stream_seq: 7 }),
+    conv({
+      event_id: 'reg-x',
+      affiliate_id: 0,
+      status: 'unattributed',
+      reason: 'bad_signature',
+      click_id: 'click-b',
+      ts: '2026-11-24 09:04:00.000',
+      stream_seq: 6,
+    }),
+    conv({
+      event_id: 'ftd-2',
+      kind: 'ftd',
+      affiliate_id: 2,
+      click_id: 'click-b',
+      reason: 'first_deposit',
+      amount: '50',
+      currency: 'USD',
+      ts: '2026-11-24 09:05:00.000',
+      stream_seq: 7,
+    }),
   ]
-  await insertFormatted(ch, { table: 'events', columns: EVENT_COLUMNS, format: 'TabSeparated', body: rows.map(eventRowTsv).join(''), token: 'test:eventlog:events' })
+  await insertFormatted(ch, {
+    table: 'events',
+    columns: EVENT_COLUMNS,
+    format: 'TabSeparated',
+    body: rows.map(eventRowTsv).join(''),
+    token: 'test:eventlog:events',
+  })
   let no = 0
   const line = (o: { affiliateId: number; id: string; amount: string; currency: string; causeEventId: string }): string =>
     lineRow(
@@ -67,7 +111,7 @@ beforeAll(async () => {
     // a second line caused by the same event (another currency): both show
     line({ id: 'bonus:p:1', affiliateId: 1, amount: '5.5', currency: 'USD', causeEventId: 'ftd-1' }) +
     line({ id: 'cpa:q:2', affiliateId: 2, amount: '37.55', currency: 'USD', causeEventId: 'ftd-2' })
-  await insertFormatted(ch, { table: 'ledger_lines', format: 'JSONEachRow', body: ledger, token: 'test:eventlog:ledger' })
+  await insertFormatted(ch, { ...LINES_INSERT, body: ledger, token: 'test:eventlog:ledger' })
 })
 
 afterAll(async () => {
@@ -81,7 +125,13 @@ describe('event log rows', () => {
   it('a conversion shows its click’s sub-ids and the commission it earned', async () => {
     const r = byId((await eventLog(ch, { limit: 100, full: true })).items)
     expect(r['reg-1']).toMatchObject({ sub: { sub1: 'fb', sub3: 'spring' }, commission: [] })
-    expect(r['ftd-1']).toMatchObject({ sub: { sub1: 'fb', sub3: 'spring' }, commission: [{ amount: '50', currency: 'EUR' }, { amount: '5.5', currency: 'USD' }] })
+    expect(r['ftd-1']).toMatchObject({
+      sub: { sub1: 'fb', sub3: 'spring' },
+      commission: [
+        { amount: '50', currency: 'EUR' },
+        { amount: '5.5', currency: 'USD' },
+      ],
+    })
     expect(r['dep-1']).toMatchObject({ sub: { sub1: 'fb', sub3: 'spring' }, commission: [] })
     expect(r['ftd-2']).toMatchObject({ sub: { sub1: 'theirs' }, commission: [{ amount: '37.55', currency: 'USD' }] })
     // someone else's click: no sub-ids, no commission
@@ -95,7 +145,10 @@ describe('event log rows', () => {
     const page = await eventLog(ch, { limit: 100, full: false, affiliateId: 1 })
     expect(page.items.map((x) => x.eventId).sort()).toEqual(['click-a', 'dep-1', 'ftd-1', 'reg-1'])
     const r = byId(page.items)
-    expect(r['ftd-1'].commission).toEqual([{ amount: '50', currency: 'EUR' }, { amount: '5.5', currency: 'USD' }])
+    expect(r['ftd-1'].commission).toEqual([
+      { amount: '50', currency: 'EUR' },
+      { amount: '5.5', currency: 'USD' },
+    ])
     expect(JSON.stringify(page)).not.toContain('theirs')
     expect(JSON.stringify(page)).not.toContain('37.55')
   })

@@ -3,7 +3,7 @@
  * The state records the stream position it last applied, so a redelivered event is
  * recognised and changes nothing.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { ClickIdCheck } from '../../common/clickid.js'
 import { occurredAtOf, type ConversionEvent, type ReassignEvent } from '../../common/events.js'
 import { resolveClick, type UnattributedReason, type WindowOf } from './attribution.js'
@@ -71,7 +71,7 @@ const TOKEN = 8
  * one in a trillion events.
  */
 export function seenToken(id: string): string {
-  return createHash('sha256').update(id).digest().subarray(0, 6).toString('base64url')
+  return hash('sha256', id, 'buffer').subarray(0, 6).toString('base64url')
 }
 
 function wasSeen(state: PlayerState, id: string): boolean {
