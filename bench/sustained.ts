@@ -112,6 +112,9 @@ export async function sustained(o: {
   // with money: a registration postback for the probe affiliate (a CPL) every half second,
   // timed from its 200 to its commission on /ws
   const earned: number[] = []
+  // players and event ids of this run only: a second run on the same app must not repeat them
+  // (the stream would drop a repeated event id; a player registered before is not again)
+  const run = Date.now().toString(36)
   const earnProber = (async () => {
     if (!src) return
     for (let i = 0; running; i++) {
@@ -121,7 +124,7 @@ export async function sustained(o: {
       const res = await fetch(`${o.url}/postback`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-postback-token': src.token },
-        body: JSON.stringify({ source: String(src.id), event: 'registration', event_id: `probe-${i}`, click_id: cid, player_id: `probe-${i}` }),
+        body: JSON.stringify({ source: String(src.id), event: 'registration', event_id: `probe-${run}-${i}`, click_id: cid, player_id: `probe-${run}-${i}` }),
       })
       const accepted = performance.now()
       if (res.status !== 200) throw new Error(`probe postback ${res.status}`)
@@ -152,9 +155,6 @@ export async function sustained(o: {
   )
   // the players of the money mix: each a registration with a click of the run, an FTD, then activity days
   let player = 0
-  // players of this run only: a second run on the same stream must not repeat event ids (the
-  // stream would drop them as duplicates)
-  const run = Date.now().toString(36)
   const conversions: ConversionEvent[] = []
   const nextConversion = (ts: number): ConversionEvent => {
     if (conversions.length === 0) {
@@ -248,7 +248,9 @@ export async function sustained(o: {
   const stepUs: Record<string, number> = {}
   for (const [k, v] of Object.entries(after.processor.stepMs as Record<string, number>))
     stepUs[k] = Number((((v - (before.processor.stepMs[k] ?? 0)) * 1000) / Math.max(1, processed)).toFixed(2))
-  say(`sustained ${rate}/s onto the stream for ${SUSTAIN} s: ${sent} sent, ${e2eEps.toFixed(0)} events/s into ClickHouse during the run, ${steadyEps.toFixed(0)}/s over its last two thirds`)
+  say(
+    `sustained ${rate}/s onto the stream for ${SUSTAIN} s: ${sent} sent, ${e2eEps.toFixed(0)} events/s into ClickHouse during the run, ${steadyEps.toFixed(0)}/s over its last two thirds`,
+  )
   say(`          consumer lag (messages), sampled each second: max in the first third ${lagFirst}, in the last third ${lagLast}`)
   say(
     `          freshness, click accepted → delta on /ws: p50 ${pct(fresh, 50).toFixed(0)} ms, p99 ${pct(fresh, 99).toFixed(0)} ms over ${fresh.length} probes`,

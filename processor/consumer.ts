@@ -1,8 +1,8 @@
 /**
  * The processor's main thread: it owns all I/O. Per batch, in this order:
  *
- *   1. record the batch's stream range as pending        (KV)  — a crash redoes exactly it
- *   2. compute on worker threads                          (piscina, pure)
+ *   1. load the players' states and compute on worker threads (KV; piscina, pure)
+ *   2. record the batch's stream range as pending        (KV)  — a crash redoes exactly it
  *   3. insert rows, tokens derived from the range        (ClickHouse, idempotent):
  *      events, player facts, then the batch's marker row
  *   4. dead letters, with the reason                      (DEADLETTER stream)
@@ -12,13 +12,16 @@
  *   6. save player states, then progress = applied        (KV)
  *   7. ack the last message (AckAll acks the batch)       (JetStream)
  *
+ * Step 1 of a batch runs while steps 2–7 of the one before it do (see #run); nothing of it is
+ * written before that one is through.
+ *
  * A crash anywhere ends, after restart, in the totals of a run without it: a pending range
  * is redone with the same boundaries, so ClickHouse drops the repeated inserts by token; a
  * player state already saved recognises its events by stream position; readers drop a
  * delta whose range they have seen.
  *
- * A batch that throws (a bug in a rule, ClickHouse or NATS unavailable) is neither written
- * nor acknowledged: the same range is tried again with exponential backoff, capped, and the
+ * A batch that throws (a bug in a rule, ClickHouse or NATS unavailable) is not acknowledged:
+ * the step that threw (computing it, or writing it, with the same computed batch) is tried again with exponential backoff, capped, and the
  * failure (message, tries, since when) shows in `stats.failure` until a try succeeds.
  */
 import { nanos, type JsMsg, type KV, type NatsConnection } from 'nats'
