@@ -226,7 +226,8 @@ export class Processor {
     for (let tries = 1; ; tries++) {
       try {
         const out = await step()
-        this.stats.failure = null
+        // cleared by the batch that failed (the other one in hand may go through meanwhile)
+        if (this.stats.failure?.first === batch[0]!.seq) this.stats.failure = null
         return out
       } catch (err) {
         if (this.#stopping) return undefined
