@@ -23,13 +23,13 @@ import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
 import type { LiveDelta } from './delta.js'
 import type { Logger } from '../common/log.js'
-import { sleep } from '../common/nats.js'
 import { ACCRUALS_STREAM, LIVE_DELTA_SUBJECT } from '../common/subjects.js'
 import type { BookStore } from './books.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { MAX_SUB_DEPTH } from './domain/commission/affiliate.js'
 import { LINES_INSERT, referenceOf, type AffiliateTask, type AffiliateTaskOutput, type ReferenceData } from './affiliate-compute.js'
-import { retryDelayMs, type BatchFailure } from './results.js'
+import type { BatchFailure } from './results.js'
+import { retrying } from './retry.js'
 
 export type AffiliateStageStats = {
   batches: number
@@ -113,28 +113,12 @@ export class AffiliateStage {
       }
       const batch = got.batch
       if (batch.length === 0) continue
-      for (let tries = 1; ; tries++) {
-        try {
-          await this.#process(batch.map((m) => ({ seq: m.seq, data: m.data })))
-          await batch.at(-1)!.ackAck()
-          this.stats.failure = null
-          break
-        } catch (err) {
-          if (this.#stopping) return
-          this.stats.retries++
-          const f: BatchFailure = {
-            message: String((err as Error)?.message ?? err).slice(0, 500),
-            tries,
-            since: this.stats.failure?.since ?? new Date().toISOString(),
-            first: batch[0]!.seq,
-            last: batch.at(-1)!.seq,
-            nextDelayMs: retryDelayMs(tries),
-          }
-          this.stats.failure = f
-          this.d.log.error({ err, ...f }, 'affiliate stage batch failed: nothing of it acknowledged; retrying')
-          await sleep(f.nextDelayMs)
-        }
-      }
+      const done = await retrying(batch, { stats: this.stats, stopping: () => this.#stopping, log: this.d.log, what: 'affiliate stage batch' }, async () => {
+        await this.#process(batch.map((m) => ({ seq: m.seq, data: m.data })))
+        await batch.at(-1)!.ackAck()
+        return true
+      })
+      if (!done) return
     }
   }
 

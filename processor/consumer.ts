@@ -44,13 +44,13 @@ import {
 import { fnv1a } from '../common/keys.js'
 import { compareFacts } from './domain/commission/accrual.js'
 import type { Logger } from '../common/log.js'
-import { sleep } from '../common/nats.js'
 import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
 import { clickSubs } from '../common/clicksubs.js'
 import { deliveriesFor, wantsSubs } from '../common/outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
 import { chTime, FACTS_INSERT, stateKeys, type MessageRef, type MoneyReference, type TaskInput, type TaskOutput } from './pipeline.js'
-import { retryDelayMs, type BatchFailure } from './results.js'
+import type { BatchFailure } from './results.js'
+import { retrying } from './retry.js'
 import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
 import type { PlayerState } from './domain/players.js'
@@ -219,33 +219,8 @@ export class Processor {
     await writing
   }
 
-  /** `step` until it goes through (undefined once stopping), with capped backoff between tries;
-   *  the failure shows in `stats.failure` meanwhile. Stopping mid-retry leaves the range pending
-   *  and unacknowledged: redone at start. */
-  async #retrying<T>(batch: JsMsg[], step: () => Promise<T>): Promise<T | undefined> {
-    for (let tries = 1; ; tries++) {
-      try {
-        const out = await step()
-        // cleared by the batch that failed (the other one in hand may go through meanwhile)
-        if (this.stats.failure?.first === batch[0]!.seq) this.stats.failure = null
-        return out
-      } catch (err) {
-        if (this.#stopping) return undefined
-        this.stats.retries++
-        const f: BatchFailure = {
-          message: String((err as Error)?.message ?? err).slice(0, 500),
-          tries,
-          since: this.stats.failure?.since ?? new Date().toISOString(),
-          first: batch[0]!.seq,
-          last: batch.at(-1)!.seq,
-          nextDelayMs: retryDelayMs(tries),
-        }
-        this.stats.failure = f
-        this.d.log.error({ err, ...f }, 'batch failed: nothing of it acknowledged; retrying the same range')
-        await sleep(f.nextDelayMs)
-        if (this.#stopping) return undefined
-      }
-    }
+  #retrying<T>(batch: JsMsg[], step: () => Promise<T>): Promise<T | undefined> {
+    return retrying(batch, { stats: this.stats, stopping: () => this.#stopping, log: this.d.log, what: 'batch' }, step)
   }
 
   #lap(from: number, step: keyof ProcessorStats['stepMs']): number {
