@@ -1,29 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connect, type NatsConnection } from 'nats'
+import { describe, expect, it } from 'vitest'
+
 import { KvBulk } from './kvbulk.js'
 import { ensureTopology } from './nats.js'
 import { BUCKETS } from './subjects.js'
-import { startTestNats } from '../test/helpers/nats.js'
+import { natsPerFile } from '../test/helpers/nats-hooks.js'
 import { testConfig } from '../test/helpers/config.js'
 
-let srv: Awaited<ReturnType<typeof startTestNats>>
-let nc: NatsConnection
+const t = natsPerFile()
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-beforeAll(async () => {
-  srv = await startTestNats()
-  nc = await connect({ servers: srv.url })
-})
-afterAll(async () => {
-  await nc?.drain()
-  await srv?.stop()
-})
-
 describe('KvBulk', () => {
   it('writes many keys and reads them back as the library does; a key never written or deleted reads as null', async () => {
-    const kv = await nc.jetstream().views.kv('bulk1', { history: 1 })
-    const bulk = new KvBulk(nc, 'bulk1')
+    const kv = await t.nc.jetstream().views.kv('bulk1', { history: 1 })
+    const bulk = new KvBulk(t.nc, 'bulk1')
     const entries = Array.from({ length: 2_500 }, (_, i) => [`p.${i}`, enc.encode(JSON.stringify({ i }))] as const)
     await bulk.putMany(entries)
     expect((await kv.get('p.1234'))?.json()).toEqual({ i: 1234 })
@@ -35,8 +25,8 @@ describe('KvBulk', () => {
   })
 
   it("rejects with the stream's reason when a write is refused, and refuses a key the library would", async () => {
-    await nc.jetstream().views.kv('bulk2', { history: 1, maxValueSize: 16 })
-    const bulk = new KvBulk(nc, 'bulk2')
+    await t.nc.jetstream().views.kv('bulk2', { history: 1, maxValueSize: 16 })
+    const bulk = new KvBulk(t.nc, 'bulk2')
     await expect(
       bulk.putMany([
         ['ok', enc.encode('small')],
@@ -48,13 +38,13 @@ describe('KvBulk', () => {
   })
 
   it('times out when no answer comes (no such bucket)', async () => {
-    const bulk = new KvBulk(nc, 'nosuch', 500)
+    const bulk = new KvBulk(t.nc, 'nosuch', 500)
     await expect(bulk.getMany(['a'])).rejects.toThrow(/nosuch/)
   })
 
   it("the processor's state buckets allow direct reads", async () => {
-    await ensureTopology(nc, testConfig())
-    const jsm = await nc.jetstreamManager()
+    await ensureTopology(t.nc, testConfig())
+    const jsm = await t.nc.jetstreamManager()
     for (const b of [BUCKETS.players, BUCKETS.books]) expect((await jsm.streams.info(`KV_${b}`)).config.allow_direct).toBe(true)
   })
 })

@@ -1,30 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connect, nanos, type Consumer, type JsMsg, type NatsConnection } from 'nats'
+import { describe, expect, it } from 'vitest'
+import { nanos, type Consumer, type JsMsg } from 'nats'
 import { consumerFeed, pullsFrom, type BatchFeed, type Pull } from './feed.js'
 import { createLogger } from '../common/log.js'
-import { startTestNats } from '../test/helpers/nats.js'
+import { natsPerFile } from '../test/helpers/nats-hooks.js'
 
 // The feed over a real nats-server: delivery numbers stay consecutive across pulls and
 // redeliveries (no false gap), and a real gap (a message the server sent that was never read)
 // is recovered by opening the consumer again, with nothing acknowledged past it.
 
-let srv: Awaited<ReturnType<typeof startTestNats>>
-let nc: NatsConnection
+const t = natsPerFile()
 const log = createLogger('silent')
 
-beforeAll(async () => {
-  srv = await startTestNats()
-  nc = await connect({ servers: srv.url })
-})
-afterAll(async () => {
-  await nc?.drain()
-  await srv?.stop()
-})
-
 async function stream(name: string, n: number) {
-  const jsm = await nc.jetstreamManager()
+  const jsm = await t.nc.jetstreamManager()
   await jsm.streams.add({ name, subjects: [`${name}.>`] })
-  const js = nc.jetstream()
+  const js = t.nc.jetstream()
   // two subjects interleaved; the consumer takes one, so its stream sequences are not consecutive
   for (let i = 1; i <= n; i++) await js.publish(`${name}.${i % 2 ? 'a' : 'b'}`, new TextEncoder().encode(String(i)))
 }
@@ -68,7 +58,7 @@ describe('the feed on a real consumer', () => {
     await stream('GA', 400)
     feedApplied = 0
     let redelivered = 0
-    const feed = await consumerFeed(nc, {
+    const feed = await consumerFeed(t.nc, {
       stream: 'GA',
       consumer: 'ga',
       // a short acknowledgement wait and slow batches: the server redelivers what waits
@@ -95,7 +85,7 @@ describe('the feed on a real consumer', () => {
     await stream('GB', 400)
     feedApplied = 0
     let dropped = 0
-    const feed = await consumerFeed(nc, {
+    const feed = await consumerFeed(t.nc, {
       stream: 'GB',
       consumer: 'gb',
       config: { filter_subject: 'GB.b' },
@@ -115,7 +105,7 @@ describe('the feed on a real consumer', () => {
     expect(feed.gaps).toBe(1)
     expect(got).toEqual(Array.from({ length: 200 }, (_, i) => 2 * i + 2))
     // and the consumer's acknowledgement floor is at the end: nothing left waiting
-    const info = await (await nc.jetstreamManager()).consumers.info('GB', 'gb')
+    const info = await (await t.nc.jetstreamManager()).consumers.info('GB', 'gb')
     expect(info.num_pending + info.num_ack_pending).toBe(0)
     feed.stop()
     feed.close()
