@@ -124,3 +124,26 @@ export function verifyChain(lines: readonly ChainedLine[], o: { from?: string; e
     return { ok: false, lines: lines.length, first: { at: lines.length, lineId: lines.at(-1)?.id ?? '', problem: 'removed_or_reordered' } }
   return { ok: true, lines: lines.length, head: prev }
 }
+
+/** A statement's seal: the chain's head at its close (the last line's number and hash). */
+export type Seal = { period: string; no: number; hash: string }
+
+export type SealCheck = ChainCheck | { ok: false; lines: number; first: { at: number; period: string; problem: 'seal_mismatch' | 'sealed_line_missing' } }
+
+/**
+ * Check an affiliate's downloaded lines (numbered from 1, in chain order) against its statements'
+ * seals. The chain must hold (verifyChain), and each seal's line must be there with the sealed
+ * hash: so a chain cut short after a sealed line, or one rebuilt with fresh hashes after a line
+ * was taken out or changed ("shaving" a statement), is found, though it would link up by itself.
+ */
+export function verifySealed(lines: readonly (ChainedLine & { no: number })[], seals: readonly Seal[]): SealCheck {
+  const chained = verifyChain(lines)
+  if (!chained.ok) return chained
+  for (const s of [...seals].sort((a, b) => a.no - b.no)) {
+    if (s.no === 0) continue // a statement of an empty chain
+    const l = lines[s.no - 1]
+    if (!l || l.no !== s.no) return { ok: false, lines: lines.length, first: { at: s.no, period: s.period, problem: 'sealed_line_missing' } }
+    if (l.hash !== s.hash) return { ok: false, lines: lines.length, first: { at: s.no, period: s.period, problem: 'seal_mismatch' } }
+  }
+  return chained
+}
