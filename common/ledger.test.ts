@@ -1,42 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { chain, GENESIS, verifySealed, type ChainedLine, type LedgerLine, type Seal } from './ledger.js'
+import { GENESIS, verifySealed, type ChainedLine, type Seal } from './ledger.js'
+import { chained, ledgerLine } from '../test/helpers/ledger.js'
 
-function line(i: number, amount = '10'): LedgerLine {
-  return {
-    id: `cpa:p${i}:d1`,
-    affiliateId: 7,
-    seq: i,
-    idx: 0,
-    n: 0,
-    occurredAt: Date.UTC(2026, 10, i),
-    period: i <= 3 ? '2026-10' : '2026-11',
-    kind: 'cpa',
-    dealId: 'd1',
-    dealVersion: 1,
-    playerKey: `p${i}`,
-    playerRef: `r${i}`,
-    causeEventId: `e${i}`,
-    status: 'payable',
-    originalAmount: amount,
-    originalCurrency: 'EUR',
-    amount,
-    currency: 'EUR',
-    fxRate: '1',
-    fxDate: '2026-11-01',
-    estimated: false,
-    reason: 'test',
-  }
-}
-
-/** Lines chained and numbered from 1, as the ledger holds them. */
-function chained(ls: LedgerLine[]): (ChainedLine & { no: number })[] {
-  let head = GENESIS
-  return ls.map((l, i) => {
-    const c = chain(head, l)
-    head = c.hash
-    return { ...c, no: i + 1 }
-  })
-}
+const line = (i: number, amount = '10') => ledgerLine(i, { amount, occurredAt: Date.UTC(2026, 10, i), period: i <= 3 ? '2026-10' : '2026-11' })
 
 const real = chained([1, 2, 3, 4, 5, 6].map((i) => line(i)))
 // October's statement sealed after line 3, November's after line 6

@@ -1,47 +1,17 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { chain, GENESIS, type ChainedLine, type LedgerLine } from '../../../common/ledger.js'
+import { GENESIS, type LedgerLine } from '../../../common/ledger.js'
+import { chained, ledgerLine } from '../../../test/helpers/ledger.js'
 import { D } from '../../../common/money.js'
 import { statementOf, type StatementOptions } from './statement.js'
 
 const DAY = 86_400_000
-const NOV = Date.UTC(2026, 10, 15)
 const CLOSE = Date.UTC(2026, 11, 1)
 
 type Spec = Partial<LedgerLine> & { id: string; amount: string }
 
-/** One affiliate's chain from line specs (a CPA in EUR, payable, of November by default). */
-function ledger(specs: Spec[]): (ChainedLine & { no: number })[] {
-  let head = GENESIS
-  return specs.map((s, i) => {
-    const l: LedgerLine = {
-      affiliateId: 7,
-      seq: i + 1,
-      idx: 0,
-      n: 0,
-      occurredAt: NOV,
-      period: '2026-11',
-      kind: 'cpa',
-      dealId: 'd1',
-      dealVersion: 1,
-      playerKey: `p${i}`,
-      playerRef: `r${i}`,
-      causeEventId: `e${i}`,
-      status: 'payable',
-      originalAmount: s.amount,
-      originalCurrency: s.currency ?? 'EUR',
-      currency: 'EUR',
-      fxRate: '1',
-      fxDate: '2026-11-15',
-      estimated: false,
-      reason: 'test',
-      ...s,
-    }
-    const c = chain(head, l)
-    head = c.hash
-    return { ...c, no: i + 1 }
-  })
-}
+/** One affiliate's chain from line specs (a payable EUR CPA of November by default). */
+const ledger = (specs: Spec[]) => chained(specs.map((s, i) => ledgerLine(i, s)))
 
 const nov: StatementOptions = { period: '2026-11', asOf: CLOSE }
 
