@@ -181,34 +181,15 @@ say(
 
 bare.kill('SIGTERM')
 
-// 3. sustained, onto the stream of the same app: clicks only, then with the money mix
-//    (a share of conversions through the commission engine) at the same rate and at half of it
-const sus = await sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, rate: RATE, seconds: SUSTAIN, say })
+// 3. sustained, onto the stream of the same app (each phase with its CPU per event from /proc):
+//    clicks only, then the money mix (a share of conversions through the commission engine)
+//    offered at MONEY_RATE, then at half its target
+const phase = (rate: number, seconds: number, money?: number) =>
+  sustained({ url: app.url, natsUrl: nats.url, pids: { app: app.proc.pid, nats: nats.child.pid }, rate, seconds, say, ...(money ? { money } : {}) })
+const sus = await phase(RATE, SUSTAIN)
 const MONEY = Number(process.env.BENCH_MONEY ?? 0.3)
-const money =
-  MONEY > 0
-    ? await sustained({
-        url: app.url,
-        natsUrl: nats.url,
-        pids: { app: app.proc.pid, nats: nats.child.pid },
-        rate: MONEY_RATE,
-        seconds: SUSTAIN,
-        say,
-        money: MONEY,
-      })
-    : undefined
-const moneyHalf =
-  MONEY > 0
-    ? await sustained({
-        url: app.url,
-        natsUrl: nats.url,
-        pids: { app: app.proc.pid, nats: nats.child.pid },
-        rate: MONEY_TARGET / 2,
-        seconds: Math.min(SUSTAIN, 30),
-        say,
-        money: MONEY,
-      })
-    : undefined
+const money = MONEY > 0 ? await phase(MONEY_RATE, SUSTAIN, MONEY) : undefined
+const moneyHalf = MONEY > 0 ? await phase(MONEY_TARGET / 2, Math.min(SUSTAIN, 30), MONEY) : undefined
 await app.stop()
 await nats.stop()
 rmSync(dataDir, { recursive: true, force: true })

@@ -10,7 +10,6 @@ import { BoundedCache } from './cache.js'
 import { emptyBook, type AffiliateBook, type Books } from './domain/commission/affiliate.js'
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
 const MAX_CACHED = 500_000
 
 type Core = Omit<AffiliateBook, 'players'>
@@ -24,31 +23,12 @@ export class BookStore {
   readonly #cache = new BoundedCache<string>(MAX_CACHED)
   constructor(private readonly kv: Pick<KvBulk, 'getMany' | 'putMany'>) {}
 
-  /** The stored text of each key (null: none), from the cache or else in one round from KV. */
-  async #getMany(keys: string[]): Promise<Map<string, string | null>> {
-    const out = new Map<string, string | null>()
-    const missing: string[] = []
-    for (const k of keys) {
-      const c = this.#cache.get(k)
-      if (c === undefined) missing.push(k)
-      else out.set(k, c)
-    }
-    const values = await this.kv.getMany(missing)
-    missing.forEach((k, i) => {
-      const v = values[i]
-      const s = v ? dec.decode(v) : null
-      this.#cache.set(k, s)
-      out.set(k, s)
-    })
-    return out
-  }
-
   /** The books of these affiliates, each with the given players' parts. */
   async load(affiliates: Iterable<number>, players: Iterable<[number, string]>): Promise<Books> {
     const books: Books = {}
     const affs = [...new Set([...affiliates].map(String))]
     const pairs = [...new Map([...players].map(([a, p]) => [`${a}\u0000${p}`, [String(a), p, playerKey(String(a), p)] as const])).values()]
-    const got = await this.#getMany([...affs.map(coreKey), ...pairs.map(([, , k]) => k)])
+    const got = await this.#cache.through([...affs.map(coreKey), ...pairs.map(([, , k]) => k)], this.kv, (text) => text)
     for (const a of affs) {
       const s = got.get(coreKey(a))
       books[a] = s ? { ...(JSON.parse(s) as Core), players: {} } : emptyBook()

@@ -21,8 +21,9 @@
  * delta whose range they have seen.
  *
  * A batch that throws (a bug in a rule, ClickHouse or NATS unavailable) is not acknowledged:
- * the step that threw (computing it, or writing it, with the same computed batch) is tried again with exponential backoff, capped, and the
- * failure (message, tries, since when) shows in `stats.failure` until a try succeeds.
+ * the step that threw (computing it, or writing it, with the same computed batch) is tried
+ * again with exponential backoff, capped, and the failure (message, tries, since when) shows in
+ * `stats.failure` until a try succeeds (processor/retry.ts).
  */
 import { nanos, type JsMsg, type KV, type NatsConnection } from 'nats'
 import { consumerFeed, type BatchFeed } from './feed.js'
@@ -207,14 +208,15 @@ export class Processor {
    * most one range pending.
    */
   async #run() {
-    let writing: Promise<boolean> = Promise.resolve(true)
+    // the write of the batch before: true once through, undefined if stopped first
+    let writing: Promise<true | undefined> = Promise.resolve(true)
     for (;;) {
       const batch = await this.#nextBatch(writing)
       if (!batch || batch.length === 0) break
       const t0 = performance.now()
       const prepared = await this.#retrying(batch, () => this.#prepare(batch))
       if (!prepared || !(await writing)) break
-      writing = this.#retrying(batch, () => this.#write(prepared, t0)).then((done) => done === true)
+      writing = this.#retrying(batch, () => this.#write(prepared, t0))
     }
     await writing
   }

@@ -257,8 +257,7 @@ export class BatchFeed {
         this.pull = await this.o.reopen(from)
         this.#generation++
         this.#current?.stop() // a pull begun on the old consumer
-        this.#buffer = []
-        this.#bytes = 0
+        // the buffer was emptied at the gap, and nothing is added to it while there is one
         this.#lastBuffered = from - 1
         this.#lastDelivery = 0
         this.#gap = false
@@ -296,10 +295,10 @@ export class BatchFeed {
     })
   }
 
-  /** The next batch; the pending range's messages whole when one is given; undefined once stopping. */
-  /** `settled`: the stage's work on the batches handed out before (default: already through);
-   *  after a gap the consumer is opened again only once it is, so no batch of the old consumer
-   *  is left to acknowledge. */
+  /** The next batch; the pending range's messages whole when one is given; undefined once
+   *  stopping. `settled`: the stage's work on the batches handed out before (default: already
+   *  through); after a gap the consumer is opened again only once it is, so no batch of the old
+   *  consumer is left to acknowledge. */
   async next(pending?: { first: number; last: number }, settled?: Promise<unknown>): Promise<{ batch: JsMsg[]; pendingDone: boolean } | undefined> {
     // stopping: no new batch, whatever is buffered (a backlog would otherwise keep the stage going)
     for (;;) {
@@ -318,7 +317,7 @@ export class BatchFeed {
       }
       this.#need = last
       this.#drained?.()
-      while (this.#buffer.at(-1)?.seq !== undefined && this.#buffer.at(-1)!.seq < last && !this.#stopping && !this.#gap) await this.#wait(20)
+      while ((this.#buffer.at(-1)?.seq ?? last) < last && !this.#stopping && !this.#gap) await this.#wait(20)
       this.#need = 0
       if (this.#stopping) return undefined
       if (this.#gap || this.#buffer.length === 0) return this.next(pending, settled)

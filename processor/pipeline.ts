@@ -386,7 +386,6 @@ function conversionRow(e: RowSource, a: Applied, playerRef: string, at: At): Eve
 
 // ---- facts ----
 
-/** The `player_facts` row of an attributed event that moves money (JSONEachRow). */
 /** The columns of a `player_facts` row, in the order moneyFacts writes them (TabSeparated). */
 export const FACT_COLUMNS = [
   'event_id',
@@ -405,6 +404,7 @@ export const FACT_COLUMNS = [
 /** How moneyFacts' rows are inserted (with insertFormatted: the body and token added). */
 export const FACTS_INSERT = { table: 'player_facts', columns: FACT_COLUMNS, format: 'TabSeparated' } as const
 
+/** The `player_facts` row of an attributed event that moves money (TabSeparated, FACT_COLUMNS). */
 export function moneyFacts(e: RowSource, a: Applied, playerRef: string, at: At): StepResult<string, FactsDropReason> {
   if (a.status !== 'attributed' || e.kind === 'reassign') return drop('not_attributed')
   const f = factsOf(e as ConversionEvent)

@@ -8,7 +8,6 @@ import { BoundedCache } from './cache.js'
 import type { PlayerState } from './domain/players.js'
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
 const MAX_CACHED = 1_000_000
 
 export class PlayerStore {
@@ -18,19 +17,7 @@ export class PlayerStore {
   /** States for the given keys (absent = never seen). */
   async load(keys: Iterable<string>): Promise<Record<string, PlayerState>> {
     const out: Record<string, PlayerState> = {}
-    const missing: string[] = []
-    for (const k of new Set(keys)) {
-      const c = this.#cache.get(k)
-      if (c === undefined) missing.push(k)
-      else if (c) out[k] = c
-    }
-    const values = await this.kv.getMany(missing)
-    missing.forEach((k, i) => {
-      const v = values[i]
-      const s = v ? (JSON.parse(dec.decode(v)) as PlayerState) : null
-      this.#cache.set(k, s)
-      if (s) out[k] = s
-    })
+    for (const [k, s] of await this.#cache.through(keys, this.kv, (text) => JSON.parse(text) as PlayerState)) if (s) out[k] = s
     return out
   }
 

@@ -76,7 +76,7 @@ export type StatementOptions = {
 export function statementOf(affiliateId: number, chain: readonly (ChainedLine & { no: number })[], o: StatementOptions): Statement {
   const byId = new Map(chain.map((l) => [l.id, l]))
   const settled = o.settled ?? new Set<string>()
-  const groups = new Map<string, StatementLine & { sum: D }>()
+  const groups = new Map<string, Omit<StatementLine, 'exact' | 'amount'> & { sum: D }>()
   const waiting: string[] = []
   for (const l of chain) {
     if (settled.has(l.id) || l.period > o.period) continue
@@ -87,7 +87,7 @@ export function statementOf(affiliateId: number, chain: readonly (ChainedLine & 
     const key = JSON.stringify([l.kind, l.dealId, l.dealVersion, l.currency])
     let g = groups.get(key)
     if (!g) {
-      g = { kind: l.kind, dealId: l.dealId, dealVersion: l.dealVersion, currency: l.currency, lineIds: [], exact: '', amount: '', sum: new D(0) }
+      g = { kind: l.kind, dealId: l.dealId, dealVersion: l.dealVersion, currency: l.currency, lineIds: [], sum: new D(0) }
       groups.set(key, g)
     }
     g.lineIds.push(l.id)
