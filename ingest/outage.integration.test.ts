@@ -114,16 +114,21 @@ describe('Publisher through a NATS outage', () => {
   }, 60_000)
 
   it('stores a click once when its batch reached the stream but was spooled for want of a timely ack', async () => {
-    // An ack timeout of 1 ms: nearly every batch is spooled while its publish is on the way
-    // and then stored; the spooled copy goes out under the same Nats-Msg-Id (or is skipped).
+    // nats-server is paused (SIGSTOP) while batches are on the way: their publishes sit in its
+    // socket, the ack timeout passes and they are spooled; once it resumes it stores them, and
+    // the spooled copies go out under the same Nats-Msg-Id, so each click is stored once.
     const spool = await Spool.open(tempDir('pub-spool'))
-    const p = new Publisher(nc, { partitions: 16, maxBatchEvents: 20, maxInflight: 4, clickAckTimeoutMs: 1, log: createLogger('silent'), spool })
+    const p = new Publisher(nc, { partitions: 16, maxBatchEvents: 20, maxInflight: 4, clickAckTimeoutMs: 150, log: createLogger('silent'), spool })
     const before = new Set(await streamClicks())
     const sent: string[] = []
-    for (let round = 0; round < 10; round++) {
+    for (let round = 0; round < 3; round++) {
       const batch = Array.from({ length: 30 }, click)
       sent.push(...batch.map((c) => c.id))
-      await Promise.all(batch.map((c) => p.click(c)))
+      nats.child.kill('SIGSTOP')
+      const answered = Promise.all(batch.map((c) => p.click(c)))
+      await new Promise((r) => setTimeout(r, 500))
+      nats.child.kill('SIGCONT')
+      await answered
     }
     expect(p.stats.spooled).toBeGreaterThan(0)
     await until('the spool to drain', () => spool.empty && p.health.ok)
