@@ -73,6 +73,6 @@ export const DETAIL_FIELDS = [
 export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at'] as const
 
 /** What a commission ledger line is (docs/commission.md). */
-export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal'] as const
+export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal', 'rounding'] as const
 /** Where a ledger line stands: in its hold, payable, held for review, or a reversal of another. */
 export const LINE_STATUSES = ['pending', 'payable', 'held', 'reversed'] as const

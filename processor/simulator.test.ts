@@ -11,7 +11,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { applyFacts, type Books, type NumberedLine } from './domain/commission/affiliate.js'
 import { chainHash, verifyChain } from '../common/ledger.js'
-import { ScenarioSchema, scenarioFacts, simulate, type Scenario, type ScenarioInput } from './simulator.js'
+import { roundMinor } from '../common/money.js'
+import { InProcessStage, ScenarioSchema, scenarioFacts, simulate, type Scenario, type ScenarioInput } from './simulator.js'
 
 const DIR = fileURLToPath(new URL('../scenarios/', import.meta.url))
 const files = readdirSync(DIR).filter((f) => f.endsWith('.scenario.json'))
@@ -27,15 +28,32 @@ function totalsOf(s: Scenario, r: ReturnType<typeof simulate>): Record<string, R
   return out
 }
 
+/** The statements' totals in the program currency, as the scenario's `expectStatements` names them. */
+function statementsOf(s: Scenario, r: ReturnType<typeof simulate>): Record<string, Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, Record<string, string>>> = {}
+  for (const [aff, periods] of Object.entries(s.expectStatements ?? {})) {
+    out[aff] = {}
+    for (const [p, want] of Object.entries(periods)) {
+      const st = r.statements.find((x) => String(x.affiliateId) === aff && x.period === p)
+      const t: Record<string, string> = { ...st?.totals.find((x) => x.currency === s.program.currency) }
+      // a statement with nothing in the currency has no total in it: zero
+      out[aff]![p] = Object.fromEntries(Object.keys(want).map((k) => [k, st ? (t[k] ?? roundMinor('0', s.program.currency)) : 'no statement']))
+    }
+  }
+  return out
+}
+
 describe('scenario files (the worked examples)', () => {
   it('there is one for each worked example', () => {
     expect(files.length).toBeGreaterThanOrEqual(14)
   })
 
-  it.each(files)('%s gives its expected totals', (f) => {
+  it.each(files)('%s gives its expected totals and statements', (f) => {
     const s = load(f)
-    expect(s.expect, 'a scenario file states what it expects').toBeDefined()
-    expect(totalsOf(s, simulate(s))).toEqual(s.expect)
+    expect(s.expect ?? s.expectStatements, 'a scenario file states what it expects').toBeDefined()
+    const r = simulate(s)
+    if (s.expect) expect(totalsOf(s, r)).toEqual(s.expect)
+    if (s.expectStatements) expect(statementsOf(s, r)).toEqual(s.expectStatements)
   })
 
   it.each(files)("%s: every affiliate's chain verifies and ends at its head", (f) => {
@@ -53,8 +71,7 @@ describe('scenario files (the worked examples)', () => {
     const { facts, ref } = scenarioFacts(s)
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 7 }), { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 5 }), (sizes, redeliver) => {
-        let books: Books = {}
-        const lines: NumberedLine[] = []
+        const stage = new InProcessStage(ref)
         const batches: (typeof facts)[] = []
         let at = 0
         for (const size of [...sizes, Infinity]) {
@@ -63,18 +80,12 @@ describe('scenario files (the worked examples)', () => {
           at += size
         }
         batches.forEach((b, i) => {
-          const out = applyFacts(books, b, ref)
-          books = out.books
-          lines.push(...out.lines)
+          stage.apply(b)
           // an earlier batch delivered again: nothing new is written
-          for (const r of redeliver) {
-            const again = batches[r % (i + 1)]!
-            const re = applyFacts(books, again, ref)
-            expect(re.lines).toEqual([])
-            books = re.books
-          }
+          for (const r of redeliver) expect(stage.apply(batches[r % (i + 1)]!)).toEqual([])
         })
-        expect(lines.map((l) => l.hash)).toEqual(want.lines.map((l) => l.hash))
+        expect(stage.lines.map((l) => l.hash)).toEqual(want.lines.map((l) => l.hash))
+        expect(stage.statements).toEqual(want.statements)
       }),
       { numRuns: 40 },
     )
@@ -685,12 +696,10 @@ describe('order, versions and reversals', () => {
   it('rotating the pseudonym secret changes no id and no hash', () => {
     const s = load('qualified-cpa.scenario.json')
     const { facts, ref } = scenarioFacts(s)
-    const a = applyFacts({}, facts, ref)
-    const b = applyFacts(
-      {},
-      facts.map((f) => ({ ...f, playerRef: `rotated-${f.playerRef}` })),
-      ref,
-    )
+    const a = new InProcessStage(ref)
+    a.apply(facts)
+    const b = new InProcessStage(ref)
+    b.apply(facts.map((f) => (f.type === 'close' ? f : { ...f, playerRef: `rotated-${f.playerRef}` })))
     expect(b.lines.map((l) => [l.id, l.hash])).toEqual(a.lines.map((l) => [l.id, l.hash]))
     expect(b.lines.some((l) => l.playerRef.startsWith('rotated-'))).toBe(true)
   })

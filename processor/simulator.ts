@@ -13,8 +13,19 @@ import { DealTermsSchema, GroupNameSchema, type Deal } from '../common/deals.js'
 import { playerStateKey } from '../common/keys.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
 import { AmountSchema, D, roundMinor, StoredCurrencySchema, type Rounding } from '../common/money.js'
-import type { AccrualFact } from './domain/commission/accrual.js'
-import { applyFacts, type Books, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
+import type { AccrualFact, CloseFact, StageFact } from './domain/commission/accrual.js'
+import {
+  applyFacts,
+  closePeriod,
+  emptyProgram,
+  sealStatements,
+  type Books,
+  type NumberedLine,
+  type ProgramBook,
+  type Reference,
+} from './domain/commission/affiliate.js'
+import { periodKindOf } from './domain/commission/periods.js'
+import { collect, type Statement } from './domain/settlement/statement.js'
 import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { FxRateSchema, FxTable } from '../common/fx.js'
 import { PLAYER_STATUSES, playerMoney, type MoneyEvent, type PlayerMoney } from './domain/commission/player.js'
@@ -36,11 +47,55 @@ const Time = z
 
 const Id = z.number().int().positive()
 
+const EventEntry = z
+  .object({
+    at: Time,
+    kind: z.enum(CONVERSION_KINDS),
+    player: z.string().min(1),
+    /** binds the player to this affiliate (the first event that names one; later ones are ignored) */
+    affiliate: z.number().int().nonnegative().optional(),
+    brand: Id.optional(),
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/)
+      .optional(),
+    /** the event's id; default e<its index> */
+    id: z.string().min(1).optional(),
+    amount: AmountSchema.optional(),
+    currency: StoredCurrencySchema.optional(),
+    details: z
+      .partialRecord(z.enum(DETAIL_FIELDS), z.string())
+      .superRefine((d, ctx) => {
+        for (const f of DETAIL_FACTS)
+          if (d[f] !== undefined && !AmountSchema.safeParse(d[f]).success)
+            ctx.addIssue({ code: 'custom', path: [f], message: 'must be a decimal number with at most 12 decimals, e.g. 100.00' })
+      })
+      .optional(),
+    status: z.enum(PLAYER_STATUSES).optional(),
+  })
+  .strict()
+  .refine((e) => e.kind !== 'player_status' || e.status !== undefined || e.details?.status !== undefined, 'a player_status event needs a status')
+
+/** A period close among the events: a month (2026-03) or an ISO week (2026-W10), at its time. */
+const CloseEntry = z
+  .object({
+    at: Time,
+    close: z.string().refine((p) => periodKindOf(p) !== undefined, 'a month (2026-03) or an ISO week (2026-W10)'),
+  })
+  .strict()
+
 export const ScenarioSchema = z
   .object({
     name: z.string().optional(),
     description: z.string().optional(),
-    program: z.object({ currency: StoredCurrencySchema, rounding: z.enum(['half_even', 'half_up', 'down']).default('half_even') }).strict(),
+    program: z
+      .object({
+        currency: StoredCurrencySchema,
+        rounding: z.enum(['half_even', 'half_up', 'down']).default('half_even'),
+        /** the smallest payment per currency: a smaller statement total is carried to the next */
+        paymentThreshold: z.record(StoredCurrencySchema, AmountSchema).optional(),
+      })
+      .strict(),
     fx: z.array(FxRateSchema).default([]),
     affiliates: z
       .array(
@@ -83,40 +138,41 @@ export const ScenarioSchema = z
           path: ['affiliateId'],
         }),
     ),
-    events: z.array(
-      z
-        .object({
-          at: Time,
-          kind: z.enum(CONVERSION_KINDS),
-          player: z.string().min(1),
-          /** binds the player to this affiliate (the first event that names one; later ones are ignored) */
-          affiliate: z.number().int().nonnegative().optional(),
-          brand: Id.optional(),
-          country: z
-            .string()
-            .regex(/^[A-Z]{2}$/)
-            .optional(),
-          /** the event's id; default e<its index> */
-          id: z.string().min(1).optional(),
-          amount: AmountSchema.optional(),
-          currency: StoredCurrencySchema.optional(),
-          details: z
-            .partialRecord(z.enum(DETAIL_FIELDS), z.string())
-            .superRefine((d, ctx) => {
-              for (const f of DETAIL_FACTS)
-                if (d[f] !== undefined && !AmountSchema.safeParse(d[f]).success)
-                  ctx.addIssue({ code: 'custom', path: [f], message: 'must be a decimal number with at most 12 decimals, e.g. 100.00' })
-            })
-            .optional(),
-          status: z.enum(PLAYER_STATUSES).optional(),
-        })
-        .strict()
-        .refine((e) => e.kind !== 'player_status' || e.status !== undefined || e.details?.status !== undefined, 'a player_status event needs a status'),
+    /** the events in the order they arrive, and the period closes among them (`{ "at", "close": "2026-03" }`) */
+    events: z.array(z.unknown()).transform((items, ctx) =>
+      items.flatMap((item, i) => {
+        const schema = item !== null && typeof item === 'object' && 'close' in item ? CloseEntry : EventEntry
+        const r = schema.safeParse(item)
+        if (r.success) return [r.data]
+        for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: [i, ...issue.path] } as never)
+        return []
+      }),
     ),
     /** the periods to total (default: every period a line falls in) */
     periods: z.array(z.string()).optional(),
     /** what a test checks: totals per affiliate and period (program currency, rounded per statement line) */
     expect: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+    /** and per affiliate and closed period, its statement's totals in the program currency */
+    expectStatements: z
+      .record(
+        z.string(),
+        z.record(
+          z.string(),
+          z
+            .object({
+              carriedIn: z.string(),
+              lines: z.string(),
+              total: z.string(),
+              payable: z.string(),
+              carriedOut: z.string(),
+              pending: z.string(),
+              held: z.string(),
+            })
+            .partial()
+            .strict(),
+        ),
+      )
+      .optional(),
   })
   .strict()
 export type Scenario = z.output<typeof ScenarioSchema>
@@ -136,8 +192,10 @@ export type PeriodTotal = {
 export type SimulationResult = {
   name?: string
   lines: NumberedLine[]
-  /** per affiliate, per period */
+  /** per affiliate, per period: what its lines accrued (rounding lines of the closes left out) */
   totals: Record<string, Record<string, PeriodTotal>>
+  /** the statements of the scenario's closes, in the order they were made */
+  statements: Statement[]
   /** each affiliate's chain head */
   heads: Record<string, string>
   /** sha256 over every line's hash in order: two runs wrote the same ledger iff equal */
@@ -146,15 +204,19 @@ export type SimulationResult = {
   notes: { eventId: string; note: string }[]
 }
 
-/** The player stage over the scenario's events: the accrual facts, in cause order. */
-export function scenarioFacts(s: Scenario): { facts: AccrualFact[]; notes: SimulationResult['notes']; ref: Reference } {
+/** The player stage over the scenario's events: the accrual facts and closes, in cause order. */
+export function scenarioFacts(s: Scenario): { facts: StageFact[]; notes: SimulationResult['notes']; ref: Reference } {
   const ref = reference(s)
   const deals = s.deals.map(toDeal)
   const bound = new Map<string, { affiliateId: number; brandId?: number; country?: string }>()
   const money = new Map<string, PlayerMoney>()
-  const facts: AccrualFact[] = []
+  const facts: StageFact[] = []
   const notes: SimulationResult['notes'] = []
   s.events.forEach((e, i) => {
+    if ('close' in e) {
+      facts.push(closeFact(s, e, i + 1))
+      return
+    }
     const id = e.id ?? `e${i + 1}`
     if (!bound.has(e.player)) bound.set(e.player, { affiliateId: e.affiliate ?? 0, brandId: e.brand, country: e.country })
     const b = bound.get(e.player)!
@@ -187,27 +249,104 @@ export function scenarioFacts(s: Scenario): { facts: AccrualFact[]; notes: Simul
   return { facts, notes, ref }
 }
 
+/** A scenario's close entry as the close fact the running system would forward. */
+function closeFact(s: Scenario, e: { at: number; close: string }, seq: number): CloseFact {
+  return {
+    type: 'close',
+    seq,
+    idx: 0,
+    n: 0,
+    closeId: `close:${e.close}`,
+    period: e.close,
+    asOf: e.at,
+    rounding: s.program.rounding,
+    ...(s.program.paymentThreshold ? { threshold: s.program.paymentThreshold } : {}),
+  }
+}
+
+/**
+ * The affiliate stage in process: accrual facts applied, and a close closed where it stands
+ * among them, its statements taken from the chains so far (the running stage does the same,
+ * collecting in SQL: clickhouse/statements.ts). Facts and closes delivered again write nothing.
+ */
+export class InProcessStage {
+  books: Books = {}
+  program: ProgramBook = emptyProgram()
+  readonly lines: NumberedLine[] = []
+  readonly statements: Statement[] = []
+  readonly #chains = new Map<number, NumberedLine[]>()
+
+  constructor(private readonly ref: Reference) {}
+
+  /** Apply a batch; returns the lines it wrote. */
+  apply(facts: readonly StageFact[]): NumberedLine[] {
+    const out: NumberedLine[] = []
+    let run: AccrualFact[] = []
+    const flush = () => {
+      if (run.length > 0) this.#take(applyFacts(this.books, run, this.ref, this.program), out)
+      run = []
+    }
+    for (const f of facts) {
+      if (f.type !== 'close') {
+        run.push(f)
+        continue
+      }
+      flush()
+      this.#close(f, out)
+    }
+    flush()
+    return out
+  }
+
+  #take(r: { lines: NumberedLine[]; books: Books; program: ProgramBook }, out: NumberedLine[]) {
+    this.books = r.books
+    this.program = r.program
+    for (const l of r.lines) {
+      out.push(l)
+      this.lines.push(l)
+      const c = this.#chains.get(l.affiliateId) ?? []
+      c.push(l)
+      this.#chains.set(l.affiliateId, c)
+    }
+  }
+
+  #close(c: CloseFact, out: NumberedLine[]) {
+    const phase1 = closePeriod(this.books, this.program, c, this.ref)
+    if (!phase1.applied) return
+    this.#take(phase1, out)
+    const kind = periodKindOf(c.period)!
+    const sealed = sealStatements(this.books, this.program, c, this.ref, (aff) =>
+      collect(this.#chains.get(aff) ?? [], { period: c.period, asOf: c.asOf, previous: this.books[String(aff)]?.closes?.[kind] }),
+    )
+    this.#take(sealed, out)
+    this.statements.push(...sealed.statements)
+  }
+}
+
 /** Run a scenario; `batches` splits the facts into batches of these sizes (the rest in one), as the running system might. */
 export function simulate(s: Scenario, o: { batches?: number[] } = {}): SimulationResult {
   const { facts, notes, ref } = scenarioFacts(s)
-  let books: Books = {}
-  const lines: NumberedLine[] = []
+  const stage = new InProcessStage(ref)
   let at = 0
   for (const size of [...(o.batches ?? []), Infinity]) {
     if (at >= facts.length) break
-    const out = applyFacts(books, facts.slice(at, at + size), ref)
-    books = out.books
-    lines.push(...out.lines)
+    stage.apply(facts.slice(at, at + size))
     at += size
   }
-  return summarise(s, lines, books, notes)
+  return summarise(s, stage.lines, stage.books, notes, stage.statements)
 }
 
-export function summarise(s: Scenario, lines: NumberedLine[], books: Books, notes: SimulationResult['notes'] = []): SimulationResult {
+export function summarise(
+  s: Scenario,
+  lines: NumberedLine[],
+  books: Books,
+  notes: SimulationResult['notes'] = [],
+  statements: Statement[] = [],
+): SimulationResult {
   const rounding = s.program.rounding as Rounding
   const sums = new Map<string, Map<string, { currency: string; kinds: Map<string, D>; pending: D; held: D }>>()
   for (const l of lines) {
-    if (s.periods && !s.periods.includes(l.period)) continue
+    if ((s.periods && !s.periods.includes(l.period)) || l.kind === 'rounding') continue
     const a = sums.get(String(l.affiliateId)) ?? new Map()
     sums.set(String(l.affiliateId), a)
     const p = a.get(l.period) ?? { currency: l.currency, kinds: new Map(), pending: new D(0), held: new D(0) }
@@ -243,7 +382,7 @@ export function summarise(s: Scenario, lines: NumberedLine[], books: Books, note
   for (const [aff, b] of Object.entries(books).sort(([a], [b]) => Number(a) - Number(b))) if (b.lines > 0) heads[aff] = b.head
   const h = createHash('sha256')
   for (const l of lines) h.update(l.hash)
-  return { name: s.name, lines, totals, heads, ledgerHash: h.digest('hex'), notes }
+  return { name: s.name, lines, totals, statements, heads, ledgerHash: h.digest('hex'), notes }
 }
 
 function toDeal(d: Scenario['deals'][number]): Deal {

@@ -97,6 +97,7 @@ export const LINE_KIND_LABELS: Record<(typeof LINE_KINDS)[number], string> = {
   prop: 'Challenge fee share',
   sub: 'Sub-affiliate share',
   reversal: 'Reversal',
+  rounding: 'Statement rounding',
 }
 
 /** Where a ledger line stands. */

@@ -6,6 +6,7 @@
  * what depends on the affiliate's period (caps, tiers, balances) and writes the lines.
  */
 import type { MoneyFacts } from '../../../clickhouse/facts.js'
+import type { Rounding } from '../../../common/money.js'
 
 export type FactBase = {
   /** the position of the causing event (stream sequence, index in its message) and the fact's index for that event */
@@ -53,3 +54,22 @@ export type FactType = AccrualFact['type']
 export function compareFacts(a: Pick<FactBase, 'seq' | 'idx' | 'n'>, b: Pick<FactBase, 'seq' | 'idx' | 'n'>): number {
   return a.seq - b.seq || a.idx - b.idx || a.n - b.n
 }
+
+/** A period close at its position in the event stream (not an AccrualFact: it names no
+ *  affiliate, it applies to all). `asOf`: when it was accepted; a hold ended by then is payable. */
+export type CloseFact = {
+  type: 'close'
+  seq: number
+  idx: number
+  n: number
+  /** `close:<period>`: the command's id, the cause of every line the close writes */
+  closeId: string
+  period: string
+  asOf: number
+  rounding: Rounding
+  /** the smallest payment per currency; a smaller total is carried to the next statement */
+  threshold?: Record<string, string>
+}
+
+/** What the ACCRUALS stream carries: accrual facts and closes, in cause order. */
+export type StageFact = AccrualFact | CloseFact

@@ -10,13 +10,14 @@
  * a replay over books already saved, writes nothing twice. Every id comes from what caused the
  * line, so the same facts give the same lines, however they were batched.
  */
-import type { Deal, DealTerms, DealVersion } from '../../../common/deals.js'
+import type { Deal, DealTerms, DealVersion, PeriodKind } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
-import type { AccrualFact } from './accrual.js'
+import type { AccrualFact, CloseFact } from './accrual.js'
 import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
 import type { FxTable } from '../../../common/fx.js'
 import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from '../../../common/ledger.js'
-import { dayOf, periodOf } from './periods.js'
+import { dayOf, nextPeriod, periodEndOf, periodKindOf, periodOf, periodStartOf } from './periods.js'
+import { carryOf, settle, statementLineRef, type AffiliateClose, type CloseMark, type Collected, type Statement } from '../settlement/statement.js'
 
 const DAY_MS = 86_400_000
 /** The deepest ancestor a sub-affiliate share is paid to, whatever a deal says. */
@@ -38,7 +39,18 @@ export type Reference = {
 
 /** A share paid above a line (sub-affiliate), kept so the line's reversal takes back the
  *  same share from the same recruiter at the same rate, whatever has changed since. */
-type SubShare = { affiliateId: number; tier: number; rate: string; id: string; dealId: string; dealVersion: number; period: string; currency: string; fxRate: string; fxDate: string }
+type SubShare = {
+  affiliateId: number
+  tier: number
+  rate: string
+  id: string
+  dealId: string
+  dealVersion: number
+  period: string
+  currency: string
+  fxRate: string
+  fxDate: string
+}
 
 /** A line that may still be taken back: a CPA or CPL in its hold (by a refund or chargeback of
  *  what it rests on, or a player status), a challenge fee share (by the refund of its purchase). */
@@ -71,6 +83,10 @@ type CpaSlot = {
   paid?: { player: string; ref: string; line: string; price: string; day: string; payableAt: number; reversed?: true }[]
   /** re-pricings so far (each re-price line's id carries its number) */
   reprices: number
+  /** the deal version of its latest CPA (its tiers are the ones a close trues up by) */
+  version?: number
+  /** its period is closed: its tiers were trued up and stay as they are */
+  closed?: true
 }
 
 type PlayerBook = {
@@ -94,6 +110,16 @@ export type AffiliateBook = {
   /** per deal, per period: its start, the NGR in it (deal currency, before the admin fee), what its lines add up to, and the deal version of its latest fact */
   rs: Record<string, Record<string, RsPeriod>>
   players: Record<string, PlayerBook>
+  /** per period kind, the affiliate's last statement: what it took is not taken again, and what it carried */
+  closes?: Partial<Record<PeriodKind, AffiliateClose>>
+}
+
+/** The program's last close per period kind: a fact of a period at or before it is late, and
+ *  is booked in the open period (the one after it). */
+export type ProgramBook = { closed: Partial<Record<PeriodKind, CloseMark>> }
+
+export function emptyProgram(): ProgramBook {
+  return { closed: {} }
 }
 
 export type Books = Record<string, AffiliateBook>
@@ -108,11 +134,11 @@ const KEEP_MS = { cpa: 90 * DAY_MS, cpl: 90 * DAY_MS, prop: 365 * DAY_MS } as co
 
 export type NumberedLine = ChainedLine & { no: number }
 
-export type StageOutput = { lines: NumberedLine[]; books: Books }
+export type StageOutput = { lines: NumberedLine[]; books: Books; program: ProgramBook }
 
 /** Apply facts (in cause order) to the books. `books` is not modified; the changed books are returned whole. */
-export function applyFacts(books: Books, facts: readonly AccrualFact[], ref: Reference): StageOutput {
-  const w = new Writer(books, ref)
+export function applyFacts(books: Books, facts: readonly AccrualFact[], ref: Reference, program: ProgramBook = emptyProgram()): StageOutput {
+  const w = new Writer(books, ref, program)
   for (const f of facts) {
     const book = w.book(f.affiliateId)
     if (book.at && !after([f.seq, f.idx, f.n], book.at)) continue
@@ -123,6 +149,8 @@ export function applyFacts(books: Books, facts: readonly AccrualFact[], ref: Ref
     const version = found?.versions.find((v) => v.version === f.dealVersion)
     if (!found || !version) throw new Error(`deal ${f.dealId} version ${f.dealVersion} is not in the reference data`)
     const t = version.terms
+    const natural = periodOf(f.occurredAt, t.period)
+    w.late = w.isClosed(natural) ? `late: it happened ${dayOf(f.occurredAt)}, after ${natural} was closed` : undefined
     switch (f.type) {
       case 'registration':
         if (t.cpl) w.cpl(f, t)
@@ -145,8 +173,49 @@ export function applyFacts(books: Books, facts: readonly AccrualFact[], ref: Ref
         break
     }
   }
-  return { lines: w.lines, books: w.books }
+  return { lines: w.lines, books: w.books, program: w.program }
 }
+
+/**
+ * A period close, phase 1, over every affiliate in `books` (all of them, so no book misses
+ * it): what each affiliate's own commission of the period needs to be final. Retroactive CPA
+ * tiers are trued up on approved players only (hold ended by the close, not reversed): every
+ * CPA of the period that still counts is re-priced to the tier their count reached, and the
+ * period's tiers stay so. RevShare, its bands, carry, ringfence and high-roller clause need no
+ * line: the period's lines are final as they stand, because from now on a fact of the period
+ * is late and goes to the open period. The recruiters' shares of the true-ups are written with
+ * them (phase 2: sub-affiliate lines from the children's final commission). Then the period is
+ * closed in the program's books.
+ */
+export function closePeriod(books: Books, program: ProgramBook, close: CloseFact, ref: Reference): StageOutput & { applied: boolean } {
+  const w = new Writer(books, ref, program)
+  const applied = w.finalise(close)
+  return { lines: w.lines, books: w.books, program: w.program, applied }
+}
+
+/**
+ * A period close, the statements: for every affiliate with a ledger, its statement from what
+ * the close took of its chain (`collected`, by `collect` or its SQL twin), the rounding lines
+ * it needs, and the seal (the chain's head after them). The books remember the close, so the
+ * next statement takes what this one left and carries what it carried.
+ */
+export function sealStatements(
+  books: Books,
+  program: ProgramBook,
+  close: CloseFact,
+  ref: Reference,
+  collected: (affiliateId: number) => Collected | undefined,
+): StageOutput & { statements: Statement[] } {
+  const w = new Writer(books, ref, program)
+  const statements = w.seal(close, collected)
+  return { lines: w.lines, books: w.books, program: w.program, statements }
+}
+
+/** The affiliates of the books, in id order: the order a close visits them. */
+const affiliateOrder = (books: Books) =>
+  Object.keys(books)
+    .map(Number)
+    .sort((a, b) => a - b)
 
 function after(a: readonly number[], b: readonly number[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! > b[i]!
@@ -161,13 +230,32 @@ class Writer {
   readonly #touched = new Set<string>()
   /** when the fact being applied was received: the FX rates recorded by then */
   asOf: number | undefined
+  /** the fact being applied is late (its period closed): a note every line it writes carries */
+  late: string | undefined
+  readonly program: ProgramBook
 
   constructor(
     books: Books,
     private readonly ref: Reference,
+    program: ProgramBook,
   ) {
     // copy on first touch: the caller's books stay as they were
     this.books = { ...books }
+    this.program = structuredClone(program)
+  }
+
+  /** Whether a period is closed (at or before the program's last close of its kind). */
+  isClosed(period: string): boolean {
+    const kind = periodKindOf(period)
+    const c = kind && this.program.closed[kind]
+    return !!c && period <= c.period
+  }
+
+  /** The period a line of `at` is booked in: its own, or the open one when its own is closed. */
+  periodFor(at: number, kind: PeriodKind): string {
+    const p = periodOf(at, kind)
+    const c = this.program.closed[kind]
+    return c && p <= c.period ? nextPeriod(c.period) : p
   }
 
   book(affiliateId: number): AffiliateBook {
@@ -192,8 +280,9 @@ class Writer {
     // full precision, to the ledger's scale (12 decimals, half-even): a product of a rate and an
     // amount can have more; rounding to the currency's minor unit happens once, on the statement
     const l = { ...line, amount: toScale(line.amount), originalAmount: toScale(line.originalAmount) }
+    if (this.late) l.reason = `${l.reason} (${this.late})`
     // a suspended affiliate's conversions still count, but what they earn is held
-    if (l.status !== 'reversed' && !new D(l.amount).isZero() && this.ref.suspended?.(l.affiliateId, l.occurredAt)) {
+    if (l.status !== 'reversed' && l.kind !== 'rounding' && !new D(l.amount).isZero() && this.ref.suspended?.(l.affiliateId, l.occurredAt)) {
       l.status = 'held'
       delete l.payableAt
       l.reason = `Held (affiliate_suspended): the affiliate was suspended when this happened. ${l.reason}`
@@ -234,7 +323,19 @@ class Writer {
   }
 
   base(f: AccrualFact, t: DealTerms) {
-    return { affiliateId: f.affiliateId, seq: f.seq, idx: f.idx, n: f.n, occurredAt: f.occurredAt, period: periodOf(f.occurredAt, t.period), dealId: f.dealId, dealVersion: f.dealVersion, playerKey: f.playerKey, playerRef: f.playerRef, causeEventId: f.eventId }
+    return {
+      affiliateId: f.affiliateId,
+      seq: f.seq,
+      idx: f.idx,
+      n: f.n,
+      occurredAt: f.occurredAt,
+      period: this.periodFor(f.occurredAt, t.period),
+      dealId: f.dealId,
+      dealVersion: f.dealVersion,
+      playerKey: f.playerKey,
+      playerRef: f.playerRef,
+      causeEventId: f.eventId,
+    }
   }
 
   held(f: AccrualFact, holdDays: number): { status: 'pending' | 'payable'; payableAt: number } {
@@ -263,6 +364,7 @@ class Writer {
     const base = this.base(f, t)
     const slotKey = `${f.dealId}|${base.period}`
     const slot = (this.book(f.affiliateId).cpa[slotKey] ??= { live: 0, days: {}, reprices: 0 })
+    slot.version = f.dealVersion
     if (cpa.retroTiers?.length) slot.paid ??= []
     const day = dayOf(f.occurredAt)
     const id = `cpa:${f.playerKey}:${f.dealId}`
@@ -274,15 +376,33 @@ class Writer {
           ? `${t.period === 'week' ? 'weekly' : 'monthly'} cap of ${cpa.caps.monthly}`
           : undefined
     if (capped) {
-      this.write({ ...base, id, kind: 'cpa', status: 'payable', ...same('0', t.currency, day), estimated: false, reason: `CPA not earned: the ${capped} CPAs is reached; qualified ${day}: ${f.why}` })
+      this.write({
+        ...base,
+        id,
+        kind: 'cpa',
+        status: 'payable',
+        ...same('0', t.currency, day),
+        estimated: false,
+        reason: `CPA not earned: the ${capped} CPAs is reached; qualified ${day}: ${f.why}`,
+      })
       return
     }
     const n = slot.live + 1
     const price = priceAt(cpa, n)
     const hold = this.held(f, cpa.holdDays)
-    const tier = (cpa.retroTiers ?? cpa.ladderTiers)?.some((r) => r.at <= n) ? ` (the ${ordinal(n)} CPA of ${base.period}: ${cpa.ladderTiers ? 'ladder' : 'tier'} price)` : ''
+    const tier = (cpa.retroTiers ?? cpa.ladderTiers)?.some((r) => r.at <= n)
+      ? ` (the ${ordinal(n)} CPA of ${base.period}: ${cpa.ladderTiers ? 'ladder' : 'tier'} price)`
+      : ''
     this.write(
-      { ...base, id, kind: 'cpa', ...hold, ...same(price, t.currency, day), estimated: false, reason: `CPA ${money(price, t.currency)}${tier}: qualified ${day}: ${f.why}` },
+      {
+        ...base,
+        id,
+        kind: 'cpa',
+        ...hold,
+        ...same(price, t.currency, day),
+        estimated: false,
+        reason: `CPA ${money(price, t.currency)}${tier}: qualified ${day}: ${f.why}`,
+      },
       { reversible: true, basisEventId: f.basisEventId },
     )
     slot.live++
@@ -298,7 +418,7 @@ class Writer {
   /** Retroactive tiers: every CPA of the period that counts is priced at the tier its count
    *  has reached, up when a CPA is added, down when one is reversed. */
   reprice(slot: CpaSlot, cpa: NonNullable<DealTerms['cpa']>, base: ReturnType<Writer['base']>, t: DealTerms, why: string) {
-    if (!cpa.retroTiers?.length || !slot.paid) return
+    if (!cpa.retroTiers?.length || !slot.paid || slot.closed) return
     const live = slot.paid.filter((p) => !p.reversed)
     const price = priceAt(cpa, slot.live)
     for (const p of live) {
@@ -329,10 +449,23 @@ class Writer {
     for (const d of rs.deductions) ngr = ngr.minus(x(d))
     const conv = this.ref.fx.convert(ngr, f.currency, t.currency, dayOf(f.occurredAt), this.asOf)
     if ('missing' in conv) {
-      this.write({ ...b, id: `rs:${f.eventId}:${b.period}`, kind: 'revshare', status: 'held', originalAmount: ngr.toFixed(), originalCurrency: f.currency, amount: '0', currency: t.currency, fxRate: '0', fxDate: '', estimated: true, reason: `RevShare held: ${conv.missing}` })
+      this.write({
+        ...b,
+        id: `rs:${f.eventId}:${b.period}`,
+        kind: 'revshare',
+        status: 'held',
+        originalAmount: ngr.toFixed(),
+        originalCurrency: f.currency,
+        amount: '0',
+        currency: t.currency,
+        fxRate: '0',
+        fxDate: '',
+        estimated: true,
+        reason: `RevShare held: ${conv.missing}`,
+      })
       return
     }
-    const slot = this.rsPeriod(f.affiliateId, f.dealId, b.period, f.occurredAt, t, f.dealVersion)
+    const slot = this.rsPeriod(f.affiliateId, f.dealId, b.period, f.dealVersion)
     slot.base = new D(slot.base).plus(conv.amount).toFixed()
     slot.version = f.dealVersion
     // under a high-roller clause, each player's NGR in the period (who alone went deep negative)
@@ -346,15 +479,15 @@ class Writer {
   }
 
   /** A deal's RevShare period in the books, made when first needed. */
-  rsPeriod(affiliateId: number, dealId: string, period: string, at: number, t: DealTerms, version: number): RsPeriod {
+  rsPeriod(affiliateId: number, dealId: string, period: string, version: number): RsPeriod {
     const periods = (this.book(affiliateId).rs[dealId] ??= {})
-    return (periods[period] ??= { start: periodStart(at, t.period), base: '0', paid: '0', version })
+    return (periods[period] ??= { start: periodStartOf(period), base: '0', paid: '0', version })
   }
 
   /** RevShare bands by qualified FTDs: a player who qualified counts in its period (a CPA
    *  reversed in its hold takes it back out), and the period is paid at the rate the count reached. */
   countFtd(base: ReturnType<Writer['base']>, t: DealTerms, by: 1 | -1, cause: string) {
-    const slot = this.rsPeriod(base.affiliateId, base.dealId, base.period, base.occurredAt, t, base.dealVersion)
+    const slot = this.rsPeriod(base.affiliateId, base.dealId, base.period, base.dealVersion)
     slot.ftds = Math.max(0, (slot.ftds ?? 0) + by)
     this.rebalance(base.affiliateId, base.dealId, base, t, undefined, `${base.period} has ${slot.ftds} qualified FTD${slot.ftds === 1 ? '' : 's'} (${cause})`)
   }
@@ -374,7 +507,10 @@ class Writer {
     why?: string,
   ) {
     const periods = this.book(affiliateId).rs[dealId] ?? {}
-    for (const { period: p, slot: s, terms, carriedIn: carry, net, pays, absorbed, moved } of revshareWalk(periods, (v) => this.terms(dealId, v)?.revshare ?? t.revshare!)) {
+    for (const { period: p, slot: s, terms, carriedIn: carry, net, pays, absorbed, moved } of revshareWalk(
+      periods,
+      (v) => this.terms(dealId, v)?.revshare ?? t.revshare!,
+    )) {
       const delta = pays.minus(s.paid)
       if (!delta.isZero()) {
         const isOwn = own !== undefined && p === b.period
@@ -423,7 +559,9 @@ class Writer {
     for (let k = 0; k < f.level; k++) rebate = D.max(0, rebate.minus(rates[k]!))
     const perLot = D.max(0, new D(rates[f.level]!).minus(rebate))
     const lots = new D(f.lots)
-    const less = rebate.isZero() ? '' : ` (${money(rates[f.level]!, t.currency)} less ${money(D.min(rebate, rates[f.level]!).toFixed(), t.currency)} client rebate)`
+    const less = rebate.isZero()
+      ? ''
+      : ` (${money(rates[f.level]!, t.currency)} less ${money(D.min(rebate, rates[f.level]!).toFixed(), t.currency)} client rebate)`
     if (!perLot.isZero()) {
       this.write({
         ...b,
@@ -443,7 +581,15 @@ class Writer {
     if (f.level === 0 && ib.spreadShare && f.spread !== undefined) {
       const spread = lots.times(f.spread)
       const conv = this.ref.fx.convert(spread.times(ib.spreadShare), f.currency, t.currency, day, this.asOf)
-      const common = { ...b, id: `ib_spread:${f.eventId}`, kind: 'ib' as const, originalAmount: spread.toFixed(), originalCurrency: f.currency, currency: t.currency, estimated: false }
+      const common = {
+        ...b,
+        id: `ib_spread:${f.eventId}`,
+        kind: 'ib' as const,
+        originalAmount: spread.toFixed(),
+        originalCurrency: f.currency,
+        currency: t.currency,
+        estimated: false,
+      }
       if ('missing' in conv) this.write({ ...common, status: 'held', amount: '0', fxRate: '0', fxDate: '', reason: `spread share held: ${conv.missing}` })
       else
         this.write({
@@ -462,7 +608,15 @@ class Writer {
     const b = this.base(f, t)
     const rate = f.first ? prop.firstPurchase : prop.reset
     const conv = this.ref.fx.convert(new D(f.amount).times(rate), f.currency, t.currency, dayOf(f.occurredAt), this.asOf)
-    const common = { ...b, id: `prop:${f.eventId}`, kind: 'prop' as const, originalAmount: f.amount, originalCurrency: f.currency, currency: t.currency, estimated: false }
+    const common = {
+      ...b,
+      id: `prop:${f.eventId}`,
+      kind: 'prop' as const,
+      originalAmount: f.amount,
+      originalCurrency: f.currency,
+      currency: t.currency,
+      estimated: false,
+    }
     if ('missing' in conv) {
       this.write({ ...common, status: 'held', amount: '0', fxRate: '0', fxDate: '', reason: `challenge fee share held: ${conv.missing}` })
       return
@@ -493,7 +647,11 @@ class Writer {
     const status = f.why === 'kyc_failed' || f.why === 'self_excluded' || f.why === 'duplicate'
     const inHold = (r: Reversible) => r.payableAt > f.occurredAt
     const hit = (r: Reversible) =>
-      status ? inHold(r) : r.kind === 'prop' ? f.refEventId !== undefined && r.causeEventId === f.refEventId : r.kind === 'cpa' && inHold(r) && (f.refEventId === undefined || r.basisEventId === f.refEventId)
+      status
+        ? inHold(r)
+        : r.kind === 'prop'
+          ? f.refEventId !== undefined && r.causeEventId === f.refEventId
+          : r.kind === 'cpa' && inHold(r) && (f.refEventId === undefined || r.basisEventId === f.refEventId)
     const taken = pb.reversible.filter(hit)
     pb.reversible = pb.reversible.filter((r) => !hit(r))
     const base = this.base(f, t)
@@ -555,20 +713,129 @@ class Writer {
         })
       }
       if (slot) {
-        // it no longer counts toward the period's caps and tiers
+        // it no longer counts toward the period's caps and tiers (a closed period's tiers stay as the close left them)
+        const open = !this.isClosed(r.period)
         slot.live = Math.max(0, slot.live - 1)
         if (r.day !== undefined && slot.days[r.day]) slot.days[r.day]!--
         if (paid) paid.reversed = true
         const cpa = this.terms(r.dealId, r.dealVersion)?.cpa
-        if (cpa) this.reprice(slot, cpa, { ...base, period: r.period, dealId: r.dealId, dealVersion: r.dealVersion }, t, `a CPA of ${r.period} was reversed`)
+        if (cpa && open)
+          this.reprice(slot, cpa, { ...base, period: r.period, dealId: r.dealId, dealVersion: r.dealVersion }, t, `a CPA of ${r.period} was reversed`)
         const c = pb.clawback?.[r.dealId]
         if (c?.line === r.id) c.price = '0'
         const rt = this.terms(r.dealId, r.dealVersion)
-        if (rt?.revshare?.tierBy === 'qualified_ftds')
-          this.countFtd({ ...base, period: r.period, dealId: r.dealId, dealVersion: r.dealVersion }, rt, -1, `a CPA of ${r.period} was reversed: ${words[f.why]}`)
+        if (rt?.revshare?.tierBy === 'qualified_ftds' && open)
+          this.countFtd(
+            { ...base, period: r.period, dealId: r.dealId, dealVersion: r.dealVersion },
+            rt,
+            -1,
+            `a CPA of ${r.period} was reversed: ${words[f.why]}`,
+          )
         if (cpa?.clawback) this.absorb(f.affiliateId, f.playerKey, r.dealId, base, t)
       }
     }
+  }
+
+  // ---- the close of a period ----
+
+  /** Phase 1 of a close (see closePeriod); false when the period was closed already. */
+  finalise(c: CloseFact): boolean {
+    const kind = periodKindOf(c.period)
+    if (!kind) throw new Error(`not a period: ${c.period}`)
+    const closed = this.program.closed[kind]
+    if (closed && c.period <= closed.period) return false // closed already (a close of it, or of a later period, came first)
+    // what the close writes happened at the period's last instant: it is the period's
+    const end = periodEndOf(c.period) - 1
+    for (const aff of affiliateOrder(this.books)) {
+      const book = this.book(aff)
+      for (const [key, slot] of Object.entries(book.cpa).sort(([a], [b]) => (a < b ? -1 : 1))) {
+        const [dealId, period] = key.split('|') as [string, string]
+        if (slot.closed || periodKindOf(period) !== kind || period > c.period) continue
+        slot.closed = true
+        const version = slot.version ?? 1
+        const cpa = this.terms(dealId, version)?.cpa
+        if (!cpa?.retroTiers?.length || !slot.paid) continue
+        const live = slot.paid.filter((p) => !p.reversed)
+        const approved = live.filter((p) => p.payableAt <= c.asOf).length
+        const price = priceAt(cpa, approved)
+        const currency = this.terms(dealId, version)!.currency
+        for (const p of live) {
+          const delta = new D(price).minus(p.price)
+          if (delta.isZero()) continue
+          this.write({
+            affiliateId: aff,
+            seq: c.seq,
+            idx: c.idx,
+            n: c.n,
+            occurredAt: end,
+            period,
+            dealId,
+            dealVersion: version,
+            playerKey: p.player,
+            playerRef: p.ref,
+            causeEventId: c.closeId,
+            id: `cpa_retro:${p.line}:close`,
+            kind: 'cpa_retro',
+            ...(p.payableAt > c.asOf ? { status: 'pending' as const, payableAt: p.payableAt } : { status: 'payable' as const }),
+            ...same(delta.toFixed(), currency, dayOf(end)),
+            refLineId: p.line,
+            estimated: false,
+            reason: `CPA trued up at the close of ${period} from ${money(p.price, currency)} to ${money(price, currency)}: ${approved} of its ${live.length} CPA${live.length === 1 ? '' : 's'} approved (hold ended, not reversed)`,
+          })
+          p.price = price
+        }
+      }
+    }
+    this.program.closed[kind] = { period: c.period, asOf: c.asOf }
+    return true
+  }
+
+  /** The statements of a close, their rounding lines and seals (see sealStatements). */
+  seal(c: CloseFact, collected: (affiliateId: number) => Collected | undefined): Statement[] {
+    const kind = periodKindOf(c.period)!
+    const end = periodEndOf(c.period) - 1
+    const out: Statement[] = []
+    for (const aff of affiliateOrder(this.books)) {
+      // an affiliate the stage has applied nothing to has no statement
+      const b0 = this.books[String(aff)]
+      if (!b0 || (b0.at === undefined && b0.lines === 0)) continue
+      const book = this.book(aff)
+      const prev = book.closes?.[kind]
+      if (prev && c.period <= prev.period) continue // this close was applied already
+      const s = settle(aff, collected(aff) ?? { groups: [], waiting: {} }, {
+        period: c.period,
+        rounding: c.rounding,
+        threshold: c.threshold,
+        carriedIn: prev?.carry,
+      })
+      for (const r of s.rounding) {
+        const ref = statementLineRef(aff, c.period, r.line)
+        const l = r.line
+        this.append({
+          affiliateId: aff,
+          seq: c.seq,
+          idx: c.idx,
+          n: c.n,
+          occurredAt: end,
+          period: c.period,
+          dealId: l.dealId,
+          dealVersion: l.dealVersion,
+          playerKey: '',
+          playerRef: '',
+          causeEventId: c.closeId,
+          id: `round:${ref}`,
+          kind: 'rounding',
+          status: 'payable',
+          ...same(r.amount, l.currency, dayOf(end)),
+          refLineId: ref,
+          estimated: false,
+          reason: `Rounding: the ${c.period} statement's ${l.kind} line of deal ${l.dealId} v${l.dealVersion} sums to ${money(l.exact, l.currency)} and pays ${money(l.amount, l.currency)} (rounded once, ${c.rounding.replace('_', '-')})`,
+        })
+      }
+      book.closes = { ...book.closes, [kind]: { period: c.period, asOf: c.asOf, no: book.lines, carry: carryOf(s) } }
+      out.push({ ...s, seal: { no: book.lines, hash: book.head } })
+    }
+    return out
   }
 
   // ---- a clawback deal: the CPA is an advance the player's RevShare pays back first ----
@@ -625,7 +892,7 @@ class Writer {
       const conv = this.ref.fx.convert(new D(l.amount).times(rate), l.currency, t.currency, dayOf(l.occurredAt), this.asOf)
       if ('missing' in conv || conv.amount.isZero()) continue
       const id = `sub:${l.id}:${l.affiliateId}:${tier}`
-      const period = periodOf(l.occurredAt, t.period)
+      const period = this.periodFor(l.occurredAt, t.period)
       this.append({
         ...l,
         affiliateId: parent,
@@ -645,18 +912,21 @@ class Writer {
         refLineId: l.id,
         reason: `Sub-affiliate share, tier ${tier}: ${pct(rate)} of affiliate ${l.affiliateId}'s ${l.kind} ${money(l.amount, l.currency)}`,
       })
-      out.push({ affiliateId: parent, tier, rate, id, dealId: own.deal.id, dealVersion: own.version.version, period, currency: t.currency, fxRate: conv.rate, fxDate: conv.date })
+      out.push({
+        affiliateId: parent,
+        tier,
+        rate,
+        id,
+        dealId: own.deal.id,
+        dealVersion: own.version.version,
+        period,
+        currency: t.currency,
+        fxRate: conv.rate,
+        fxDate: conv.date,
+      })
     }
     return out
   }
-}
-
-/** When a period starts (ms), to order a deal's periods by time. */
-function periodStart(at: number, kind: DealTerms['period']): number {
-  const d = new Date(at)
-  if (kind === 'month') return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
-  const day = (d.getUTCDay() + 6) % 7
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - day)
 }
 
 /** The CPA price for the n-th paid CPA of the period: the highest tier reached, else the base amount. */

@@ -1,31 +1,52 @@
 /**
  * An affiliate's statement for a closed period, from its ledger (pure; the close, the simulator
- * and the tests share it). What a statement takes, of the chain as it stood at the close:
+ * and the tests share it). In two steps, so the running system can do the first in SQL at scale
+ * (clickhouse/statements.ts, tested against `collect`):
  *
- *   - every line not on an earlier statement, of the closed period or before, that is payable
- *     at the close (common/line-status.ts): a CPA still in its hold, or held for review, waits
- *     for a later statement; a reversal counts where the line it reverses counts, so a refund
- *     of money already paid is netted here, and a refund in the hold cancels the pending CPA
- *     in the statement that would have paid it;
- *   - grouped into statement lines by kind, deal, deal version and currency, each rounded once
- *     to the currency's minor unit (half-even by default). The difference each rounding makes
- *     is returned as an adjustment the close writes to the ledger, so the ledger's lines add up
- *     to the statement to the last decimal;
- *   - the total per currency, with what earlier statements carried forward (below the payment
- *     threshold, or negative): it is paid when it reaches the threshold, else carried again;
- *   - sealed with the chain's head at the close: its number and hash.
+ * `collect` chooses the lines. A close k takes, of the chain as it stood at the close, every
+ * line that is
+ *   - of a period of the close's kind at or before the closed one,
+ *   - payable at the close (common/line-status.ts): a CPA still in its hold, or held for review,
+ *     waits; a reversal counts where the line it reverses counts, so a refund of money already
+ *     paid is netted here, and a refund in the hold cancels the pending CPA when that comes,
+ *   - and was not taken by the affiliate's previous close of that kind (the same test at the
+ *     previous close: its period, time and chain length). Status only moves from pending to
+ *     payable as time passes, so a line is taken by exactly one close: the first that sees it
+ *     payable. No list of settled ids is kept.
+ * They are grouped into statement lines by kind, deal, deal version and currency. A rounding
+ * line of an earlier close (kind `rounding`) joins the statement line it rounded.
+ *
+ * `settle` rounds each statement line once to the currency's minor unit (half-even by default);
+ * the difference is returned as an adjustment the close writes to the ledger (kind `rounding`),
+ * so the ledger's lines add up to the statement to the last decimal. The total per currency
+ * adds what the previous statement carried forward (below the payment threshold, or negative):
+ * it is paid when it reaches the threshold, else carried again.
  */
-import { D, roundMinor, type Rounding } from '../../../common/money.js'
 import type { ChainedLine } from '../../../common/ledger.js'
 import { statusNow } from '../../../common/line-status.js'
+import { D, minorUnits, roundMinor, type Rounding } from '../../../common/money.js'
+import { periodKindOf } from '../commission/periods.js'
+
+/** A close as a statement sees it: which period, and when (a hold ended by then is payable). */
+export type CloseMark = { period: string; asOf: number }
+/** What a close left in an affiliate's books: its mark, the chain length it sealed, what it carried. */
+export type AffiliateClose = CloseMark & { no: number; carry: Record<string, string> }
+
+export type Group = { kind: string; dealId: string; dealVersion: number; currency: string; lines: number; sum: string }
+/** What a close takes of one chain: the statement lines before rounding, and what waits. */
+export type Collected = {
+  groups: Group[]
+  /** per currency, the lines of the period or before left for a later statement */
+  waiting: Record<string, { pending: string; held: string }>
+}
 
 export type StatementLine = {
   kind: string
   dealId: string
   dealVersion: number
   currency: string
-  /** the ledger lines it sums, in chain order */
-  lineIds: string[]
+  /** how many ledger lines it sums */
+  lines: number
   /** their sum, full precision */
   exact: string
   /** rounded to the currency's minor unit: what the statement shows and pays */
@@ -44,6 +65,9 @@ export type CurrencyTotal = {
   payable: string
   /** carried to the next statement */
   carriedOut: string
+  /** lines of the period or before still in their hold, or held for review: a later statement's */
+  pending: string
+  held: string
 }
 
 export type Statement = {
@@ -53,74 +77,125 @@ export type Statement = {
   totals: CurrencyTotal[]
   /** rounding differences for the close to write as ledger lines (statement line, amount) */
   rounding: { line: StatementLine; amount: string }[]
-  /** ledger lines left for a later statement (still in their hold, or held) */
-  waiting: string[]
-  /** the chain's head at the close */
+  /** the chain's head at the close, after its rounding lines */
   seal: { no: number; hash: string }
 }
 
-export type StatementOptions = {
+export type SettleOptions = {
   period: string
-  /** the close's time (ms): a hold ended by then is payable */
-  asOf: number
   rounding?: Rounding
   /** the smallest payment per currency (absent: any positive total is paid) */
   threshold?: Record<string, string>
-  /** ids of lines already on an earlier statement */
-  settled?: ReadonlySet<string>
-  /** per currency, what earlier statements carried forward */
+  /** per currency, what the previous statement carried forward */
   carriedIn?: Record<string, string>
 }
 
-/** The statement of `chain` (one affiliate's lines, numbered, in chain order) for a close. */
-export function statementOf(affiliateId: number, chain: readonly (ChainedLine & { no: number })[], o: StatementOptions): Statement {
+export type CollectOptions = CloseMark & {
+  /** the affiliate's previous close of this kind: what it took is not taken again */
+  previous?: Pick<AffiliateClose, 'period' | 'asOf' | 'no'>
+}
+
+/** The statement line a line belongs to: its own, or for a rounding line the one it rounded. */
+export function groupKey(l: { kind: string; dealId: string; dealVersion: number; currency: string }): string {
+  return `${l.kind}:${l.dealId}:${l.dealVersion}:${l.currency}`
+}
+
+/** A rounding line's reference: the statement line it rounds (`st:<affiliate>:<period>:<group key>`). */
+export function statementLineRef(affiliateId: number, period: string, line: Parameters<typeof groupKey>[0]): string {
+  return `st:${affiliateId}:${period}:${groupKey(line)}`
+}
+
+const refGroup = (ref: string) => ref.split(':').slice(3)
+
+/** The lines a close takes from a chain (numbered, in chain order, as it stood at the close), grouped. */
+export function collect(chain: readonly (ChainedLine & { no: number })[], o: CollectOptions): Collected {
+  const kind = periodKindOf(o.period)
   const byId = new Map(chain.map((l) => [l.id, l]))
-  const settled = o.settled ?? new Set<string>()
-  const groups = new Map<string, Omit<StatementLine, 'exact' | 'amount'> & { sum: D }>()
-  const waiting: string[] = []
+  const at = (l: ChainedLine & { no: number }, c: CloseMark & { no?: number }) =>
+    (c.no === undefined || l.no <= c.no) &&
+    l.period <= c.period &&
+    periodKindOf(l.period) === kind &&
+    statusNow(l, l.refLineId ? byId.get(l.refLineId) : undefined, c.asOf)
+  const groups = new Map<string, Group & { total: D }>()
+  const waiting = new Map<string, { pending: D; held: D }>()
   for (const l of chain) {
-    if (settled.has(l.id) || l.period > o.period) continue
-    if (statusNow(l, l.refLineId ? byId.get(l.refLineId) : undefined, o.asOf) !== 'payable') {
-      waiting.push(l.id)
+    const now = at(l, o)
+    if (!now || (o.previous && at(l, o.previous) === 'payable')) continue
+    if (now !== 'payable') {
+      const w = waiting.get(l.currency) ?? { pending: new D(0), held: new D(0) }
+      w[now] = w[now].plus(l.amount)
+      waiting.set(l.currency, w)
       continue
     }
-    const key = JSON.stringify([l.kind, l.dealId, l.dealVersion, l.currency])
+    const [k, dealId, version, currency] = l.kind === 'rounding' && l.refLineId ? refGroup(l.refLineId) : [l.kind, l.dealId, String(l.dealVersion), l.currency]
+    const g0 = { kind: k!, dealId: dealId!, dealVersion: Number(version), currency: currency! }
+    const key = groupKey(g0)
     let g = groups.get(key)
-    if (!g) {
-      g = { kind: l.kind, dealId: l.dealId, dealVersion: l.dealVersion, currency: l.currency, lineIds: [], sum: new D(0) }
-      groups.set(key, g)
-    }
-    g.lineIds.push(l.id)
-    g.sum = g.sum.plus(l.amount)
+    if (!g) groups.set(key, (g = { ...g0, lines: 0, sum: '0', total: new D(0) }))
+    g.lines++
+    g.total = g.total.plus(l.amount)
   }
+  return {
+    groups: [...groups.values()].map(({ total, ...g }) => ({ ...g, sum: total.toFixed() })),
+    waiting: Object.fromEntries([...waiting].map(([c, w]) => [c, { pending: w.pending.toFixed(), held: w.held.toFixed() }])),
+  }
+}
+
+/** The statement from what a close took: each line rounded once, the totals with what was
+ *  carried in, and the rounding differences to write. The seal is the caller's (after them). */
+export function settle(affiliateId: number, c: Collected, o: SettleOptions): Omit<Statement, 'seal'> {
   const lines: StatementLine[] = []
   const rounding: Statement['rounding'] = []
   const perCurrency = new Map<string, D>()
-  for (const g of groups.values()) {
-    const { sum, ...rest } = g
-    const line: StatementLine = { ...rest, exact: sum.toFixed(), amount: roundMinor(sum, g.currency, o.rounding) }
+  const order = (a: Group, b: Group) => (groupKey(a) < groupKey(b) ? -1 : groupKey(a) > groupKey(b) ? 1 : 0)
+  for (const g of [...c.groups].sort(order)) {
+    const line: StatementLine = {
+      kind: g.kind,
+      dealId: g.dealId,
+      dealVersion: g.dealVersion,
+      currency: g.currency,
+      lines: g.lines,
+      exact: new D(g.sum).toFixed(),
+      amount: roundMinor(g.sum, g.currency, o.rounding),
+    }
     lines.push(line)
-    const diff = new D(line.amount).minus(sum)
+    const diff = new D(line.amount).minus(g.sum)
     if (!diff.isZero()) rounding.push({ line, amount: diff.toFixed() })
     perCurrency.set(g.currency, (perCurrency.get(g.currency) ?? new D(0)).plus(line.amount))
   }
-  for (const c of Object.keys(o.carriedIn ?? {})) if (!perCurrency.has(c)) perCurrency.set(c, new D(0))
+  for (const cur of [...Object.keys(o.carriedIn ?? {}), ...Object.keys(c.waiting)]) if (!perCurrency.has(cur)) perCurrency.set(cur, new D(0))
   const totals = [...perCurrency]
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([currency, sum]): CurrencyTotal => {
       const carriedIn = new D(o.carriedIn?.[currency] ?? 0)
       const total = carriedIn.plus(sum)
       const min = new D(o.threshold?.[currency] ?? 0)
       const paid = total.gt(0) && total.gte(min)
+      const w = c.waiting[currency]
+      // to the minor unit: every amount here is a sum of rounded ones
+      const dp = minorUnits(currency)
       return {
         currency,
-        carriedIn: carriedIn.toFixed(),
-        lines: sum.toFixed(),
-        total: total.toFixed(),
-        payable: paid ? total.toFixed() : '0',
-        carriedOut: paid ? '0' : total.toFixed(),
+        carriedIn: carriedIn.toFixed(dp),
+        lines: sum.toFixed(dp),
+        total: total.toFixed(dp),
+        payable: (paid ? total : new D(0)).toFixed(dp),
+        carriedOut: (paid ? new D(0) : total).toFixed(dp),
+        pending: roundMinor(w?.pending ?? '0', currency, o.rounding),
+        held: roundMinor(w?.held ?? '0', currency, o.rounding),
       }
     })
+  return { affiliateId, period: o.period, lines, totals, rounding }
+}
+
+/** What a statement carries to the next: per currency, the amounts not paid (zeros left out). */
+export function carryOf(s: Pick<Statement, 'totals'>): Record<string, string> {
+  return Object.fromEntries(s.totals.filter((t) => !new D(t.carriedOut).isZero()).map((t) => [t.currency, t.carriedOut]))
+}
+
+/** The statement of `chain` for a close, before any rounding line is written: `collect` then
+ *  `settle`, sealed with the chain's head (the tests', and a reader's, one call). */
+export function statementOf(affiliateId: number, chain: readonly (ChainedLine & { no: number })[], o: CollectOptions & SettleOptions): Statement {
   const head = chain.at(-1)
-  return { affiliateId, period: o.period, lines, totals, rounding, waiting, seal: { no: head?.no ?? 0, hash: head?.hash ?? '0'.repeat(64) } }
+  return { ...settle(affiliateId, collect(chain, o), o), seal: { no: head?.no ?? 0, hash: head?.hash ?? '0'.repeat(64) } }
 }
