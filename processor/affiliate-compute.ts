@@ -11,9 +11,11 @@ import { historyAt } from '../common/history.js'
 import { asDeal, groupHistoryOf, parentHistoryOf, statusHistoryOf, type Affiliate, type StoredDeal } from '../common/entities.js'
 import { ledgerAmount } from '../common/money.js'
 import { tsvRow } from './rows.js'
+import { periodKindOf } from '../common/periods.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
-import type { AccrualFact } from './domain/commission/accrual.js'
-import { applyFacts, type Books, type NumberedLine, type Reference } from './domain/commission/affiliate.js'
+import type { AccrualFact, CloseFact } from './domain/commission/accrual.js'
+import { applyFacts, closePeriod, sealStatements, type Books, type NumberedLine, type ProgramBook, type Reference } from './domain/commission/affiliate.js'
+import type { Collected, Statement } from './domain/settlement/statement.js'
 
 /** Reference data both stages read, as plain values (it crosses to the worker threads). */
 export type ReferenceData = {
@@ -75,6 +77,8 @@ export type AffiliateTask = {
   /** per fact, the ACCRUALS message it came in */
   accSeq: number[]
   books: Books
+  /** the program's closes so far: a fact of a closed period is booked in the open one */
+  program: ProgramBook
   ref: ReferenceData
 }
 
@@ -87,19 +91,128 @@ export type AffiliateTaskOutput = {
 }
 
 export function computeAffiliate(t: AffiliateTask): AffiliateTaskOutput {
-  const out = applyFacts(t.books, t.facts, referenceOf(t.ref))
+  const out = applyFacts(t.books, t.facts, referenceOf(t.ref), t.program)
   // a line's ACCRUALS message is its fact's: the fact it was written for has its cause
   // position (a sub-affiliate share carries the position of the fact that paid the line below)
   const seqOf = new Map<string, number>()
   t.facts.forEach((f, i) => seqOf.set(`${f.seq}:${f.idx}:${f.n}`, t.accSeq[i]!))
+  return { ...linesOut(out.lines, (l) => seqOf.get(`${l.seq}:${l.idx}:${l.n}`) ?? t.accSeq[0]!), books: out.books }
+}
+
+/** Lines as `ledger_lines` rows, and what they pay, live: per affiliate and minute the event happened in. */
+function linesOut(lines: NumberedLine[], accSeq: (l: NumberedLine) => number): { rows: string; lines: number; delta: DeltaRow[] } {
   let rows = ''
   const delta = new DeltaBuilder()
-  for (const l of out.lines) {
-    rows += lineRow(l, seqOf.get(`${l.seq}:${l.idx}:${l.n}`) ?? t.accSeq[0]!)
-    // what each line pays, live: per affiliate and minute the event happened in
+  for (const l of lines) {
+    rows += lineRow(l, accSeq(l))
     delta.addCommission(delta.row(l.affiliateId, l.occurredAt), l.currency, l.amount)
   }
-  return { rows, lines: out.lines.length, books: out.books, delta: delta.rows() }
+  return { rows, lines: lines.length, delta: delta.rows() }
+}
+
+/** A close, in two steps around the SQL that collects what it takes (affiliate-stage.ts):
+ *  `finalise` (phase 1 over every affiliate's books), then `seal` (statements, rounding lines). */
+export type CloseTask = {
+  kind: 'close'
+  step: 'finalise' | 'seal'
+  close: CloseFact
+  /** the ACCRUALS message of the close */
+  accSeq: number
+  books: Books
+  program: ProgramBook
+  ref: ReferenceData
+  /** seal: what the close took of each affiliate's chain */
+  collected?: Record<string, Collected>
+}
+
+export type CloseTaskOutput = {
+  rows: string
+  lines: number
+  books: Books
+  program: ProgramBook
+  delta: DeltaRow[]
+  /** finalise: false when the period was closed already (the close delivered again) */
+  applied: boolean
+  statements: Statement[]
+  /** seal: the statements' rows of `statements`, `statement_lines` and `statement_totals` */
+  statementRows?: { statements: string; lines: string; totals: string }
+}
+
+export function computeClose(t: CloseTask): CloseTaskOutput {
+  const ref = referenceOf(t.ref)
+  if (t.step === 'finalise') {
+    const out = closePeriod(t.books, t.program, t.close, ref)
+    return { ...linesOut(out.lines, () => t.accSeq), books: out.books, program: out.program, applied: out.applied, statements: [] }
+  }
+  const previous = (aff: number) => t.books[String(aff)]?.closes
+  const out = sealStatements(t.books, t.program, t.close, ref, (aff) => t.collected?.[String(aff)])
+  return {
+    ...linesOut(out.lines, () => t.accSeq),
+    books: out.books,
+    program: out.program,
+    applied: true,
+    statements: out.statements,
+    statementRows: statementRows(out.statements, t.close, t.accSeq, previous),
+  }
+}
+
+export const STATEMENT_COLUMNS = ['affiliate_id', 'period', 'close_id', 'as_of', 'acc_seq', 'rounding', 'seal_no', 'seal_hash', 'prev_period', 'prev_as_of', 'prev_no'] as const
+export const STATEMENT_LINE_COLUMNS = ['affiliate_id', 'period', 'kind', 'deal_id', 'deal_version', 'currency', 'lines', 'exact', 'amount'] as const
+export const STATEMENT_TOTAL_COLUMNS = ['affiliate_id', 'period', 'currency', 'carried_in', 'lines', 'total', 'payable', 'carried_out', 'pending', 'held'] as const
+
+/** A close's statements as rows of its three tables (TabSeparated). `previous`: each affiliate's closes before this one. */
+export function statementRows(
+  statements: readonly Statement[],
+  close: CloseFact,
+  accSeq: number,
+  previous: (aff: number) => Books[string]['closes'],
+): { statements: string; lines: string; totals: string } {
+  const kind = periodKindOf(close.period)!
+  let st = ''
+  let lines = ''
+  let totals = ''
+  for (const s of statements) {
+    const prev = previous(s.affiliateId)?.[kind]
+    st += tsvRow(STATEMENT_COLUMNS, {
+      affiliate_id: s.affiliateId,
+      period: s.period,
+      close_id: close.closeId,
+      as_of: chTime(close.asOf),
+      acc_seq: accSeq,
+      rounding: close.rounding,
+      seal_no: s.seal.no,
+      seal_hash: s.seal.hash,
+      prev_period: prev?.period ?? '',
+      prev_as_of: chTime(prev?.asOf ?? 0),
+      prev_no: prev?.no ?? 0,
+    })
+    for (const l of s.lines)
+      lines += tsvRow(STATEMENT_LINE_COLUMNS, {
+        affiliate_id: s.affiliateId,
+        period: s.period,
+        kind: l.kind,
+        deal_id: l.dealId,
+        deal_version: l.dealVersion,
+        currency: l.currency,
+        lines: l.lines,
+        exact: ledgerAmount(l.exact),
+        amount: ledgerAmount(l.amount),
+      })
+    for (const x of s.totals)
+      totals += tsvRow(STATEMENT_TOTAL_COLUMNS, {
+        affiliate_id: s.affiliateId,
+        period: s.period,
+        currency: x.currency,
+        carried_in: ledgerAmount(x.carriedIn),
+        lines: ledgerAmount(x.lines),
+        total: ledgerAmount(x.total),
+        payable: ledgerAmount(x.payable),
+        carried_out: ledgerAmount(x.carriedOut),
+        pending: ledgerAmount(x.pending),
+        held: ledgerAmount(x.held),
+      })
+  }
+  return { statements: st, lines, totals }
 }
 
 /** The columns of a `ledger_lines` row, in the order lineRow writes them. */

@@ -27,7 +27,23 @@ import { ACCRUALS_STREAM, LIVE_DELTA_SUBJECT } from '../common/subjects.js'
 import type { BookStore } from './books.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { MAX_SUB_DEPTH } from './domain/commission/affiliate.js'
-import { LINES_INSERT, referenceOf, type AffiliateTask, type AffiliateTaskOutput, type ReferenceData } from './affiliate-compute.js'
+import {
+  LINES_INSERT,
+  referenceOf,
+  STATEMENT_COLUMNS,
+  STATEMENT_LINE_COLUMNS,
+  STATEMENT_TOTAL_COLUMNS,
+  type AffiliateTask,
+  type AffiliateTaskOutput,
+  type CloseTask,
+  type CloseTaskOutput,
+  type ReferenceData,
+} from './affiliate-compute.js'
+import { collectInSql } from '../clickhouse/statements.js'
+import { periodKindOf } from '../common/periods.js'
+import { emptyProgram, type ProgramBook } from './domain/commission/affiliate.js'
+import type { CloseFact } from './domain/commission/accrual.js'
+import type { JsMsg } from 'nats'
 import type { BatchFailure } from './results.js'
 import { retrying } from './retry.js'
 
@@ -35,6 +51,9 @@ export type AffiliateStageStats = {
   batches: number
   facts: number
   lines: number
+  /** period closes applied, and the statements they made */
+  closes: number
+  statements: number
   applied: number
   retries: number
   /** gaps seen in the consumer's deliveries (each one opened the consumer again; see feed.ts) */
@@ -50,8 +69,10 @@ export type AffiliateStageDeps = {
   books: BookStore
   /** reference data as the watches hold it now */
   reference: () => ReferenceData
+  /** every affiliate's id: a close visits all their books */
+  affiliates: () => Iterable<number>
   /** where the facts are applied: the piscina pool of processor/worker.ts (tests may compute in-process) */
-  pool: { run(task: AffiliateTask): Promise<AffiliateTaskOutput> }
+  pool: { run(task: AffiliateTask): Promise<AffiliateTaskOutput>; run(task: CloseTask): Promise<CloseTaskOutput> }
   progressKv: KV
   log: Logger
   consumer: string
@@ -67,7 +88,9 @@ export class AffiliateStage {
   #loop: Promise<void> = Promise.resolve()
   #feed: BatchFeed | undefined
   #pending: Progress['pending']
-  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, applied: 0, retries: 0, gaps: 0, failure: null }
+  /** the program's closes so far (changed by closes only) */
+  #program: ProgramBook = emptyProgram()
+  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, closes: 0, statements: 0, applied: 0, retries: 0, gaps: 0, failure: null }
 
   constructor(private readonly d: AffiliateStageDeps) {}
 
@@ -76,6 +99,7 @@ export class AffiliateStage {
     const p: Progress = e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as Progress) : { applied: 0 }
     this.stats.applied = p.applied
     this.#pending = p.pending
+    this.#program = await this.d.books.loadProgram()
     if (p.pending) this.d.log.warn({ pending: p.pending }, 'affiliate stage: redoing the batch that was in flight when it stopped')
     // resume right after the last batch applied (as the player stage does: see feed.ts)
     this.#feed = await consumerFeed(this.d.nc, {
@@ -111,15 +135,78 @@ export class AffiliateStage {
         this.#pending = undefined
         continue
       }
-      const batch = got.batch
-      if (batch.length === 0) continue
-      const done = await retrying(batch, { stats: this.stats, stopping: () => this.#stopping, log: this.d.log, what: 'affiliate stage batch' }, async () => {
-        await this.#process(batch.map((m) => ({ seq: m.seq, data: m.data })))
-        await batch.at(-1)!.ackAck()
-        return true
-      })
-      if (!done) return
+      // a close is a batch of its own (the player stage sends it in a message of its own)
+      for (const run of runsOf(got.batch)) {
+        const done = await retrying(run.msgs, { stats: this.stats, stopping: () => this.#stopping, log: this.d.log, what: run.close ? 'period close' : 'affiliate stage batch' }, async () => {
+          if (run.close) await this.#close(run.msgs[0]!.seq, run.close)
+          else await this.#process(run.msgs.map((m) => ({ seq: m.seq, data: m.data })))
+          await run.msgs.at(-1)!.ackAck()
+          return true
+        })
+        if (!done) return
+      }
     }
+  }
+
+  /** Record a range as the one in flight, unless it is the pending one being redone; true when it is. */
+  async #begin(first: number, last: number): Promise<boolean> {
+    if (this.#pending?.first === first && this.#pending.last === last) return true
+    this.#pending = { first, last }
+    await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: this.stats.applied, pending: this.#pending } satisfies Progress)))
+    return false
+  }
+
+  async #done(last: number) {
+    await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: last } satisfies Progress)))
+    this.#pending = undefined
+    this.stats.applied = last
+    this.stats.batches++
+  }
+
+  #publishDelta(first: number, last: number, rows: LiveDelta['rows']) {
+    const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows }
+    if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
+  }
+
+  /**
+   * A period close (docs/settlement.md), as one batch: phase 1 over every affiliate's books on a
+   * worker, its lines written; then what the close takes of each chain, collected in SQL (the
+   * chain bounded by its length after phase 1, so lines a crashed try wrote after that are not
+   * seen); then the statements, their rounding lines and seals, written; then the books and the
+   * program's closes saved. A redo after a crash computes the same lines and rows from the same
+   * saved books: each has one place (affiliate and number; affiliate and period), so a row
+   * written twice is one, and fresh insert tokens are safe.
+   */
+  async #close(seq: number, close: CloseFact) {
+    const redo = await this.#begin(seq, seq)
+    const data = this.d.reference()
+    const books = await this.d.books.load(this.d.affiliates(), [])
+    const token = (what: string) => `${this.d.consumer}:${seq}-${seq}:${what}${redo ? `:redo:${Date.now()}` : ''}`
+    const p1 = await this.d.pool.run({ kind: 'close', step: 'finalise', close, accSeq: seq, books, program: this.#program, ref: data })
+    if (!p1.applied) {
+      this.d.log.warn({ period: close.period }, 'a close of a period already closed: nothing to do')
+      return this.#done(seq)
+    }
+    await insertFormatted(this.d.ch, { ...LINES_INSERT, body: p1.rows, token: token('finalise') })
+    const kind = periodKindOf(close.period)!
+    const bounds = Object.entries(p1.books)
+      .filter(([, b]) => b.at !== undefined || b.lines > 0)
+      .map(([a, b]) => ({ affiliateId: Number(a), no: b.lines, ...(b.closes?.[kind] ? { previous: b.closes[kind] } : {}) }))
+    const collected = Object.fromEntries(await collectInSql(this.d.ch, close, bounds))
+    const p2 = await this.d.pool.run({ kind: 'close', step: 'seal', close, accSeq: seq, books: p1.books, program: p1.program, ref: data, collected })
+    await insertFormatted(this.d.ch, { ...LINES_INSERT, body: p2.rows, token: token('rounding') })
+    const rows = p2.statementRows!
+    await insertFormatted(this.d.ch, { table: 'statements', columns: STATEMENT_COLUMNS, format: 'TabSeparated', body: rows.statements, token: token('statements') })
+    await insertFormatted(this.d.ch, { table: 'statement_lines', columns: STATEMENT_LINE_COLUMNS, format: 'TabSeparated', body: rows.lines, token: token('statement_lines') })
+    await insertFormatted(this.d.ch, { table: 'statement_totals', columns: STATEMENT_TOTAL_COLUMNS, format: 'TabSeparated', body: rows.totals, token: token('statement_totals') })
+    await this.d.books.save(p2.books, p2.program)
+    this.#program = p2.program
+    this.#publishDelta(seq, seq, [...p1.delta, ...p2.delta])
+    this.d.log.info({ period: close.period, statements: p2.statements.length, lines: p1.lines + p2.lines }, 'period closed')
+    await this.#done(seq)
+    this.stats.closes++
+    this.stats.statements += p2.statements.length
+    this.stats.lines += p1.lines + p2.lines
   }
 
   /** Lines of an accrual batch already in ClickHouse (each place counted once). */
@@ -155,16 +242,12 @@ export class AffiliateStage {
     }
     const first = batch[0]!.seq
     const last = batch.at(-1)!.seq
-    const redo = this.#pending?.first === first && this.#pending.last === last
-    if (!redo) {
-      this.#pending = { first, last }
-      await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: this.stats.applied, pending: this.#pending } satisfies Progress)))
-    }
+    const redo = await this.#begin(first, last)
     const books = await this.d.books.load(
       affs,
       facts.map((f) => [f.affiliateId, f.playerKey] as [number, string]),
     )
-    const out = await this.d.pool.run({ kind: 'affiliate', facts, accSeq, books, ref: data })
+    const out = await this.d.pool.run({ kind: 'affiliate', facts, accSeq, books, program: this.#program, ref: data })
     const token = `${this.d.consumer}:${first}-${last}`
     if (!redo) await insertFormatted(this.d.ch, { ...LINES_INSERT, body: out.rows, token })
     else {
@@ -180,13 +263,27 @@ export class AffiliateStage {
     }
     await this.d.books.save(out.books)
     // after the books: a reader the delta wakes finds the running balances it changed
-    const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: out.delta }
-    if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
-    await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify({ applied: last } satisfies Progress)))
-    this.#pending = undefined
-    this.stats.applied = last
-    this.stats.batches++
+    this.#publishDelta(first, last, out.delta)
+    await this.#done(last)
     this.stats.facts += facts.length
     this.stats.lines += out.lines
   }
+}
+
+/** A batch split into runs: messages of facts, and each close alone (a close message holds only it). */
+function runsOf(batch: JsMsg[]): { msgs: JsMsg[]; close?: CloseFact }[] {
+  const runs: { msgs: JsMsg[]; close?: CloseFact }[] = []
+  let facts: JsMsg[] = []
+  for (const m of batch) {
+    // a close is alone in its message: one line
+    const text = dec.decode(m.data).trim()
+    const one = text.includes('\n') ? undefined : (JSON.parse(text) as CloseFact | AccrualFact)
+    if (one?.type === 'close') {
+      if (facts.length > 0) runs.push({ msgs: facts })
+      facts = []
+      runs.push({ msgs: [m], close: one })
+    } else facts.push(m)
+  }
+  if (facts.length > 0) runs.push({ msgs: facts })
+  return runs
 }

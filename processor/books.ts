@@ -7,7 +7,7 @@
 import { hash } from 'node:crypto'
 import type { KvBulk } from '../common/kvbulk.js'
 import { BoundedCache } from './cache.js'
-import { emptyBook, type AffiliateBook, type Books } from './domain/commission/affiliate.js'
+import { emptyBook, emptyProgram, type AffiliateBook, type Books, type ProgramBook } from './domain/commission/affiliate.js'
 
 const enc = new TextEncoder()
 const MAX_CACHED = 500_000
@@ -16,6 +16,8 @@ type Core = Omit<AffiliateBook, 'players'>
 type PlayerBook = AffiliateBook['players'][string]
 
 const coreKey = (aff: string) => `a.${aff}`
+/** the program's closes: what makes a fact late */
+const PROGRAM_KEY = 'program'
 const playerKey = (aff: string, player: string) => `p.${aff}.${hash('sha256', player).slice(0, 32)}`
 
 export class BookStore {
@@ -40,14 +42,22 @@ export class BookStore {
     return books
   }
 
-  /** Write what changed: each affiliate's core and each player part. */
-  async save(books: Books): Promise<void> {
+  /** The program's closes so far. */
+  async loadProgram(): Promise<ProgramBook> {
+    const got = await this.#cache.through([PROGRAM_KEY], this.kv, (text) => text)
+    const s = got.get(PROGRAM_KEY)
+    return s ? (JSON.parse(s) as ProgramBook) : emptyProgram()
+  }
+
+  /** Write what changed: each affiliate's core and each player part, and the program's closes. */
+  async save(books: Books, program?: ProgramBook): Promise<void> {
     const puts: [string, string][] = []
     for (const [a, b] of Object.entries(books)) {
       const { players, ...core } = b
       puts.push([coreKey(a), JSON.stringify(core)])
       for (const [p, pb] of Object.entries(players)) puts.push([playerKey(a, p), JSON.stringify(pb)])
     }
+    if (program) puts.push([PROGRAM_KEY, JSON.stringify(program)])
     const changed = puts.filter(([k, v]) => this.#cache.get(k) !== v)
     await this.kv.putMany(changed.map(([k, v]) => [k, enc.encode(v)] as const))
     for (const [k, v] of changed) this.#cache.set(k, v)

@@ -43,13 +43,14 @@ import {
   type WindowVersion,
 } from '../common/entities.js'
 import { fnv1a } from '../common/keys.js'
-import { compareFacts } from './domain/commission/accrual.js'
+import { compareFacts, type CloseFact, type StageFact } from './domain/commission/accrual.js'
+import { closeIdOf, CloseCommandSchema } from '../common/close.js'
 import type { Logger } from '../common/log.js'
 import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
 import { clickSubs } from '../common/clicksubs.js'
 import { deliveriesFor, wantsSubs } from '../common/outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
-import { chTime, FACTS_INSERT, stateKeys, type MessageRef, type MoneyReference, type TaskInput, type TaskOutput } from './pipeline.js'
+import { chTime, FACTS_INSERT, stateKeys, type DeadLetterRecord, type MessageRef, type MoneyReference, type TaskInput, type TaskOutput } from './pipeline.js'
 import type { BatchFailure } from './results.js'
 import { retrying } from './retry.js'
 import { EVENT_COLUMNS } from './rows.js'
@@ -116,7 +117,7 @@ const ACCRUAL_CHUNK_BYTES = 256 * 1024
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-type Prepared = { batch: JsMsg[]; outs: TaskOutput[]; changed: TaskOutput['players'] }
+type Prepared = { batch: JsMsg[]; outs: TaskOutput[]; changed: TaskOutput['players']; closes: CloseFact[]; badCloses: DeadLetterRecord[] }
 
 export class Processor {
   #applied = 0
@@ -235,7 +236,8 @@ export class Processor {
    *  then what the next batch sees. Pure but for that: a failure here is simply tried again. */
   async #prepare(batch: JsMsg[]): Promise<Prepared> {
     let mark = performance.now()
-    const tasks = await this.#tasks(batch)
+    const { closes, badCloses } = closesOf(batch)
+    const tasks = await this.#tasks(batch.filter((m) => parseEventSubject(m.subject)?.kind !== 'close'))
     mark = this.#lap(mark, 'load')
     // every version, not the current value: the workers choose by the click's time
     const windows: Record<string, WindowVersion[]> = {}
@@ -251,12 +253,12 @@ export class Processor {
     const changed: TaskOutput['players'] = {}
     for (const o of outs) Object.assign(changed, o.players)
     this.d.players.remember(changed)
-    return { batch, outs, changed }
+    return { batch, outs, changed, closes, badCloses }
   }
 
   /** Write a computed batch, in the order of the header, and acknowledge it. A failure here is
    *  tried again from the start with the same computed batch (its writes are idempotent). */
-  async #write({ batch, outs, changed }: Prepared, t0: number): Promise<true> {
+  async #write({ batch, outs, changed, closes, badCloses }: Prepared, t0: number): Promise<true> {
     let mark = performance.now()
     const lap = (step: keyof ProcessorStats['stepMs']) => (mark = this.#lap(mark, step))
     const first = batch[0]!.seq
@@ -274,7 +276,7 @@ export class Processor {
     let factRows = ''
     let events = 0
     let maxTs = 0
-    const dead: TaskOutput['dead'] = []
+    const dead: TaskOutput['dead'] = [...badCloses]
     for (const o of outs) {
       eventRows += o.eventRows
       factRows += o.factRows
@@ -330,7 +332,9 @@ export class Processor {
     // (Messages per affiliate partition would interleave an affiliate's own facts with the shares
     // written for it by other affiliates' facts differently from batch to batch; partitioning
     // the affiliate stage across processes waits for the watermark of distributed mode.)
-    const accruals = outs.flatMap((o) => o.accruals).sort(compareFacts)
+    // A period close goes with them at its own position: the facts before it are its period's on-time facts.
+    const accruals: StageFact[] = [...outs.flatMap((o) => o.accruals), ...closes].sort(compareFacts)
+    if (closes.length > 0 && !this.d.accrualPartitions) this.d.log.warn({ closes: closes.map((c) => c.period) }, 'a period close with no affiliate stage to apply it (money is off)')
     if (accruals.length > 0 && this.d.accrualPartitions) {
       let chunk: string[] = []
       let bytes = 0
@@ -342,9 +346,11 @@ export class Processor {
       }
       for (const f of accruals) {
         const line = JSON.stringify(f)
-        if (bytes + line.length > ACCRUAL_CHUNK_BYTES && chunk.length > 0) await flush()
+        // a close goes in a message of its own: the affiliate stage applies it as a batch of its own
+        if ((f.type === 'close' || bytes + line.length > ACCRUAL_CHUNK_BYTES) && chunk.length > 0) await flush()
         chunk.push(line)
         bytes += line.length + 1
+        if (f.type === 'close') await flush()
       }
       if (chunk.length > 0) await flush()
       this.stats.accruals += accruals.length
@@ -505,6 +511,31 @@ export class Processor {
   async #saveProgress(p: Progress) {
     await this.d.progressKv.put(this.d.consumer, enc.encode(JSON.stringify(p)))
   }
+}
+
+/** The period closes of a batch, as the affiliate stage applies them; a close the contract
+ *  refuses (never from the query API, which checks it) is dead-lettered with the reason. */
+function closesOf(batch: JsMsg[]): { closes: CloseFact[]; badCloses: DeadLetterRecord[] } {
+  const closes: CloseFact[] = []
+  const badCloses: DeadLetterRecord[] = []
+  for (const m of batch) {
+    if (parseEventSubject(m.subject)?.kind !== 'close') continue
+    const text = dec.decode(m.data)
+    let parsed: ReturnType<typeof CloseCommandSchema.safeParse> | undefined
+    try {
+      parsed = CloseCommandSchema.safeParse(JSON.parse(text))
+    } catch {
+      parsed = undefined
+    }
+    if (!parsed?.success) {
+      const why = parsed ? parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : 'not JSON'
+      badCloses.push({ seq: m.seq, idx: 0, subject: m.subject, reason: `invalid_close: ${why}`, data: text.slice(0, 2000) })
+      continue
+    }
+    const c = parsed.data
+    closes.push({ type: 'close', seq: m.seq, idx: 0, n: 0, closeId: closeIdOf(c.period), period: c.period, asOf: c.asOf, rounding: c.rounding, ...(c.threshold ? { threshold: c.threshold } : {}) })
+  }
+  return { closes, badCloses }
 }
 
 /** One buffer per task (copied once, moved to the worker), with each message's slice. */

@@ -24,7 +24,7 @@ import {
   type ProgramBook,
   type Reference,
 } from './domain/commission/affiliate.js'
-import { periodKindOf } from './domain/commission/periods.js'
+import { periodKindOf } from '../common/periods.js'
 import { collect, type Statement } from './domain/settlement/statement.js'
 import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { FxRateSchema, FxTable } from '../common/fx.js'

@@ -84,6 +84,7 @@ export async function startProcessor(
     ch,
     books: new BookStore(new KvBulk(nc, BUCKETS.books)),
     reference: () => referenceData(deals.map.values(), store.fx.view.map.values(), affiliates.map.values()),
+    affiliates: () => [...affiliates.map.values()].map((a) => a.id),
     pool,
     progressKv: await openKv(nc, BUCKETS.progress),
     log,

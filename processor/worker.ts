@@ -6,7 +6,7 @@ import { ClickIdSigner } from '../common/clickid.js'
 import type { IpStorage } from './domain/visitor.js'
 import { compute, type ComputeContext, type TaskInput, type TaskOutput } from './pipeline.js'
 import { pseudonymizer } from '../common/pseudonym.js'
-import { computeAffiliate, type AffiliateTask, type AffiliateTaskOutput } from './affiliate-compute.js'
+import { computeAffiliate, computeClose, type AffiliateTask, type AffiliateTaskOutput, type CloseTask, type CloseTaskOutput } from './affiliate-compute.js'
 
 export type WorkerInit = { clickSecret: string; pseudonymSecret: string; windowMs: number; ipStorage: IpStorage }
 
@@ -20,6 +20,6 @@ const ctx: ComputeContext = {
   ipKey: init.pseudonymSecret,
 }
 
-export default function run(task: TaskInput | AffiliateTask): TaskOutput | AffiliateTaskOutput {
-  return task.kind === 'affiliate' ? computeAffiliate(task) : compute(task, ctx)
+export default function run(task: TaskInput | AffiliateTask | CloseTask): TaskOutput | AffiliateTaskOutput | CloseTaskOutput {
+  return task.kind === 'affiliate' ? computeAffiliate(task) : task.kind === 'close' ? computeClose(task) : compute(task, ctx)
 }

@@ -16,6 +16,7 @@ import { brandRoutes, offerRoutes } from './routes/catalog.js'
 import { dealRoutes } from './routes/deals.js'
 import { fxRoutes } from './routes/fx.js'
 import { ledgerRoutes } from './routes/ledger.js'
+import { settlementRoutes } from './routes/settlement.js'
 import { commissionRoutes } from './routes/commission.js'
 import { linkRoutes } from './routes/links.js'
 import { playerRoutes } from './routes/players.js'
@@ -32,6 +33,7 @@ const RESOURCES: ApiPlugin[] = [
   linkRoutes,
   dealRoutes,
   ledgerRoutes,
+  settlementRoutes,
   commissionRoutes,
   fxRoutes,
   sourceRoutes,

@@ -245,10 +245,12 @@ describe('the deal API', () => {
     expect(Object.keys(r.body.fields ?? {}).join(' ')).toContain(field)
   })
 
-  it('refuses an unknown affiliate, a past effective date, and a version for a deal that does not exist', async () => {
+  it('refuses an unknown affiliate, a new version in the past, and a version for a deal that does not exist; a new deal may start in the past', async () => {
     expect((await app.call('POST', '/api/deals', { name: 'x', affiliateId: 999_999, terms })).status).toBe(400)
     const a = (await app.call('POST', '/api/affiliates', { name: 'Zeta' })).body
-    const past = await app.call('POST', '/api/deals', { name: 'x', affiliateId: a.id, effectiveFrom: '2020-01-01T00:00:00Z', terms })
+    const backdated = await app.call('POST', '/api/deals', { name: 'x', affiliateId: a.id, effectiveFrom: '2020-01-01T00:00:00Z', terms })
+    expect(backdated.status).toBe(201)
+    const past = await app.call('POST', `/api/deals/${backdated.body.id}/versions`, { effectiveFrom: '2020-02-01T00:00:00Z', terms })
     expect(past.status).toBe(400)
     expect(past.body.fields).toMatchObject({ effectiveFrom: 'must not be in the past' })
     expect((await app.call('POST', '/api/deals/d999999/versions', { terms })).status).toBe(404)

@@ -13,6 +13,8 @@ import { isCurrency } from '../../common/currencies.js'
 import { HttpError } from '../../common/errors.js'
 import { AmountSchema, canonicalAmount, CurrencySchema } from '../../common/money.js'
 import { OPERATOR_OR_AFFILIATE, BodyId, noSuch, OPERATOR, ParamId, type ApiPlugin } from '../http.js'
+import { periodEndOf } from '../../common/periods.js'
+import { closedSoFar } from './settlement.js'
 
 const CreateCpa = z.object({
   affiliateId: BodyId,
@@ -78,7 +80,16 @@ export const dealRoutes: ApiPlugin = (app, d) => {
     if (body.affiliateId !== undefined && !d.store.affiliates.get(body.affiliateId)) throw noSuch('affiliateId', `affiliate ${body.affiliateId}`)
     if (body.brandId !== undefined && !d.store.brands.get(body.brandId)) throw noSuch('brandId', `brand ${body.brandId}`)
     const now = Date.now()
-    return reply.code(201).send(await d.store.deals.create({ ...body, effectiveFrom: effectiveFrom(asked, now) }, now, 'operator'))
+    // A new deal may start in the past (agreed from the 1st of the month, or for history reported
+    // late or imported): what was processed before it existed keeps what it was paid, and events
+    // received from now on that happened since its start get it. Never in a closed period.
+    const at = asked?.getTime() ?? now
+    const closed = (await closedSoFar(d.books))[body.terms.period]
+    if (closed && at < periodEndOf(closed.period))
+      throw new HttpError(400, 'invalid_request', `effectiveFrom is in a closed period: ${closed.period} is closed, so a new deal starts ${new Date(periodEndOf(closed.period)).toISOString()} or later`, {
+        effectiveFrom: 'in a closed period',
+      })
+    return reply.code(201).send(await d.store.deals.create({ ...body, effectiveFrom: at }, now, 'operator'))
   })
 
   // What would the affiliate have earned under these terms? Its real events of the range (the

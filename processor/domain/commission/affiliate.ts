@@ -16,7 +16,7 @@ import type { AccrualFact, CloseFact } from './accrual.js'
 import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
 import type { FxTable } from '../../../common/fx.js'
 import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from '../../../common/ledger.js'
-import { dayOf, nextPeriod, periodEndOf, periodKindOf, periodOf, periodStartOf } from './periods.js'
+import { dayOf, nextPeriod, periodEndOf, periodKindOf, periodOf, periodStartOf } from '../../../common/periods.js'
 import { carryOf, settle, statementLineRef, type AffiliateClose, type CloseMark, type Collected, type Statement } from '../settlement/statement.js'
 
 const DAY_MS = 86_400_000

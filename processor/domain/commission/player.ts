@@ -17,7 +17,7 @@ import { factsOf } from '../facts.js'
 import type { AccrualFact, FactBase, ReversalWhy } from './accrual.js'
 import { money } from './affiliate.js'
 import type { FxTable } from '../../../common/fx.js'
-import { dayOf } from './periods.js'
+import { dayOf } from '../../../common/periods.js'
 
 const DAY_MS = 86_400_000
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { D } from '../../../common/money.js'
 import { applyBands, bandIndex } from '../../../common/revshare.js'
 import { FxTable } from '../../../common/fx.js'
-import { periodOf } from './periods.js'
+import { periodOf } from '../../../common/periods.js'
 import { priceAt } from './affiliate.js'
 
 const BANDS = [

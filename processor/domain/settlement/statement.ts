@@ -25,7 +25,7 @@
 import type { ChainedLine } from '../../../common/ledger.js'
 import { statusNow } from '../../../common/line-status.js'
 import { D, minorUnits, roundMinor, type Rounding } from '../../../common/money.js'
-import { periodKindOf } from '../commission/periods.js'
+import { periodKindOf } from '../../../common/periods.js'
 
 /** A close as a statement sees it: which period, and when (a hold ended by then is payable). */
 export type CloseMark = { period: string; asOf: number }

@@ -2,7 +2,7 @@
  * Settlement periods, by the time an event happened (UTC): a calendar month ("2026-03") or
  * an ISO week ("2026-W10", weeks start on Monday). Pure.
  */
-import type { PeriodKind } from '../../../common/deals.js'
+import type { PeriodKind } from './deals.js'
 
 const DAY = 86_400_000
 const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/

@@ -1,0 +1,32 @@
+/**
+ * The period close as a command on the event stream (docs/settlement.md). The query API checks
+ * and publishes it; the player stage passes it on to the affiliate stage at its position, so it
+ * is ordered with the events exactly, live, on redelivery and on replay. Its message id is
+ * `close:<period>`: the stream's duplicate check keeps a second close of a period out.
+ */
+import { z } from 'zod'
+import { AmountSchema, StoredCurrencySchema } from './money.js'
+import { periodKindOf } from './periods.js'
+import { eventSubject } from './subjects.js'
+
+export const ROUNDINGS = ['half_even', 'half_up', 'down'] as const
+
+export const CloseCommandSchema = z
+  .object({
+    /** a month (2026-03) or an ISO week (2026-W10) */
+    period: z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)'),
+    /** when the close counts as made (ms): a hold ended by then is payable */
+    asOf: z.number().int().nonnegative(),
+    rounding: z.enum(ROUNDINGS),
+    /** the smallest payment per currency; a smaller total is carried to the next statement */
+    threshold: z.record(StoredCurrencySchema, AmountSchema).optional(),
+    /** who closed it */
+    by: z.string().min(1),
+  })
+  .strict()
+export type CloseCommand = z.infer<typeof CloseCommandSchema>
+
+/** Closes go on one subject of partition 0: one owner forwards them (see docs/settlement.md). */
+export const CLOSE_SUBJECT = eventSubject(0, 'close')
+
+export const closeIdOf = (period: string) => `close:${period}`

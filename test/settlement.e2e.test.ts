@@ -1,0 +1,175 @@
+/**
+ * Period closes in the running system against the simulator: the same events, sent as clicks
+ * and postbacks over HTTP, and the same closes, sent to the API, give the statements the
+ * simulator computes (lines, totals, seals) and the same ledger, rounding lines included; an
+ * event of a closed period that arrives after its close is booked in the open period; a close
+ * is refused before its period ends and when the period is closed already; an affiliate reads
+ * only its own statements.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { api, waitFor, spawnEmbedded, type EmbeddedApp } from './helpers/app.js'
+import { ScenarioSchema, simulate, type ScenarioInput } from '../processor/simulator.js'
+
+let app: EmbeddedApp
+beforeAll(async () => {
+  app = await spawnEmbedded('settlement')
+}, 60_000)
+afterAll(async () => {
+  await app?.dispose()
+})
+
+type Statement = { affiliateId: number; period: string; seal: { no: number; hash: string }; lines: { kind: string; amount: string; lines: number }[]; totals: Record<string, string>[] }
+
+describe('settlement: closes in the running system make the simulator’s statements', () => {
+  const events: ScenarioInput['events'] = []
+  const deals: ScenarioInput['deals'] = []
+  const affs: Record<'cpa' | 'rs' | 'ib', number> = { cpa: 0, rs: 0, ib: 0 }
+  let source: { id: number; token: string }
+  const EFFECTIVE = '2026-01-01T00:00:00.000Z'
+
+  const codes = new Map<number, string>()
+  /** Bind a player to an affiliate as a migration import does: the events are of past months,
+   *  older than any click made now (a click after its registration is not its click). */
+  async function bind(player: string, aff: number) {
+    const r = await app.call('POST', '/api/import/players', { rows: [{ player_id: player, link_code: codes.get(aff) }] })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body.results[0].action, JSON.stringify(r.body)).toBe('bind')
+  }
+
+  async function send(at: string, body: Record<string, string>, scenario: Record<string, unknown>) {
+    const r = await fetch(`${app.url}/postback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-postback-token': source.token },
+      body: JSON.stringify({ source: String(source.id), occurred_at: at, ...body }),
+    })
+    expect(r.status, JSON.stringify(await r.clone().json())).toBe(200)
+    events.push({ ...scenario, at, id: `${source.id}:${body.event_id}` } as ScenarioInput['events'][number])
+  }
+
+  async function close(period: string, asOf: string) {
+    const r = await app.call('POST', '/api/periods/close', { period, asOf })
+    expect(r.status, JSON.stringify(r.body)).toBe(202)
+    expect(r.body).toMatchObject({ closeId: `close:${period}`, period, status: 'accepted' })
+    events.push({ at: asOf, close: period })
+  }
+
+  const statements = (q = '') => app.call<{ items: Statement[] }>('GET', `/api/statements${q}`)
+
+  beforeAll(async () => {
+    const call = app.call
+    const terms = {
+      cpa: { currency: 'EUR', cpa: { amount: '100' } },
+      rs: { currency: 'EUR', revshare: { bands: [{ from: '0', rate: '0.30' }], carryover: true } },
+      ib: { currency: 'USD', ib: { perLot: { '*': '5.05' } } },
+    }
+    for (const k of ['cpa', 'rs', 'ib'] as const) {
+      affs[k] = (await call('POST', '/api/affiliates', { name: `Settle ${k}` })).body.id
+      const d = await call('POST', '/api/deals', { name: `${k} deal`, affiliateId: affs[k], effectiveFrom: EFFECTIVE, terms: terms[k] })
+      expect(d.status, JSON.stringify(d.body)).toBe(201)
+      deals.push({ id: d.body.id, affiliateId: affs[k], versions: [{ effectiveFrom: EFFECTIVE, terms: terms[k] }] })
+      codes.set(affs[k], (await call('POST', '/api/links', { affiliateId: affs[k], destination: 'https://brand.example/?cid={click_id}' })).body.code)
+    }
+    source = (await call('POST', '/api/sources', { name: 'platform' })).body
+    await new Promise((r) => setTimeout(r, 300)) // deals reach the processor through KV watches
+  }, 60_000)
+
+  it('closes September and October; a late September event lands in October; the statements and the ledger are the simulator’s', async () => {
+    // September: two CPAs, a losing RevShare player (NGR -1,000), an IB's 57.71 lots ($291.4355)
+    for (const p of ['c1', 'c2']) {
+      await bind(p, affs.cpa)
+      await send('2026-09-10T10:00:00Z', { event: 'registration', event_id: `reg-${p}`, player_id: p }, { kind: 'registration', player: p, affiliate: affs.cpa })
+      await send('2026-09-10T11:00:00Z', { event: 'ftd', event_id: `ftd-${p}`, player_id: p, amount: '50', currency: 'EUR' }, { kind: 'ftd', player: p, amount: '50', currency: 'EUR' })
+    }
+    await bind('r1', affs.rs)
+    await send('2026-09-01T10:00:00Z', { event: 'registration', event_id: 'reg-r1', player_id: 'r1' }, { kind: 'registration', player: 'r1', affiliate: affs.rs })
+    await send('2026-09-15T12:00:00Z', { event: 'activity', event_id: 'act-r1-sep', player_id: 'r1', currency: 'EUR', date: '2026-09-15', bets: '1000', wins: '2000' }, {
+      kind: 'activity',
+      player: 'r1',
+      currency: 'EUR',
+      details: { date: '2026-09-15', bets: '1000', wins: '2000' },
+    })
+    await bind('t1', affs.ib)
+    await send('2026-09-01T10:00:00Z', { event: 'registration', event_id: 'reg-t1', player_id: 't1' }, { kind: 'registration', player: 't1', affiliate: affs.ib })
+    await send('2026-09-20T14:00:00Z', { event: 'trade', event_id: 'tr-t1', player_id: 't1', currency: 'USD', instrument: 'EURUSD', lots: '57.71' }, {
+      kind: 'trade',
+      player: 't1',
+      currency: 'USD',
+      details: { instrument: 'EURUSD', lots: '57.71' },
+    })
+    const asOf1 = new Date(Date.now() - 60_000).toISOString()
+    await close('2026-09', asOf1)
+    const sep = await waitFor('September statements', () => statements('?period=2026-09'), (r) => r.body.items.length === 3, 30_000)
+    expect(sep.status).toBe(200)
+
+    // the same period again, a period not ended, a bad one
+    expect((await app.call('POST', '/api/periods/close', { period: '2026-09' })).status).toBe(409)
+    const open = await app.call('POST', '/api/periods/close', { period: new Date().toISOString().slice(0, 7) })
+    expect(open.status).toBe(400)
+    expect(open.body.reason).toMatch(/closed after it ends/)
+    expect((await app.call('POST', '/api/periods/close', { period: '2026-13' })).status).toBe(400)
+
+    // October, and a September event arriving after September's close
+    await bind('c3', affs.cpa)
+    await send('2026-10-05T10:00:00Z', { event: 'registration', event_id: 'reg-c3', player_id: 'c3' }, { kind: 'registration', player: 'c3', affiliate: affs.cpa })
+    await send('2026-10-05T11:00:00Z', { event: 'ftd', event_id: 'ftd-c3', player_id: 'c3', amount: '50', currency: 'EUR' }, { kind: 'ftd', player: 'c3', amount: '50', currency: 'EUR' })
+    await send('2026-10-10T12:00:00Z', { event: 'activity', event_id: 'act-r1-oct', player_id: 'r1', currency: 'EUR', date: '2026-10-10', bets: '3000' }, { kind: 'activity', player: 'r1', currency: 'EUR', details: { date: '2026-10-10', bets: '3000' } })
+    await send('2026-09-28T12:00:00Z', { event: 'activity', event_id: 'act-r1-late', player_id: 'r1', currency: 'EUR', date: '2026-09-28', bets: '500' }, { kind: 'activity', player: 'r1', currency: 'EUR', details: { date: '2026-09-28', bets: '500' } })
+    const asOf2 = new Date(Date.now() - 1000).toISOString()
+    await close('2026-10', asOf2)
+    const oct = await waitFor('October statements', () => statements('?period=2026-10'), (r) => r.body.items.length === 3, 30_000)
+
+    const sim = simulate(ScenarioSchema.parse({ program: { currency: 'EUR' }, affiliates: Object.values(affs).map((id) => ({ id })), deals, events }))
+    const want = (period: string) =>
+      sim.statements
+        .filter((s) => s.period === period)
+        .map((s) => ({ affiliateId: s.affiliateId, period, seal: s.seal, lines: s.lines.map((l) => ({ kind: l.kind, amount: l.amount, lines: l.lines })), totals: s.totals }))
+    const got = (items: Statement[]) => items.map((s) => ({ affiliateId: s.affiliateId, period: s.period, seal: s.seal, lines: s.lines.map((l) => ({ kind: l.kind, amount: l.amount, lines: l.lines })), totals: s.totals }))
+    expect(got(sep.body.items).sort((a, b) => a.affiliateId - b.affiliateId)).toEqual(want('2026-09'))
+    expect(got(oct.body.items).sort((a, b) => a.affiliateId - b.affiliateId)).toEqual(want('2026-10'))
+
+    // what they pay: September 200 EUR, 0 (NGR -1,000 carried in the deal), 291.44 USD (rounded once);
+    // October 100 EUR; 30% × (3,000 + 500 late − 1,000 carried) = 750 EUR; nothing for the IB
+    const payable = (items: Statement[], aff: number) => items.find((s) => s.affiliateId === aff)!.totals.map((t) => `${t.payable} ${t.currency}`)
+    expect([payable(sep.body.items, affs.cpa), payable(sep.body.items, affs.rs), payable(sep.body.items, affs.ib)]).toEqual([['200.00 EUR'], [], ['291.44 USD']])
+    expect([payable(oct.body.items, affs.cpa), payable(oct.body.items, affs.rs), payable(oct.body.items, affs.ib)]).toEqual([['100.00 EUR'], ['750.00 EUR'], []])
+
+    // the ledger, rounding line and late booking included, is the simulator's
+    for (const aff of Object.values(affs)) {
+      const lines = (await app.call<{ items: { id: string; hash: string; period: string; reason: string; kind: string }[] }>('GET', `/api/ledger?affiliateId=${aff}`)).body.items
+      expect(lines.map((l) => l.hash)).toEqual(sim.lines.filter((l) => l.affiliateId === aff).map((l) => l.hash))
+    }
+    const rsLines = (await app.call('GET', `/api/ledger?affiliateId=${affs.rs}`)).body.items as { period: string; reason: string }[]
+    expect(rsLines.find((l) => l.reason.includes('late'))).toMatchObject({ period: '2026-10' })
+    const ibLines = (await app.call('GET', `/api/ledger?affiliateId=${affs.ib}`)).body.items as { kind: string; amount: string }[]
+    expect(ibLines.map((l) => [l.kind, l.amount])).toEqual([
+      ['ib', '291.4355'],
+      ['rounding', '0.0045'],
+    ])
+
+    // the periods screen's source: both closed, the last month named
+    const periods = await app.call('GET', '/api/periods')
+    expect(periods.body.lastClosed.month.period).toBe('2026-10')
+    expect(periods.body.items.map((p: { period: string; statements: number }) => [p.period, p.statements])).toEqual([
+      ['2026-10', 3],
+      ['2026-09', 3],
+    ])
+    expect(periods.body.items[1].totals.map((t: { currency: string; payable: string; carriedOut: string }) => [t.currency, t.payable, t.carriedOut])).toEqual([
+      ['EUR', '200.00', '0.00'],
+      ['USD', '291.44', '0.00'],
+    ])
+  }, 120_000)
+
+  it('an affiliate reads its own statements, never another’s', async () => {
+    const token = (await app.call('POST', `/api/affiliates/${affs.cpa}/tokens`, {})).body.token
+    const aff = api(app.url, token)
+    const own = await aff<{ items: Statement[] }>('GET', '/api/statements')
+    expect(own.status, JSON.stringify(own.body)).toBe(200)
+    expect(own.body.items.map((s) => [s.affiliateId, s.period])).toEqual([
+      [affs.cpa, '2026-10'],
+      [affs.cpa, '2026-09'],
+    ])
+    expect((await aff('GET', `/api/statements?affiliateId=${affs.rs}`)).status).toBe(403)
+    expect((await aff('POST', '/api/periods/close', { period: '2026-08' })).status).toBe(403)
+    expect((await aff('GET', '/api/periods')).status).toBe(403)
+  })
+})
