@@ -9,34 +9,20 @@
  *
  * The operator key comes from --key, OPERATOR_API_KEY, or DATA_DIR/secrets.json (embedded).
  */
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { SingleBar } from 'cli-progress'
 import { csvRecords } from '../common/csv.js'
+import { operatorTarget } from './operator.js'
 
 const CHUNK = 500
 const args = process.argv.slice(2)
-const flag = (name: string) => {
-  const i = args.indexOf(name)
-  return i >= 0 ? args.splice(i, 2)[1] : undefined
-}
 const dryRun = args.includes('--dry-run')
 if (dryRun) args.splice(args.indexOf('--dry-run'), 1)
-const url = flag('--url') ?? `http://127.0.0.1:${process.env.PORT ?? 8080}`
-const key =
-  flag('--key') ??
-  process.env.OPERATOR_API_KEY ??
-  (() => {
-    const f = join(process.env.DATA_DIR ?? './data', 'secrets.json')
-    return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { operatorApiKey?: string }).operatorApiKey : undefined
-  })()
+const usage = 'usage: npm run import -- <affiliates|links|players|fx> <file.csv> [--dry-run] [--url URL] [--key KEY]\n'
+const { url, key } = operatorTarget(args)
 const [kind, file] = args
 if (!kind || !file || !['affiliates', 'links', 'players', 'fx'].includes(kind)) {
-  process.stderr.write('usage: npm run import -- <affiliates|links|players|fx> <file.csv> [--dry-run] [--url URL] [--key KEY]\n')
-  process.exit(2)
-}
-if (!key) {
-  process.stderr.write('no operator key: pass --key, set OPERATOR_API_KEY, or run where DATA_DIR/secrets.json is\n')
+  process.stderr.write(usage)
   process.exit(2)
 }
 

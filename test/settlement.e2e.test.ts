@@ -6,8 +6,13 @@
  * is refused before its period ends and when the period is closed already; an affiliate reads
  * only its own statements.
  */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { api, waitFor, spawnEmbedded, type EmbeddedApp } from './helpers/app.js'
+import { TEST_SECRETS } from './helpers/config.js'
+
+const run = promisify(execFile)
 import { ScenarioSchema, simulate, type ScenarioInput } from '../processor/simulator.js'
 
 let app: EmbeddedApp
@@ -114,9 +119,13 @@ describe('settlement: closes in the running system make the simulator’s statem
     await send('2026-10-05T11:00:00Z', { event: 'ftd', event_id: 'ftd-c3', player_id: 'c3', amount: '50', currency: 'EUR' }, { kind: 'ftd', player: 'c3', amount: '50', currency: 'EUR' })
     await send('2026-10-10T12:00:00Z', { event: 'activity', event_id: 'act-r1-oct', player_id: 'r1', currency: 'EUR', date: '2026-10-10', bets: '3000' }, { kind: 'activity', player: 'r1', currency: 'EUR', details: { date: '2026-10-10', bets: '3000' } })
     await send('2026-09-28T12:00:00Z', { event: 'activity', event_id: 'act-r1-late', player_id: 'r1', currency: 'EUR', date: '2026-09-28', bets: '500' }, { kind: 'activity', player: 'r1', currency: 'EUR', details: { date: '2026-09-28', bets: '500' } })
+    // October through the command finance runs: it waits for the statements and prints what they pay
     const asOf2 = new Date(Date.now() - 1000).toISOString()
-    await close('2026-10', asOf2)
-    const oct = await waitFor('October statements', () => statements('?period=2026-10'), (r) => r.body.items.length === 3, 30_000)
+    const cli = await run(process.execPath, ['--import', 'tsx', 'scripts/close.ts', '2026-10', '--as-of', asOf2, '--url', app.url, '--key', TEST_SECRETS.OPERATOR_API_KEY], { timeout: 60_000 })
+    events.push({ at: asOf2, close: '2026-10' })
+    expect(cli.stdout).toBe('2026-10: 3 statements\n  EUR: pays 850.00, carried 0.00, waiting 0.00 in hold and 0.00 held\n')
+    const oct = await statements('?period=2026-10')
+    expect(oct.body.items).toHaveLength(3)
 
     const sim = simulate(ScenarioSchema.parse({ program: { currency: 'EUR' }, affiliates: Object.values(affs).map((id) => ({ id })), deals, events }))
     const want = (period: string) =>
