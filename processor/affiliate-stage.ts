@@ -178,27 +178,37 @@ export class AffiliateStage {
    * written twice is one, and fresh insert tokens are safe.
    */
   async #close(seq: number, close: CloseFact) {
-    const redo = await this.#begin(seq, seq)
+    await this.#begin(seq, seq)
     const data = this.d.reference()
     const books = await this.d.books.load(this.d.affiliates(), [])
-    const token = (what: string) => `${this.d.consumer}:${seq}-${seq}:${what}${redo ? `:redo:${Date.now()}` : ''}`
+    const token = (what: string) => `${this.d.consumer}:${seq}-${seq}:${what}`
     const p1 = await this.d.pool.run({ kind: 'close', step: 'finalise', close, accSeq: seq, books, program: this.#program, ref: data })
     if (!p1.applied) {
       this.d.log.warn({ period: close.period }, 'a close of a period already closed: nothing to do')
       return this.#done(seq)
     }
-    await insertFormatted(this.d.ch, { ...LINES_INSERT, body: p1.rows, token: token('finalise') })
+    /** how many distinct rows (by `key`) of the close a table holds */
+    const count = (key: string, from: string) => async () =>
+      Number((await queryRows<{ n: string }>(this.d.ch, `SELECT toString(uniqExact(${key})) AS n FROM ${from}`, { s: seq, p: close.period }))[0]?.n ?? 0)
+    await this.#insertOnce({ ...LINES_INSERT, body: p1.rows, token: token('finalise') }, count('affiliate_id, no', "ledger_lines WHERE acc_seq = {s:UInt64} AND kind != 'rounding'"))
     const kind = periodKindOf(close.period)!
     const bounds = Object.entries(p1.books)
       .filter(([, b]) => b.at !== undefined || b.lines > 0)
       .map(([a, b]) => ({ affiliateId: Number(a), no: b.lines, ...(b.closes?.[kind] ? { previous: b.closes[kind] } : {}) }))
     const collected = Object.fromEntries(await collectInSql(this.d.ch, close, bounds))
     const p2 = await this.d.pool.run({ kind: 'close', step: 'seal', close, accSeq: seq, books: p1.books, program: p1.program, ref: data, collected })
-    await insertFormatted(this.d.ch, { ...LINES_INSERT, body: p2.rows, token: token('rounding') })
+    await this.#insertOnce({ ...LINES_INSERT, body: p2.rows, token: token('rounding') }, count('affiliate_id, no', "ledger_lines WHERE acc_seq = {s:UInt64} AND kind = 'rounding'"))
     const rows = p2.statementRows!
-    await insertFormatted(this.d.ch, { table: 'statements', columns: STATEMENT_COLUMNS, format: 'TabSeparated', body: rows.statements, token: token('statements') })
-    await insertFormatted(this.d.ch, { table: 'statement_lines', columns: STATEMENT_LINE_COLUMNS, format: 'TabSeparated', body: rows.lines, token: token('statement_lines') })
-    await insertFormatted(this.d.ch, { table: 'statement_totals', columns: STATEMENT_TOTAL_COLUMNS, format: 'TabSeparated', body: rows.totals, token: token('statement_totals') })
+    const tsv = { format: 'TabSeparated' } as const
+    await this.#insertOnce({ ...tsv, table: 'statements', columns: STATEMENT_COLUMNS, body: rows.statements, token: token('statements') }, count('affiliate_id', 'statements WHERE period = {p:String}'))
+    await this.#insertOnce(
+      { ...tsv, table: 'statement_lines', columns: STATEMENT_LINE_COLUMNS, body: rows.lines, token: token('statement_lines') },
+      count('affiliate_id, kind, deal_id, deal_version, currency', 'statement_lines WHERE period = {p:String}'),
+    )
+    await this.#insertOnce(
+      { ...tsv, table: 'statement_totals', columns: STATEMENT_TOTAL_COLUMNS, body: rows.totals, token: token('statement_totals') },
+      count('affiliate_id, currency', 'statement_totals WHERE period = {p:String}'),
+    )
     await this.d.books.save(p2.books, p2.program)
     this.#program = p2.program
     this.#publishDelta(seq, seq, [...p1.delta, ...p2.delta])
@@ -207,6 +217,30 @@ export class AffiliateStage {
     this.stats.closes++
     this.stats.statements += p2.statements.length
     this.stats.lines += p1.lines + p2.lines
+  }
+
+  /**
+   * Rows that must be in ClickHouse once, whether this is a first try or a redo: none there, they
+   * are inserted under the batch's token (a repeat of a recorded insert is dropped); then checked,
+   * because chDB may record a token and lose its part, in which case they are written again under
+   * a fresh token. All there (a redo after the insert went through): nothing is written. Some
+   * there: never guess which.
+   */
+  async #insertOnce(q: Parameters<typeof insertFormatted>[1], count: () => Promise<number>) {
+    const expected = q.body ? q.body.split('\n').length - 1 : 0
+    if (expected === 0) return
+    const before = await count()
+    if (before >= expected) return
+    if (before === 0) {
+      await insertFormatted(this.d.ch, q)
+      const after = await count()
+      if (after >= expected) return
+      if (after === 0) {
+        this.d.log.warn({ table: q.table, rows: expected }, 'a close found its rows missing although their insert was recorded; writing them again')
+        return insertFormatted(this.d.ch, { ...q, token: `${q.token}:redo:${Date.now()}` })
+      }
+    }
+    throw new Error(`${q.table} holds some but not all of the ${expected} rows of ${q.token}; not guessing which are missing`)
   }
 
   /** Lines of an accrual batch already in ClickHouse (each place counted once). */
