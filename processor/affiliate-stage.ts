@@ -51,9 +51,10 @@ export type AffiliateStageStats = {
   batches: number
   facts: number
   lines: number
-  /** period closes applied, and the statements they made */
+  /** period closes applied, the statements they made, and how long the last one took (ms) */
   closes: number
   statements: number
+  lastCloseMs: number
   applied: number
   retries: number
   /** gaps seen in the consumer's deliveries (each one opened the consumer again; see feed.ts) */
@@ -90,7 +91,7 @@ export class AffiliateStage {
   #pending: Progress['pending']
   /** the program's closes so far (changed by closes only) */
   #program: ProgramBook = emptyProgram()
-  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, closes: 0, statements: 0, applied: 0, retries: 0, gaps: 0, failure: null }
+  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, closes: 0, statements: 0, lastCloseMs: 0, applied: 0, retries: 0, gaps: 0, failure: null }
 
   constructor(private readonly d: AffiliateStageDeps) {}
 
@@ -178,6 +179,7 @@ export class AffiliateStage {
    * written twice is one, and fresh insert tokens are safe.
    */
   async #close(seq: number, close: CloseFact) {
+    const t0 = performance.now()
     await this.#begin(seq, seq)
     const data = this.d.reference()
     const books = await this.d.books.load(this.d.affiliates(), [])
@@ -215,6 +217,7 @@ export class AffiliateStage {
     this.d.log.info({ period: close.period, statements: p2.statements.length, lines: p1.lines + p2.lines }, 'period closed')
     await this.#done(seq)
     this.stats.closes++
+    this.stats.lastCloseMs = Math.round(performance.now() - t0)
     this.stats.statements += p2.statements.length
     this.stats.lines += p1.lines + p2.lines
   }

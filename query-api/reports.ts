@@ -108,6 +108,8 @@ export async function reconcile(ch: ClickHouseClient) {
     'SELECT currency, toString(sum(amount)) AS amount, toString(count()) AS entries FROM ledger_lines FINAL GROUP BY currency ORDER BY currency',
   )
   const [stored] = await queryRows<{ rows: string }>(ch, 'SELECT toString(count()) AS rows FROM ledger_lines')
+  // The same for the statements of closed periods: one per affiliate and period.
+  const [st] = await queryRows<{ rows: string; statements: string }>(ch, 'SELECT toString(count()) AS rows, toString(uniqExact(affiliate_id, period)) AS statements FROM statements')
   // Each affiliate's chain is numbered 1..n: a missing number is a lost line, never to be silent.
   const [gap] = await queryRows<{ missing: string }>(
     ch,
@@ -131,6 +133,9 @@ export async function reconcile(ch: ClickHouseClient) {
       ledgerEntries: ledger.reduce((n, l) => n + Number(l.entries), 0),
       /** rows in the table: more than the lines when one was written twice and not yet folded */
       ledgerRows: Number(stored?.rows ?? 0),
+      /** statements of closed periods, each once; and rows in their table (more: one written twice) */
+      statements: Number(st?.statements ?? 0),
+      statementRows: Number(st?.rows ?? 0),
       /** players' money per currency (player_facts), with GGR and NGR */
       money,
     },
