@@ -41,7 +41,7 @@ import {
 } from './affiliate-compute.js'
 import { collectInSql } from '../clickhouse/statements.js'
 import { periodKindOf } from '../common/periods.js'
-import { emptyProgram, type ProgramBook } from './domain/commission/affiliate.js'
+import { emptyProgram, type Books, type ProgramBook } from './domain/commission/affiliate.js'
 import type { CloseFact } from './domain/commission/accrual.js'
 import type { JsMsg } from 'nats'
 import type { BatchFailure } from './results.js'
@@ -182,7 +182,13 @@ export class AffiliateStage {
     const t0 = performance.now()
     await this.#begin(seq, seq)
     const data = this.d.reference()
-    const books = await this.d.books.load(this.d.affiliates(), [])
+    // A close changes many books, and their save can be cut short by a crash: a redo starts from
+    // each book as it was before this close (kept beside it), so it computes what the first try did.
+    const books: Books = {}
+    for (const [a, b] of Object.entries(await this.d.books.load(this.d.affiliates(), []))) {
+      const { preClose, ...now } = b
+      books[a] = preClose?.seq === seq ? { ...preClose.book, players: {} } : now
+    }
     const token = (what: string) => `${this.d.consumer}:${seq}-${seq}:${what}`
     const p1 = await this.d.pool.run({ kind: 'close', step: 'finalise', close, accSeq: seq, books, program: this.#program, ref: data })
     if (!p1.applied) {
@@ -202,7 +208,7 @@ export class AffiliateStage {
     await this.#insertOnce({ ...LINES_INSERT, body: p2.rows, token: token('rounding') }, count('affiliate_id, no', "ledger_lines WHERE acc_seq = {s:UInt64} AND kind = 'rounding'"))
     const rows = p2.statementRows!
     const tsv = { format: 'TabSeparated' } as const
-    await this.#insertOnce({ ...tsv, table: 'statements', columns: STATEMENT_COLUMNS, body: rows.statements, token: token('statements') }, count('affiliate_id', 'statements WHERE period = {p:String}'))
+    // the statement itself last: a reader that sees it sees its lines and totals
     await this.#insertOnce(
       { ...tsv, table: 'statement_lines', columns: STATEMENT_LINE_COLUMNS, body: rows.lines, token: token('statement_lines') },
       count('affiliate_id, kind, deal_id, deal_version, currency', 'statement_lines WHERE period = {p:String}'),
@@ -211,7 +217,17 @@ export class AffiliateStage {
       { ...tsv, table: 'statement_totals', columns: STATEMENT_TOTAL_COLUMNS, body: rows.totals, token: token('statement_totals') },
       count('affiliate_id, currency', 'statement_totals WHERE period = {p:String}'),
     )
-    await this.d.books.save(p2.books, p2.program)
+    await this.#insertOnce({ ...tsv, table: 'statements', columns: STATEMENT_COLUMNS, body: rows.statements, token: token('statements') }, count('affiliate_id', 'statements WHERE period = {p:String}'))
+    const changed: Books = {}
+    for (const [a, b] of Object.entries(p2.books)) {
+      const before = books[a]!
+      if (JSON.stringify(b) === JSON.stringify(before)) continue
+      const { players: _players, preClose: _pre, ...core } = before
+      changed[a] = { ...b, preClose: { seq, book: core } }
+    }
+    await this.d.books.save(changed)
+    // last: once the program's books say the period is closed, every affiliate's book does too
+    await this.d.books.save({}, p2.program)
     this.#program = p2.program
     this.#publishDelta(seq, seq, [...p1.delta, ...p2.delta])
     this.d.log.info({ period: close.period, statements: p2.statements.length, lines: p1.lines + p2.lines }, 'period closed')
@@ -284,6 +300,8 @@ export class AffiliateStage {
       affs,
       facts.map((f) => [f.affiliateId, f.playerKey] as [number, string]),
     )
+    // a close's redo copy is dropped with the affiliate's next change (that close is long applied)
+    for (const b of Object.values(books)) delete b.preClose
     const out = await this.d.pool.run({ kind: 'affiliate', facts, accSeq, books, program: this.#program, ref: data })
     const token = `${this.d.consumer}:${first}-${last}`
     if (!redo) await insertFormatted(this.d.ch, { ...LINES_INSERT, body: out.rows, token })

@@ -134,11 +134,17 @@ describe('the processor killed with SIGKILL around each of 20 weekly closes', ()
     const sim = simulate(ScenarioSchema.parse({ program: { currency: 'USD' }, affiliates: affs.map((id, i) => ({ id, group: 'weekly', ...(i >= 1 && i <= 7 ? { parentId: affs[0] } : {}) })), deals, events }))
     const want = sim.statements.map((s) => ({ affiliateId: s.affiliateId, period: s.period, seal: s.seal, lines: s.lines.map((l) => ({ kind: l.kind, dealId: l.dealId, amount: l.amount, lines: l.lines })), totals: s.totals }))
     expect(want.length).toBe(KILLS * AFFILIATES)
+    await waitFor(
+      'both stages caught up',
+      async () => (await call('GET', '/api/status')).body,
+      (s) => s.processor.lag === 0 && s.affiliateStage.lag === 0,
+      180_000,
+    )
     const got = await waitFor(
       'every statement',
       async () => (await call<{ items: Statement[] }>('GET', '/api/statements')).body.items,
       (items) => items.length >= want.length,
-      180_000,
+      60_000,
     )
     const order = (a: { affiliateId: number; period: string }, b: { affiliateId: number; period: string }) => a.affiliateId - b.affiliateId || (a.period < b.period ? -1 : 1)
     const projected = got.map((s) => ({ affiliateId: s.affiliateId, period: s.period, seal: s.seal, lines: s.lines.map((l) => ({ kind: l.kind, dealId: l.dealId, amount: l.amount, lines: l.lines })), totals: s.totals }))

@@ -112,6 +112,9 @@ export type AffiliateBook = {
   players: Record<string, PlayerBook>
   /** per period kind, the affiliate's last statement: what it took is not taken again, and what it carried */
   closes?: Partial<Record<PeriodKind, AffiliateClose>>
+  /** the book as it was before the close at this ACCRUALS position (kept by the running stage
+   *  until the affiliate's next change): a redo of that close starts from it (affiliate-stage.ts) */
+  preClose?: { seq: number; book: Omit<AffiliateBook, 'players' | 'preClose'> }
 }
 
 /** The program's last close per period kind: a fact of a period at or before it is late, and
