@@ -26,6 +26,9 @@
  *   4. redirect latency at a steady 400 clicks/s on a fresh embedded app, p50/p99, with its
  *      event-loop delay from /api/status (bench/redirect-latency.ts; alone:
  *      node --import tsx bench/redirect-latency.ts [seconds])
+ *   5. a period close of 10,000 affiliates and 1,000,000 players with a realistic deal mix
+ *      (bench/close.ts; `close_s`, target under 60 s; BENCH_CLOSE=0 skips it; alone:
+ *      node --import tsx bench/close.ts [affiliates] [players])
  *
  * The last line of output is one JSON object with the figures.
  */
@@ -42,6 +45,7 @@ import { tempDir, TEST_SECRETS } from '../test/helpers/config.js'
 import { startTestNats } from '../test/helpers/nats.js'
 import { CONNECTIONS, hasWrk, load, median, type Load } from './load.js'
 import { redirectLatency } from './redirect-latency.js'
+import { closeBench } from './close.js'
 import { sustained } from './sustained.js'
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10)
@@ -197,6 +201,9 @@ rmSync(dataDir, { recursive: true, force: true })
 // 4. the redirect at a steady 400 clicks/s, on a fresh app with the machine to itself
 const redirect400 = await redirectLatency({ rate: 400, durationS: LATENCY_S, say })
 
+// 5. a period close of 10,000 affiliates and 1,000,000 players (bench/close.ts), on its own
+const close = process.env.BENCH_CLOSE === '0' ? undefined : await closeBench({ say })
+
 process.stdout.write(
   `${JSON.stringify({
     tracked_rps: Math.round(trackedRps),
@@ -238,6 +245,7 @@ process.stdout.write(
         }
       : {}),
     redirect_400: redirect400,
+    ...(close ? { close_s: close.close_s, close } : {}),
     load_generator: hasWrk ? 'wrk' : 'autocannon',
     machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`,
     date: new Date().toISOString().slice(0, 10),

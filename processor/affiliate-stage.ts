@@ -55,6 +55,8 @@ export type AffiliateStageStats = {
   closes: number
   statements: number
   lastCloseMs: number
+  /** where the last close's time went (ms): books loaded, phase 1, collected in SQL, statements made, rows written, books saved */
+  lastCloseSteps: Record<'load' | 'finalise' | 'collect' | 'seal' | 'write' | 'save', number>
   applied: number
   retries: number
   /** gaps seen in the consumer's deliveries (each one opened the consumer again; see feed.ts) */
@@ -91,7 +93,7 @@ export class AffiliateStage {
   #pending: Progress['pending']
   /** the program's closes so far (changed by closes only) */
   #program: ProgramBook = emptyProgram()
-  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, closes: 0, statements: 0, lastCloseMs: 0, applied: 0, retries: 0, gaps: 0, failure: null }
+  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, closes: 0, statements: 0, lastCloseMs: 0, lastCloseSteps: { load: 0, finalise: 0, collect: 0, seal: 0, write: 0, save: 0 }, applied: 0, retries: 0, gaps: 0, failure: null }
 
   constructor(private readonly d: AffiliateStageDeps) {}
 
@@ -180,6 +182,13 @@ export class AffiliateStage {
    */
   async #close(seq: number, close: CloseFact) {
     const t0 = performance.now()
+    const steps = { load: 0, finalise: 0, collect: 0, seal: 0, write: 0, save: 0 }
+    let mark = t0
+    const lap = (k: keyof typeof steps) => {
+      const now = performance.now()
+      steps[k] += Math.round(now - mark)
+      mark = now
+    }
     await this.#begin(seq, seq)
     const data = this.d.reference()
     // A close changes many books, and their save can be cut short by a crash: a redo starts from
@@ -190,7 +199,9 @@ export class AffiliateStage {
       books[a] = preClose?.seq === seq ? { ...preClose.book, players: {} } : now
     }
     const token = (what: string) => `${this.d.consumer}:${seq}-${seq}:${what}`
+    lap('load')
     const p1 = await this.d.pool.run({ kind: 'close', step: 'finalise', close, accSeq: seq, books, program: this.#program, ref: data })
+    lap('finalise')
     if (!p1.applied) {
       this.d.log.warn({ period: close.period }, 'a close of a period already closed: nothing to do')
       return this.#done(seq)
@@ -203,8 +214,11 @@ export class AffiliateStage {
     const bounds = Object.entries(p1.books)
       .filter(([, b]) => b.at !== undefined || b.lines > 0)
       .map(([a, b]) => ({ affiliateId: Number(a), no: b.lines, ...(b.closes?.[kind] ? { previous: b.closes[kind] } : {}) }))
+    lap('write')
     const collected = Object.fromEntries(await collectInSql(this.d.ch, close, bounds))
+    lap('collect')
     const p2 = await this.d.pool.run({ kind: 'close', step: 'seal', close, accSeq: seq, books: p1.books, program: p1.program, ref: data, collected })
+    lap('seal')
     await this.#insertOnce({ ...LINES_INSERT, body: p2.rows, token: token('rounding') }, count('affiliate_id, no', "ledger_lines WHERE acc_seq = {s:UInt64} AND kind = 'rounding'"))
     const rows = p2.statementRows!
     const tsv = { format: 'TabSeparated' } as const
@@ -218,6 +232,7 @@ export class AffiliateStage {
       count('affiliate_id, currency', 'statement_totals WHERE period = {p:String}'),
     )
     await this.#insertOnce({ ...tsv, table: 'statements', columns: STATEMENT_COLUMNS, body: rows.statements, token: token('statements') }, count('affiliate_id', 'statements WHERE period = {p:String}'))
+    lap('write')
     const changed: Books = {}
     for (const [a, b] of Object.entries(p2.books)) {
       const before = books[a]!
@@ -228,12 +243,14 @@ export class AffiliateStage {
     await this.d.books.save(changed)
     // last: once the program's books say the period is closed, every affiliate's book does too
     await this.d.books.save({}, p2.program)
+    lap('save')
     this.#program = p2.program
     this.#publishDelta(seq, seq, [...p1.delta, ...p2.delta])
     this.d.log.info({ period: close.period, statements: p2.statements.length, lines: p1.lines + p2.lines }, 'period closed')
     await this.#done(seq)
     this.stats.closes++
     this.stats.lastCloseMs = Math.round(performance.now() - t0)
+    this.stats.lastCloseSteps = steps
     this.stats.statements += p2.statements.length
     this.stats.lines += p1.lines + p2.lines
   }
