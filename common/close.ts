@@ -6,6 +6,7 @@
  */
 import { z } from 'zod'
 import { AmountSchema, StoredCurrencySchema } from './money.js'
+import type { PeriodKind } from './deals.js'
 import { periodKindOf } from './periods.js'
 import { eventSubject } from './subjects.js'
 
@@ -30,3 +31,8 @@ export type CloseCommand = z.infer<typeof CloseCommandSchema>
 export const CLOSE_SUBJECT = eventSubject(0, 'close')
 
 export const closeIdOf = (period: string) => `close:${period}`
+
+/** The program's last close per period kind, as the affiliate stage keeps it in its books
+ *  bucket under PROGRAM_KEY: a fact of a period at or before it is late. */
+export type ClosedPeriods = Partial<Record<PeriodKind, { period: string; asOf: number }>>
+export const PROGRAM_KEY = 'program'

@@ -49,7 +49,7 @@ export const OUTBOUND_MACROS = [
 ] as const
 
 /** What the audit log records changes of. */
-export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player', 'fx_rate'] as const
+export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player', 'fx_rate', 'statement'] as const
 
 /** Vertical fields an event carries besides its main amount (activity, trades, challenges, reversals). */
 export const DETAIL_FIELDS = [
@@ -74,5 +74,7 @@ export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id
 
 /** What a commission ledger line is (docs/commission.md). */
 export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal', 'rounding'] as const
+/** Where a statement stands: made by a close (draft), approved for payment, held back by finance, paid. */
+export const STATEMENT_STATUSES = ['draft', 'approved', 'held', 'paid'] as const
 /** Where a ledger line stands: in its hold, payable, held for review, or a reversal of another. */
 export const LINE_STATUSES = ['pending', 'payable', 'held', 'reversed'] as const

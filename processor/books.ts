@@ -7,6 +7,7 @@
 import { hash } from 'node:crypto'
 import type { KvBulk } from '../common/kvbulk.js'
 import { BoundedCache } from './cache.js'
+import { PROGRAM_KEY } from '../common/close.js'
 import { emptyBook, emptyProgram, type AffiliateBook, type Books, type ProgramBook } from './domain/commission/affiliate.js'
 
 const enc = new TextEncoder()
@@ -16,8 +17,7 @@ type Core = Omit<AffiliateBook, 'players'>
 type PlayerBook = AffiliateBook['players'][string]
 
 const coreKey = (aff: string) => `a.${aff}`
-/** the program's closes: what makes a fact late */
-const PROGRAM_KEY = 'program'
+
 const playerKey = (aff: string, player: string) => `p.${aff}.${hash('sha256', player).slice(0, 32)}`
 
 export class BookStore {

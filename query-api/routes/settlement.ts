@@ -5,15 +5,16 @@
  * so the statements appear once the processor has reached it (`GET /api/periods` says which).
  */
 import { z } from 'zod'
-import { queryRows } from '../../clickhouse/client.js'
-import { CLOSE_SUBJECT, closeIdOf, CloseCommandSchema, ROUNDINGS, type CloseCommand } from '../../common/close.js'
+import { insertFormatted, queryRows, type ClickHouseClient } from '../../clickhouse/client.js'
+import { chTime } from '../../common/chtime.js'
+import { STATEMENT_STATUSES } from '../../common/vocabulary.js'
+import { CLOSE_SUBJECT, closeIdOf, CloseCommandSchema, PROGRAM_KEY, ROUNDINGS, type ClosedPeriods, type CloseCommand } from '../../common/close.js'
 import { isCurrency } from '../../common/currencies.js'
 import { HttpError } from '../../common/errors.js'
 import { AmountSchema, canonicalAmount, D, minorUnits } from '../../common/money.js'
 import { periodEndOf, periodKindOf } from '../../common/periods.js'
 import { scopeAffiliate } from '../auth.js'
-import { actor, OPERATOR, OPERATOR_OR_AFFILIATE, ParamId, type ApiPlugin } from '../http.js'
-import type { ProgramBook } from '../../processor/domain/commission/affiliate.js'
+import { actor, BodyId, OPERATOR, OPERATOR_OR_AFFILIATE, ParamId, type ApiPlugin } from '../http.js'
 
 const Period = z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)')
 
@@ -50,13 +51,104 @@ function byStatement<T extends { affiliate_id: string; period: string }>(rows: T
 
 const StatementQuery = z.object({ period: Period.optional(), affiliateId: ParamId.optional() }).strict()
 
+const Approve = z
+  .object({
+    period: Period,
+    /** the statements to approve (absent: every draft of the period) */
+    affiliateIds: z.array(BodyId).min(1).max(10_000).optional(),
+  })
+  .strict()
+
+const Hold = z
+  .object({
+    period: Period,
+    affiliateId: BodyId,
+    note: z.string().trim().min(1, 'say why it is held').max(500),
+  })
+  .strict()
+
+type Status = (typeof STATEMENT_STATUSES)[number]
+type StatusRow = { affiliate_id: string; period: string; status: Status; by: string; at: string; note: string }
+
+/** Each statement's latest status row (none: a draft). */
+async function statusesOf(ch: ClickHouseClient, where: string, params: Record<string, unknown>): Promise<Map<string, StatusRow>> {
+  const rows = await queryRows<StatusRow>(
+    ch,
+    `SELECT toString(t.affiliate_id) AS affiliate_id, t.period AS period, argMax(t.status, t.at) AS status, argMax(t.by, t.at) AS by,
+            toString(max(t.at)) AS at, argMax(t.note, t.at) AS note
+     FROM statement_status AS t FINAL WHERE ${where} GROUP BY t.affiliate_id, t.period`,
+    params,
+  )
+  return new Map(rows.map((r) => [`${r.affiliate_id}|${r.period}`, r]))
+}
+
+/** Which statuses a statement may go to from which. */
+const MAY: Record<'approved' | 'held', readonly Status[]> = { approved: ['draft', 'held'], held: ['draft', 'approved'] }
+
 /** The program's closes as the affiliate stage has applied them. */
-export async function closedSoFar(books: { get(k: string): Promise<{ operation: string; string(): string } | null> } | undefined): Promise<ProgramBook['closed']> {
-  const e = await books?.get('program')
-  return e && e.operation === 'PUT' ? (JSON.parse(e.string()) as ProgramBook).closed : {}
+export async function closedSoFar(books: { get(k: string): Promise<{ operation: string; string(): string } | null> } | undefined): Promise<ClosedPeriods> {
+  const e = await books?.get(PROGRAM_KEY)
+  return e && e.operation === 'PUT' ? (JSON.parse(e.string()) as { closed: ClosedPeriods }).closed : {}
+}
+
+/** A statement's status for a reader: draft unless finance decided otherwise. */
+function statusView(r: StatusRow | undefined) {
+  return r ? { status: r.status, statusBy: r.by, statusAt: `${r.at.replace(' ', 'T')}Z`, ...(r.note ? { note: r.note } : {}) } : { status: 'draft' as const }
 }
 
 export const settlementRoutes: ApiPlugin = (app, d) => {
+  /** Move statements of a period to `to`, each only from a status it may come from; audited. */
+  async function decide(period: string, affiliateIds: number[] | undefined, to: 'approved' | 'held', by: string, note = '') {
+    const made = await queryRows<{ a: string }>(
+      d.ch,
+      `SELECT toString(t.affiliate_id) AS a FROM statements AS t FINAL WHERE t.period = {p:String} ${affiliateIds ? 'AND t.affiliate_id IN {ids:Array(UInt32)}' : ''} ORDER BY t.affiliate_id`,
+      { p: period, ids: affiliateIds ?? [] },
+    )
+    const have = new Set(made.map((r) => Number(r.a)))
+    const missing = (affiliateIds ?? []).filter((a) => !have.has(a))
+    const now = await statusesOf(d.ch, 't.period = {p:String}', { p: period })
+    const changed: number[] = []
+    const skipped: { affiliateId: number; status: string; reason: string }[] = missing.map((a) => ({ affiliateId: a, status: 'none', reason: `no statement for ${period}` }))
+    const at = Date.now()
+    let rows = ''
+    for (const a of have) {
+      const cur = now.get(`${a}|${period}`)?.status ?? 'draft'
+      if (cur === to) continue
+      if (!MAY[to].includes(cur)) {
+        skipped.push({ affiliateId: a, status: cur, reason: `a ${cur} statement cannot be ${to}` })
+        continue
+      }
+      rows += JSON.stringify({ affiliate_id: a, period, status: to, by, at: chTime(at), note }) + '\n'
+      changed.push(a)
+    }
+    await insertFormatted(d.ch, { table: 'statement_status', format: 'JSONEachRow', body: rows, token: `status:${period}:${to}:${at}:${changed.length}` })
+    for (const a of changed) {
+      const before = now.get(`${a}|${period}`)?.status ?? 'draft'
+      await d.store.audit.append({ entity: 'statement', key: `${a}/${period}`, action: 'update', before: { status: before }, after: { status: to }, by, ...(note ? { note } : {}), at })
+    }
+    return { changed, skipped }
+  }
+
+  app.post(
+    '/api/statements/approve',
+    { config: { who: OPERATOR }, schema: { summary: 'Approve statements of a closed period for payment: the ones named, or every draft', body: Approve } },
+    async (req) => {
+      const r = await decide(req.body.period, req.body.affiliateIds, 'approved', actor(req.principal))
+      if (req.body.affiliateIds && r.changed.length === 0 && r.skipped.length > 0) throw new HttpError(409, 'conflict', r.skipped.map((s) => `affiliate ${s.affiliateId}: ${s.reason}`).join('; '))
+      return { period: req.body.period, approved: r.changed, skipped: r.skipped }
+    },
+  )
+
+  app.post(
+    '/api/statements/hold',
+    { config: { who: OPERATOR }, schema: { summary: 'Hold a statement back from payment, saying why', body: Hold } },
+    async (req) => {
+      const r = await decide(req.body.period, [req.body.affiliateId], 'held', actor(req.principal), req.body.note)
+      if (r.changed.length === 0 && r.skipped.length > 0) throw new HttpError(r.skipped[0]!.status === 'none' ? 404 : 409, r.skipped[0]!.status === 'none' ? 'not_found' : 'conflict', r.skipped[0]!.reason)
+      return { period: req.body.period, held: r.changed }
+    },
+  )
+
   app.post(
     '/api/periods/close',
     {
@@ -142,6 +234,7 @@ export const settlementRoutes: ApiPlugin = (app, d) => {
       )
       const linesOf = byStatement(lines)
       const totalsOf = byStatement(totals)
+      const statuses = await statusesOf(d.ch, where, params)
       return {
         items: heads.map((h) => ({
           affiliateId: Number(h.affiliate_id),
@@ -150,6 +243,7 @@ export const settlementRoutes: ApiPlugin = (app, d) => {
           asOf: `${h.as_of.replace(' ', 'T')}Z`,
           rounding: h.rounding,
           seal: { no: Number(h.seal_no), hash: h.seal_hash },
+          ...statusView(statuses.get(`${h.affiliate_id}|${h.period}`)),
           lines: (linesOf.get(`${h.affiliate_id}|${h.period}`) ?? []).map((l) => ({
             kind: l.kind,
             dealId: l.deal_id,

@@ -13,11 +13,12 @@
 import type { Deal, DealTerms, DealVersion, PeriodKind } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
 import type { AccrualFact, CloseFact } from './accrual.js'
+import type { ClosedPeriods } from '../../../common/close.js'
 import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
 import type { FxTable } from '../../../common/fx.js'
 import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from '../../../common/ledger.js'
 import { dayOf, nextPeriod, periodEndOf, periodKindOf, periodOf, periodStartOf } from '../../../common/periods.js'
-import { carryOf, settle, statementLineRef, type AffiliateClose, type CloseMark, type Collected, type Statement } from '../settlement/statement.js'
+import { carryOf, settle, statementLineRef, type AffiliateClose, type Collected, type Statement } from '../settlement/statement.js'
 
 const DAY_MS = 86_400_000
 /** The deepest ancestor a sub-affiliate share is paid to, whatever a deal says. */
@@ -119,7 +120,7 @@ export type AffiliateBook = {
 
 /** The program's last close per period kind: a fact of a period at or before it is late, and
  *  is booked in the open period (the one after it). */
-export type ProgramBook = { closed: Partial<Record<PeriodKind, CloseMark>> }
+export type ProgramBook = { closed: ClosedPeriods }
 
 export function emptyProgram(): ProgramBook {
   return { closed: {} }
