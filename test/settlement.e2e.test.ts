@@ -168,6 +168,37 @@ describe('settlement: closes in the running system make the simulator’s statem
     ])
   }, 120_000)
 
+  it('finance approves a period in bulk, holds one with a note, and every change is audited', async () => {
+    const held = await app.call('POST', '/api/statements/hold', { period: '2026-09', affiliateId: affs.rs, note: 'NGR under review' })
+    expect(held.status, JSON.stringify(held.body)).toBe(200)
+    const bulk = await app.call('POST', '/api/statements/approve', { period: '2026-09' })
+    // every draft: the held one stays held
+    expect(bulk.body.approved.sort()).toEqual([affs.cpa, affs.ib].sort())
+    expect(bulk.body.skipped).toEqual([{ affiliateId: affs.rs, status: 'held', reason: 'held: approve it by name to release it' }])
+    const sep = (await statements('?period=2026-09')).body.items as (Statement & { status: string; note?: string; statusBy?: string })[]
+    expect(Object.fromEntries(sep.map((s) => [s.affiliateId, [s.status, s.note ?? '']]))).toEqual({
+      [affs.cpa]: ['approved', ''],
+      [affs.rs]: ['held', 'NGR under review'],
+      [affs.ib]: ['approved', ''],
+    })
+    expect(sep.every((s) => s.statusBy === 'operator')).toBe(true)
+    // a held statement is approved when named; approving an approved one changes nothing
+    expect((await app.call('POST', '/api/statements/approve', { period: '2026-09', affiliateIds: [affs.rs] })).body.approved).toEqual([affs.rs])
+    expect((await app.call('POST', '/api/statements/approve', { period: '2026-09', affiliateIds: [affs.rs] })).body).toMatchObject({ approved: [], skipped: [] })
+    // what cannot be: no statement, no note, a period not closed
+    expect((await app.call('POST', '/api/statements/hold', { period: '2026-09', affiliateId: 999_999, note: 'x' })).status).toBe(404)
+    expect((await app.call('POST', '/api/statements/hold', { period: '2026-09', affiliateId: affs.cpa, note: ' ' })).status).toBe(400)
+    expect((await app.call('POST', '/api/statements/approve', { period: '2026-09', affiliateIds: [999_999] })).status).toBe(409)
+    expect((await app.call('POST', '/api/statements/approve', { period: '2026-9' })).status).toBe(400)
+    const audit = (await app.call('GET', '/api/audit?entity=statement&limit=10')).body.items as { key: string; after: { status: string }; by: string; note?: string }[]
+    expect(audit.map((r) => [r.key, r.after.status, r.note ?? ''])).toEqual([
+      [`${affs.rs}/2026-09`, 'approved', ''],
+      [`${affs.ib}/2026-09`, 'approved', ''],
+      [`${affs.cpa}/2026-09`, 'approved', ''],
+      [`${affs.rs}/2026-09`, 'held', 'NGR under review'],
+    ])
+  })
+
   it('an affiliate reads its own statements, never another’s', async () => {
     const token = (await app.call('POST', `/api/affiliates/${affs.cpa}/tokens`, {})).body.token
     const aff = api(app.url, token)
@@ -180,5 +211,7 @@ describe('settlement: closes in the running system make the simulator’s statem
     expect((await aff('GET', `/api/statements?affiliateId=${affs.rs}`)).status).toBe(403)
     expect((await aff('POST', '/api/periods/close', { period: '2026-08' })).status).toBe(403)
     expect((await aff('GET', '/api/periods')).status).toBe(403)
+    expect((await aff('POST', '/api/statements/approve', { period: '2026-09' })).status).toBe(403)
+    expect((own.body.items as (Statement & { status: string })[]).map((s) => s.status)).toEqual(['draft', 'approved'])
   })
 })

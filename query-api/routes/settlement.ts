@@ -118,6 +118,11 @@ export const settlementRoutes: ApiPlugin = (app, d) => {
         skipped.push({ affiliateId: a, status: cur, reason: `a ${cur} statement cannot be ${to}` })
         continue
       }
+      // a held statement is approved only by name: approving a period in bulk leaves it held
+      if (cur === 'held' && !affiliateIds) {
+        skipped.push({ affiliateId: a, status: cur, reason: 'held: approve it by name to release it' })
+        continue
+      }
       rows += JSON.stringify({ affiliate_id: a, period, status: to, by, at: chTime(at), note }) + '\n'
       changed.push(a)
     }
