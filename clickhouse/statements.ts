@@ -9,7 +9,7 @@
  */
 import { D } from '../common/money.js'
 import { periodKindOf } from '../common/periods.js'
-import type { CloseMark, Collected } from '../processor/domain/settlement/statement.js'
+import type { CloseMark, Collected } from '../common/statement.js'
 import { queryRows, type ClickHouseClient } from './client.js'
 
 /** One affiliate's bounds for a close: its chain length at the close, and its previous close of the kind. */

@@ -15,7 +15,7 @@ import { periodKindOf } from '../common/periods.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import type { AccrualFact, CloseFact } from './domain/commission/accrual.js'
 import { applyFacts, closePeriod, sealStatements, type Books, type NumberedLine, type ProgramBook, type Reference } from './domain/commission/affiliate.js'
-import type { Collected, Statement } from './domain/settlement/statement.js'
+import type { Collected, Statement } from '../common/statement.js'
 
 /** Reference data both stages read, as plain values (it crosses to the worker threads). */
 export type ReferenceData = {

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest'
 import { D } from '../common/money.js'
 import { periodKindOf } from '../common/periods.js'
 import type { NumberedLine } from './domain/commission/affiliate.js'
-import { collect } from './domain/settlement/statement.js'
+import { collect } from '../common/statement.js'
 import { InProcessStage, ScenarioSchema, scenarioFacts, simulate, type Scenario, type ScenarioInput } from './simulator.js'
 
 const DAY = 86_400_000

@@ -25,7 +25,7 @@ import {
   type Reference,
 } from './domain/commission/affiliate.js'
 import { periodKindOf } from '../common/periods.js'
-import { collect, type Statement } from './domain/settlement/statement.js'
+import { collect, type Statement } from '../common/statement.js'
 import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { FxRateSchema, FxTable } from '../common/fx.js'
 import { PLAYER_STATUSES, playerMoney, type MoneyEvent, type PlayerMoney } from './domain/commission/player.js'

@@ -155,6 +155,14 @@ describe('settlement: closes in the running system make the simulator’s statem
       ['rounding', '0.0045'],
     ])
 
+    // a statement line drills down to its ledger lines: the IB's rebate and its rounding
+    const drill = await app.call('GET', `/api/statements/lines?period=2026-09&affiliateId=${affs.ib}`)
+    expect(drill.body.items.map((l: { kind: string; amount: string; statementLine: string }) => [l.kind, l.amount, l.statementLine])).toEqual([
+      ['ib', '291.4355', `ib:${deals[2]!.id}:1:USD`],
+      ['rounding', '0.0045', `ib:${deals[2]!.id}:1:USD`],
+    ])
+    expect((await app.call('GET', `/api/statements/lines?period=2026-08&affiliateId=${affs.ib}`)).status).toBe(404)
+
     // the periods screen's source: both closed, the last month named
     const periods = await app.call('GET', '/api/periods')
     expect(periods.body.lastClosed.month.period).toBe('2026-10')
@@ -209,6 +217,12 @@ describe('settlement: closes in the running system make the simulator’s statem
       [affs.cpa, '2026-09'],
     ])
     expect((await aff('GET', `/api/statements?affiliateId=${affs.rs}`)).status).toBe(403)
+    expect((await aff('GET', `/api/statements/lines?period=2026-09&affiliateId=${affs.rs}`)).status).toBe(403)
+    const mine = await aff<{ items: { kind: string; statementLine?: string }[] }>('GET', '/api/statements/lines?period=2026-09')
+    expect(mine.body.items.map((l) => [l.kind, l.statementLine])).toEqual([
+      ['cpa', `cpa:${deals[0]!.id}:1:EUR`],
+      ['cpa', `cpa:${deals[0]!.id}:1:EUR`],
+    ])
     expect((await aff('POST', '/api/periods/close', { period: '2026-08' })).status).toBe(403)
     expect((await aff('GET', '/api/periods')).status).toBe(403)
     expect((await aff('POST', '/api/statements/approve', { period: '2026-09' })).status).toBe(403)

@@ -14,6 +14,8 @@ import { HttpError } from '../../common/errors.js'
 import { AmountSchema, canonicalAmount, D, minorUnits } from '../../common/money.js'
 import { periodEndOf, periodKindOf } from '../../common/periods.js'
 import { scopeAffiliate } from '../auth.js'
+import { classify, groupKey } from '../../common/statement.js'
+import { ledgerLines } from './ledger.js'
 import { actor, BodyId, OPERATOR, OPERATOR_OR_AFFILIATE, ParamId, type ApiPlugin } from '../http.js'
 
 const Period = z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)')
@@ -50,6 +52,7 @@ function byStatement<T extends { affiliate_id: string; period: string }>(rows: T
 }
 
 const StatementQuery = z.object({ period: Period.optional(), affiliateId: ParamId.optional() }).strict()
+const StatementLinesQuery = z.object({ period: Period, affiliateId: ParamId.optional() }).strict()
 
 const Approve = z
   .object({
@@ -269,6 +272,36 @@ export const settlementRoutes: ApiPlugin = (app, d) => {
             held: minor(t.held, t.currency),
           })),
         })),
+      }
+    },
+  )
+
+  // A statement line's ledger lines: the close's rule run again on the affiliate's chain as the
+  // statement sealed it, so each line shows which statement line took it (or that it waits).
+  app.get(
+    '/api/statements/lines',
+    {
+      config: { who: OPERATOR_OR_AFFILIATE },
+      schema: { summary: "The ledger lines a statement took, each with the statement line it went to, and those it left waiting; an affiliate's own only", querystring: StatementLinesQuery },
+    },
+    async (req) => {
+      const affiliateId = scopeAffiliate(req.principal, req.query.affiliateId)
+      if (affiliateId === undefined) throw new HttpError(400, 'invalid_request', 'say whose statement: affiliateId', { affiliateId: 'required for an operator' })
+      const [h] = await queryRows<{ as_of: string; seal_no: string; prev_period: string; prev_as_of: string; prev_no: string }>(
+        d.ch,
+        `SELECT toString(toUnixTimestamp64Milli(t.as_of)) AS as_of, toString(t.seal_no) AS seal_no, t.prev_period AS prev_period,
+                toString(toUnixTimestamp64Milli(t.prev_as_of)) AS prev_as_of, toString(t.prev_no) AS prev_no
+         FROM statements AS t FINAL WHERE t.affiliate_id = {a:UInt32} AND t.period = {p:String}`,
+        { a: affiliateId, p: req.query.period },
+      )
+      if (!h) throw new HttpError(404, 'not_found', `no statement for ${req.query.period}`)
+      const chain = (await ledgerLines(d.ch, { affiliateId })).filter((l) => l.no <= Number(h.seal_no))
+      const previous = h.prev_period ? { period: h.prev_period, asOf: Number(h.prev_as_of), no: Number(h.prev_no) } : undefined
+      const items = classify(chain, { period: req.query.period, asOf: Number(h.as_of), ...(previous ? { previous } : {}) })
+      return {
+        affiliateId,
+        period: req.query.period,
+        items: items.map((c) => ({ ...c.line, ...(c.group ? { statementLine: groupKey(c.group) } : { waiting: c.waiting }) })),
       }
     },
   )

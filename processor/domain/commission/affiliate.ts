@@ -18,7 +18,7 @@ import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common
 import type { FxTable } from '../../../common/fx.js'
 import { chain, GENESIS, type ChainedLine, type LedgerLine, type LineKind } from '../../../common/ledger.js'
 import { dayOf, nextPeriod, periodEndOf, periodKindOf, periodOf, periodStartOf } from '../../../common/periods.js'
-import { carryOf, settle, statementLineRef, type AffiliateClose, type Collected, type Statement } from '../settlement/statement.js'
+import { carryOf, settle, statementLineRef, type AffiliateClose, type Collected, type Statement } from '../../../common/statement.js'
 
 const DAY_MS = 86_400_000
 /** The deepest ancestor a sub-affiliate share is paid to, whatever a deal says. */

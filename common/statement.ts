@@ -22,10 +22,10 @@
  * adds what the previous statement carried forward (below the payment threshold, or negative):
  * it is paid when it reaches the threshold, else carried again.
  */
-import type { ChainedLine } from '../../../common/ledger.js'
-import { statusNow } from '../../../common/line-status.js'
-import { D, minorUnits, roundMinor, type Rounding } from '../../../common/money.js'
-import { periodKindOf } from '../../../common/periods.js'
+import type { ChainedLine } from './ledger.js'
+import { statusNow } from './line-status.js'
+import { D, minorUnits, roundMinor, type Rounding } from './money.js'
+import { periodKindOf } from './periods.js'
 
 /** A close as a statement sees it: which period, and when (a hold ended by then is payable). */
 export type CloseMark = { period: string; asOf: number }
@@ -107,31 +107,46 @@ export function statementLineRef(affiliateId: number, period: string, line: Para
 
 const refGroup = (ref: string) => ref.split(':').slice(3)
 
-/** The lines a close takes from a chain (numbered, in chain order, as it stood at the close), grouped. */
-export function collect(chain: readonly (ChainedLine & { no: number })[], o: CollectOptions): Collected {
+/** What a close does with one line of the chain: takes it onto a statement line (`group`, its
+ *  key as groupKey gives it), or leaves it waiting (in its hold, or held). Lines it neither
+ *  takes nor leaves waiting (of a later period, another kind, or taken before) are not listed. */
+export type Classified<L> = { line: L; group: Omit<Group, 'lines' | 'sum'>; waiting?: undefined } | { line: L; group?: undefined; waiting: 'pending' | 'held' }
+
+/** The lines a close takes from a chain (numbered, in chain order, as it stood at the close) and those it leaves waiting. */
+export function classify<L extends ChainedLine & { no: number }>(chain: readonly L[], o: CollectOptions): Classified<L>[] {
   const kind = periodKindOf(o.period)
   const byId = new Map(chain.map((l) => [l.id, l]))
-  const at = (l: ChainedLine & { no: number }, c: CloseMark & { no?: number }) =>
-    (c.no === undefined || l.no <= c.no) &&
-    l.period <= c.period &&
-    periodKindOf(l.period) === kind &&
-    statusNow(l, l.refLineId ? byId.get(l.refLineId) : undefined, c.asOf)
-  const groups = new Map<string, Group & { total: D }>()
-  const waiting = new Map<string, { pending: D; held: D }>()
+  const at = (l: L, c: CloseMark & { no?: number }) =>
+    (c.no === undefined || l.no <= c.no) && l.period <= c.period && periodKindOf(l.period) === kind && statusNow(l, l.refLineId ? byId.get(l.refLineId) : undefined, c.asOf)
+  const out: Classified<L>[] = []
   for (const l of chain) {
     const now = at(l, o)
     if (!now || (o.previous && at(l, o.previous) === 'payable')) continue
     if (now !== 'payable') {
-      const w = waiting.get(l.currency) ?? { pending: new D(0), held: new D(0) }
-      w[now] = w[now].plus(l.amount)
-      waiting.set(l.currency, w)
+      out.push({ line: l, waiting: now })
       continue
     }
     const [k, dealId, version, currency] = l.kind === 'rounding' && l.refLineId ? refGroup(l.refLineId) : [l.kind, l.dealId, String(l.dealVersion), l.currency]
-    const g0 = { kind: k!, dealId: dealId!, dealVersion: Number(version), currency: currency! }
-    const key = groupKey(g0)
+    out.push({ line: l, group: { kind: k!, dealId: dealId!, dealVersion: Number(version), currency: currency! } })
+  }
+  return out
+}
+
+/** The lines a close takes from a chain, grouped into statement lines, and what waits. */
+export function collect(chain: readonly (ChainedLine & { no: number })[], o: CollectOptions): Collected {
+  const groups = new Map<string, Group & { total: D }>()
+  const waiting = new Map<string, { pending: D; held: D }>()
+  for (const c of classify(chain, o)) {
+    const l = c.line
+    if (c.waiting) {
+      const w = waiting.get(l.currency) ?? { pending: new D(0), held: new D(0) }
+      w[c.waiting] = w[c.waiting].plus(l.amount)
+      waiting.set(l.currency, w)
+      continue
+    }
+    const key = groupKey(c.group)
     let g = groups.get(key)
-    if (!g) groups.set(key, (g = { ...g0, lines: 0, sum: '0', total: new D(0) }))
+    if (!g) groups.set(key, (g = { ...c.group, lines: 0, sum: '0', total: new D(0) }))
     g.lines++
     g.total = g.total.plus(l.amount)
   }

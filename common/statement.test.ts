@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { GENESIS, type LedgerLine } from '../../../common/ledger.js'
-import { chained, ledgerLine } from '../../../test/helpers/ledger.js'
-import { D } from '../../../common/money.js'
+import { GENESIS, type LedgerLine } from './ledger.js'
+import { chained, ledgerLine } from '../test/helpers/ledger.js'
+import { D } from './money.js'
 import { collect, statementLineRef, statementOf, type CollectOptions } from './statement.js'
 
 const DAY = 86_400_000
