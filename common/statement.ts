@@ -45,7 +45,7 @@ export type StatementLine = {
   dealId: string
   dealVersion: number
   currency: string
-  /** how many ledger lines it sums */
+  /** how many ledger lines it sums (its rounding line included) */
   lines: number
   /** their sum, full precision */
   exact: string
@@ -164,17 +164,19 @@ export function settle(affiliateId: number, c: Collected, o: SettleOptions): Omi
   const perCurrency = new Map<string, D>()
   const order = (a: Group, b: Group) => (groupKey(a) < groupKey(b) ? -1 : groupKey(a) > groupKey(b) ? 1 : 0)
   for (const g of [...c.groups].sort(order)) {
+    const amount = roundMinor(g.sum, g.currency, o.rounding)
+    const diff = new D(amount).minus(g.sum)
     const line: StatementLine = {
       kind: g.kind,
       dealId: g.dealId,
       dealVersion: g.dealVersion,
       currency: g.currency,
-      lines: g.lines,
+      // the ledger lines taken, and the rounding line the close writes for it
+      lines: g.lines + (diff.isZero() ? 0 : 1),
       exact: new D(g.sum).toFixed(),
-      amount: roundMinor(g.sum, g.currency, o.rounding),
+      amount,
     }
     lines.push(line)
-    const diff = new D(line.amount).minus(g.sum)
     if (!diff.isZero()) rounding.push({ line, amount: diff.toFixed() })
     perCurrency.set(g.currency, (perCurrency.get(g.currency) ?? new D(0)).plus(line.amount))
   }
