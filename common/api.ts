@@ -12,7 +12,8 @@ import type { Money } from './money.js'
 export type { Affiliate, Brand, ChainCheck, Endpoint, LandingPage, Link, Offer, WindowVersion }
 export type { AttemptView } from './outbound.js'
 export type { Deal as DealView, DealTerms } from './deals.js'
-export type { ChainCheck as LedgerCheck } from './ledger.js'
+/** `GET /api/ledger/verify`: the chain, and the statements' seals (how many were checked) */
+export type LedgerCheck = import('./ledger.js').SealCheck & { seals?: number }
 
 /** A line of `GET /api/ledger`: in its affiliate's chain at `no`. */
 export type LedgerLineView = import('./ledger.js').ChainedLine & { no: number }

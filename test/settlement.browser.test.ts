@@ -126,6 +126,12 @@ describe('the Settlement view', () => {
     await r.getByTestId('statement-open').click()
     await page.getByTestId('drill-line').nth(1).waitFor()
     expect(await page.getByTestId('drill-line').count()).toBe(2)
+    // its ledger checks against the statement's seal
+    await page.getByTestId('verify-seals').click()
+    await page.getByTestId('verify-result').filter({ hasText: 'It holds: 2 lines, each linked to the one before, and 1 statement seal matching.' }).waitFor()
+    const download = page.waitForEvent('download')
+    await page.getByTestId('download-ledger').click()
+    expect((await download).suggestedFilename()).toBe(`ledger-${affs.cpa.id}.json`)
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'settlement-affiliate.png'), fullPage: true })
     expect(errors).toEqual([])
   }, 60_000)

@@ -7,10 +7,13 @@
  * only its own statements.
  */
 import { execFile } from 'node:child_process'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { chain, GENESIS, type LedgerLine } from '../common/ledger.js'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { api, waitFor, spawnEmbedded, type EmbeddedApp } from './helpers/app.js'
-import { TEST_SECRETS } from './helpers/config.js'
+import { tempDir, TEST_SECRETS } from './helpers/config.js'
 
 const run = promisify(execFile)
 import { ScenarioSchema, simulate, type ScenarioInput } from '../processor/simulator.js'
@@ -205,6 +208,62 @@ describe('settlement: closes in the running system make the simulator’s statem
       [`${affs.cpa}/2026-09`, 'approved', ''],
       [`${affs.rs}/2026-09`, 'held', 'NGR under review'],
     ])
+  })
+
+  describe('an affiliate checks its ledger away from the system: npm run verify on the export', () => {
+    type Exported = { affiliateId: number; lines: (LedgerLine & { no: number; prevHash: string; hash: string })[]; seals: { period: string; no: number; hash: string }[] }
+    const dir = tempDir('verify')
+    let exported: Exported
+    const verify = async (data: unknown) => {
+      const file = join(dir, `${Math.random()}.json`)
+      writeFileSync(file, JSON.stringify(data))
+      try {
+        const r = await run(process.execPath, ['--import', 'tsx', 'scripts/verify.ts', file])
+        return { code: 0, out: r.stdout }
+      } catch (err) {
+        const e = err as { code: number; stdout: string; stderr: string }
+        return { code: e.code, out: e.stdout + e.stderr }
+      }
+    }
+    /** lines chained afresh from the first, numbered 1.. (what a forger who shaved a line would do) */
+    const rebuilt = (ls: Exported['lines']) => {
+      let head = GENESIS
+      return ls.map((l, i) => {
+        const c = chain(head, { ...l })
+        head = c.hash
+        return { ...c, no: i + 1 }
+      })
+    }
+
+    beforeAll(async () => {
+      const token = (await app.call('POST', `/api/affiliates/${affs.cpa}/tokens`, {})).body.token
+      const r = await api(app.url, token)<Exported>('GET', '/api/ledger/export')
+      expect(r.status).toBe(200)
+      exported = r.body
+      expect(exported.lines).toHaveLength(3) // two September CPAs, one of October
+      expect(exported.seals.map((x) => [x.period, x.no])).toEqual([
+        ['2026-09', 2],
+        ['2026-10', 3],
+      ])
+    })
+    afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+    it('the export as it came verifies, chain and seals, and the API says the same', async () => {
+      expect(await verify(exported)).toEqual({ code: 0, out: `OK: affiliate ${affs.cpa}, 3 lines, each linked to the one before, and 2 statement seals matching; head ${exported.lines[2]!.hash}\n` })
+      expect((await app.call('GET', `/api/ledger/verify?affiliateId=${affs.cpa}`)).body).toMatchObject({ ok: true, lines: 3, seals: 2 })
+    })
+
+    it.each([
+      ['a line removed', (e: Exported) => ({ ...e, lines: e.lines.filter((_, i) => i !== 1) }), /line 2 \(.*\) does not follow the line before it/],
+      ['a line altered', (e: Exported) => ({ ...e, lines: e.lines.map((l, i) => (i === 0 ? { ...l, amount: '90' } : l)) }), /line 1 \(.*\) was altered/],
+      ['two lines swapped', (e: Exported) => ({ ...e, lines: [e.lines[1]!, e.lines[0]!, e.lines[2]!] }), /line 1 \(.*\) does not follow the line before it/],
+      ['a line shaved and the chain rebuilt', (e: Exported) => ({ ...e, lines: rebuilt(e.lines.filter((_, i) => i !== 0)) }), /the 2026-09 statement's seal does not match/],
+      ['the chain cut short after a seal', (e: Exported) => ({ ...e, lines: e.lines.slice(0, 2) }), /the 2026-10 statement's seal does not match: the line it sealed \(number 3\) is missing/],
+    ])('%s is found and named', async (_name, tamper, want) => {
+      const r = await verify(tamper(exported))
+      expect(r.code).toBe(1)
+      expect(r.out).toMatch(want)
+    })
   })
 
   it('an affiliate reads its own statements, never another’s', async () => {

@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { queryRows, type ClickHouseClient } from '../../clickhouse/client.js'
 import { HttpError } from '../../common/errors.js'
 import { canonicalAmount } from '../../common/money.js'
-import { GENESIS, verifyChain, type ChainedLine, type LineKind, type LineStatus } from '../../common/ledger.js'
+import { verifySealed, type ChainedLine, type LineKind, type LineStatus, type Seal } from '../../common/ledger.js'
 import { scopeAffiliate } from '../auth.js'
 import { Limit, OPERATOR_OR_AFFILIATE, ParamCount, ParamId, type ApiPlugin } from '../http.js'
 
@@ -100,6 +100,16 @@ export async function ledgerLines(ch: ClickHouseClient, q: { affiliateId: number
   return rows.map(lineOf)
 }
 
+/** The seals of an affiliate's statements: each closed period's chain number and hash. */
+export async function sealsOf(ch: ClickHouseClient, affiliateId: number): Promise<Seal[]> {
+  const rows = await queryRows<{ period: string; no: string; hash: string }>(
+    ch,
+    'SELECT t.period AS period, toString(t.seal_no) AS no, t.seal_hash AS hash FROM statements AS t FINAL WHERE t.affiliate_id = {a:UInt32} ORDER BY t.seal_no, t.period',
+    { a: affiliateId },
+  )
+  return rows.map((r) => ({ period: r.period, no: Number(r.no), hash: r.hash }))
+}
+
 export const ledgerRoutes: ApiPlugin = (app, d) => {
   const affiliateOf = (p: Parameters<typeof scopeAffiliate>[0], asked: number | undefined) => {
     const a = scopeAffiliate(p, asked)
@@ -120,14 +130,34 @@ export const ledgerRoutes: ApiPlugin = (app, d) => {
 
   app.get(
     '/api/ledger/verify',
-    { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: "Check an affiliate's hash chain: names the first line removed, altered or out of order", querystring: LedgerQuery.pick({ affiliateId: true }) } },
+    {
+      config: { who: OPERATOR_OR_AFFILIATE },
+      schema: {
+        summary: "Check an affiliate's hash chain and its statements' seals: names the first line removed, altered or out of order, or the statement whose seal no longer matches",
+        querystring: LedgerQuery.pick({ affiliateId: true }),
+      },
+    },
     async (req) => {
       const affiliateId = affiliateOf(req.principal, req.query.affiliateId)
       const lines = await ledgerLines(d.ch, { affiliateId })
       // a gap in the numbers is a removed line, whatever the hashes say
       const gap = lines.findIndex((l, i) => l.no !== i + 1)
       if (gap >= 0) return { affiliateId, ok: false, lines: gap, first: { at: gap, lineId: lines[gap]!.id, problem: 'removed_or_reordered' } }
-      return { affiliateId, ...verifyChain(lines, { from: GENESIS }) }
+      const seals = await sealsOf(d.ch, affiliateId)
+      return { affiliateId, seals: seals.length, ...verifySealed(lines, seals) }
+    },
+  )
+
+  // Everything an affiliate needs to check its ledger away from this system: every line in chain
+  // order, and every statement's seal (`npm run verify -- <file>` checks the file).
+  app.get(
+    '/api/ledger/export',
+    { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: "An affiliate's ledger lines and statement seals as one JSON file, to check with npm run verify", querystring: LedgerQuery.pick({ affiliateId: true }) } },
+    async (req, reply) => {
+      const affiliateId = affiliateOf(req.principal, req.query.affiliateId)
+      const [lines, seals] = await Promise.all([ledgerLines(d.ch, { affiliateId }), sealsOf(d.ch, affiliateId)])
+      void reply.header('content-disposition', `attachment; filename="ledger-${affiliateId}.json"`)
+      return { affiliateId, exportedAt: new Date().toISOString(), lines, seals }
     },
   )
 }
