@@ -36,3 +36,23 @@ export const closeIdOf = (period: string) => `close:${period}`
  *  bucket under PROGRAM_KEY: a fact of a period at or before it is late. */
 export type ClosedPeriods = Partial<Record<PeriodKind, { period: string; asOf: number }>>
 export const PROGRAM_KEY = 'program'
+
+/** A manual adjustment on the event stream: finance's correction of an affiliate's balance,
+ *  with the reason a person reads; applied by the affiliate stage as a ledger line of the open
+ *  month, in its place among the events. */
+export const AdjustmentCommandSchema = z
+  .object({
+    /** the adjustment's id: its ledger line is `adj:<id>`, its message id the same */
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    affiliateId: z.number().int().positive(),
+    amount: AmountSchema.refine((a) => !/^-?0*(\.0*)?$/.test(a), 'must not be zero'),
+    currency: StoredCurrencySchema,
+    reason: z.string().trim().min(1).max(500),
+    /** when it was made (ms) */
+    at: z.number().int().nonnegative(),
+    by: z.string().min(1),
+  })
+  .strict()
+export type AdjustmentCommand = z.infer<typeof AdjustmentCommandSchema>
+
+export const ADJUST_SUBJECT = eventSubject(0, 'adjust')

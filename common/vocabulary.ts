@@ -73,7 +73,7 @@ export const DETAIL_FIELDS = [
 export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at'] as const
 
 /** What a commission ledger line is (docs/commission.md). */
-export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal', 'rounding'] as const
+export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal', 'rounding', 'adjustment'] as const
 /** Where a statement stands: made by a close (draft), approved for payment, held back by finance, paid. */
 export const STATEMENT_STATUSES = ['draft', 'approved', 'held', 'paid'] as const
 /** Where a ledger line stands: in its hold, payable, held for review, or a reversal of another. */

@@ -42,7 +42,7 @@ import {
 import { collectInSql } from '../clickhouse/statements.js'
 import { periodKindOf } from '../common/periods.js'
 import { emptyProgram, type Books, type ProgramBook } from './domain/commission/affiliate.js'
-import type { CloseFact } from './domain/commission/accrual.js'
+import type { AdjustFact, CloseFact } from './domain/commission/accrual.js'
 import type { JsMsg } from 'nats'
 import type { BatchFailure } from './results.js'
 import { retrying } from './retry.js'
@@ -290,12 +290,12 @@ export class AffiliateStage {
   }
 
   async #process(batch: { seq: number; data: Uint8Array }[]) {
-    const facts: AccrualFact[] = []
+    const facts: (AccrualFact | AdjustFact)[] = []
     const accSeq: number[] = []
     for (const m of batch)
       for (const line of dec.decode(m.data).split('\n'))
         if (line) {
-          facts.push(JSON.parse(line) as AccrualFact)
+          facts.push(JSON.parse(line) as AccrualFact | AdjustFact)
           accSeq.push(m.seq)
         }
     const data = this.d.reference()
@@ -315,7 +315,7 @@ export class AffiliateStage {
     const redo = await this.#begin(first, last)
     const books = await this.d.books.load(
       affs,
-      facts.map((f) => [f.affiliateId, f.playerKey] as [number, string]),
+      facts.flatMap((f) => (f.type === 'adjust' ? [] : [[f.affiliateId, f.playerKey] as [number, string]])),
     )
     // a close's redo copy is dropped with the affiliate's next change (that close is long applied)
     for (const b of Object.values(books)) delete b.preClose

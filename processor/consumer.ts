@@ -43,8 +43,8 @@ import {
   type WindowVersion,
 } from '../common/entities.js'
 import { fnv1a } from '../common/keys.js'
-import { compareFacts, type CloseFact, type StageFact } from './domain/commission/accrual.js'
-import { closeIdOf, CloseCommandSchema } from '../common/close.js'
+import { compareFacts, type AdjustFact, type CloseFact, type StageFact } from './domain/commission/accrual.js'
+import { AdjustmentCommandSchema, closeIdOf, CloseCommandSchema, type AdjustmentCommand, type CloseCommand } from '../common/close.js'
 import type { Logger } from '../common/log.js'
 import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
 import { clickSubs } from '../common/clicksubs.js'
@@ -112,12 +112,14 @@ export type ProcessorDeps = {
 }
 
 const TASK_BYTES = 256 * 1024
+/** subjects of control commands, not events: the affiliate stage applies them */
+const CONTROL_KINDS = new Set(['close', 'adjust'])
 /** accrual facts per message, at most (well under NATS's default 1 MB payload) */
 const ACCRUAL_CHUNK_BYTES = 256 * 1024
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-type Prepared = { batch: JsMsg[]; outs: TaskOutput[]; changed: TaskOutput['players']; closes: CloseFact[]; badCloses: DeadLetterRecord[] }
+type Prepared = { batch: JsMsg[]; outs: TaskOutput[]; changed: TaskOutput['players']; controls: (CloseFact | AdjustFact)[]; badControls: DeadLetterRecord[] }
 
 export class Processor {
   #applied = 0
@@ -236,8 +238,8 @@ export class Processor {
    *  then what the next batch sees. Pure but for that: a failure here is simply tried again. */
   async #prepare(batch: JsMsg[]): Promise<Prepared> {
     let mark = performance.now()
-    const { closes, badCloses } = closesOf(batch)
-    const tasks = await this.#tasks(batch.filter((m) => parseEventSubject(m.subject)?.kind !== 'close'))
+    const { controls, badControls } = controlsOf(batch)
+    const tasks = await this.#tasks(batch.filter((m) => !CONTROL_KINDS.has(parseEventSubject(m.subject)?.kind ?? '')))
     mark = this.#lap(mark, 'load')
     // every version, not the current value: the workers choose by the click's time
     const windows: Record<string, WindowVersion[]> = {}
@@ -253,12 +255,12 @@ export class Processor {
     const changed: TaskOutput['players'] = {}
     for (const o of outs) Object.assign(changed, o.players)
     this.d.players.remember(changed)
-    return { batch, outs, changed, closes, badCloses }
+    return { batch, outs, changed, controls, badControls }
   }
 
   /** Write a computed batch, in the order of the header, and acknowledge it. A failure here is
    *  tried again from the start with the same computed batch (its writes are idempotent). */
-  async #write({ batch, outs, changed, closes, badCloses }: Prepared, t0: number): Promise<true> {
+  async #write({ batch, outs, changed, controls, badControls }: Prepared, t0: number): Promise<true> {
     let mark = performance.now()
     const lap = (step: keyof ProcessorStats['stepMs']) => (mark = this.#lap(mark, step))
     const first = batch[0]!.seq
@@ -276,7 +278,7 @@ export class Processor {
     let factRows = ''
     let events = 0
     let maxTs = 0
-    const dead: TaskOutput['dead'] = [...badCloses]
+    const dead: TaskOutput['dead'] = [...badControls]
     for (const o of outs) {
       eventRows += o.eventRows
       factRows += o.factRows
@@ -332,9 +334,9 @@ export class Processor {
     // (Messages per affiliate partition would interleave an affiliate's own facts with the shares
     // written for it by other affiliates' facts differently from batch to batch; partitioning
     // the affiliate stage across processes waits for the watermark of distributed mode.)
-    // A period close goes with them at its own position: the facts before it are its period's on-time facts.
-    const accruals: StageFact[] = [...outs.flatMap((o) => o.accruals), ...closes].sort(compareFacts)
-    if (closes.length > 0 && !this.d.accrualPartitions) this.d.log.warn({ closes: closes.map((c) => c.period) }, 'a period close with no affiliate stage to apply it (money is off)')
+    // Control commands go with them at their own positions: the facts before a close are its period's on-time facts.
+    const accruals: StageFact[] = [...outs.flatMap((o) => o.accruals), ...controls].sort(compareFacts)
+    if (controls.length > 0 && !this.d.accrualPartitions) this.d.log.warn({ controls: controls.map((c) => c.type) }, 'a close or adjustment with no affiliate stage to apply it (money is off)')
     if (accruals.length > 0 && this.d.accrualPartitions) {
       let chunk: string[] = []
       let bytes = 0
@@ -513,29 +515,38 @@ export class Processor {
   }
 }
 
-/** The period closes of a batch, as the affiliate stage applies them; a close the contract
- *  refuses (never from the query API, which checks it) is dead-lettered with the reason. */
-function closesOf(batch: JsMsg[]): { closes: CloseFact[]; badCloses: DeadLetterRecord[] } {
-  const closes: CloseFact[] = []
-  const badCloses: DeadLetterRecord[] = []
+/** The control commands of a batch (period closes, manual adjustments), as the affiliate stage
+ *  applies them; one the contract refuses (never from the query API, which checks it) is
+ *  dead-lettered with the reason. */
+function controlsOf(batch: JsMsg[]): { controls: (CloseFact | AdjustFact)[]; badControls: DeadLetterRecord[] } {
+  const controls: (CloseFact | AdjustFact)[] = []
+  const badControls: DeadLetterRecord[] = []
   for (const m of batch) {
-    if (parseEventSubject(m.subject)?.kind !== 'close') continue
+    const kind = parseEventSubject(m.subject)?.kind
+    if (kind !== 'close' && kind !== 'adjust') continue
     const text = dec.decode(m.data)
-    let parsed: ReturnType<typeof CloseCommandSchema.safeParse> | undefined
+    const schema = kind === 'close' ? CloseCommandSchema : AdjustmentCommandSchema
+    let parsed: ReturnType<typeof schema.safeParse> | undefined
     try {
-      parsed = CloseCommandSchema.safeParse(JSON.parse(text))
+      parsed = schema.safeParse(JSON.parse(text))
     } catch {
       parsed = undefined
     }
     if (!parsed?.success) {
       const why = parsed ? parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : 'not JSON'
-      badCloses.push({ seq: m.seq, idx: 0, subject: m.subject, reason: `invalid_close: ${why}`, data: text.slice(0, 2000) })
+      badControls.push({ seq: m.seq, idx: 0, subject: m.subject, reason: `invalid_${kind}: ${why}`, data: text.slice(0, 2000) })
       continue
     }
-    const c = parsed.data
-    closes.push({ type: 'close', seq: m.seq, idx: 0, n: 0, closeId: closeIdOf(c.period), period: c.period, asOf: c.asOf, rounding: c.rounding, ...(c.threshold ? { threshold: c.threshold } : {}) })
+    const pos = { seq: m.seq, idx: 0, n: 0 }
+    if (kind === 'close') {
+      const c = parsed.data as CloseCommand
+      controls.push({ type: 'close', ...pos, closeId: closeIdOf(c.period), period: c.period, asOf: c.asOf, rounding: c.rounding, ...(c.threshold ? { threshold: c.threshold } : {}) })
+    } else {
+      const a = parsed.data as AdjustmentCommand
+      controls.push({ type: 'adjust', ...pos, id: a.id, affiliateId: a.affiliateId, amount: a.amount, currency: a.currency, reason: a.reason, by: a.by, occurredAt: a.at })
+    }
   }
-  return { closes, badCloses }
+  return { controls, badControls }
 }
 
 /** One buffer per task (copied once, moved to the worker), with each message's slice. */

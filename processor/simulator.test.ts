@@ -699,7 +699,7 @@ describe('order, versions and reversals', () => {
     const a = new InProcessStage(ref)
     a.apply(facts)
     const b = new InProcessStage(ref)
-    b.apply(facts.map((f) => (f.type === 'close' ? f : { ...f, playerRef: `rotated-${f.playerRef}` })))
+    b.apply(facts.map((f) => (f.type === 'close' || f.type === 'adjust' ? f : { ...f, playerRef: `rotated-${f.playerRef}` })))
     expect(b.lines.map((l) => [l.id, l.hash])).toEqual(a.lines.map((l) => [l.id, l.hash]))
     expect(b.lines.some((l) => l.playerRef.startsWith('rotated-'))).toBe(true)
   })

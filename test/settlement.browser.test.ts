@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
-import { launchChromium, signIn } from './helpers/browser.js'
+import { launchChromium, pickAffiliate, signIn } from './helpers/browser.js'
 import { TEST_SECRETS } from './helpers/config.js'
 
 let app: EmbeddedApp
@@ -109,6 +109,19 @@ describe('the Settlement view', () => {
     expect(drill).toMatch(/RevShare 30%/)
     expect(drill).toMatch(/Rounding: the 2026-09 statement's revshare line/)
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'settlement-statement.png'), fullPage: true })
+
+    // a manual adjustment with its reason: a line in the affiliate's ledger
+    await pickAffiliate(page, 'adjust-affiliate', 'Mu Partners')
+    await page.getByTestId('adjust-amount').fill('-12.50')
+    await page.getByTestId('adjust-reason').fill('wire fee')
+    await page.getByTestId('adjust-submit').click()
+    await page.getByTestId('settlement-msg').filter({ hasText: 'Adjustment of -€12.50 for Mu Partners accepted' }).waitFor()
+    await waitFor(
+      'the adjustment line',
+      async () => (await app.call('GET', `/api/ledger?affiliateId=${affs.rs.id}`)).body.items.map((l: { kind: string; reason: string }) => `${l.kind} ${l.reason}`),
+      (ls: string[]) => ls.includes('adjustment Manual adjustment -12.50 EUR by operator: wire fee'),
+      20_000,
+    )
     expect(errors).toEqual([])
   }, 90_000)
 

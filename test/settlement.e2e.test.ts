@@ -287,4 +287,32 @@ describe('settlement: closes in the running system make the simulator’s statem
     expect((await aff('POST', '/api/statements/approve', { period: '2026-09' })).status).toBe(403)
     expect((own.body.items as (Statement & { status: string })[]).map((s) => s.status)).toEqual(['draft', 'approved'])
   })
+
+  it('finance adjusts a balance by hand, with a reason: a ledger line of the open month, audited', async () => {
+    const r = await app.call('POST', '/api/adjustments', { affiliateId: affs.ib, amount: '-25.50', currency: 'USD', reason: 'wire fee of the September payment' })
+    expect(r.status, JSON.stringify(r.body)).toBe(202)
+    const line = await waitFor(
+      'the adjustment in the ledger',
+      async () => ((await app.call('GET', `/api/ledger?affiliateId=${affs.ib}`)).body.items as { id: string; kind: string; amount: string; period: string; reason: string }[]).find((l) => l.id === r.body.line),
+      (l) => l !== undefined,
+      20_000,
+    )
+    // the open month: October is the last closed
+    expect(line).toMatchObject({ kind: 'adjustment', amount: '-25.5', period: '2026-11', reason: 'Manual adjustment -25.50 USD by operator: wire fee of the September payment' })
+    expect((await app.call('GET', `/api/ledger/verify?affiliateId=${affs.ib}`)).body).toMatchObject({ ok: true })
+    const audit = (await app.call('GET', '/api/audit?entity=statement&limit=1')).body.items[0]
+    expect(audit).toMatchObject({ key: `${affs.ib}/adjustment`, action: 'create', note: 'wire fee of the September payment', after: { line: r.body.line, amount: '-25.50' } })
+    for (const [body, field] of [
+      [{ affiliateId: affs.ib, amount: '0.00', currency: 'USD', reason: 'x' }, 'amount'],
+      [{ affiliateId: affs.ib, amount: '5', currency: 'USD', reason: ' ' }, 'reason'],
+      [{ affiliateId: affs.ib, amount: '5', currency: 'XYZ', reason: 'x' }, 'currency'],
+      [{ affiliateId: 999_999, amount: '5', currency: 'USD', reason: 'x' }, 'affiliateId'],
+    ] as const) {
+      const bad = await app.call('POST', '/api/adjustments', body)
+      expect(bad.status, JSON.stringify(bad.body)).toBe(400)
+      expect(bad.body.fields).toHaveProperty([field])
+    }
+    const token = (await app.call('POST', `/api/affiliates/${affs.ib}/tokens`, {})).body.token
+    expect((await api(app.url, token)('POST', '/api/adjustments', { affiliateId: affs.ib, amount: '5', currency: 'USD', reason: 'x' })).status).toBe(403)
+  })
 })

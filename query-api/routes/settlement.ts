@@ -8,7 +8,18 @@ import { z } from 'zod'
 import { insertFormatted, queryRows, type ClickHouseClient } from '../../clickhouse/client.js'
 import { chTime } from '../../common/chtime.js'
 import { STATEMENT_STATUSES } from '../../common/vocabulary.js'
-import { CLOSE_SUBJECT, closeIdOf, CloseCommandSchema, PROGRAM_KEY, ROUNDINGS, type ClosedPeriods, type CloseCommand } from '../../common/close.js'
+import {
+  ADJUST_SUBJECT,
+  AdjustmentCommandSchema,
+  CLOSE_SUBJECT,
+  closeIdOf,
+  CloseCommandSchema,
+  PROGRAM_KEY,
+  ROUNDINGS,
+  type ClosedPeriods,
+  type CloseCommand,
+} from '../../common/close.js'
+import { randomBytes } from 'node:crypto'
 import { isCurrency } from '../../common/currencies.js'
 import { HttpError } from '../../common/errors.js'
 import { AmountSchema, canonicalAmount, D, minorUnits } from '../../common/money.js'
@@ -50,6 +61,16 @@ function byStatement<T extends { affiliate_id: string; period: string }>(rows: T
   }
   return m
 }
+
+const Adjust = z
+  .object({
+    affiliateId: BodyId,
+    /** what it adds to the affiliate's balance (negative: takes off) */
+    amount: AmountSchema.refine((a) => !/^-?0*(\.0*)?$/.test(a), 'must not be zero'),
+    currency: z.string().refine(isCurrency, 'must be an ISO 4217 currency code such as EUR'),
+    reason: z.string().trim().min(1, 'say why: the affiliate reads it on the line').max(500),
+  })
+  .strict()
 
 const StatementQuery = z.object({ period: Period.optional(), affiliateId: ParamId.optional() }).strict()
 const StatementLinesQuery = z.object({ period: Period, affiliateId: ParamId.optional() }).strict()
@@ -184,6 +205,29 @@ export const settlementRoutes: ApiPlugin = (app, d) => {
       const seq = await d.publish(CLOSE_SUBJECT, new TextEncoder().encode(JSON.stringify(cmd)), closeIdOf(b.period))
       req.log.info({ period: b.period, seq }, 'period close accepted')
       return reply.code(202).send({ closeId: closeIdOf(b.period), period: b.period, asOf: new Date(asOf).toISOString(), rounding: b.rounding, seq, status: 'accepted' })
+    },
+  )
+
+  app.post(
+    '/api/adjustments',
+    {
+      config: { who: OPERATOR },
+      schema: {
+        summary: "A manual adjustment of an affiliate's balance, with the reason it reads: a ledger line of the open month, on its next statement",
+        description: 'It enters the event stream and is applied in its place among the events (202 with its id and stream position); the line is `adj:<id>`, kind adjustment.',
+        body: Adjust,
+      },
+    },
+    async (req, reply) => {
+      if (!d.publish) throw new HttpError(503, 'unavailable', 'the event stream is not connected')
+      const b = req.body
+      if (!d.store.affiliates.get(b.affiliateId)) throw new HttpError(400, 'invalid_request', `affiliateId: no affiliate ${b.affiliateId}`, { affiliateId: `no affiliate ${b.affiliateId}` })
+      const at = Date.now()
+      const id = `${at.toString(36)}-${randomBytes(5).toString('hex')}`
+      const cmd = AdjustmentCommandSchema.parse({ id, affiliateId: b.affiliateId, amount: b.amount, currency: b.currency, reason: b.reason, at, by: actor(req.principal) })
+      const seq = await d.publish(ADJUST_SUBJECT, new TextEncoder().encode(JSON.stringify(cmd)), `adj:${id}`)
+      await d.store.audit.append({ entity: 'statement', key: `${b.affiliateId}/adjustment`, action: 'create', after: { line: `adj:${id}`, amount: b.amount, currency: b.currency }, by: cmd.by, note: b.reason, at })
+      return reply.code(202).send({ id, line: `adj:${id}`, seq, status: 'accepted' })
     },
   )
 

@@ -98,6 +98,7 @@ export const LINE_KIND_LABELS: Record<(typeof LINE_KINDS)[number], string> = {
   sub: 'Sub-affiliate share',
   reversal: 'Reversal',
   rounding: 'Statement rounding',
+  adjustment: 'Manual adjustment',
 }
 
 /** Where a ledger line stands. */

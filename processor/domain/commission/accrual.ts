@@ -71,5 +71,22 @@ export type CloseFact = {
   threshold?: Record<string, string>
 }
 
-/** What the ACCRUALS stream carries: accrual facts and closes, in cause order. */
-export type StageFact = AccrualFact | CloseFact
+/** A manual adjustment of one affiliate's balance (finance's, with a reason): a ledger line of
+ *  the open month. Not an AccrualFact: it names no player and no deal. */
+export type AdjustFact = {
+  type: 'adjust'
+  seq: number
+  idx: number
+  n: number
+  id: string
+  affiliateId: number
+  amount: string
+  currency: string
+  reason: string
+  by: string
+  /** when it was made (ms) */
+  occurredAt: number
+}
+
+/** What the ACCRUALS stream carries: accrual facts, adjustments and closes, in cause order. */
+export type StageFact = AccrualFact | AdjustFact | CloseFact

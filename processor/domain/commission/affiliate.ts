@@ -12,7 +12,7 @@
  */
 import type { Deal, DealTerms, DealVersion, PeriodKind } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
-import type { AccrualFact, CloseFact } from './accrual.js'
+import type { AccrualFact, AdjustFact, CloseFact } from './accrual.js'
 import type { ClosedPeriods } from '../../../common/close.js'
 import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
 import type { FxTable } from '../../../common/fx.js'
@@ -141,13 +141,18 @@ export type NumberedLine = ChainedLine & { no: number }
 export type StageOutput = { lines: NumberedLine[]; books: Books; program: ProgramBook }
 
 /** Apply facts (in cause order) to the books. `books` is not modified; the changed books are returned whole. */
-export function applyFacts(books: Books, facts: readonly AccrualFact[], ref: Reference, program: ProgramBook = emptyProgram()): StageOutput {
+export function applyFacts(books: Books, facts: readonly (AccrualFact | AdjustFact)[], ref: Reference, program: ProgramBook = emptyProgram()): StageOutput {
   const w = new Writer(books, ref, program)
   for (const f of facts) {
     const book = w.book(f.affiliateId)
     if (book.at && !after([f.seq, f.idx, f.n], book.at)) continue
     book.at = [f.seq, f.idx, f.n]
     book.latest = Math.max(book.latest ?? 0, f.occurredAt)
+    if (f.type === 'adjust') {
+      w.late = undefined
+      w.adjust(f)
+      continue
+    }
     w.asOf = f.receivedAt
     const found = ref.deal(f.dealId)
     const version = found?.versions.find((v) => v.version === f.dealVersion)
@@ -286,7 +291,7 @@ class Writer {
     const l = { ...line, amount: toScale(line.amount), originalAmount: toScale(line.originalAmount) }
     if (this.late) l.reason = `${l.reason} (${this.late})`
     // a suspended affiliate's conversions still count, but what they earn is held
-    if (l.status !== 'reversed' && l.kind !== 'rounding' && !new D(l.amount).isZero() && this.ref.suspended?.(l.affiliateId, l.occurredAt)) {
+    if (l.status !== 'reversed' && l.kind !== 'rounding' && l.kind !== 'adjustment' && !new D(l.amount).isZero() && this.ref.suspended?.(l.affiliateId, l.occurredAt)) {
       l.status = 'held'
       delete l.payableAt
       l.reason = `Held (affiliate_suspended): the affiliate was suspended when this happened. ${l.reason}`
@@ -740,6 +745,30 @@ class Writer {
     }
   }
 
+  /** Finance's manual adjustment: a line of the open month, payable, with the reason given
+   *  (no deal, no recruiter's share: it corrects this affiliate's balance alone). */
+  adjust(f: AdjustFact) {
+    this.append({
+      affiliateId: f.affiliateId,
+      seq: f.seq,
+      idx: f.idx,
+      n: f.n,
+      occurredAt: f.occurredAt,
+      period: this.periodFor(f.occurredAt, 'month'),
+      dealId: '',
+      dealVersion: 0,
+      playerKey: '',
+      playerRef: '',
+      causeEventId: f.id,
+      id: `adj:${f.id}`,
+      kind: 'adjustment',
+      status: 'payable',
+      ...same(f.amount, f.currency, dayOf(f.occurredAt)),
+      estimated: false,
+      reason: `Manual adjustment ${money(f.amount, f.currency)} by ${f.by}: ${f.reason}`,
+    })
+  }
+
   // ---- the close of a period ----
 
   /** Phase 1 of a close (see closePeriod); false when the period was closed already. */
@@ -833,7 +862,7 @@ class Writer {
           ...same(r.amount, l.currency, dayOf(end)),
           refLineId: ref,
           estimated: false,
-          reason: `Rounding: the ${c.period} statement's ${l.kind} line of deal ${l.dealId} v${l.dealVersion} sums to ${money(l.exact, l.currency)} and pays ${money(l.amount, l.currency)} (rounded once, ${c.rounding.replace('_', '-')})`,
+          reason: `Rounding: the ${c.period} statement's ${l.kind} line${l.dealId ? ` of deal ${l.dealId} v${l.dealVersion}` : ''} sums to ${money(l.exact, l.currency)} and pays ${money(l.amount, l.currency)} (rounded once, ${c.rounding.replace('_', '-')})`,
         })
       }
       book.closes = { ...book.closes, [kind]: { period: c.period, asOf: c.asOf, no: book.lines, carry: carryOf(s) } }
