@@ -23,9 +23,15 @@ const API_ENV = {
   /** /api requests one client address may make per window (0: no limit); the rest get a 429 with Retry-After. */
   API_RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(3000),
   API_RATE_LIMIT_WINDOW_S: positiveInt(60),
+  /** The program's name, as statements and invoices show it. */
+  PROGRAM_NAME: z.string().trim().min(1).max(200).default('Affiliate program'),
+  /** Chromium, which renders invoices as PDF (Debian's package chromium). */
+  CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
 }
-const apiConfig = (e: { API_RATE_LIMIT_MAX: number; API_RATE_LIMIT_WINDOW_S: number }) => ({
+const apiConfig = (e: { API_RATE_LIMIT_MAX: number; API_RATE_LIMIT_WINDOW_S: number; PROGRAM_NAME: string; CHROMIUM_PATH: string }) => ({
   rateLimit: e.API_RATE_LIMIT_MAX > 0 ? { max: e.API_RATE_LIMIT_MAX, windowMs: e.API_RATE_LIMIT_WINDOW_S * 1000 } : undefined,
+  programName: e.PROGRAM_NAME,
+  chromium: e.CHROMIUM_PATH,
 })
 
 const EnvSchema = z.object({

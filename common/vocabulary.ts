@@ -74,6 +74,22 @@ export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id
 
 /** What a commission ledger line is (docs/commission.md). */
 export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal', 'rounding', 'adjustment'] as const
+/** What a commission ledger line is, for a person (the dashboard and the invoices). */
+export const LINE_KIND_LABELS: Record<(typeof LINE_KINDS)[number], string> = {
+  cpa: 'CPA',
+  cpa_retro: 'CPA re-priced (tier)',
+  cpl: 'CPL',
+  revshare: 'RevShare',
+  clawback: 'CPA advance offset',
+  ib: 'IB rebate',
+  ib_override: 'IB override',
+  prop: 'Challenge fee share',
+  sub: 'Sub-affiliate share',
+  reversal: 'Reversal',
+  rounding: 'Statement rounding',
+  adjustment: 'Manual adjustment',
+}
+
 /** Where a statement stands: made by a close (draft), approved for payment, held back by finance, paid. */
 export const STATEMENT_STATUSES = ['draft', 'approved', 'held', 'paid'] as const
 /** Where a ledger line stands: in its hold, payable, held for review, or a reversal of another. */

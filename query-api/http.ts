@@ -59,6 +59,8 @@ export type ApiDeps = {
   rateLimit?: { max: number; windowMs: number }
   /** run a commission scenario on the processor tier (request-reply over NATS) */
   simulate?: (scenario: unknown) => Promise<unknown>
+  /** what invoices show and how they are printed */
+  invoices?: { programName: string; chromium: string }
 }
 
 /** A Fastify instance whose route schemas are zod: handlers see the parsed (output) types. */

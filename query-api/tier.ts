@@ -85,6 +85,7 @@ export async function startQueryApi(
           partitions: cfg.stream.partitions,
           allowPrivateEndpoints: cfg.outbound.allowPrivate,
           rateLimit: cfg.api.rateLimit,
+          invoices: { programName: cfg.api.programName, chromium: cfg.api.chromium },
           players,
           books,
           pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),

@@ -5,7 +5,7 @@
  * affiliate sees its own statement, approved, with the same total, and nothing of another's.
  * SETTLEMENT_SHOTS=<dir> writes screenshots of both.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -139,6 +139,15 @@ describe('the Settlement view', () => {
     await r.getByTestId('statement-open').click()
     await page.getByTestId('drill-line').nth(1).waitFor()
     expect(await page.getByTestId('drill-line').count()).toBe(2)
+    // the invoice: a PDF to download, whose figures are the statement's
+    const pdf = page.waitForEvent('download')
+    await page.getByTestId('invoice-pdf').click()
+    const file = await (await pdf).path()
+    expect(readFileSync(file!).subarray(0, 5).toString()).toBe('%PDF-')
+    const html = await fetch(`${app.url}/api/statements/invoice?period=2026-09&format=html`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text())
+    expect(html).toMatch(/<td class="n" data-total="EUR"><b>200\.00 EUR<\/b><\/td>/)
+    expect(html).toContain('Lambda Media deal (v1)')
+
     // its ledger checks against the statement's seal
     await page.getByTestId('verify-seals').click()
     await page.getByTestId('verify-result').filter({ hasText: 'It holds: 2 lines, each linked to the one before, and 1 statement seal matching.' }).waitFor()

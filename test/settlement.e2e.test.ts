@@ -288,6 +288,27 @@ describe('settlement: closes in the running system make the simulator’s statem
     expect((own.body.items as (Statement & { status: string })[]).map((s) => s.status)).toEqual(['draft', 'approved'])
   })
 
+  it('a statement prints as a self-billing invoice, HTML or PDF, with the statement’s totals, deal versions and seal', async () => {
+    const get = (path: string, key = TEST_SECRETS.OPERATOR_API_KEY) => fetch(`${app.url}${path}`, { headers: { authorization: `Bearer ${key}` } })
+    const html = await get(`/api/statements/invoice?period=2026-09&affiliateId=${affs.ib}&format=html`)
+    expect(html.status).toBe(200)
+    expect(html.headers.get('content-type')).toMatch(/text\/html/)
+    const text = await html.text()
+    const st = (await statements(`?period=2026-09&affiliateId=${affs.ib}`)).body.items[0]!
+    expect(text).toContain(`<td class="n" data-total="USD"><b>291.44 USD</b></td>`)
+    expect(st.totals[0]).toMatchObject({ currency: 'USD', payable: '291.44' })
+    expect(text).toContain('ib deal (v1)')
+    expect(text).toContain(st.seal.hash)
+    const pdf = await get(`/api/statements/invoice?period=2026-09&affiliateId=${affs.ib}`)
+    expect(pdf.status).toBe(200)
+    expect(pdf.headers.get('content-type')).toBe('application/pdf')
+    expect(Buffer.from(await pdf.arrayBuffer()).subarray(0, 5).toString()).toBe('%PDF-')
+    expect((await get(`/api/statements/invoice?period=2026-08&affiliateId=${affs.ib}`)).status).toBe(404)
+    const token = (await app.call('POST', `/api/affiliates/${affs.cpa}/tokens`, {})).body.token
+    expect((await get(`/api/statements/invoice?period=2026-09&affiliateId=${affs.ib}`, token)).status).toBe(403)
+    expect((await get('/api/statements/invoice?period=2026-09&format=html', token)).status).toBe(200)
+  })
+
   it('finance adjusts a balance by hand, with a reason: a ledger line of the open month, audited', async () => {
     const r = await app.call('POST', '/api/adjustments', { affiliateId: affs.ib, amount: '-25.50', currency: 'USD', reason: 'wire fee of the September payment' })
     expect(r.status, JSON.stringify(r.body)).toBe(202)

@@ -7,7 +7,7 @@
 import { z } from 'zod'
 import { insertFormatted, queryRows, type ClickHouseClient } from '../../clickhouse/client.js'
 import { chTime } from '../../common/chtime.js'
-import { STATEMENT_STATUSES } from '../../common/vocabulary.js'
+import { LINE_KIND_LABELS, STATEMENT_STATUSES } from '../../common/vocabulary.js'
 import {
   ADJUST_SUBJECT,
   AdjustmentCommandSchema,
@@ -27,6 +27,7 @@ import { periodEndOf, periodKindOf } from '../../common/periods.js'
 import { scopeAffiliate } from '../auth.js'
 import { classify, groupKey } from '../../common/statement.js'
 import { ledgerLines } from './ledger.js'
+import { invoiceHtml, printPdf, type InvoiceData } from '../invoice.js'
 import { actor, BodyId, OPERATOR, OPERATOR_OR_AFFILIATE, ParamId, type ApiPlugin } from '../http.js'
 
 const Period = z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)')
@@ -74,6 +75,8 @@ const Adjust = z
 
 const StatementQuery = z.object({ period: Period.optional(), affiliateId: ParamId.optional() }).strict()
 const StatementLinesQuery = z.object({ period: Period, affiliateId: ParamId.optional() }).strict()
+const InvoiceQuery = z.object({ period: Period, affiliateId: ParamId.optional(), format: z.enum(['html', 'pdf']).default('pdf') }).strict()
+
 
 const Approve = z
   .object({
@@ -118,6 +121,88 @@ export async function closedSoFar(books: { get(k: string): Promise<{ operation: 
 /** A statement's status for a reader: draft unless finance decided otherwise. */
 function statusView(r: StatusRow | undefined) {
   return r ? { status: r.status, statusBy: r.by, statusAt: `${r.at.replace(' ', 'T')}Z`, ...(r.note ? { note: r.note } : {}) } : { status: 'draft' as const }
+}
+
+/** Statements of closed periods, with their status, lines and totals (one affiliate's, or all; one period, or all). */
+async function readStatements(d: Parameters<ApiPlugin>[1], affiliateId: number | undefined, period: string | undefined) {
+  // the table's own columns through its alias `t`: the SELECT's text aliases share their names
+  const where = [affiliateId !== undefined ? 't.affiliate_id = {a:UInt32}' : '1', period ? 't.period = {p:String}' : '1'].join(' AND ')
+  const params = { a: affiliateId ?? 0, p: period ?? '' }
+  const heads = await queryRows<{ affiliate_id: string; period: string; close_id: string; as_of: string; rounding: string; seal_no: string; seal_hash: string }>(
+    d.ch,
+    `SELECT toString(affiliate_id) AS affiliate_id, period, close_id, toString(as_of) AS as_of, rounding, toString(seal_no) AS seal_no, seal_hash
+     FROM statements AS t FINAL WHERE ${where} ORDER BY t.period DESC, t.affiliate_id LIMIT 5000`,
+    params,
+  )
+  const lines = await queryRows<{ affiliate_id: string; period: string; kind: string; deal_id: string; deal_version: string; currency: string; lines: string; exact: string; amount: string }>(
+    d.ch,
+    `SELECT toString(affiliate_id) AS affiliate_id, period, kind, deal_id, toString(deal_version) AS deal_version, currency, toString(lines) AS lines,
+            toString(exact) AS exact, toString(amount) AS amount
+     FROM statement_lines AS t FINAL WHERE ${where} ORDER BY t.affiliate_id, t.period, t.kind, t.deal_id, t.deal_version, t.currency`,
+    params,
+  )
+  const totals = await queryRows<Record<'affiliate_id' | 'period' | 'currency' | 'carried_in' | 'lines' | 'total' | 'payable' | 'carried_out' | 'pending' | 'held', string>>(
+    d.ch,
+    `SELECT toString(affiliate_id) AS affiliate_id, period, currency, toString(carried_in) AS carried_in, toString(lines) AS lines, toString(total) AS total,
+            toString(payable) AS payable, toString(carried_out) AS carried_out, toString(pending) AS pending, toString(held) AS held
+     FROM statement_totals AS t FINAL WHERE ${where} ORDER BY t.affiliate_id, t.period, t.currency`,
+    params,
+  )
+  const linesOf = byStatement(lines)
+  const totalsOf = byStatement(totals)
+  const statuses = await statusesOf(d.ch, where, params)
+  return {
+    items: heads.map((h) => ({
+      affiliateId: Number(h.affiliate_id),
+      period: h.period,
+      closeId: h.close_id,
+      asOf: `${h.as_of.replace(' ', 'T')}Z`,
+      rounding: h.rounding,
+      seal: { no: Number(h.seal_no), hash: h.seal_hash },
+      ...statusView(statuses.get(`${h.affiliate_id}|${h.period}`)),
+      lines: (linesOf.get(`${h.affiliate_id}|${h.period}`) ?? []).map((l) => ({
+        kind: l.kind,
+        dealId: l.deal_id,
+        dealVersion: Number(l.deal_version),
+        currency: l.currency,
+        lines: Number(l.lines),
+        exact: canonicalAmount(l.exact),
+        amount: minor(l.amount, l.currency),
+      })),
+      totals: (totalsOf.get(`${h.affiliate_id}|${h.period}`) ?? []).map((t) => ({
+        currency: t.currency,
+        carriedIn: minor(t.carried_in, t.currency),
+        lines: minor(t.lines, t.currency),
+        total: minor(t.total, t.currency),
+        payable: minor(t.payable, t.currency),
+        carriedOut: minor(t.carried_out, t.currency),
+        pending: minor(t.pending, t.currency),
+        held: minor(t.held, t.currency),
+      })),
+    })),
+  }
+}
+
+/** The ledger lines of one statement, each with what the close did with it (classify, on the chain as the statement sealed it). */
+async function statementLedger(d: Parameters<ApiPlugin>[1], affiliateId: number, period: string) {
+  const [h] = await queryRows<{ as_of: string; seal_no: string; prev_period: string; prev_as_of: string; prev_no: string }>(
+    d.ch,
+    `SELECT toString(toUnixTimestamp64Milli(t.as_of)) AS as_of, toString(t.seal_no) AS seal_no, t.prev_period AS prev_period,
+            toString(toUnixTimestamp64Milli(t.prev_as_of)) AS prev_as_of, toString(t.prev_no) AS prev_no
+     FROM statements AS t FINAL WHERE t.affiliate_id = {a:UInt32} AND t.period = {p:String}`,
+    { a: affiliateId, p: period },
+  )
+  if (!h) throw new HttpError(404, 'not_found', `no statement for ${period}`)
+  const chain = (await ledgerLines(d.ch, { affiliateId })).filter((l) => l.no <= Number(h.seal_no))
+  const previous = h.prev_period ? { period: h.prev_period, asOf: Number(h.prev_as_of), no: Number(h.prev_no) } : undefined
+  return classify(chain, { period, asOf: Number(h.as_of), ...(previous ? { previous } : {}) })
+}
+
+/** Whose statement: an affiliate's own; an operator names one. */
+function whose(req: { principal: Parameters<typeof scopeAffiliate>[0]; query: { affiliateId?: number } }): number {
+  const a = scopeAffiliate(req.principal, req.query.affiliateId)
+  if (a === undefined) throw new HttpError(400, 'invalid_request', 'say whose statement: affiliateId', { affiliateId: 'required for an operator' })
+  return a
 }
 
 export const settlementRoutes: ApiPlugin = (app, d) => {
@@ -259,65 +344,7 @@ export const settlementRoutes: ApiPlugin = (app, d) => {
   app.get(
     '/api/statements',
     { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: "Statements of closed periods, with their lines and totals; an affiliate's own only", querystring: StatementQuery } },
-    async (req) => {
-      const affiliateId = scopeAffiliate(req.principal, req.query.affiliateId)
-      // the table's own columns through its alias `t`: the SELECT's text aliases share their names
-      const where = [affiliateId !== undefined ? 't.affiliate_id = {a:UInt32}' : '1', req.query.period ? 't.period = {p:String}' : '1'].join(' AND ')
-      const params = { a: affiliateId ?? 0, p: req.query.period ?? '' }
-      const heads = await queryRows<{ affiliate_id: string; period: string; close_id: string; as_of: string; rounding: string; seal_no: string; seal_hash: string }>(
-        d.ch,
-        `SELECT toString(affiliate_id) AS affiliate_id, period, close_id, toString(as_of) AS as_of, rounding, toString(seal_no) AS seal_no, seal_hash
-         FROM statements AS t FINAL WHERE ${where} ORDER BY t.period DESC, t.affiliate_id LIMIT 5000`,
-        params,
-      )
-      const lines = await queryRows<{ affiliate_id: string; period: string; kind: string; deal_id: string; deal_version: string; currency: string; lines: string; exact: string; amount: string }>(
-        d.ch,
-        `SELECT toString(affiliate_id) AS affiliate_id, period, kind, deal_id, toString(deal_version) AS deal_version, currency, toString(lines) AS lines,
-                toString(exact) AS exact, toString(amount) AS amount
-         FROM statement_lines AS t FINAL WHERE ${where} ORDER BY t.affiliate_id, t.period, t.kind, t.deal_id, t.deal_version, t.currency`,
-        params,
-      )
-      const totals = await queryRows<Record<'affiliate_id' | 'period' | 'currency' | 'carried_in' | 'lines' | 'total' | 'payable' | 'carried_out' | 'pending' | 'held', string>>(
-        d.ch,
-        `SELECT toString(affiliate_id) AS affiliate_id, period, currency, toString(carried_in) AS carried_in, toString(lines) AS lines, toString(total) AS total,
-                toString(payable) AS payable, toString(carried_out) AS carried_out, toString(pending) AS pending, toString(held) AS held
-         FROM statement_totals AS t FINAL WHERE ${where} ORDER BY t.affiliate_id, t.period, t.currency`,
-        params,
-      )
-      const linesOf = byStatement(lines)
-      const totalsOf = byStatement(totals)
-      const statuses = await statusesOf(d.ch, where, params)
-      return {
-        items: heads.map((h) => ({
-          affiliateId: Number(h.affiliate_id),
-          period: h.period,
-          closeId: h.close_id,
-          asOf: `${h.as_of.replace(' ', 'T')}Z`,
-          rounding: h.rounding,
-          seal: { no: Number(h.seal_no), hash: h.seal_hash },
-          ...statusView(statuses.get(`${h.affiliate_id}|${h.period}`)),
-          lines: (linesOf.get(`${h.affiliate_id}|${h.period}`) ?? []).map((l) => ({
-            kind: l.kind,
-            dealId: l.deal_id,
-            dealVersion: Number(l.deal_version),
-            currency: l.currency,
-            lines: Number(l.lines),
-            exact: canonicalAmount(l.exact),
-            amount: minor(l.amount, l.currency),
-          })),
-          totals: (totalsOf.get(`${h.affiliate_id}|${h.period}`) ?? []).map((t) => ({
-            currency: t.currency,
-            carriedIn: minor(t.carried_in, t.currency),
-            lines: minor(t.lines, t.currency),
-            total: minor(t.total, t.currency),
-            payable: minor(t.payable, t.currency),
-            carriedOut: minor(t.carried_out, t.currency),
-            pending: minor(t.pending, t.currency),
-            held: minor(t.held, t.currency),
-          })),
-        })),
-      }
-    },
+    async (req) => readStatements(d, scopeAffiliate(req.principal, req.query.affiliateId), req.query.period),
   )
 
   // A statement line's ledger lines: the close's rule run again on the affiliate's chain as the
@@ -329,24 +356,57 @@ export const settlementRoutes: ApiPlugin = (app, d) => {
       schema: { summary: "The ledger lines a statement took, each with the statement line it went to, and those it left waiting; an affiliate's own only", querystring: StatementLinesQuery },
     },
     async (req) => {
-      const affiliateId = scopeAffiliate(req.principal, req.query.affiliateId)
-      if (affiliateId === undefined) throw new HttpError(400, 'invalid_request', 'say whose statement: affiliateId', { affiliateId: 'required for an operator' })
-      const [h] = await queryRows<{ as_of: string; seal_no: string; prev_period: string; prev_as_of: string; prev_no: string }>(
-        d.ch,
-        `SELECT toString(toUnixTimestamp64Milli(t.as_of)) AS as_of, toString(t.seal_no) AS seal_no, t.prev_period AS prev_period,
-                toString(toUnixTimestamp64Milli(t.prev_as_of)) AS prev_as_of, toString(t.prev_no) AS prev_no
-         FROM statements AS t FINAL WHERE t.affiliate_id = {a:UInt32} AND t.period = {p:String}`,
-        { a: affiliateId, p: req.query.period },
-      )
-      if (!h) throw new HttpError(404, 'not_found', `no statement for ${req.query.period}`)
-      const chain = (await ledgerLines(d.ch, { affiliateId })).filter((l) => l.no <= Number(h.seal_no))
-      const previous = h.prev_period ? { period: h.prev_period, asOf: Number(h.prev_as_of), no: Number(h.prev_no) } : undefined
-      const items = classify(chain, { period: req.query.period, asOf: Number(h.as_of), ...(previous ? { previous } : {}) })
-      return {
-        affiliateId,
-        period: req.query.period,
-        items: items.map((c) => ({ ...c.line, ...(c.group ? { statementLine: groupKey(c.group) } : { waiting: c.waiting }) })),
+      const affiliateId = whose(req)
+      const items = await statementLedger(d, affiliateId, req.query.period)
+      return { affiliateId, period: req.query.period, items: items.map((c) => ({ ...c.line, ...(c.group ? { statementLine: groupKey(c.group) } : { waiting: c.waiting }) })) }
+    },
+  )
+
+  // The printable self-billing statement: HTML, or PDF printed from it by Chromium.
+  app.get(
+    '/api/statements/invoice',
+    {
+      config: { who: OPERATOR_OR_AFFILIATE },
+      schema: { summary: "A statement as a printable self-billing invoice (HTML or PDF): its lines, totals, the deal versions and FX rates used, and its seal; an affiliate's own only", querystring: InvoiceQuery },
+    },
+    async (req, reply) => {
+      const affiliateId = whose(req)
+      const { period, format } = req.query
+      const [st] = (await readStatements(d, affiliateId, period)).items
+      if (!st) throw new HttpError(404, 'not_found', `no statement for ${period}`)
+      const taken = (await statementLedger(d, affiliateId, period)).filter((c) => c.group)
+      const fx = new Map<string, InvoiceData['fx'][number]>()
+      for (const { line: l } of taken)
+        if (l.originalCurrency !== l.currency && l.originalCurrency !== 'LOT' && l.fxRate !== '1') fx.set(`${l.originalCurrency}|${l.currency}|${l.fxDate}|${l.fxRate}`, { from: l.originalCurrency, to: l.currency, rate: l.fxRate, date: l.fxDate })
+      const a = d.store.affiliates.get(affiliateId)
+      const html = invoiceHtml({
+        programName: d.invoices?.programName ?? 'Affiliate program',
+        affiliate: { id: affiliateId, name: a?.name ?? `#${affiliateId}`, ...(a?.email ? { email: a.email } : {}) },
+        period,
+        asOf: Date.parse(st.asOf),
+        status: st.status,
+        seal: st.seal,
+        lines: st.lines.map((l) => ({
+          kind: l.kind,
+          label: (LINE_KIND_LABELS as Record<string, string>)[l.kind] ?? l.kind,
+          deal: l.dealId ? `${d.store.deals.byId(l.dealId)?.name ?? l.dealId} (v${l.dealVersion})` : '—',
+          currency: l.currency,
+          lines: l.lines,
+          amount: l.amount,
+        })),
+        totals: st.totals,
+        fx: [...fx.values()].sort((x, y) => (x.date < y.date ? -1 : 1)),
+      })
+      const name = `statement-${affiliateId}-${period}`
+      if (format === 'html') return reply.type('text/html; charset=utf-8').header('content-disposition', `inline; filename="${name}.html"`).send(html)
+      let pdf: Buffer
+      try {
+        pdf = await printPdf(html, d.invoices?.chromium ?? '/usr/bin/chromium')
+      } catch (err) {
+        req.log.error({ err }, 'printing an invoice failed')
+        throw new HttpError(503, 'unavailable', `the PDF could not be printed (Chromium, Debian package chromium, at ${d.invoices?.chromium ?? '/usr/bin/chromium'}); the HTML invoice is at format=html`)
       }
+      return reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`).send(pdf)
     },
   )
 }

@@ -3,7 +3,7 @@
  * codes the processor writes on event rows. One table for every view; test/labels.test.ts
  * checks it covers every code the processor emits and every status and kind.
  */
-import { CONVERSION_KINDS, EVENT_STATUSES, LINE_KINDS, LINE_STATUSES } from '../../../common/vocabulary.js'
+import { CONVERSION_KINDS, EVENT_STATUSES, LINE_STATUSES } from '../../../common/vocabulary.js'
 
 type Kind = 'click' | 'reassign' | (typeof CONVERSION_KINDS)[number]
 
@@ -85,21 +85,8 @@ export const kindLabel = (k: string) => (KIND_LABELS as Record<string, string>)[
 export const statusLabel = (s: string) => (STATUS_LABELS as Record<string, string>)[s] ?? s
 export const reasonLabel = (r: string) => (r ? (REASON_LABELS[r] ?? r) : '')
 
-/** What a commission ledger line is, for a person. */
-export const LINE_KIND_LABELS: Record<(typeof LINE_KINDS)[number], string> = {
-  cpa: 'CPA',
-  cpa_retro: 'CPA re-priced (tier)',
-  cpl: 'CPL',
-  revshare: 'RevShare',
-  clawback: 'CPA advance offset',
-  ib: 'IB rebate',
-  ib_override: 'IB override',
-  prop: 'Challenge fee share',
-  sub: 'Sub-affiliate share',
-  reversal: 'Reversal',
-  rounding: 'Statement rounding',
-  adjustment: 'Manual adjustment',
-}
+/** What a commission ledger line is, for a person (shared with the invoices). */
+export { LINE_KIND_LABELS } from '../../../common/vocabulary.js'
 
 /** Where a ledger line stands. */
 export const LINE_STATUS_LABELS: Record<(typeof LINE_STATUSES)[number], string> = {
