@@ -15,7 +15,8 @@ import { D } from '../common/money.js'
 import { periodKindOf } from '../common/periods.js'
 import type { NumberedLine } from './domain/commission/affiliate.js'
 import { collect } from '../common/statement.js'
-import { InProcessStage, ScenarioSchema, scenarioFacts, simulate, type Scenario, type ScenarioInput } from './simulator.js'
+import { ScenarioSchema, scenarioFacts, simulate, type Scenario, type ScenarioInput } from './simulator.js'
+import { inBatches } from '../test/helpers/batches.js'
 
 const DAY = 86_400_000
 const START = Date.UTC(2026, 2, 1) // 1 March
@@ -119,17 +120,7 @@ describe('settlement properties', () => {
       fc.property(program, fc.array(fc.integer({ min: 1, max: 6 }), { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 4 }), (s, sizes, again) => {
         const want = simulate(s)
         const { facts, ref } = scenarioFacts(s)
-        const stage = new InProcessStage(ref)
-        const batches: (typeof facts)[] = []
-        for (let at = 0, k = 0; at < facts.length; k++) {
-          const size = sizes[k] ?? Infinity
-          batches.push(facts.slice(at, at + size))
-          at += size
-        }
-        batches.forEach((b, i) => {
-          stage.apply(b)
-          for (const r of again) expect(stage.apply(batches[r % (i + 1)]!)).toEqual([])
-        })
+        const stage = inBatches(facts, ref, sizes, again)
         expect(stage.lines.map((l) => l.hash)).toEqual(want.lines.map((l) => l.hash))
         expect(stage.statements).toEqual(want.statements)
       }),

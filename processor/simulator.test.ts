@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { applyFacts, type Books, type NumberedLine } from './domain/commission/affiliate.js'
 import { chainHash, verifyChain } from '../common/ledger.js'
 import { roundMinor } from '../common/money.js'
+import { inBatches } from '../test/helpers/batches.js'
 import { InProcessStage, ScenarioSchema, scenarioFacts, simulate, type Scenario, type ScenarioInput } from './simulator.js'
 
 const DIR = fileURLToPath(new URL('../scenarios/', import.meta.url))
@@ -71,19 +72,7 @@ describe('scenario files (the worked examples)', () => {
     const { facts, ref } = scenarioFacts(s)
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 7 }), { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 5 }), (sizes, redeliver) => {
-        const stage = new InProcessStage(ref)
-        const batches: (typeof facts)[] = []
-        let at = 0
-        for (const size of [...sizes, Infinity]) {
-          if (at >= facts.length) break
-          batches.push(facts.slice(at, at + size))
-          at += size
-        }
-        batches.forEach((b, i) => {
-          stage.apply(b)
-          // an earlier batch delivered again: nothing new is written
-          for (const r of redeliver) expect(stage.apply(batches[r % (i + 1)]!)).toEqual([])
-        })
+        const stage = inBatches(facts, ref, sizes, redeliver)
         expect(stage.lines.map((l) => l.hash)).toEqual(want.lines.map((l) => l.hash))
         expect(stage.statements).toEqual(want.statements)
       }),
