@@ -37,7 +37,7 @@ function linesSql(): string {
   LEFT JOIN (SELECT affiliate_id, line_id, status, payable_at FROM ledger_lines FINAL
              WHERE line_id IN (SELECT ref_line_id FROM ledger_lines WHERE status = 'reversed')) AS r
     ON r.affiliate_id = t.affiliate_id AND r.line_id = t.ref_line_id
-  WHERE t.no <= b.seal AND t.period <= {period:String} AND match(t.period, {re:String})`
+  WHERE t.no <= b.seal AND t.period <= {period:String} AND match(t.period, {re:String}) AND t.kind != 'payment'`
 }
 
 /** What the close takes of each affiliate's chain, grouped as `collect` groups it. */

@@ -51,6 +51,8 @@ export const AdjustmentCommandSchema = z
     /** when it was made (ms) */
     at: z.number().int().nonnegative(),
     by: z.string().min(1),
+    /** a manual adjustment, or a payment of a statement (it settles the balance; no statement takes it) */
+    kind: z.enum(['adjustment', 'payment']).default('adjustment'),
   })
   .strict()
 export type AdjustmentCommand = z.infer<typeof AdjustmentCommandSchema>

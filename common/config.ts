@@ -27,11 +27,16 @@ const API_ENV = {
   PROGRAM_NAME: z.string().trim().min(1).max(200).default('Affiliate program'),
   /** Chromium, which renders invoices as PDF (Debian's package chromium). */
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
+  /** The account bank payouts are paid from, for SEPA credit-transfer files (name default PROGRAM_NAME). */
+  PAYER_NAME: z.string().trim().min(1).max(70).optional(),
+  PAYER_IBAN: z.string().optional(),
+  PAYER_BIC: z.string().optional(),
 }
-const apiConfig = (e: { API_RATE_LIMIT_MAX: number; API_RATE_LIMIT_WINDOW_S: number; PROGRAM_NAME: string; CHROMIUM_PATH: string }) => ({
+const apiConfig = (e: { API_RATE_LIMIT_MAX: number; API_RATE_LIMIT_WINDOW_S: number; PROGRAM_NAME: string; CHROMIUM_PATH: string; PAYER_NAME?: string; PAYER_IBAN?: string; PAYER_BIC?: string }) => ({
   rateLimit: e.API_RATE_LIMIT_MAX > 0 ? { max: e.API_RATE_LIMIT_MAX, windowMs: e.API_RATE_LIMIT_WINDOW_S * 1000 } : undefined,
   programName: e.PROGRAM_NAME,
   chromium: e.CHROMIUM_PATH,
+  payer: { name: e.PAYER_NAME ?? e.PROGRAM_NAME, ...(e.PAYER_IBAN ? { iban: e.PAYER_IBAN.replace(/\s+/g, '').toUpperCase() } : {}), ...(e.PAYER_BIC ? { bic: e.PAYER_BIC.trim().toUpperCase() } : {}) },
 })
 
 const EnvSchema = z.object({

@@ -100,6 +100,14 @@ describe('a statement for a closed period', () => {
     expect(s.lines.map((l) => l.exact)).toEqual(['7'])
   })
 
+  it('a payment line settles statements: no statement takes it', () => {
+    const l = ledger([
+      { id: 'a', amount: '100' },
+      { id: 'pay:b1-7', amount: '-100', kind: 'payment' },
+    ])
+    expect(statementOf(7, l, nov).lines.map((x) => [x.kind, x.amount])).toEqual([['cpa', '100.00']])
+  })
+
   it('a rounding line written by a close joins the statement line it rounded: collected again, the statement needs no more rounding', () => {
     const l = ledger([{ id: 'a', amount: '10.004' }])
     const first = statementOf(7, l, nov)

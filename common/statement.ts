@@ -120,6 +120,8 @@ export function classify<L extends ChainedLine & { no: number }>(chain: readonly
     (c.no === undefined || l.no <= c.no) && l.period <= c.period && periodKindOf(l.period) === kind && statusNow(l, l.refLineId ? byId.get(l.refLineId) : undefined, c.asOf)
   const out: Classified<L>[] = []
   for (const l of chain) {
+    // a payment settles statements; no statement takes it
+    if (l.kind === 'payment') continue
     const now = at(l, o)
     if (!now || (o.previous && at(l, o.previous) === 'payable')) continue
     if (now !== 'payable') {

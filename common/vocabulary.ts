@@ -73,7 +73,7 @@ export const DETAIL_FIELDS = [
 export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at'] as const
 
 /** What a commission ledger line is (docs/commission.md). */
-export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal', 'rounding', 'adjustment'] as const
+export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal', 'rounding', 'adjustment', 'payment'] as const
 /** What a commission ledger line is, for a person (the dashboard and the invoices). */
 export const LINE_KIND_LABELS: Record<(typeof LINE_KINDS)[number], string> = {
   cpa: 'CPA',
@@ -88,6 +88,7 @@ export const LINE_KIND_LABELS: Record<(typeof LINE_KINDS)[number], string> = {
   reversal: 'Reversal',
   rounding: 'Statement rounding',
   adjustment: 'Manual adjustment',
+  payment: 'Payment',
 }
 
 /** Where a statement stands: made by a close (draft), approved for payment, held back by finance, paid. */

@@ -543,7 +543,7 @@ function controlsOf(batch: JsMsg[]): { controls: (CloseFact | AdjustFact)[]; bad
       controls.push({ type: 'close', ...pos, closeId: closeIdOf(c.period), period: c.period, asOf: c.asOf, rounding: c.rounding, ...(c.threshold ? { threshold: c.threshold } : {}) })
     } else {
       const a = parsed.data as AdjustmentCommand
-      controls.push({ type: 'adjust', ...pos, id: a.id, affiliateId: a.affiliateId, amount: a.amount, currency: a.currency, reason: a.reason, by: a.by, occurredAt: a.at })
+      controls.push({ type: 'adjust', ...pos, id: a.id, affiliateId: a.affiliateId, amount: a.amount, currency: a.currency, reason: a.reason, by: a.by, occurredAt: a.at, ...(a.kind === 'payment' ? { kind: 'payment' as const } : {}) })
     }
   }
   return { controls, badControls }

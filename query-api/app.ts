@@ -17,6 +17,7 @@ import { dealRoutes } from './routes/deals.js'
 import { fxRoutes } from './routes/fx.js'
 import { ledgerRoutes } from './routes/ledger.js'
 import { settlementRoutes } from './routes/settlement.js'
+import { payoutRoutes } from './routes/payouts.js'
 import { commissionRoutes } from './routes/commission.js'
 import { linkRoutes } from './routes/links.js'
 import { playerRoutes } from './routes/players.js'
@@ -34,6 +35,7 @@ const RESOURCES: ApiPlugin[] = [
   dealRoutes,
   ledgerRoutes,
   settlementRoutes,
+  payoutRoutes,
   commissionRoutes,
   fxRoutes,
   sourceRoutes,

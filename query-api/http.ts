@@ -59,8 +59,8 @@ export type ApiDeps = {
   rateLimit?: { max: number; windowMs: number }
   /** run a commission scenario on the processor tier (request-reply over NATS) */
   simulate?: (scenario: unknown) => Promise<unknown>
-  /** what invoices show and how they are printed */
-  invoices?: { programName: string; chromium: string }
+  /** what invoices show and how they are printed, and the account payouts are paid from */
+  invoices?: { programName: string; chromium: string; payer?: { name: string; iban?: string; bic?: string } }
 }
 
 /** A Fastify instance whose route schemas are zod: handlers see the parsed (output) types. */

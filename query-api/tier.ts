@@ -85,7 +85,7 @@ export async function startQueryApi(
           partitions: cfg.stream.partitions,
           allowPrivateEndpoints: cfg.outbound.allowPrivate,
           rateLimit: cfg.api.rateLimit,
-          invoices: { programName: cfg.api.programName, chromium: cfg.api.chromium },
+          invoices: { programName: cfg.api.programName, chromium: cfg.api.chromium, payer: cfg.api.payer },
           players,
           books,
           pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),

@@ -20,7 +20,7 @@ import { ScenarioSchema, simulate, type ScenarioInput } from '../processor/simul
 
 let app: EmbeddedApp
 beforeAll(async () => {
-  app = await spawnEmbedded('settlement')
+  app = await spawnEmbedded('settlement', { PAYER_NAME: 'Lucky Star Partners Ltd', PAYER_IBAN: 'DE02 1203 0000 0000 2020 51', PAYER_BIC: 'BYLADEM1001' })
 }, 60_000)
 afterAll(async () => {
   await app?.dispose()
@@ -286,6 +286,65 @@ describe('settlement: closes in the running system make the simulator’s statem
     expect((await aff('GET', '/api/periods')).status).toBe(403)
     expect((await aff('POST', '/api/statements/approve', { period: '2026-09' })).status).toBe(403)
     expect((own.body.items as (Statement & { status: string })[]).map((s) => s.status)).toEqual(['draft', 'approved'])
+  })
+
+  it('payment details are validated; approved statements become a payout batch per method, exported as CSV and SEPA, and marked paid', async () => {
+    // details: a bad IBAN is named; the affiliate sets its own; another's is refused
+    const bad = await app.call('PUT', `/api/affiliates/${affs.cpa}/payment`, { method: 'bank', holder: 'Settle cpa GmbH', iban: 'DE89 3704 0044 0532 0130 01' })
+    expect(bad.status).toBe(400)
+    expect(bad.body.fields).toHaveProperty(['iban'])
+    expect((await app.call('PUT', `/api/affiliates/${affs.ib}/payment`, { method: 'crypto', network: 'BTC', address: 'not-an-address' })).status).toBe(400)
+    const token = (await app.call('POST', `/api/affiliates/${affs.cpa}/tokens`, {})).body.token
+    const own = await api(app.url, token)('PUT', `/api/affiliates/${affs.cpa}/payment`, { method: 'bank', holder: 'Settle cpa GmbH', iban: 'DE89 3704 0044 0532 0130 00', bic: 'cobadeffxxx' })
+    expect(own.status, JSON.stringify(own.body)).toBe(200)
+    expect(own.body.payment).toEqual({ method: 'bank', holder: 'Settle cpa GmbH', iban: 'DE89370400440532013000', bic: 'COBADEFFXXX' })
+    expect(own.body.paymentHistory.at(-1)).toMatchObject({ by: `affiliate:${affs.cpa}`, details: 'bank transfer to Settle cpa GmbH, IBAN DE89…3000' })
+    expect((await api(app.url, token)('PUT', `/api/affiliates/${affs.ib}/payment`, { method: 'ewallet', provider: 'paypal', account: 'x@y.example' })).status).toBe(403)
+    expect((await app.call('PUT', `/api/affiliates/${affs.ib}/payment`, { method: 'ewallet', provider: 'paypal', account: 'ib@partner.example' })).status).toBe(200)
+
+    // September's approved statements: the CPA affiliate by bank in EUR, the IB by PayPal in USD
+    const batch = await app.call('POST', '/api/payouts', { period: '2026-09', method: 'bank', currency: 'EUR' })
+    expect(batch.status, JSON.stringify(batch.body)).toBe(201)
+    expect(batch.body).toMatchObject({ method: 'bank', currency: 'EUR', total: '200.00', status: 'created', items: [{ affiliateId: affs.cpa, amount: '200.00', payee: 'bank transfer to Settle cpa GmbH, IBAN DE89…3000' }] })
+    expect((await app.call('POST', '/api/payouts', { period: '2026-09', method: 'bank', currency: 'EUR' })).status).toBe(409) // each statement in one batch
+    const usd = await app.call('POST', '/api/payouts', { period: '2026-09', method: 'ewallet', currency: 'USD' })
+    expect(usd.body).toMatchObject({ total: '291.44', items: [{ affiliateId: affs.ib, amount: '291.44' }] })
+    const id = batch.body.id as string
+    const csv = await fetch(`${app.url}/api/payouts/${id}/csv`, { headers: { authorization: `Bearer ${TEST_SECRETS.OPERATOR_API_KEY}` } }).then((r) => r.text())
+    expect(csv.split('\r\n')).toEqual([
+      'affiliate_id,name,period,amount,currency,method,holder_or_provider,iban_or_account_or_address,bic_or_network,reference',
+      `${affs.cpa},Settle cpa,2026-09,200.00,EUR,bank,Settle cpa GmbH,DE89370400440532013000,COBADEFFXXX,${affs.cpa}/2026-09`,
+      '',
+    ])
+    const xml = await fetch(`${app.url}/api/payouts/${id}/sepa`, { headers: { authorization: `Bearer ${TEST_SECRETS.OPERATOR_API_KEY}` } }).then((r) => r.text())
+    expect(xml).toContain('<CtrlSum>200.00</CtrlSum>')
+    expect(xml).toContain('<InstdAmt Ccy="EUR">200.00</InstdAmt>')
+    expect(xml).toContain('<IBAN>DE89370400440532013000</IBAN>')
+    expect(xml).toContain('<DbtrAcct><Id><IBAN>DE02120300000000202051</IBAN></Id></DbtrAcct>')
+    expect((await app.call('GET', `/api/payouts/${usd.body.id}/sepa`)).status).toBe(409) // SEPA is for bank transfers in euro
+
+    // paid: the statement is paid, and the ledger has the payment, which no statement takes
+    const paid = await app.call('POST', `/api/payouts/${id}/paid`)
+    expect(paid.status, JSON.stringify(paid.body)).toBe(200)
+    expect(paid.body.status).toBe('paid')
+    expect((await app.call('POST', `/api/payouts/${id}/paid`)).status).toBe(409)
+    const st = (await statements(`?period=2026-09&affiliateId=${affs.cpa}`)).body.items[0] as Statement & { status: string }
+    expect(st.status).toBe('paid')
+    const pay = await waitFor(
+      'the payment line',
+      async () => ((await app.call('GET', `/api/ledger?affiliateId=${affs.cpa}`)).body.items as { id: string; kind: string; amount: string; reason: string }[]).find((l) => l.kind === 'payment'),
+      (l) => l !== undefined,
+      20_000,
+    )
+    expect(pay).toMatchObject({ id: `pay:${id}-${affs.cpa}`, amount: '-200', reason: `Paid 200.00 EUR: statement 2026-09, payout batch ${id}, bank transfer to Settle cpa GmbH, IBAN DE89…3000` })
+    expect((await app.call('GET', `/api/ledger/verify?affiliateId=${affs.cpa}`)).body).toMatchObject({ ok: true })
+    expect((await app.call('GET', '/api/payouts?period=2026-09')).body.items.map((b: { id: string; status: string }) => [b.id, b.status]).sort()).toEqual(
+      [
+        [id, 'paid'],
+        [usd.body.id, 'created'],
+      ].sort(),
+    )
+    expect((await api(app.url, token)('GET', '/api/payouts')).status).toBe(403)
   })
 
   it('a statement prints as a self-billing invoice, HTML or PDF, with the statement’s totals, deal versions and seal', async () => {

@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError } from '../errors.js'
 import { historyAt } from '../history.js'
 import { type Actor, encodeJson, isCasConflict, mergePatch, Repository } from './kv.js'
 import { sha256hex } from './sources.js'
+import { maskedPayment, PaymentDetailsSchema, type PaymentDetails } from '../payment.js'
 
 export const AffiliateSchema = z.object({
   id: z.number().int().positive(),
@@ -25,6 +26,10 @@ export const AffiliateSchema = z.object({
   statusHistory: z.array(z.object({ from: z.number().int(), status: z.enum(['active', 'suspended']) })).optional(),
   parentHistory: z.array(z.object({ from: z.number().int(), parentId: z.number().int().positive().nullable() })).optional(),
   groupHistory: z.array(z.object({ from: z.number().int(), group: GroupNameSchema.nullable() })).optional(),
+  /** how it is paid (common/payment.ts) */
+  payment: PaymentDetailsSchema.optional(),
+  /** every change of its payment details: when, by whom, and what they became, masked (its portal shows them) */
+  paymentHistory: z.array(z.object({ at: z.number().int(), by: z.string(), details: z.string() })).optional(),
 })
 export type Affiliate = z.infer<typeof AffiliateSchema>
 
@@ -86,6 +91,17 @@ export class AffiliateRepository extends Repository<Affiliate> {
         if ((next.group ?? null) !== (cur.group ?? null)) next.groupHistory = [...groupHistoryOf(cur), { from: now, group: next.group ?? null }]
         return next
       },
+      by,
+      now,
+    )
+  }
+
+  /** Set how the affiliate is paid; the change is kept in its payment history (masked) and audited. */
+  async setPayment(id: number, payment: PaymentDetails, now: number, by: Actor): Promise<Affiliate> {
+    return this.bucket.update(
+      key(id),
+      `no affiliate ${id}`,
+      (cur) => AffiliateSchema.parse({ ...cur, payment, paymentHistory: [...(cur.paymentHistory ?? []), { at: now, by, details: maskedPayment(payment) }] }),
       by,
       now,
     )

@@ -1,6 +1,7 @@
 /** Affiliates: create, change, list (an affiliate sees itself), and portal tokens. */
 import { z } from 'zod'
 import { GroupNameSchema } from '../../common/deals.js'
+import { PaymentDetailsSchema } from '../../common/payment.js'
 import { HttpError } from '../../common/errors.js'
 import { scopeAffiliate } from '../auth.js'
 import { actor, OPERATOR_OR_AFFILIATE, BodyId, IdParams, noSuch, OPERATOR, Page, page, ParamId, type ApiPlugin } from '../http.js'
@@ -69,6 +70,18 @@ export const affiliateRoutes: ApiPlugin = (app, d) => {
     if (!a) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
     return a
   })
+
+  // How the affiliate is paid: set by the operator or by the affiliate itself, validated, each
+  // change audited and kept (masked) in its payment history, which its portal shows.
+  app.put(
+    '/api/affiliates/:id/payment',
+    { config: { who: OPERATOR_OR_AFFILIATE }, schema: { summary: "Set how an affiliate is paid: bank transfer (IBAN, BIC), e-wallet or crypto; an affiliate sets its own", params: IdParams, body: PaymentDetailsSchema } },
+    async (req) => {
+      const id = scopeAffiliate(req.principal, req.params.id)!
+      if (!d.store.affiliates.get(id)) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
+      return d.store.affiliates.setPayment(id, req.body, Date.now(), actor(req.principal))
+    },
+  )
 
   app.post(
     '/api/affiliates/:id/tokens',

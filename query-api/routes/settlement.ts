@@ -111,6 +111,7 @@ async function statusesOf(ch: ClickHouseClient, where: string, params: Record<st
 
 /** Which statuses a statement may go to from which. */
 const MAY: Record<'approved' | 'held', readonly Status[]> = { approved: ['draft', 'held'], held: ['draft', 'approved'] }
+// (a paid statement is neither: payout batches move approved statements to paid)
 
 /** The program's closes as the affiliate stage has applied them. */
 export async function closedSoFar(books: { get(k: string): Promise<{ operation: string; string(): string } | null> } | undefined): Promise<ClosedPeriods> {

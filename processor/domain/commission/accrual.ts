@@ -86,6 +86,8 @@ export type AdjustFact = {
   by: string
   /** when it was made (ms) */
   occurredAt: number
+  /** a manual adjustment (default), or a payment of a statement */
+  kind?: 'adjustment' | 'payment'
 }
 
 /** What the ACCRUALS stream carries: accrual facts, adjustments and closes, in cause order. */

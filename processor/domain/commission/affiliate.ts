@@ -291,7 +291,7 @@ class Writer {
     const l = { ...line, amount: toScale(line.amount), originalAmount: toScale(line.originalAmount) }
     if (this.late) l.reason = `${l.reason} (${this.late})`
     // a suspended affiliate's conversions still count, but what they earn is held
-    if (l.status !== 'reversed' && l.kind !== 'rounding' && l.kind !== 'adjustment' && !new D(l.amount).isZero() && this.ref.suspended?.(l.affiliateId, l.occurredAt)) {
+    if (l.status !== 'reversed' && l.kind !== 'rounding' && l.kind !== 'adjustment' && l.kind !== 'payment' && !new D(l.amount).isZero() && this.ref.suspended?.(l.affiliateId, l.occurredAt)) {
       l.status = 'held'
       delete l.payableAt
       l.reason = `Held (affiliate_suspended): the affiliate was suspended when this happened. ${l.reason}`
@@ -760,12 +760,12 @@ class Writer {
       playerKey: '',
       playerRef: '',
       causeEventId: f.id,
-      id: `adj:${f.id}`,
-      kind: 'adjustment',
+      id: `${f.kind === 'payment' ? 'pay' : 'adj'}:${f.id}`,
+      kind: f.kind ?? 'adjustment',
       status: 'payable',
       ...same(f.amount, f.currency, dayOf(f.occurredAt)),
       estimated: false,
-      reason: `Manual adjustment ${money(f.amount, f.currency)} by ${f.by}: ${f.reason}`,
+      reason: f.kind === 'payment' ? `Paid ${money(new D(f.amount).negated().toFixed(), f.currency)}: ${f.reason}` : `Manual adjustment ${money(f.amount, f.currency)} by ${f.by}: ${f.reason}`,
     })
   }
 
