@@ -50,6 +50,7 @@ beforeAll(async () => {
   // 2 × 100 EUR; 30% × 600.05 = 180.015 EUR
   await waitFor('the ledger', async () => (await call('GET', '/api/status')).body.affiliateStage.lines, (n: number) => n >= 3, 20_000)
   token = (await call('POST', `/api/affiliates/${affs.cpa.id}/tokens`, {})).body.token
+  expect((await call('PUT', `/api/affiliates/${affs.cpa.id}/payment`, { method: 'bank', holder: 'Lambda Media GmbH', iban: 'DE89370400440532013000' })).status).toBe(200)
 }, 90_000)
 
 afterAll(async () => {
@@ -110,6 +111,16 @@ describe('the Settlement view', () => {
     expect(drill).toMatch(/Rounding: the 2026-09 statement's revshare line/)
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'settlement-statement.png'), fullPage: true })
 
+    // a payout batch of the approved statements paid by bank in euro, then marked paid
+    page.on('dialog', (d) => void d.accept())
+    await page.getByTestId('payout-create').click()
+    await page.getByTestId('settlement-msg').filter({ hasText: '1 payment, €200.00' }).waitFor()
+    await page.getByTestId('payout-row').first().waitFor()
+    expect(await page.getByTestId('payout-total').first().textContent()).toMatch(/200\.00/)
+    await page.getByTestId('payout-paid').click()
+    await page.locator('[data-testid=payout-row][data-status=paid]').waitFor()
+    await page.locator(`[data-testid=statement-row][data-affiliate="${affs.cpa.id}"][data-status=paid]`).waitFor()
+
     // a manual adjustment with its reason: a line in the affiliate's ledger
     await pickAffiliate(page, 'adjust-affiliate', 'Mu Partners')
     await page.getByTestId('adjust-amount').fill('-12.50')
@@ -125,7 +136,7 @@ describe('the Settlement view', () => {
     expect(errors).toEqual([])
   }, 90_000)
 
-  it('the affiliate sees its own statement, approved, with the same total', async () => {
+  it('the affiliate sees its own statement, paid, with the same total; downloads its invoice; checks its ledger; changes how it is paid', async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } })
     const errors: string[] = []
     page.on('pageerror', (e) => errors.push(String(e)))
@@ -134,7 +145,7 @@ describe('the Settlement view', () => {
     await page.getByTestId('statement-row').first().waitFor()
     expect(await page.getByTestId('statement-row').count()).toBe(1)
     const r = page.getByTestId('statement-row').first()
-    expect(await r.getByTestId('statement-status').textContent()).toMatch(/Approved/)
+    expect(await r.getByTestId('statement-status').textContent()).toMatch(/Paid/)
     expect(await r.getByTestId('statement-payable').textContent()).toMatch(/200\.00/)
     await r.getByTestId('statement-open').click()
     await page.getByTestId('drill-line').nth(1).waitFor()
@@ -148,12 +159,23 @@ describe('the Settlement view', () => {
     expect(html).toMatch(/<td class="n" data-total="EUR"><b>200\.00 EUR<\/b><\/td>/)
     expect(html).toContain('Lambda Media deal (v1)')
 
-    // its ledger checks against the statement's seal
+    // its ledger (the two CPAs and the payment) checks against the statement's seal
     await page.getByTestId('verify-seals').click()
-    await page.getByTestId('verify-result').filter({ hasText: 'It holds: 2 lines, each linked to the one before, and 1 statement seal matching.' }).waitFor()
+    await page.getByTestId('verify-result').filter({ hasText: 'It holds: 3 lines, each linked to the one before, and 1 statement seal matching.' }).waitFor()
     const download = page.waitForEvent('download')
     await page.getByTestId('download-ledger').click()
     expect((await download).suggestedFilename()).toBe(`ledger-${affs.cpa.id}.json`)
+    // how it is paid: the details finance entered, masked; it changes them itself
+    expect(await page.getByTestId('payment-now').textContent()).toMatch(/bank transfer to Lambda Media GmbH, IBAN DE89…3000/)
+    await page.getByTestId('payment-holder').fill('Lambda Media GmbH')
+    await page.getByTestId('payment-iban').fill('GB00 WEST 1234 5698 7654 32') // wrong check digits
+    await page.getByTestId('payment-save').click()
+    await page.getByTestId('settlement-error').filter({ hasText: 'iban' }).waitFor()
+    await page.getByTestId('payment-iban').fill('GB82 WEST 1234 5698 7654 32')
+    await page.getByTestId('payment-save').click()
+    await page.getByTestId('settlement-msg').filter({ hasText: 'Your payment details are saved.' }).waitFor()
+    expect(await page.getByTestId('payment-now').textContent()).toMatch(/IBAN GB82…5432/)
+    expect(await page.getByTestId('payment-history').textContent()).toMatch(/by you: bank transfer to Lambda Media GmbH, IBAN GB82…5432/)
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'settlement-affiliate.png'), fullPage: true })
     expect(errors).toEqual([])
   }, 60_000)
