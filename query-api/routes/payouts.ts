@@ -211,8 +211,18 @@ ${txs}
         throw new HttpError(409, 'conflict', `not paid: ${notApproved.map((r) => `affiliate ${r.a}'s statement is ${r.status}`).join('; ')}; approve it, or make a new batch without it`)
       const now = Date.now()
       const by = actor(req.principal)
-      // the payment lines, through the event stream (one id per batch and affiliate: a retry writes each once)
+      // the payment lines, through the event stream, each once: a try cut short and made again
+      // skips those already in the ledger (and the stream drops a repeat within its window)
+      const written = new Set(
+        (
+          await queryRows<{ id: string }>(d.ch, 'SELECT DISTINCT line_id AS id FROM ledger_lines WHERE affiliate_id IN {ids:Array(UInt32)} AND line_id IN {lines:Array(String)}', {
+            ids: items.map((i) => Number(i.affiliate_id)),
+            lines: items.map((i) => `pay:${b.id}-${i.affiliate_id}`),
+          })
+        ).map((r) => r.id),
+      )
       for (const i of items) {
+        if (written.has(`pay:${b.id}-${i.affiliate_id}`)) continue
         const p = JSON.parse(i.details) as PaymentDetails
         const cmd = AdjustmentCommandSchema.parse({
           id: `${b.id}-${i.affiliate_id}`,
