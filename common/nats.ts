@@ -162,6 +162,7 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
   await js.views.kv(BUCKETS.players, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.books, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.progress, { history: 1, storage: StorageType.File })
+  await js.views.kv(BUCKETS.payouts, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.postbacks, {
     history: 1,
     storage: StorageType.File,

@@ -39,6 +39,8 @@ export const BUCKETS = {
   books: 'books',
   /** per-consumer progress: applied high-water mark and the batch in flight */
   progress: 'processor_progress',
+  /** which payout batch claimed each statement (period, currency, affiliate): one batch each */
+  payouts: 'payout_claims',
 } as const
 
 export function eventSubject(partition: number, kind: string): string {

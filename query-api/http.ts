@@ -53,6 +53,8 @@ export type ApiDeps = {
   players?: KV
   /** the affiliate stage's books (read only here: the running RevShare balance) */
   books?: KV
+  /** payout claims: which batch took each statement (compare-and-set, across processes) */
+  payoutClaims?: KV
   /** the keyed hash of a player id the processor records (the audit log keys players by it) */
   pseudonym?: (playerId: string) => string
   /** requests per client address and window on /api (none: unlimited) */

@@ -67,6 +67,7 @@ export async function startQueryApi(
     async routes(app: FastifyInstance) {
       const players = await openKv(nc, BUCKETS.players)
       const books = await openKv(nc, BUCKETS.books)
+      const payoutClaims = await openKv(nc, BUCKETS.payouts)
       // The query-api's own context: its security headers, hooks, validator and document
       // cover the dashboard, /api and /ws; the click path (/c/:code, /t.js, /postback,
       // registered by ingest at the root) keeps its own headers and cost.
@@ -88,6 +89,7 @@ export async function startQueryApi(
           invoices: { programName: cfg.api.programName, chromium: cfg.api.chromium, payer: cfg.api.payer },
           players,
           books,
+          payoutClaims,
           pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),
           publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
           simulate: async (scenario) => {

@@ -345,6 +345,19 @@ describe('settlement: closes in the running system make the simulator’s statem
       ].sort(),
     )
     expect((await api(app.url, token)('GET', '/api/payouts')).status).toBe(403)
+
+    // two batches asked for at once: every statement lands in exactly one of them
+    expect((await app.call('PUT', `/api/affiliates/${affs.rs}/payment`, { method: 'bank', holder: 'Settle rs Ltd', iban: 'GB82 WEST 1234 5698 7654 32' })).status).toBe(200)
+    expect((await app.call('POST', '/api/statements/approve', { period: '2026-10' })).status).toBe(200)
+    const both = await Promise.all([0, 1].map(() => app.call('POST', '/api/payouts', { period: '2026-10', method: 'bank', currency: 'EUR' })))
+    const paidOut = both.filter((r) => r.status === 201).flatMap((r) => r.body.items.map((i: { affiliateId: number; amount: string }) => [i.affiliateId, i.amount]))
+    expect(paidOut.sort()).toEqual(
+      [
+        [affs.cpa, '100.00'],
+        [affs.rs, '750.00'],
+      ].sort(),
+    )
+    expect(both.every((r) => r.status === 201 || r.status === 409)).toBe(true)
   })
 
   it('a statement prints as a self-billing invoice, HTML or PDF, with the statement’s totals, deal versions and seal', async () => {

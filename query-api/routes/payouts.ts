@@ -15,6 +15,7 @@ import { D, minorUnits } from '../../common/money.js'
 import { maskedPayment, PAYMENT_METHODS, type PaymentDetails } from '../../common/payment.js'
 import { periodKindOf } from '../../common/periods.js'
 import { actor, OPERATOR, type ApiPlugin } from '../http.js'
+import { isCasConflict } from '../../common/entities/kv.js'
 
 const Period = z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)')
 const Create = z.object({ period: Period, method: z.enum(PAYMENT_METHODS), currency: z.string().regex(/^[A-Z]{3}$/, 'must be a currency code such as EUR') }).strict()
@@ -28,6 +29,29 @@ const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}
 const fixed = (a: string, c: string) => new D(a).toFixed(minorUnits(c))
 
 export const payoutRoutes: ApiPlugin = (app, d) => {
+  /** Claim a statement for a batch; false when another batch has it. A claim whose batch was
+   *  never written (the try that made it died first) is taken over. */
+  async function claim(kv: NonNullable<typeof d.payoutClaims>, key: string, id: string): Promise<boolean> {
+    const enc = new TextEncoder()
+    try {
+      await kv.create(key, enc.encode(id))
+      return true
+    } catch (err) {
+      if (!isCasConflict(err)) throw err
+    }
+    const cur = await kv.get(key)
+    if (!cur || cur.operation !== 'PUT') return false
+    const [have] = await queryRows<{ n: string }>(d.ch, 'SELECT toString(count()) AS n FROM payout_batches WHERE id = {id:String}', { id: cur.string() })
+    if (Number(have?.n ?? 0) > 0) return false
+    try {
+      await kv.update(key, enc.encode(id), cur.revision)
+      return true
+    } catch (err) {
+      if (isCasConflict(err)) return false
+      throw err
+    }
+  }
+
   async function batch(id: string) {
     const [b] = await queryRows<{ id: string; period: string; method: string; currency: string; created_at: string; created_by: string; items: string; total: string; status: string; paid_at: string }>(
       d.ch,
@@ -82,15 +106,22 @@ export const payoutRoutes: ApiPlugin = (app, d) => {
       )
       const skipped: { affiliateId: number; reason: string }[] = []
       const items: { affiliate_id: number; amount: string; details: PaymentDetails }[] = []
+      const now = Date.now()
+      const id = `pb-${now.toString(36)}-${randomBytes(4).toString('hex')}`
       for (const r of rows) {
         const a = d.store.affiliates.get(Number(r.a))
         if (!a?.payment) skipped.push({ affiliateId: Number(r.a), reason: 'no payment details' })
-        else if (a.payment.method === method) items.push({ affiliate_id: a.id, amount: r.payable, details: a.payment })
+        else if (a.payment.method === method) {
+          // claimed for this batch by compare-and-set: two batches made at once never share a statement
+          if (d.payoutClaims && !(await claim(d.payoutClaims, `${period}.${currency}.${a.id}`, id))) {
+            skipped.push({ affiliateId: a.id, reason: 'in another payout batch' })
+            continue
+          }
+          items.push({ affiliate_id: a.id, amount: r.payable, details: a.payment })
+        }
       }
       if (items.length === 0)
-        throw new HttpError(409, 'conflict', `nothing to pay by ${method} in ${currency} for ${period}: no approved statement with a payable total, payment details for ${method}, and no batch yet${skipped.length ? ` (${skipped.length} approved without payment details)` : ''}`)
-      const now = Date.now()
-      const id = `pb-${now.toString(36)}-${randomBytes(4).toString('hex')}`
+        throw new HttpError(409, 'conflict', `nothing to pay by ${method} in ${currency} for ${period}: no approved statement with a payable total, payment details for ${method}, and no batch yet${skipped.length ? ` (${skipped.length} left out: ${[...new Set(skipped.map((s) => s.reason))].join(', ')})` : ''}`)
       const total = items.reduce((t, i) => t.plus(i.amount), new D(0))
       const by = actor(req.principal)
       await insertFormatted(d.ch, {
