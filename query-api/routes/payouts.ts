@@ -27,24 +27,29 @@ type Item = { affiliate_id: string; period: string; currency: string; amount: st
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
 const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
 const fixed = (a: string, c: string) => new D(a).toFixed(minorUnits(c))
+/** a claim with no batch after this long was left by a try that died */
+const ORPHAN_CLAIM_MS = 10 * 60_000
 
 export const payoutRoutes: ApiPlugin = (app, d) => {
   /** Claim a statement for a batch; false when another batch has it. A claim whose batch was
-   *  never written (the try that made it died first) is taken over. */
-  async function claim(kv: NonNullable<typeof d.payoutClaims>, key: string, id: string): Promise<boolean> {
-    const enc = new TextEncoder()
+   *  never written (the try that made it died first) is taken over once it is old enough that
+   *  no try can still be writing it. */
+  async function claim(kv: NonNullable<typeof d.payoutClaims>, key: string, id: string, now: number): Promise<boolean> {
+    const value = new TextEncoder().encode(JSON.stringify({ id, at: now }))
     try {
-      await kv.create(key, enc.encode(id))
+      await kv.create(key, value)
       return true
     } catch (err) {
       if (!isCasConflict(err)) throw err
     }
     const cur = await kv.get(key)
     if (!cur || cur.operation !== 'PUT') return false
-    const [have] = await queryRows<{ n: string }>(d.ch, 'SELECT toString(count()) AS n FROM payout_batches WHERE id = {id:String}', { id: cur.string() })
+    const held = JSON.parse(cur.string()) as { id: string; at: number }
+    if (now - held.at < ORPHAN_CLAIM_MS) return false
+    const [have] = await queryRows<{ n: string }>(d.ch, 'SELECT toString(count()) AS n FROM payout_batches WHERE id = {id:String}', { id: held.id })
     if (Number(have?.n ?? 0) > 0) return false
     try {
-      await kv.update(key, enc.encode(id), cur.revision)
+      await kv.update(key, value, cur.revision)
       return true
     } catch (err) {
       if (isCasConflict(err)) return false
@@ -113,7 +118,7 @@ export const payoutRoutes: ApiPlugin = (app, d) => {
         if (!a?.payment) skipped.push({ affiliateId: Number(r.a), reason: 'no payment details' })
         else if (a.payment.method === method) {
           // claimed for this batch by compare-and-set: two batches made at once never share a statement
-          if (d.payoutClaims && !(await claim(d.payoutClaims, `${period}.${currency}.${a.id}`, id))) {
+          if (d.payoutClaims && !(await claim(d.payoutClaims, `${period}.${currency}.${a.id}`, id, now))) {
             skipped.push({ affiliateId: a.id, reason: 'in another payout batch' })
             continue
           }
