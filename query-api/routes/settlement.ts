@@ -236,7 +236,7 @@ export const settlementRoutes: ApiPlugin = (app, d) => {
       rows += JSON.stringify({ affiliate_id: a, period, status: to, by, at: chTime(at), note }) + '\n'
       changed.push(a)
     }
-    await insertFormatted(d.ch, { table: 'statement_status', format: 'JSONEachRow', body: rows, token: `status:${period}:${to}:${at}:${changed.length}` })
+    await insertFormatted(d.ch, { table: 'statement_status', format: 'JSONEachRow', body: rows, token: `status:${period}:${to}:${at}:${randomBytes(6).toString('hex')}` })
     for (const a of changed) {
       const before = now.get(`${a}|${period}`)?.status ?? 'draft'
       await d.store.audit.append({ entity: 'statement', key: `${a}/${period}`, action: 'update', before: { status: before }, after: { status: to }, by, ...(note ? { note } : {}), at })
