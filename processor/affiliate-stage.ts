@@ -41,7 +41,7 @@ import {
 } from './affiliate-compute.js'
 import { collectInSql } from '../clickhouse/statements.js'
 import { periodKindOf } from '../common/periods.js'
-import { emptyProgram, type Books, type ProgramBook } from './domain/commission/affiliate.js'
+import { emptyBook, emptyProgram, type Books, type ProgramBook } from './domain/commission/affiliate.js'
 import type { AdjustFact, CloseFact } from './domain/commission/accrual.js'
 import type { JsMsg } from 'nats'
 import type { BatchFailure } from './results.js'
@@ -193,11 +193,9 @@ export class AffiliateStage {
     const data = this.d.reference()
     // A close changes many books, and their save can be cut short by a crash: a redo starts from
     // each book as it was before this close (kept beside it), so it computes what the first try did.
-    const books: Books = {}
-    for (const [a, b] of Object.entries(await this.d.books.load(this.d.affiliates(), []))) {
-      const { preClose, ...now } = b
-      books[a] = preClose?.seq === seq ? { ...preClose.book, players: {} } : now
-    }
+    const range = { first: seq, last: seq }
+    const loaded = await this.d.books.load(this.d.affiliates(), [])
+    const books = beforeRange(loaded, range)
     const token = (what: string) => `${this.d.consumer}:${seq}-${seq}:${what}`
     lap('load')
     const p1 = await this.d.pool.run({ kind: 'close', step: 'finalise', close, accSeq: seq, books, program: this.#program, ref: data })
@@ -233,14 +231,7 @@ export class AffiliateStage {
     )
     await this.#insertOnce({ ...tsv, table: 'statements', columns: STATEMENT_COLUMNS, body: rows.statements, token: token('statements') }, count('affiliate_id', 'statements WHERE period = {p:String}'))
     lap('write')
-    const changed: Books = {}
-    for (const [a, b] of Object.entries(p2.books)) {
-      const before = books[a]!
-      if (JSON.stringify(b) === JSON.stringify(before)) continue
-      const { players: _players, preClose: _pre, ...core } = before
-      changed[a] = { ...b, preClose: { seq, book: core } }
-    }
-    await this.d.books.save(changed)
+    await this.d.books.save(withPre(p2.books, books, loaded, range))
     // last: once the program's books say the period is closed, every affiliate's book does too
     await this.d.books.save({}, p2.program)
     lap('save')
@@ -317,9 +308,12 @@ export class AffiliateStage {
       affs,
       facts.flatMap((f) => (f.type === 'adjust' ? [] : [[f.affiliateId, f.playerKey] as [number, string]])),
     )
-    // a close's redo copy is dropped with the affiliate's next change (that close is long applied)
-    for (const b of Object.values(books)) delete b.preClose
-    const out = await this.d.pool.run({ kind: 'affiliate', facts, accSeq, books, program: this.#program, ref: data })
+    // The books as they were before this range: a try of it that died may have saved some
+    // and not others (a recruiter's share is written by its sub-affiliate's facts), and a redo
+    // from a mix would number the chains differently from what the first try wrote.
+    const loaded = books
+    const input = beforeRange(loaded, { first, last })
+    const out = await this.d.pool.run({ kind: 'affiliate', facts, accSeq, books: input, program: this.#program, ref: data })
     const token = `${this.d.consumer}:${first}-${last}`
     if (!redo) await insertFormatted(this.d.ch, { ...LINES_INSERT, body: out.rows, token })
     else {
@@ -333,7 +327,7 @@ export class AffiliateStage {
       } else if (have > 0 && have < out.lines)
         throw new Error(`ledger_lines holds ${have} of the ${out.lines} lines of accrual batch ${first}-${last}; not guessing which are missing`)
     }
-    await this.d.books.save(out.books)
+    await this.d.books.save(withPre(out.books, input, loaded, { first, last }))
     // after the books: a reader the delta wakes finds the running balances it changed
     this.#publishDelta(first, last, out.delta)
     await this.#done(last)
@@ -358,4 +352,54 @@ function runsOf(batch: JsMsg[]): { msgs: JsMsg[]; close?: CloseFact }[] {
   }
   if (facts.length > 0) runs.push({ msgs: facts })
   return runs
+}
+
+type Range = { first: number; last: number }
+type Player = Books[string]['players'][string]
+const sameRange = (p: { first: number; last: number } | undefined, r: Range) => p !== undefined && p.first === r.first && p.last === r.last
+
+/** The books (cores and player parts) as they were before a range: a key a try of this range
+ *  saved carries its state from before it; any other key is as loaded. Without `pre` fields. */
+function beforeRange(loaded: Books, r: Range): Books {
+  const out: Books = {}
+  for (const [a, b] of Object.entries(loaded)) {
+    const { pre, players, ...core } = b
+    const base = sameRange(pre, r) ? pre!.was : core
+    const ps: Record<string, Player> = {}
+    for (const [k, p] of Object.entries(players)) {
+      const { pre: pp, ...part } = p
+      if (!sameRange(pp, r)) ps[k] = part
+      else if (pp!.was) ps[k] = pp!.was
+    }
+    out[a] = base ? { ...base, players: ps } : { ...emptyBook(), players: ps }
+  }
+  return out
+}
+
+/** What to save after a range: each core and player part it changed, with its state from
+ *  before the range beside it (until its next change); any other as it was loaded, so the
+ *  store finds it unchanged and writes nothing. */
+function withPre(after: Books, before: Books, loaded: Books, r: Range): Books {
+  const out: Books = {}
+  for (const [a, b] of Object.entries(after)) {
+    const { players, pre: _drop, ...core } = b
+    const was = before[a]
+    const { players: wasPlayers = {}, pre: _wasPre, ...wasCore } = was ?? { players: {} }
+    const raw = loaded[a]
+    const coreSame = was !== undefined && JSON.stringify(core) === JSON.stringify(wasCore)
+    const ps: Record<string, Player> = {}
+    for (const [k, p] of Object.entries(players)) {
+      const { pre: _p, ...part } = p
+      const wp = wasPlayers[k]
+      if (wp !== undefined && JSON.stringify(part) === JSON.stringify(wp)) continue
+      ps[k] = { ...part, pre: { ...r, was: wp ?? null } }
+    }
+    if (coreSame && raw !== undefined) {
+      // the core as it was loaded (the store finds its text unchanged), and only the changed parts
+      if (Object.keys(ps).length > 0) out[a] = { ...raw, players: ps }
+      continue
+    }
+    out[a] = { ...core, pre: { ...r, was: was ? (wasCore as Omit<Books[string], 'players' | 'pre'>) : null }, players: ps }
+  }
+  return out
 }

@@ -96,6 +96,8 @@ type PlayerBook = {
    *  current price there), the player's NGR so far (after the admin fee, deal currency), and
    *  how much of the player's RevShare the advance has absorbed */
   clawback?: Record<string, { slot?: string; line?: string; price?: string; ngr: string; absorbed: string }>
+  /** kept by the running stage (see AffiliateBook.pre) */
+  pre?: Pre<Omit<PlayerBook, 'pre'>>
 }
 
 export type { RsPeriod }
@@ -113,10 +115,13 @@ export type AffiliateBook = {
   players: Record<string, PlayerBook>
   /** per period kind, the affiliate's last statement: what it took is not taken again, and what it carried */
   closes?: Partial<Record<PeriodKind, AffiliateClose>>
-  /** the book as it was before the close at this ACCRUALS position (kept by the running stage
-   *  until the affiliate's next change): a redo of that close starts from it (affiliate-stage.ts) */
-  preClose?: { seq: number; book: Omit<AffiliateBook, 'players' | 'preClose'> }
+  /** kept by the running stage: the book as it was before the range of ACCRUALS that last
+   *  changed it, so a redo of that range starts from it (affiliate-stage.ts) */
+  pre?: Pre<Omit<AffiliateBook, 'players' | 'pre'>>
 }
+
+/** A stored key's state before the ACCRUALS range [first, last] that last changed it (null: it was not there). */
+export type Pre<T> = { first: number; last: number; was: T | null }
 
 /** The program's last close per period kind: a fact of a period at or before it is late, and
  *  is booked in the open period (the one after it). */
