@@ -91,6 +91,25 @@ export const LINE_KIND_LABELS: Record<(typeof LINE_KINDS)[number], string> = {
   payment: 'Payment',
 }
 
+/** Why traffic or a conversion was flagged, held, rejected or filtered (DOMAIN: fraud and traffic
+ *  quality): one closed set, shown to the fraud team and, with its evidence, to the affiliate. */
+export const FRAUD_REASONS = [
+  'ctit_too_short',
+  'late_conversions',
+  'click_flood',
+  'hosting_ip',
+  'bot_user_agent',
+  'multi_account',
+  'shared_payment',
+  'self_referral',
+  'paid_search',
+  'geo_mismatch',
+  'bonus_abuse',
+  'rate_anomaly',
+] as const
+/** What a finding does, in the ladder's order: shown, counted as filtered, money held for review, never earns. */
+export const FRAUD_ACTIONS = ['flag', 'filter', 'hold', 'reject'] as const
+
 /** Where a statement stands: made by a close (draft), approved for payment, held back by finance, paid. */
 export const STATEMENT_STATUSES = ['draft', 'approved', 'held', 'paid'] as const
 /** Where a ledger line stands: in its hold, payable, held for review, or a reversal of another. */
