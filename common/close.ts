@@ -7,7 +7,7 @@
 import { z } from 'zod'
 import { AmountSchema, StoredCurrencySchema } from './money.js'
 import type { PeriodKind } from './deals.js'
-import { periodKindOf } from './periods.js'
+import { PeriodSchema } from './periods.js'
 import { eventSubject } from './subjects.js'
 
 export const ROUNDINGS = ['half_even', 'half_up', 'down'] as const
@@ -15,7 +15,7 @@ export const ROUNDINGS = ['half_even', 'half_up', 'down'] as const
 export const CloseCommandSchema = z
   .object({
     /** a month (2026-03) or an ISO week (2026-W10) */
-    period: z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)'),
+    period: PeriodSchema,
     /** when the close counts as made (ms): a hold ended by then is payable */
     asOf: z.number().int().nonnegative(),
     rounding: z.enum(ROUNDINGS),

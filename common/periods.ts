@@ -2,6 +2,7 @@
  * Settlement periods, by the time an event happened (UTC): a calendar month ("2026-03") or
  * an ISO week ("2026-W10", weeks start on Monday). Pure.
  */
+import { z } from 'zod'
 import type { PeriodKind } from './deals.js'
 
 const DAY = 86_400_000
@@ -38,6 +39,9 @@ function weekStart(period: string): number {
   const monday1 = jan4 - ((new Date(jan4).getUTCDay() + 6) % 7) * DAY
   return monday1 + (Number(w) - 1) * 7 * DAY
 }
+
+/** A settlement period as input: a month or an ISO week that exists. */
+export const PeriodSchema = z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)')
 
 /** When a period starts (ms, UTC midnight). */
 export function periodStartOf(period: string): number {

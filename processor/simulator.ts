@@ -24,7 +24,7 @@ import {
   type ProgramBook,
   type Reference,
 } from './domain/commission/affiliate.js'
-import { periodKindOf } from '../common/periods.js'
+import { periodKindOf, PeriodSchema } from '../common/periods.js'
 import { collect, type Statement } from '../common/statement.js'
 import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { FxRateSchema, FxTable } from '../common/fx.js'
@@ -97,7 +97,7 @@ const AdjustEntry = z
 const CloseEntry = z
   .object({
     at: Time,
-    close: z.string().refine((p) => periodKindOf(p) !== undefined, 'a month (2026-03) or an ISO week (2026-W10)'),
+    close: PeriodSchema,
   })
   .strict()
 

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { D, minorUnits } from '../common/money.js'
+import { D, roundMinor } from '../common/money.js'
 
 const run = promisify(execFile)
 
@@ -27,8 +27,9 @@ export type InvoiceData = {
   fx: { from: string; to: string; rate: string; date: string }[]
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
-const amount = (a: string, c: string) => `${new D(a).toFixed(minorUnits(c))} ${c}`
+/** Text for HTML or XML: the five characters that could end it escaped. */
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+const amount = (a: string, c: string) => `${roundMinor(a, c)} ${c}`
 
 export function invoiceHtml(d: InvoiceData): string {
   const day = new Date(d.asOf).toISOString().slice(0, 10)

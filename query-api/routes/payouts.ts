@@ -11,22 +11,22 @@ import { insertFormatted, queryRows } from '../../clickhouse/client.js'
 import { chTime } from '../../common/chtime.js'
 import { ADJUST_SUBJECT, AdjustmentCommandSchema } from '../../common/close.js'
 import { HttpError } from '../../common/errors.js'
-import { D, minorUnits } from '../../common/money.js'
+import { D, roundMinor } from '../../common/money.js'
 import { maskedPayment, PAYMENT_METHODS, type PaymentDetails } from '../../common/payment.js'
-import { periodKindOf } from '../../common/periods.js'
+import { PeriodSchema } from '../../common/periods.js'
+import { esc } from '../invoice.js'
 import { actor, OPERATOR, type ApiPlugin } from '../http.js'
 import { isCasConflict } from '../../common/entities/kv.js'
 
-const Period = z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)')
+const Period = PeriodSchema
 const Create = z.object({ period: Period, method: z.enum(PAYMENT_METHODS), currency: z.string().regex(/^[A-Z]{3}$/, 'must be a currency code such as EUR') }).strict()
 const BatchId = z.object({ id: z.string().regex(/^pb-[0-9a-z-]{6,40}$/, 'must be a payout batch id such as pb-…') })
 const List = z.object({ period: Period.optional() }).strict()
 
 type Item = { affiliate_id: string; period: string; currency: string; amount: string; details: string }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
 const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
-const fixed = (a: string, c: string) => new D(a).toFixed(minorUnits(c))
+const fixed = (a: string, c: string) => roundMinor(a, c)
 /** a claim with no batch after this long was left by a try that died */
 const ORPHAN_CLAIM_MS = 10 * 60_000
 

@@ -22,15 +22,15 @@ import {
 import { randomBytes } from 'node:crypto'
 import { isCurrency } from '../../common/currencies.js'
 import { HttpError } from '../../common/errors.js'
-import { AmountSchema, canonicalAmount, D, minorUnits } from '../../common/money.js'
-import { periodEndOf, periodKindOf } from '../../common/periods.js'
+import { AmountSchema, canonicalAmount, roundMinor } from '../../common/money.js'
+import { periodEndOf, periodKindOf, PeriodSchema } from '../../common/periods.js'
 import { scopeAffiliate } from '../auth.js'
 import { classify, groupKey } from '../../common/statement.js'
 import { ledgerLines } from './ledger.js'
 import { invoiceHtml, printPdf, type InvoiceData } from '../invoice.js'
 import { actor, BodyId, OPERATOR, OPERATOR_OR_AFFILIATE, ParamId, type ApiPlugin } from '../http.js'
 
-const Period = z.string().refine((p) => periodKindOf(p) !== undefined, 'must be a month (2026-03) or an ISO week (2026-W10)')
+const Period = PeriodSchema
 
 const CloseBody = z
   .object({
@@ -49,7 +49,7 @@ const CloseBody = z
   .strict()
 
 /** A statement's amount: rounded to the currency's minor unit already, shown with it. */
-const minor = (amount: string, currency: string) => new D(amount).toFixed(minorUnits(currency))
+const minor = (amount: string, currency: string) => roundMinor(amount, currency)
 
 /** Rows grouped by statement (affiliate and period). */
 function byStatement<T extends { affiliate_id: string; period: string }>(rows: T[]): Map<string, T[]> {
