@@ -7,21 +7,15 @@
  * the statements end as the simulator's.
  */
 import { beforeAll, describe, expect, it } from 'vitest'
-import { KvBulk } from '../common/kvbulk.js'
-import { createLogger } from '../common/log.js'
-import { ensureTopology, openKv } from '../common/nats.js'
-import { accrualSubject, BUCKETS } from '../common/subjects.js'
+import { ensureTopology } from '../common/nats.js'
 import { ledgerLines } from '../query-api/routes/ledger.js'
 import { queryRows } from '../clickhouse/client.js'
 import { D } from '../common/money.js'
 import { migratedChdb } from '../test/helpers/chdb.js'
 import { testConfig } from '../test/helpers/config.js'
 import { natsPerFile } from '../test/helpers/nats-hooks.js'
-import { computeAffiliate, computeClose, type AffiliateTask, type CloseTask } from './affiliate-compute.js'
-import { AffiliateStage } from './affiliate-stage.js'
-import { BookStore } from './books.js'
-import type { Books, ProgramBook } from './domain/commission/affiliate.js'
-import { referenceData, ScenarioSchema, scenarioFacts, simulate } from './simulator.js'
+import { runCutStage } from '../test/helpers/stage.js'
+import { ScenarioSchema, simulate } from './simulator.js'
 
 const nats = natsPerFile()
 const db = migratedChdb('ch-affiliate-stage')
@@ -45,7 +39,22 @@ const scenario = ScenarioSchema.parse({
     {
       id: 'retro',
       affiliateId: 2,
-      versions: [{ effectiveFrom: '2026-01-01', terms: { currency: 'USD', cpa: { amount: '250', holdDays: 30, retroTiers: [{ at: 3, amount: '275' }, { at: 5, amount: '300' }] } } }],
+      versions: [
+        {
+          effectiveFrom: '2026-01-01',
+          terms: {
+            currency: 'USD',
+            cpa: {
+              amount: '250',
+              holdDays: 30,
+              retroTiers: [
+                { at: 3, amount: '275' },
+                { at: 5, amount: '300' },
+              ],
+            },
+          },
+        },
+      ],
     },
   ],
   events: [
@@ -61,46 +70,14 @@ describe('a close whose save of the books is cut short', () => {
     const { nc } = nats
     const sim = simulate(scenario)
     expect(sim.lines.some((l) => l.kind === 'sub' && l.causeEventId.startsWith('close:'))).toBe(true) // a recruiter's share of a true-up
-    const { facts } = scenarioFacts(scenario)
-    const js = nc.jetstream()
-    // as the player stage sends them: facts, and each close in a message of its own
-    for (const [i, f] of facts.entries()) await js.publish(accrualSubject(0), new TextEncoder().encode(JSON.stringify(f) + '\n'), { msgID: `t:${i}` })
-
-    const store = new BookStore(new KvBulk(nc, BUCKETS.books))
-    let cut = 0
-    const books = {
-      load: store.load.bind(store),
-      loadProgram: store.loadProgram.bind(store),
-      // the first two saves of several books (the close's among them) store one book, then die
-      async save(b: Books, program?: ProgramBook) {
-        const entries = Object.entries(b)
-        if (!program && entries.length > 1 && cut < 2) {
-          cut++
-          await store.save(Object.fromEntries(entries.slice(0, 1)))
-          throw new Error('killed in the middle of saving the books')
-        }
-        return store.save(b, program)
-      },
-    } as unknown as BookStore
-    const ref = referenceData(scenario)
-    const stage = new AffiliateStage({
-      nc,
-      ch: db.ch,
-      books,
-      reference: () => ref,
-      affiliates: () => scenario.affiliates.map((a) => a.id),
-      pool: { run: async (t: AffiliateTask | CloseTask) => (t.kind === 'close' ? computeClose(t) : computeAffiliate(t)) } as never,
-      progressKv: await openKv(nc, BUCKETS.progress),
-      log: createLogger('silent'),
+    // the first two saves of several books (the close's among them) store one book, then die
+    const { stage, cuts } = await runCutStage(nc, db.ch, scenario, {
       consumer: 'affiliate-cut',
       batchMessages: 4,
-      batchWaitMs: 20,
+      closes: 2,
+      cut: { times: 2, when: (entries, program) => !program && entries.length > 1, keep: (entries) => entries.slice(0, 1) },
     })
-    await stage.start()
-    const deadline = Date.now() + 30_000
-    while (stage.stats.closes < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    await stage.stop()
-    expect(cut).toBe(2)
+    expect(cuts).toBe(2)
     expect(stage.stats.closes).toBe(2)
 
     for (const aff of [1, 2]) {
@@ -114,7 +91,9 @@ describe('a close whose save of the books is cut short', () => {
     )
     const payable = (s: (typeof sim.statements)[number]) => s.totals.find((t) => t.currency === 'USD')?.payable
     expect(rows.map((r) => [Number(r.a), r.p, Number(r.no), r.hash, new D(r.payable).toFixed(2)])).toEqual(
-      [...sim.statements].sort((x, y) => x.affiliateId - y.affiliateId || (x.period < y.period ? -1 : 1)).map((s) => [s.affiliateId, s.period, s.seal.no, s.seal.hash, payable(s)]),
+      [...sim.statements]
+        .sort((x, y) => x.affiliateId - y.affiliateId || (x.period < y.period ? -1 : 1))
+        .map((s) => [s.affiliateId, s.period, s.seal.no, s.seal.hash, payable(s)]),
     )
   }, 60_000)
 })

@@ -8,19 +8,13 @@
  * dies; the recruiter's ledger must end as the simulator's.
  */
 import { beforeAll, describe, expect, it } from 'vitest'
-import { KvBulk } from '../common/kvbulk.js'
-import { createLogger } from '../common/log.js'
-import { ensureTopology, openKv } from '../common/nats.js'
-import { accrualSubject, BUCKETS } from '../common/subjects.js'
+import { ensureTopology } from '../common/nats.js'
 import { ledgerLines } from '../query-api/routes/ledger.js'
 import { migratedChdb } from '../test/helpers/chdb.js'
 import { testConfig } from '../test/helpers/config.js'
 import { natsPerFile } from '../test/helpers/nats-hooks.js'
-import { computeAffiliate, computeClose, type AffiliateTask, type CloseTask } from './affiliate-compute.js'
-import { AffiliateStage } from './affiliate-stage.js'
-import { BookStore } from './books.js'
-import type { Books, ProgramBook } from './domain/commission/affiliate.js'
-import { referenceData, ScenarioSchema, scenarioFacts, simulate } from './simulator.js'
+import { runCutStage } from '../test/helpers/stage.js'
+import { ScenarioSchema, simulate } from './simulator.js'
 
 const nats = natsPerFile()
 const db = migratedChdb('ch-partial')
@@ -45,48 +39,21 @@ describe('an ordinary batch whose save is cut short', () => {
   it('ends as the simulator says', async () => {
     const { nc } = nats
     const sim = simulate(scenario)
-    const { facts } = scenarioFacts(scenario)
-    const js = nc.jetstream()
-    for (const [i, f] of facts.entries()) await js.publish(accrualSubject(0), new TextEncoder().encode(JSON.stringify(f) + '\n'), { msgID: `t:${i}` })
-    const store = new BookStore(new KvBulk(nc, BUCKETS.books))
-    let cut = 0
-    const books = {
-      load: store.load.bind(store),
-      loadProgram: store.loadProgram.bind(store),
-      async save(b: Books, program?: ProgramBook) {
-        const entries = Object.entries(b)
-        // save the child (2) but not the recruiter (1), then die
-        if (entries.length > 1 && cut < 1) {
-          cut++
-          await store.save(Object.fromEntries(entries.filter(([a]) => a === '2')))
-          throw new Error('killed in the middle of saving the books')
-        }
-        return store.save(b, program)
-      },
-    } as unknown as BookStore
-    const ref = referenceData(scenario)
-    const stage = new AffiliateStage({
-      nc,
-      ch: db.ch,
-      books,
-      reference: () => ref,
-      affiliates: () => [1, 2],
-      pool: { run: async (t: AffiliateTask | CloseTask) => (t.kind === 'close' ? computeClose(t) : computeAffiliate(t)) } as never,
-      progressKv: await openKv(nc, BUCKETS.progress),
-      log: createLogger('silent'),
+    // the first save of several books stores the sub-affiliate's (2), not the recruiter's (1), then dies
+    const { stage, cuts, facts } = await runCutStage(nc, db.ch, scenario, {
       consumer: 'partial',
       batchMessages: 1,
-      batchWaitMs: 20,
+      closes: 0,
+      cut: { times: 1, when: (entries) => entries.length > 1, keep: (entries) => entries.filter(([a]) => a === '2') },
     })
-    await stage.start()
-    const deadline = Date.now() + 15_000
-    while (stage.stats.facts < facts.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    await stage.stop()
-    expect(cut).toBe(1)
-    expect(stage.stats.facts).toBe(facts.length)
+    expect(cuts).toBe(1)
+    expect(stage.stats.facts).toBe(facts)
     for (const aff of [1, 2]) {
       const got = await ledgerLines(db.ch, { affiliateId: aff })
-      expect(got.map((l) => [l.no, l.id, l.hash]), `affiliate ${aff}`).toEqual(sim.lines.filter((l) => l.affiliateId === aff).map((l) => [l.no, l.id, l.hash]))
+      expect(
+        got.map((l) => [l.no, l.id, l.hash]),
+        `affiliate ${aff}`,
+      ).toEqual(sim.lines.filter((l) => l.affiliateId === aff).map((l) => [l.no, l.id, l.hash]))
     }
   }, 30_000)
 })
