@@ -120,6 +120,7 @@ describe('the Settlement view', () => {
     await page.getByTestId('payout-paid').click()
     await page.locator('[data-testid=payout-row][data-status=paid]').waitFor()
     await page.locator(`[data-testid=statement-row][data-affiliate="${affs.cpa.id}"][data-status=paid]`).waitFor()
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'settlement-payout.png'), fullPage: true })
 
     // a manual adjustment with its reason: a line in the affiliate's ledger
     await pickAffiliate(page, 'adjust-affiliate', 'Mu Partners')
