@@ -18,7 +18,8 @@ export type CloseBounds = { affiliateId: number; no: number; previous?: { period
 const PERIOD_RE = { month: '^[0-9]{4}-[0-9]{2}$', week: '^[0-9]{4}-W[0-9]{2}$' } as const
 
 /** A line's own status at time `at` (a DateTime64 expression). */
-const own = (t: string, at: string) => `multiIf(${t}.status = 'pending' AND ${t}.payable_at IS NOT NULL AND ${t}.payable_at <= ${at}, 'payable', ${t}.status = 'pending', 'pending', ${t}.status = 'held', 'held', 'payable')`
+const own = (t: string, at: string) =>
+  `multiIf(${t}.status = 'pending' AND ${t}.payable_at IS NOT NULL AND ${t}.payable_at <= ${at}, 'payable', ${t}.status = 'pending', 'pending', ${t}.status = 'held', 'held', ${t}.status = 'rejected', 'rejected', 'payable')`
 /** Line `t`'s status at `at`, a reversal by the line `r` it reverses. */
 const statusAt = (at: string) => `multiIf(t.status = 'reversed' AND r.status != '', ${own('r', at)}, t.status = 'reversed', 'payable', ${own('t', at)})`
 
@@ -27,7 +28,7 @@ function linesSql(): string {
   return `
   SELECT t.affiliate_id AS aff, t.kind AS kind, t.deal_id AS deal_id, t.deal_version AS deal_version, t.currency AS currency,
          t.ref_line_id AS ref_line_id, t.amount AS amount,
-         ${statusAt('fromUnixTimestamp64Milli({asOf:Int64}, \'UTC\')')} AS st_now,
+         ${statusAt("fromUnixTimestamp64Milli({asOf:Int64}, 'UTC')")} AS st_now,
          if(b.pn > 0 AND t.no <= b.pn AND t.period <= b.pp, ${statusAt("fromUnixTimestamp64Milli(b.pa, 'UTC')")}, '') AS st_prev
   FROM (SELECT * FROM ledger_lines FINAL) AS t
   INNER JOIN (
@@ -74,7 +75,14 @@ export async function collectInSql(ch: ClickHouseClient, close: CloseMark, bound
     params,
   )
   for (const r of taken)
-    of(Number(r.aff)).groups.push({ kind: r.kind, dealId: r.deal_id, dealVersion: Number(r.deal_version), currency: r.currency, lines: Number(r.lines), sum: new D(r.sum).toFixed() })
+    of(Number(r.aff)).groups.push({
+      kind: r.kind,
+      dealId: r.deal_id,
+      dealVersion: Number(r.deal_version),
+      currency: r.currency,
+      lines: Number(r.lines),
+      sum: new D(r.sum).toFixed(),
+    })
   const waiting = await queryRows<{ aff: number; currency: string; st: 'pending' | 'held'; sum: string }>(
     ch,
     `SELECT aff, currency, st_now AS st, toString(sum(amount)) AS sum FROM (${linesSql()})

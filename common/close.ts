@@ -58,3 +58,28 @@ export const AdjustmentCommandSchema = z
 export type AdjustmentCommand = z.infer<typeof AdjustmentCommandSchema>
 
 export const ADJUST_SUBJECT = eventSubject(0, 'adjust')
+
+/**
+ * A fraud review's decision on a player's held money (docs/fraud.md): release it (approve) or
+ * never pay it (reject, which also takes back what the player's traffic was already paid, as a
+ * negative line on the next statement). Applied by the affiliate stage in its place among the
+ * events, like an adjustment; its message id is `review:<id>`.
+ */
+export const ReviewCommandSchema = z
+  .object({
+    /** the decision's id: its ledger lines are named after it */
+    id: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/),
+    affiliateId: z.number().int().positive(),
+    /** the player's processing key (what its lines are booked under), and its pseudonym */
+    playerKey: z.string().min(1).max(300),
+    playerRef: z.string().max(100),
+    decision: z.enum(['approve', 'reject']),
+    note: z.string().trim().min(1).max(500),
+    /** when it was made (ms) */
+    at: z.number().int().nonnegative(),
+    by: z.string().min(1),
+  })
+  .strict()
+export type ReviewCommand = z.infer<typeof ReviewCommandSchema>
+
+export const REVIEW_SUBJECT = eventSubject(0, 'review')

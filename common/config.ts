@@ -6,6 +6,7 @@
  * under DATA_DIR. Setting NATS_URL / CLICKHOUSE_URL points a tier at external
  * servers (distributed mode) with no code change.
  */
+import { FraudSettingsSchema, type FraudSettings } from './entities/fraud.js'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { resolve, join } from 'node:path'
@@ -32,11 +33,23 @@ const API_ENV = {
   PAYER_IBAN: z.string().optional(),
   PAYER_BIC: z.string().optional(),
 }
-const apiConfig = (e: { API_RATE_LIMIT_MAX: number; API_RATE_LIMIT_WINDOW_S: number; PROGRAM_NAME: string; CHROMIUM_PATH: string; PAYER_NAME?: string; PAYER_IBAN?: string; PAYER_BIC?: string }) => ({
+const apiConfig = (e: {
+  API_RATE_LIMIT_MAX: number
+  API_RATE_LIMIT_WINDOW_S: number
+  PROGRAM_NAME: string
+  CHROMIUM_PATH: string
+  PAYER_NAME?: string
+  PAYER_IBAN?: string
+  PAYER_BIC?: string
+}) => ({
   rateLimit: e.API_RATE_LIMIT_MAX > 0 ? { max: e.API_RATE_LIMIT_MAX, windowMs: e.API_RATE_LIMIT_WINDOW_S * 1000 } : undefined,
   programName: e.PROGRAM_NAME,
   chromium: e.CHROMIUM_PATH,
-  payer: { name: e.PAYER_NAME ?? e.PROGRAM_NAME, ...(e.PAYER_IBAN ? { iban: e.PAYER_IBAN.replace(/\s+/g, '').toUpperCase() } : {}), ...(e.PAYER_BIC ? { bic: e.PAYER_BIC.trim().toUpperCase() } : {}) },
+  payer: {
+    name: e.PAYER_NAME ?? e.PROGRAM_NAME,
+    ...(e.PAYER_IBAN ? { iban: e.PAYER_IBAN.replace(/\s+/g, '').toUpperCase() } : {}),
+    ...(e.PAYER_BIC ? { bic: e.PAYER_BIC.trim().toUpperCase() } : {}),
+  },
 })
 
 const EnvSchema = z.object({
@@ -125,6 +138,19 @@ const EnvSchema = z.object({
   ATTRIBUTION_WINDOW_DAYS: positiveInt(30),
   /** How a click's IP is stored in ClickHouse: a keyed pseudonym, truncated (/24, /48), or in full. */
   IP_STORAGE: z.enum(['pseudonymise', 'truncate', 'full']).default('pseudonymise'),
+  /** The fraud rules' settings before any change made in the dashboard (JSON, any subset of the
+   *  fields of docs/fraud.md; the rest DOMAIN's defaults), e.g. {"ctitMinSeconds":10}. */
+  FRAUD_SETTINGS: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return FraudSettingsSchema.parse(JSON.parse(s))
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `must be a JSON object of fraud settings: ${err instanceof Error ? err.message.slice(0, 300) : String(err)}` })
+        return z.NEVER
+      }
+    }),
 
   /** Outbound postbacks: tries per delivery, the first retry's delay (doubling after), timeout per try. */
   POSTBACK_MAX_ATTEMPTS: positiveInt(6),
@@ -170,6 +196,8 @@ export type Config = {
     ackWaitS: number
     attributionWindowDays: number
     ipStorage: 'pseudonymise' | 'truncate' | 'full'
+    /** the fraud rules' settings before any stored change */
+    fraudSettings: FraudSettings
   }
   outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
   secrets: Secrets
@@ -233,6 +261,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ackWaitS: e.PROCESSOR_ACK_WAIT_S,
       attributionWindowDays: e.ATTRIBUTION_WINDOW_DAYS,
       ipStorage: e.IP_STORAGE,
+      fraudSettings: e.FRAUD_SETTINGS,
     },
     outbound: {
       maxAttempts: e.POSTBACK_MAX_ATTEMPTS,

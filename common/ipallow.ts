@@ -97,3 +97,9 @@ export function isPrivateHost(hostname: string): boolean {
   if (h === 'localhost' || h.endsWith('.localhost') || h.endsWith('.local') || h.endsWith('.internal')) return true
   return isIP(unmapped(h)) !== 0 && isPrivateAddress(h)
 }
+
+/** Loopback: the machine itself (local tools, or a proxy on this host whose X-Forwarded-For is
+ *  not trusted), where one address stands for every client: never counted per address. */
+export function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.')
+}

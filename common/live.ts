@@ -14,12 +14,33 @@ export type DeltaRow = {
   registrations: number
   ftds: number
   unattributed: number
+  /** clicks stored and not counted (a bot, a flood, a hosting address: the fraud rules); absent: none */
+  filtered?: number
   /** currency → amount (decimal string) */
   commission: Record<string, string>
 }
 
 /** One batch's delta, tagged with its stream range: a reader that sees a range twice counts it once. */
 export type LiveDelta = { consumer: string; from: number; to: number; rows: DeltaRow[] }
+
+/** What a processed batch's fraud rules found (the fraud view's feed), tagged like a delta. */
+export type LiveFindings = { consumer: string; from: number; to: number; findings: LiveFinding[] }
+export type LiveFinding = {
+  eventId: string
+  kind: string
+  ts: number
+  affiliateId: number
+  sub1: string
+  playerRef: string
+  clickId: string
+  reason: string
+  action: string
+  score: number
+  shadow: boolean
+  evidence: Record<string, string | number>
+  seq: number
+  idx: number
+}
 
 export const LIVE_PROTOCOL_VERSION = 1
 

@@ -154,7 +154,17 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
   // Derived from EVENTS (a replay of it republishes the same ids), kept like it for replays of the affiliate stage.
   await ensureStream(jsm, { name: ACCRUALS_STREAM, subjects: ['acc.*'], ...replayable })
   const js = nc.jetstream()
-  for (const name of [BUCKETS.brands, BUCKETS.affiliates, BUCKETS.links, BUCKETS.deals, BUCKETS.sources, BUCKETS.endpoints, BUCKETS.offers, BUCKETS.fx]) {
+  for (const name of [
+    BUCKETS.brands,
+    BUCKETS.affiliates,
+    BUCKETS.links,
+    BUCKETS.deals,
+    BUCKETS.sources,
+    BUCKETS.endpoints,
+    BUCKETS.offers,
+    BUCKETS.fx,
+    BUCKETS.fraud,
+  ]) {
     await js.views.kv(name, { history: 64, storage: StorageType.File })
   }
   const counters = await js.views.kv(BUCKETS.counters, { history: 1, storage: StorageType.File })
@@ -163,6 +173,7 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
   await js.views.kv(BUCKETS.books, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.progress, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.payouts, { history: 1, storage: StorageType.File })
+  await js.views.kv(BUCKETS.fraudKeys, { history: 1, storage: StorageType.File, ttl: 35 * 86_400 * 1000 })
   await js.views.kv(BUCKETS.postbacks, {
     history: 1,
     storage: StorageType.File,

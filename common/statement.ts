@@ -117,13 +117,16 @@ export function classify<L extends ChainedLine & { no: number }>(chain: readonly
   const kind = periodKindOf(o.period)
   const byId = new Map(chain.map((l) => [l.id, l]))
   const at = (l: L, c: CloseMark & { no?: number }) =>
-    (c.no === undefined || l.no <= c.no) && l.period <= c.period && periodKindOf(l.period) === kind && statusNow(l, l.refLineId ? byId.get(l.refLineId) : undefined, c.asOf)
+    (c.no === undefined || l.no <= c.no) &&
+    l.period <= c.period &&
+    periodKindOf(l.period) === kind &&
+    statusNow(l, l.refLineId ? byId.get(l.refLineId) : undefined, c.asOf)
   const out: Classified<L>[] = []
   for (const l of chain) {
     // a payment settles statements; no statement takes it
     if (l.kind === 'payment') continue
     const now = at(l, o)
-    if (!now || (o.previous && at(l, o.previous) === 'payable')) continue
+    if (!now || now === 'rejected' || (o.previous && at(l, o.previous) === 'payable')) continue
     if (now !== 'payable') {
       out.push({ line: l, waiting: now })
       continue

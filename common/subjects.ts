@@ -11,6 +11,8 @@ export const deliverySubject = (endpointId: number) => `delivery.${endpointId}`
 /** the hash-chained audit log of entity changes: audit.<entity> */
 export const AUDIT_STREAM = 'AUDIT'
 export const LIVE_DELTA_SUBJECT = 'live.delta'
+/** what the fraud rules found, per processed batch (the fraud view's feed) */
+export const LIVE_FRAUD_SUBJECT = 'live.fraud'
 /** request-reply: a commission scenario (the simulator's format) run by the processor tier */
 export const SIMULATE_SUBJECT = 'commission.simulate'
 /** accrual facts from the player stage to the affiliate stage: acc.<affiliate partition> */
@@ -30,6 +32,10 @@ export const BUCKETS = {
   brands: 'brands',
   /** offers (campaigns): destination, deep-link allow-list */
   offers: 'offers',
+  /** the fraud rules' settings, every version kept */
+  fraud: 'fraud_settings',
+  /** players per address, device and payment method (the multi-accounting rules) */
+  fraudKeys: 'fraud_keys',
   counters: 'counters',
   /** postback idempotency: event id → content hash and first answer */
   postbacks: 'postback_ids',

@@ -49,7 +49,20 @@ export const OUTBOUND_MACROS = [
 ] as const
 
 /** What the audit log records changes of. */
-export const AUDIT_ENTITIES = ['brand', 'offer', 'affiliate', 'link', 'source', 'endpoint', 'deal', 'player', 'fx_rate', 'statement'] as const
+export const AUDIT_ENTITIES = [
+  'brand',
+  'offer',
+  'affiliate',
+  'link',
+  'source',
+  'endpoint',
+  'deal',
+  'player',
+  'fx_rate',
+  'statement',
+  'fraud_settings',
+  'fraud_review',
+] as const
 
 /** Vertical fields an event carries besides its main amount (activity, trades, challenges, reversals). */
 export const DETAIL_FIELDS = [
@@ -67,13 +80,34 @@ export const DETAIL_FIELDS = [
   'plan',
   'ref_event_id',
   'status',
+  // what the fraud rules read of a player (docs/fraud.md): where it registered or paid from,
+  // and hashes of its e-mail and payment method (the operator hashes; no raw data needed)
+  'ip',
+  'device_id',
+  'payment_hash',
+  'email_hash',
+  'kyc_country',
 ] as const
 
 /** The postback's own main parameter names (a source's field mapping renames its platform's to these). */
 export const POSTBACK_MAIN_FIELDS = ['event', 'event_id', 'click_id', 'player_id', 'amount', 'currency', 'occurred_at'] as const
 
 /** What a commission ledger line is (docs/commission.md). */
-export const LINE_KINDS = ['cpa', 'cpa_retro', 'cpl', 'revshare', 'clawback', 'ib', 'ib_override', 'prop', 'sub', 'reversal', 'rounding', 'adjustment', 'payment'] as const
+export const LINE_KINDS = [
+  'cpa',
+  'cpa_retro',
+  'cpl',
+  'revshare',
+  'clawback',
+  'ib',
+  'ib_override',
+  'prop',
+  'sub',
+  'reversal',
+  'rounding',
+  'adjustment',
+  'payment',
+] as const
 /** What a commission ledger line is, for a person (the dashboard and the invoices). */
 export const LINE_KIND_LABELS: Record<(typeof LINE_KINDS)[number], string> = {
   cpa: 'CPA',
@@ -98,7 +132,7 @@ export const FRAUD_REASONS = [
   'late_conversions',
   'click_flood',
   'hosting_ip',
-  'bot_user_agent',
+  'bot',
   'multi_account',
   'shared_payment',
   'self_referral',
@@ -112,5 +146,6 @@ export const FRAUD_ACTIONS = ['flag', 'filter', 'hold', 'reject'] as const
 
 /** Where a statement stands: made by a close (draft), approved for payment, held back by finance, paid. */
 export const STATEMENT_STATUSES = ['draft', 'approved', 'held', 'paid'] as const
-/** Where a ledger line stands: in its hold, payable, held for review, or a reversal of another. */
-export const LINE_STATUSES = ['pending', 'payable', 'held', 'reversed'] as const
+/** Where a ledger line stands: in its hold, payable, held for review, rejected as fraud (never
+ *  paid unless a review releases it), or a reversal of another. */
+export const LINE_STATUSES = ['pending', 'payable', 'held', 'rejected', 'reversed'] as const

@@ -15,6 +15,8 @@
  * not trusted), where one address stands for every client.
  */
 
+import { isLoopback } from '../common/ipallow.js'
+
 const DEFAULT_SLOTS = 1 << 16
 
 export class FloodGuard {
@@ -86,9 +88,7 @@ export class FloodGuard {
   }
 }
 
-export function isLoopback(ip: string): boolean {
-  return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.')
-}
+export { isLoopback } from '../common/ipallow.js'
 
 /** FNV-1a over the characters of `s` from `start` (a zone id after % is left out). */
 function fnv(s: string, start: number): number {

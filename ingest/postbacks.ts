@@ -17,6 +17,7 @@
  * 429 with Retry-After. While the event stream cannot be written the answer is a 503 with
  * Retry-After at once: a postback is never spooled, the platform retries.
  */
+import { isIP } from 'node:net'
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -24,7 +25,15 @@ import { NatsError, type KV } from 'nats'
 import { z } from 'zod'
 import { secretMatches, type Source, type WatchedBucket } from '../common/entities.js'
 import { IpAllowList } from '../common/ipallow.js'
-import { CONVERSION_KINDS, DETAIL_FIELDS, conversionKey, conversionOrderKey, type ConversionEvent, type ConversionKind, type DetailField } from '../common/events.js'
+import {
+  CONVERSION_KINDS,
+  DETAIL_FIELDS,
+  conversionKey,
+  conversionOrderKey,
+  type ConversionEvent,
+  type ConversionKind,
+  type DetailField,
+} from '../common/events.js'
 import { JsonBodyError, parseJson } from '../common/json.js'
 import { PLAYER_STATUSES } from '../common/vocabulary.js'
 import { AmountSchema, CurrencySchema, canonicalAmount } from '../common/money.js'
@@ -62,7 +71,14 @@ const DETAIL_SCHEMAS: Record<DetailField, z.ZodType<string>> = {
   plan: printable(128),
   ref_event_id: printable(128),
   status: z.enum(PLAYER_STATUSES, { message: `must be one of ${PLAYER_STATUSES.join(', ')}` }),
+  ip: z.string().refine((x) => isIP(x) !== 0, 'must be an IPv4 or IPv6 address'),
+  device_id: printable(128),
+  payment_hash: printable(128),
+  email_hash: printable(128),
+  kyc_country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166 country code such as DE'),
 }
+/** What the fraud rules read of where a player came from and how it pays (docs/fraud.md). */
+const WHO: readonly DetailField[] = ['ip', 'device_id', 'payment_hash']
 const MONEY_DETAILS: readonly DetailField[] = ['bets', 'wins', 'bonuses', 'fees', 'adjustments', 'spread', 'commission']
 /** Details compared as decimals for idempotency: 250.0 and 250.00 are the same amount. */
 const DECIMAL_DETAILS: ReadonlySet<DetailField> = new Set([...MONEY_DETAILS, 'lots'])
@@ -80,10 +96,10 @@ type KindRule = {
 
 /** What each event must and may carry (DOMAIN.md's vocabulary). */
 export const KIND_RULES: Record<ConversionKind, KindRule> = {
-  registration: { player: 'required', amount: 'optional', details: [] },
-  ftd: { player: 'or_click', amount: 'required', details: [] },
-  deposit: { player: 'required', amount: 'required', details: [] },
-  withdrawal: { player: 'required', amount: 'required', details: [] },
+  registration: { player: 'required', amount: 'optional', details: [...WHO, 'email_hash', 'kyc_country'] },
+  ftd: { player: 'or_click', amount: 'required', details: WHO },
+  deposit: { player: 'required', amount: 'required', details: WHO },
+  withdrawal: { player: 'required', amount: 'required', details: WHO },
   activity: {
     player: 'required',
     amount: 'none',
@@ -122,7 +138,11 @@ export const PostbackSchema = z
     const rule = KIND_RULES[p.event]
     const k = article(p.event.replace('_', ' '))
     if (!p.player_id && (rule.player === 'required' || !p.click_id))
-      ctx.addIssue({ code: 'custom', path: ['player_id'], message: rule.player === 'required' ? `is required for ${k}` : `player_id or click_id is required for ${k}` })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['player_id'],
+        message: rule.player === 'required' ? `is required for ${k}` : `player_id or click_id is required for ${k}`,
+      })
     if (rule.amount === 'required' && p.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: `is required for ${k}` })
     if (p.amount !== undefined && p.amount.startsWith('-')) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'must not be negative' })
     const details: Partial<Record<DetailField, string>> = {}
@@ -192,7 +212,11 @@ const dec = new TextDecoder()
  *  before the field existed, so a replay of an older postback is still recognised. */
 export function contentHash(p: Postback, decimals = true): string {
   const amount = (f: string, v: string) => (decimals && (f === 'amount' || DECIMAL_DETAILS.has(f as DetailField)) ? canonicalAmount(v) : v)
-  const details = p.details ? Object.entries(p.details).sort(([a], [b]) => (a < b ? -1 : 1)).map(([f, v]) => [f, amount(f, v)]) : null
+  const details = p.details
+    ? Object.entries(p.details)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([f, v]) => [f, amount(f, v)])
+    : null
   const canonical = JSON.stringify([
     p.source,
     p.event,
@@ -263,20 +287,33 @@ export function authenticate(
     if (source.previousTokenHash && secretMatches(token, source.previousTokenHash)) {
       if (previousValid(source, nowMs)) return undefined
       // Only a holder of the old token learns this: it tells the operator what happened.
-      return { code: 401, error: 'unauthorized', reason: `this token was replaced; the previous token stopped working at ${until(source.previousValidUntil ?? 0)}` }
+      return {
+        code: 401,
+        error: 'unauthorized',
+        reason: `this token was replaced; the previous token stopped working at ${until(source.previousValidUntil ?? 0)}`,
+      }
     }
     return { code: 401, error: 'unauthorized', reason: 'wrong token' }
   }
   const ts = req.headers['x-timestamp']
   const sig = req.headers['x-signature']
-  if (typeof ts !== 'string' || typeof sig !== 'string') return { code: 401, error: 'unauthorized', reason: 'signature required (X-Timestamp and X-Signature headers)' }
+  if (typeof ts !== 'string' || typeof sig !== 'string')
+    return { code: 401, error: 'unauthorized', reason: 'signature required (X-Timestamp and X-Signature headers)' }
   if (!/^\d{1,12}$/.test(ts) || Math.abs(nowMs / 1000 - Number(ts)) > HMAC_WINDOW_S)
-    return { code: 401, error: 'unauthorized', reason: `stale or future timestamp: X-Timestamp must be unix seconds within ${HMAC_WINDOW_S / 60} minutes of now` }
+    return {
+      code: 401,
+      error: 'unauthorized',
+      reason: `stale or future timestamp: X-Timestamp must be unix seconds within ${HMAC_WINDOW_S / 60} minutes of now`,
+    }
   const given = sig.replace(/^sha256=/, '').toLowerCase()
   if (sameText(signPostback(source.hmacSecret ?? '', ts, req.payload), given)) return undefined
   if (source.previousHmacSecret && sameText(signPostback(source.previousHmacSecret, ts, req.payload), given)) {
     if (previousValid(source, nowMs)) return undefined
-    return { code: 401, error: 'unauthorized', reason: `signed with a replaced key; the previous key stopped working at ${until(source.previousValidUntil ?? 0)}` }
+    return {
+      code: 401,
+      error: 'unauthorized',
+      reason: `signed with a replaced key; the previous key stopped working at ${until(source.previousValidUntil ?? 0)}`,
+    }
   }
   return { code: 401, error: 'unauthorized', reason: 'bad signature' }
 }
@@ -309,9 +346,12 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     // Who is asking comes first: an unauthenticated caller learns nothing about validation.
     const header = req.headers['x-postback-source']
     const sourceParam = typeof header === 'string' ? header : input.source
-    const sourceId = typeof sourceParam === 'string' && /^\d{1,9}$/.test(sourceParam) ? Number(sourceParam) : typeof sourceParam === 'number' ? sourceParam : NaN
+    const sourceId =
+      typeof sourceParam === 'string' && /^\d{1,9}$/.test(sourceParam) ? Number(sourceParam) : typeof sourceParam === 'number' ? sourceParam : NaN
     if (!Number.isInteger(sourceId) || sourceId <= 0)
-      return fail(reply, 400, 'invalid_postback', 'source must be the numeric id of a postback source', { source: 'must be the numeric id of a postback source' })
+      return fail(reply, 400, 'invalid_postback', 'source must be the numeric id of a postback source', {
+        source: 'must be the numeric id of a postback source',
+      })
     const source = deps.sources.map.get(`s.${sourceId}`)
     if (!source) return fail(reply, 401, 'unauthorized', 'unknown source')
     const denied = authenticate(source, { ip: req.ip, headers: req.headers, token: input.token, payload }, allowListOf(source), Date.now())
@@ -368,7 +408,8 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     }
     if (existing && existing.operation === 'PUT') {
       const rec = JSON.parse(dec.decode(existing.value)) as Record_
-      if (rec.c !== undefined ? rec.c !== c : rec.h !== h) return fail(reply, 409, 'conflict', `event_id '${p.event_id}' was already received with different content`)
+      if (rec.c !== undefined ? rec.c !== c : rec.h !== h)
+        return fail(reply, 409, 'conflict', `event_id '${p.event_id}' was already received with different content`)
       if (rec.seq !== undefined) return answer(p, rec.seq)
       // The first request is still publishing (or died doing so): publish again under the
       // same Nats-Msg-Id; the stream keeps one copy and answers with its sequence.
@@ -406,7 +447,8 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
         // Before the body is read: a flood costs no parsing.
         scope.addHook('onRequest', async (req, reply) => tooMany(reply, await perAddress(req), `address ${req.ip}`, rate.windowMs))
       }
-      if (rate.perSource > 0) perSource = scope.createRateLimit({ max: rate.perSource, timeWindow: rate.windowMs, keyGenerator: (req) => sourceKey.get(req) ?? '' })
+      if (rate.perSource > 0)
+        perSource = scope.createRateLimit({ max: rate.perSource, timeWindow: rate.windowMs, keyGenerator: (req) => sourceKey.get(req) ?? '' })
     }
     scope.removeAllContentTypeParsers()
     const raw = (parse: (body: string) => unknown) => (req: FastifyRequest, body: string, done: (err: Error | null, v?: unknown) => void) => {
@@ -419,7 +461,11 @@ export function postbackRoutes(app: FastifyInstance, deps: PostbackDeps) {
     }
     // Numbers keep their exact text (common/json.ts): an amount sent as a JSON number is never rounded.
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, raw(parseJson))
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, raw((b) => Object.fromEntries(new URLSearchParams(b))))
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string' },
+      raw((b) => Object.fromEntries(new URLSearchParams(b))),
+    )
     scope.get('/postback', (req, reply) => {
       const q = req.url.indexOf('?')
       return handler(req, req.query as Record<string, unknown>, q < 0 ? '' : req.url.slice(q + 1), reply)

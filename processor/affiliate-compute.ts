@@ -13,7 +13,7 @@ import { ledgerAmount } from '../common/money.js'
 import { tsvRow } from './rows.js'
 import { periodKindOf } from '../common/periods.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
-import type { AccrualFact, AdjustFact, CloseFact } from './domain/commission/accrual.js'
+import type { AccrualFact, AdjustFact, CloseFact, ReviewFact } from './domain/commission/accrual.js'
 import { applyFacts, closePeriod, sealStatements, type Books, type NumberedLine, type ProgramBook, type Reference } from './domain/commission/affiliate.js'
 import type { Collected, Statement } from '../common/statement.js'
 
@@ -73,7 +73,7 @@ export function referenceOf(d: ReferenceData): Reference {
 
 export type AffiliateTask = {
   kind: 'affiliate'
-  facts: (AccrualFact | AdjustFact)[]
+  facts: (AccrualFact | AdjustFact | ReviewFact)[]
   /** per fact, the ACCRUALS message it came in */
   accSeq: number[]
   books: Books
@@ -156,9 +156,32 @@ export function computeClose(t: CloseTask): CloseTaskOutput {
   }
 }
 
-export const STATEMENT_COLUMNS = ['affiliate_id', 'period', 'close_id', 'as_of', 'acc_seq', 'rounding', 'seal_no', 'seal_hash', 'prev_period', 'prev_as_of', 'prev_no'] as const
+export const STATEMENT_COLUMNS = [
+  'affiliate_id',
+  'period',
+  'close_id',
+  'as_of',
+  'acc_seq',
+  'rounding',
+  'seal_no',
+  'seal_hash',
+  'prev_period',
+  'prev_as_of',
+  'prev_no',
+] as const
 export const STATEMENT_LINE_COLUMNS = ['affiliate_id', 'period', 'kind', 'deal_id', 'deal_version', 'currency', 'lines', 'exact', 'amount'] as const
-export const STATEMENT_TOTAL_COLUMNS = ['affiliate_id', 'period', 'currency', 'carried_in', 'lines', 'total', 'payable', 'carried_out', 'pending', 'held'] as const
+export const STATEMENT_TOTAL_COLUMNS = [
+  'affiliate_id',
+  'period',
+  'currency',
+  'carried_in',
+  'lines',
+  'total',
+  'payable',
+  'carried_out',
+  'pending',
+  'held',
+] as const
 
 /** A close's statements as rows of its three tables (TabSeparated). `previous`: each affiliate's closes before this one. */
 export function statementRows(

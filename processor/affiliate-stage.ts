@@ -42,7 +42,7 @@ import {
 import { collectInSql } from '../clickhouse/statements.js'
 import { periodKindOf } from '../common/periods.js'
 import { emptyBook, emptyProgram, type Books, type ProgramBook } from './domain/commission/affiliate.js'
-import type { AdjustFact, CloseFact } from './domain/commission/accrual.js'
+import type { AdjustFact, CloseFact, ReviewFact } from './domain/commission/accrual.js'
 import type { JsMsg } from 'nats'
 import type { BatchFailure } from './results.js'
 import { retrying } from './retry.js'
@@ -93,7 +93,19 @@ export class AffiliateStage {
   #pending: Progress['pending']
   /** the program's closes so far (changed by closes only) */
   #program: ProgramBook = emptyProgram()
-  readonly stats: AffiliateStageStats = { batches: 0, facts: 0, lines: 0, closes: 0, statements: 0, lastCloseMs: 0, lastCloseSteps: { load: 0, finalise: 0, collect: 0, seal: 0, write: 0, save: 0 }, applied: 0, retries: 0, gaps: 0, failure: null }
+  readonly stats: AffiliateStageStats = {
+    batches: 0,
+    facts: 0,
+    lines: 0,
+    closes: 0,
+    statements: 0,
+    lastCloseMs: 0,
+    lastCloseSteps: { load: 0, finalise: 0, collect: 0, seal: 0, write: 0, save: 0 },
+    applied: 0,
+    retries: 0,
+    gaps: 0,
+    failure: null,
+  }
 
   constructor(private readonly d: AffiliateStageDeps) {}
 
@@ -140,12 +152,16 @@ export class AffiliateStage {
       }
       // a close is a batch of its own (the player stage sends it in a message of its own)
       for (const run of runsOf(got.batch)) {
-        const done = await retrying(run.msgs, { stats: this.stats, stopping: () => this.#stopping, log: this.d.log, what: run.close ? 'period close' : 'affiliate stage batch' }, async () => {
-          if (run.close) await this.#close(run.msgs[0]!.seq, run.close)
-          else await this.#process(run.msgs.map((m) => ({ seq: m.seq, data: m.data })))
-          await run.msgs.at(-1)!.ackAck()
-          return true
-        })
+        const done = await retrying(
+          run.msgs,
+          { stats: this.stats, stopping: () => this.#stopping, log: this.d.log, what: run.close ? 'period close' : 'affiliate stage batch' },
+          async () => {
+            if (run.close) await this.#close(run.msgs[0]!.seq, run.close)
+            else await this.#process(run.msgs.map((m) => ({ seq: m.seq, data: m.data })))
+            await run.msgs.at(-1)!.ackAck()
+            return true
+          },
+        )
         if (!done) return
       }
     }
@@ -207,7 +223,10 @@ export class AffiliateStage {
     /** how many distinct rows (by `key`) of the close a table holds */
     const count = (key: string, from: string) => async () =>
       Number((await queryRows<{ n: string }>(this.d.ch, `SELECT toString(uniqExact(${key})) AS n FROM ${from}`, { s: seq, p: close.period }))[0]?.n ?? 0)
-    await this.#insertOnce({ ...LINES_INSERT, body: p1.rows, token: token('finalise') }, count('affiliate_id, no', "ledger_lines WHERE acc_seq = {s:UInt64} AND kind != 'rounding'"))
+    await this.#insertOnce(
+      { ...LINES_INSERT, body: p1.rows, token: token('finalise') },
+      count('affiliate_id, no', "ledger_lines WHERE acc_seq = {s:UInt64} AND kind != 'rounding'"),
+    )
     const kind = periodKindOf(close.period)!
     const bounds = Object.entries(p1.books)
       .filter(([, b]) => b.at !== undefined || b.lines > 0)
@@ -217,7 +236,10 @@ export class AffiliateStage {
     lap('collect')
     const p2 = await this.d.pool.run({ kind: 'close', step: 'seal', close, accSeq: seq, books: p1.books, program: p1.program, ref: data, collected })
     lap('seal')
-    await this.#insertOnce({ ...LINES_INSERT, body: p2.rows, token: token('rounding') }, count('affiliate_id, no', "ledger_lines WHERE acc_seq = {s:UInt64} AND kind = 'rounding'"))
+    await this.#insertOnce(
+      { ...LINES_INSERT, body: p2.rows, token: token('rounding') },
+      count('affiliate_id, no', "ledger_lines WHERE acc_seq = {s:UInt64} AND kind = 'rounding'"),
+    )
     const rows = p2.statementRows!
     const tsv = { format: 'TabSeparated' } as const
     // the statement itself last: a reader that sees it sees its lines and totals
@@ -229,7 +251,10 @@ export class AffiliateStage {
       { ...tsv, table: 'statement_totals', columns: STATEMENT_TOTAL_COLUMNS, body: rows.totals, token: token('statement_totals') },
       count('affiliate_id, currency', 'statement_totals WHERE period = {p:String}'),
     )
-    await this.#insertOnce({ ...tsv, table: 'statements', columns: STATEMENT_COLUMNS, body: rows.statements, token: token('statements') }, count('affiliate_id', 'statements WHERE period = {p:String}'))
+    await this.#insertOnce(
+      { ...tsv, table: 'statements', columns: STATEMENT_COLUMNS, body: rows.statements, token: token('statements') },
+      count('affiliate_id', 'statements WHERE period = {p:String}'),
+    )
     lap('write')
     await this.d.books.save(withPre(p2.books, books, loaded, range))
     // last: once the program's books say the period is closed, every affiliate's book does too
@@ -281,12 +306,12 @@ export class AffiliateStage {
   }
 
   async #process(batch: { seq: number; data: Uint8Array }[]) {
-    const facts: (AccrualFact | AdjustFact)[] = []
+    const facts: (AccrualFact | AdjustFact | ReviewFact)[] = []
     const accSeq: number[] = []
     for (const m of batch)
       for (const line of dec.decode(m.data).split('\n'))
         if (line) {
-          facts.push(JSON.parse(line) as AccrualFact | AdjustFact)
+          facts.push(JSON.parse(line) as AccrualFact | AdjustFact | ReviewFact)
           accSeq.push(m.seq)
         }
     const data = this.d.reference()

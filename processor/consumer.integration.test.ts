@@ -68,7 +68,7 @@ async function sendTraffic(publisher: Publisher, link: Link, clicks: number, pla
   const signer = new ClickIdSigner(TEST_SECRETS.CLICK_SECRET)
   const ids: string[] = []
   await Promise.all(
-    Array.from({ length: clicks }, () => {
+    Array.from({ length: clicks }, (_, i) => {
       const ts = Date.now()
       const id = signer.issue({ ts, linkId: link.id, affiliateId: link.affiliateId, offerId: 0 })
       ids.push(id)
@@ -80,7 +80,8 @@ async function sendTraffic(publisher: Publisher, link: Link, clicks: number, pla
         linkId: link.id,
         affiliateId: link.affiliateId,
         offerId: 0,
-        ip: '1.2.3.4',
+        // one visitor each (more than 10 clicks a minute from one device are a flood)
+        ip: `10.1.${Math.floor(i / 250)}.${i % 250}`,
         ua: CHROME,
         referer: '',
         sub: {},
@@ -134,6 +135,7 @@ function processorWith(
     deals,
     ...(over.offers ? { offers: over.offers } : {}),
     ...(affiliates ? { affiliates, accrualPartitions: cfg.stream.partitions } : {}),
+    fraudBase: cfg.processor.fraudSettings,
     progressKv: over.progressKv ?? progressKv,
     log,
     consumer: 'processor-all',

@@ -25,7 +25,7 @@
  * again with exponential backoff, capped, and the failure (message, tries, since when) shows in
  * `stats.failure` until a try succeeds (processor/retry.ts).
  */
-import { nanos, type JsMsg, type KV, type NatsConnection } from 'nats'
+import { DeliverPolicy, nanos, type JsMsg, type KV, type NatsConnection } from 'nats'
 import { consumerFeed, type BatchFeed } from './feed.js'
 import type { ClickHouseClient } from '../clickhouse/client.js'
 import { insertFormatted, queryRows } from '../clickhouse/client.js'
@@ -43,10 +43,18 @@ import {
   type WindowVersion,
 } from '../common/entities.js'
 import { fnv1a } from '../common/keys.js'
-import { compareFacts, type AdjustFact, type CloseFact, type StageFact } from './domain/commission/accrual.js'
-import { AdjustmentCommandSchema, closeIdOf, CloseCommandSchema, type AdjustmentCommand, type CloseCommand } from '../common/close.js'
+import { compareFacts, type AdjustFact, type CloseFact, type ReviewFact, type StageFact } from './domain/commission/accrual.js'
+import {
+  AdjustmentCommandSchema,
+  closeIdOf,
+  CloseCommandSchema,
+  ReviewCommandSchema,
+  type AdjustmentCommand,
+  type CloseCommand,
+  type ReviewCommand,
+} from '../common/close.js'
 import type { Logger } from '../common/log.js'
-import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, parseEventSubject } from '../common/subjects.js'
+import { accrualSubject, deliverySubject, dlqSubject, EVENTS_STREAM, LIVE_DELTA_SUBJECT, LIVE_FRAUD_SUBJECT, parseEventSubject } from '../common/subjects.js'
 import { clickSubs } from '../common/clicksubs.js'
 import { deliveriesFor, wantsSubs } from '../common/outbound.js'
 import { DeltaBuilder, type LiveDelta } from './delta.js'
@@ -57,6 +65,13 @@ import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
 import type { PlayerState } from './domain/players.js'
 import { referenceData } from './affiliate-compute.js'
+import { addressKey, ClickWindows, clickPos } from './domain/fraud/click-window.js'
+import { DEFAULT_FRAUD_SETTINGS, fraudSettingsAt, type FraudSettings, type FraudSettingsVersion, type StoredFraudSettings } from '../common/entities/fraud.js'
+import { isLoopback } from '../common/ipallow.js'
+import type { LiveFindings } from '../common/live.js'
+import type { ClickFraudInput, ConversionFraudInput, FindingRecord } from './pipeline.js'
+import type { KeyedEvent, KeySets } from './fraud-keys.js'
+import { emailHash } from './domain/fraud/self-referral.js'
 
 export type Progress = { applied: number; pending?: { first: number; last: number } }
 
@@ -100,6 +115,12 @@ export type ProcessorDeps = {
   accrualPartitions?: number
   /** FX rates per day */
   fx?: WatchedBucket<StoredFxRate>
+  /** the fraud rules' settings (every version); without them the defaults */
+  fraud?: WatchedBucket<StoredFraudSettings>
+  /** the settings before the first stored change (FRAUD_SETTINGS); default DOMAIN's */
+  fraudBase?: FraudSettings
+  /** players per address, device and payment method (the multi-accounting rules); without it they count nothing */
+  keySets?: KeySets
   progressKv: KV
   log: Logger
   consumer: string
@@ -112,17 +133,29 @@ export type ProcessorDeps = {
 }
 
 const TASK_BYTES = 256 * 1024
+/** how far before the applied message a restart counts clicks again (two minutes of windows and some skew) */
+const WARM_MS = 3 * 60_000
+const CLICK_SUBJECTS = 'ev.*.click'
 /** subjects of control commands, not events: the affiliate stage applies them */
-const CONTROL_KINDS = new Set(['close', 'adjust'])
+const CONTROL_KINDS = new Set(['close', 'adjust', 'review'])
 /** accrual facts per message, at most (well under NATS's default 1 MB payload) */
 const ACCRUAL_CHUNK_BYTES = 256 * 1024
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-type Prepared = { batch: JsMsg[]; outs: TaskOutput[]; changed: TaskOutput['players']; controls: (CloseFact | AdjustFact)[]; badControls: DeadLetterRecord[] }
+type Prepared = {
+  batch: JsMsg[]
+  outs: TaskOutput[]
+  changed: TaskOutput['players']
+  controls: (CloseFact | AdjustFact | ReviewFact)[]
+  badControls: DeadLetterRecord[]
+}
 
 export class Processor {
   #applied = 0
+  /** clicks per address and device in the last minutes, in stream order (the flood rule's state) */
+  readonly #windows = new ClickWindows()
+  readonly #emails = new Map<string, string>()
   /** the range pending when the processor started: the first batch, redone whole */
   #resume: Progress['pending']
   #pending: Progress['pending']
@@ -157,6 +190,7 @@ export class Processor {
     this.#resume = p.pending
     this.#touched = p.pending
     this.stats.applied = p.applied
+    await this.#warmWindows(p.applied)
     this.#feed = await consumerFeed(nc, {
       stream: EVENTS_STREAM,
       consumer,
@@ -239,7 +273,11 @@ export class Processor {
   async #prepare(batch: JsMsg[]): Promise<Prepared> {
     let mark = performance.now()
     const { controls, badControls } = controlsOf(batch)
-    const tasks = await this.#tasks(batch.filter((m) => !CONTROL_KINDS.has(parseEventSubject(m.subject)?.kind ?? '')))
+    const keyed: KeyedEvent[] = []
+    const tasks = await this.#tasks(
+      batch.filter((m) => !CONTROL_KINDS.has(parseEventSubject(m.subject)?.kind ?? '')),
+      keyed,
+    )
     mark = this.#lap(mark, 'load')
     // every version, not the current value: the workers choose by the click's time
     const windows: Record<string, WindowVersion[]> = {}
@@ -248,8 +286,14 @@ export class Processor {
       if (versions.length > 0) windows[String(o.id)] = versions
     }
     const money = tasks.some((t) => t.kind === 'conversions') ? this.#moneyReference() : undefined
+    const clickFraud = tasks.some((t) => t.kind === 'clicks') ? this.#clickFraud(batch) : undefined
+    const convFraud: ConversionFraudInput | undefined = tasks.some((t) => t.kind === 'conversions')
+      ? { settings: this.#fraudVersions(), counts: keyed.length > 0 && this.d.keySets ? await this.d.keySets.count(keyed) : {}, emails: this.#emailHashes() }
+      : undefined
     for (const t of tasks)
-      if (t.kind === 'conversions') Object.assign(t, { windows, money } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'windows' | 'money'>)
+      if (t.kind === 'conversions')
+        Object.assign(t, { windows, money, fraud: convFraud } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'windows' | 'money' | 'fraud'>)
+      else t.fraud = clickFraud
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     this.#lap(mark, 'compute')
     const changed: TaskOutput['players'] = {}
@@ -302,6 +346,14 @@ export class Processor {
       token: await tokenFor('events', eventRows),
     })
     await insertFormatted(this.d.ch, { ...FACTS_INSERT, body: factRows, token: await tokenFor('player_facts', factRows) })
+    const findings = outs.flatMap((o) => o.findings)
+    const findingRows = findings.map(findingRow).join('')
+    await insertFormatted(this.d.ch, {
+      table: 'fraud_findings',
+      format: 'JSONEachRow',
+      body: findingRows,
+      token: await tokenFor('fraud_findings', findingRows),
+    })
     lap('clickhouse')
     const js = this.d.nc.jetstream()
     for (const x of dead) {
@@ -336,7 +388,8 @@ export class Processor {
     // the affiliate stage across processes waits for the watermark of distributed mode.)
     // Control commands go with them at their own positions: the facts before a close are its period's on-time facts.
     const accruals: StageFact[] = [...outs.flatMap((o) => o.accruals), ...controls].sort(compareFacts)
-    if (controls.length > 0 && !this.d.accrualPartitions) this.d.log.warn({ controls: controls.map((c) => c.type) }, 'a close or adjustment with no affiliate stage to apply it (money is off)')
+    if (controls.length > 0 && !this.d.accrualPartitions)
+      this.d.log.warn({ controls: controls.map((c) => c.type) }, 'a close or adjustment with no affiliate stage to apply it (money is off)')
     if (accruals.length > 0 && this.d.accrualPartitions) {
       let chunk: string[] = []
       let bytes = 0
@@ -359,8 +412,12 @@ export class Processor {
     }
     const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }
     if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))
+    if (findings.length > 0)
+      this.d.nc.publish(LIVE_FRAUD_SUBJECT, enc.encode(JSON.stringify({ consumer: this.d.consumer, from: first, to: last, findings } satisfies LiveFindings)))
     lap('publish')
 
+    // the players per address, device and payment method before the players: a redo counts the same either way
+    await this.d.keySets?.save()
     await this.d.players.save(changed)
     await this.#saveProgress({ applied: last })
     lap('state')
@@ -379,6 +436,99 @@ export class Processor {
     return true
   }
 
+  /**
+   * What the click rules read: the offers' terms, the settings' versions, and the flood counts
+   * of this batch's clicks, counted here in stream order (one pass over every click, before the
+   * workers split them). A position counted before (a retried step) answers what it got then.
+   */
+  /** Every version of the settings, the configured ones first (in force before any change). */
+  #fraudVersions(): FraudSettingsVersion[] {
+    return [{ from: Number.MIN_SAFE_INTEGER, settings: this.d.fraudBase ?? DEFAULT_FRAUD_SETTINGS }, ...(this.d.fraud?.map.get('settings')?.versions ?? [])]
+  }
+
+  /** The affiliates' e-mail hashes (as the operator hashes a player's: sha256 of the trimmed,
+   *  lower-cased address, hex), for the self-referral rule. */
+  #emailHashes(): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const a of this.d.affiliates?.map.values() ?? []) {
+      if (!a.email) continue
+      let h = this.#emails.get(a.email)
+      if (!h) this.#emails.set(a.email, (h = emailHash(a.email)))
+      out[String(a.id)] = h
+    }
+    return out
+  }
+
+  #clickFraud(batch: JsMsg[]): ClickFraudInput {
+    const settings = this.#fraudVersions()
+    const terms: ClickFraudInput['terms'] = {}
+    for (const o of this.d.offers?.map.values() ?? []) terms[String(o.id)] = { markets: o.markets, paidSearchForbidden: o.paidSearch === 'forbidden' }
+    const flood: ClickFraudInput['flood'] = {}
+    for (const m of batch) if (parseEventSubject(m.subject)?.kind === 'click') this.#count(m.seq, m.data, settings, flood)
+    return { flood, terms, settings }
+  }
+
+  /** Count one click message's clicks in the windows; the floods into `flood` (by position). */
+  #count(seq: number, data: Uint8Array, settings: FraudSettingsVersion[], flood?: ClickFraudInput['flood']) {
+    const lines = dec.decode(data).split('\n')
+    let idx = 0
+    for (const line of lines) {
+      if (!line) continue
+      const at = idx++
+      let c: { ip?: unknown; ua?: unknown; ts?: unknown }
+      try {
+        c = JSON.parse(line) as typeof c
+      } catch {
+        continue // the worker dead-letters it
+      }
+      if (typeof c?.ip !== 'string' || typeof c.ts !== 'number' || isLoopback(c.ip)) continue
+      const s = fraudSettingsAt(settings, c.ts)
+      if (s.clicksPerIpPerMinute === 0 && s.clicksPerDevicePerMinute === 0) continue
+      const ip = addressKey(c.ip)
+      const counts = this.#windows.hit(clickPos(seq, at), ip, `${ip}|${typeof c.ua === 'string' ? c.ua : ''}`, c.ts, {
+        ip: s.clicksPerIpPerMinute,
+        device: s.clicksPerDevicePerMinute,
+      })
+      if (counts && flood) flood[String(clickPos(seq, at))] = counts
+    }
+  }
+
+  /**
+   * After a restart: count the clicks of the last minutes up to the position applied, as the
+   * run before did, so the batch redone next and those after it get the counts they would have
+   * got without the restart. Read from the stream (the system of record) from a few minutes
+   * before the applied message was stored.
+   */
+  async #warmWindows(applied: number) {
+    if (applied <= 0) return
+    const jsm = await this.d.nc.jetstreamManager()
+    let from: Date
+    try {
+      const m = await jsm.streams.getMessage(EVENTS_STREAM, { seq: applied })
+      from = new Date(m.time.getTime() - WARM_MS)
+    } catch {
+      return // the applied message is gone (retention): nothing recent to count
+    }
+    const settings = this.#fraudVersions()
+    const js = this.d.nc.jetstream()
+    const oc = await js.consumers.get(EVENTS_STREAM, {
+      filterSubjects: CLICK_SUBJECTS,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: from.toISOString(),
+    })
+    let n = 0
+    const t0 = performance.now()
+    for (;;) {
+      const m = await oc.next({ expires: 2000 })
+      if (!m || m.seq > applied) break
+      this.#count(m.seq, m.data, settings)
+      n++
+      if (m.info.pending === 0) break
+    }
+    await oc.delete().catch(() => undefined)
+    if (n > 0) this.d.log.info({ messages: n, ms: Math.round(performance.now() - t0) }, 'counted the last minutes of clicks again (the flood rule)')
+  }
+
   /** The commission rules' reference data as the watches hold it now; none without the affiliates. */
   #moneyReference(): MoneyReference | undefined {
     if (!this.d.affiliates || !this.d.accrualPartitions) return undefined
@@ -392,7 +542,7 @@ export class Processor {
    *  players being joined (a click key and the player id that names the same click, or a click
    *  key already joined to its player): messages that share a key, directly or through such a
    *  join, share a task. They spread over `conversionLanes` tasks so the workers share them. */
-  async #tasks(batch: JsMsg[]): Promise<TaskInput[]> {
+  async #tasks(batch: JsMsg[], keyed: KeyedEvent[]): Promise<TaskInput[]> {
     const tasks: TaskInput[] = []
     let chunk: JsMsg[] = []
     let bytes = 0
@@ -413,15 +563,33 @@ export class Processor {
         for (const line of dec.decode(m.data).split('\n')) {
           if (!line) continue
           try {
-            const x = JSON.parse(line) as { id?: unknown; playerId?: unknown; clickId?: unknown } | null
+            const x = JSON.parse(line) as {
+              id?: unknown
+              playerId?: unknown
+              clickId?: unknown
+              kind?: unknown
+              ts?: unknown
+              occurredAt?: unknown
+              details?: Record<string, unknown>
+            } | null
             if (!x || typeof x.id !== 'string') continue // the worker dead-letters it with the reason
-            keys.push(
-              ...stateKeys({
+            const own = stateKeys({
+              id: x.id,
+              playerId: typeof x.playerId === 'string' ? x.playerId : undefined,
+              clickId: typeof x.clickId === 'string' ? x.clickId : undefined,
+            })
+            keys.push(...own)
+            const d = x.details
+            if (d && (typeof d.ip === 'string' || typeof d.device_id === 'string' || typeof d.payment_hash === 'string'))
+              keyed.push({
                 id: x.id,
-                playerId: typeof x.playerId === 'string' ? x.playerId : undefined,
-                clickId: typeof x.clickId === 'string' ? x.clickId : undefined,
-              }),
-            )
+                kind: String(x.kind),
+                player: own[0]!,
+                occurredAt: typeof x.occurredAt === 'number' ? x.occurredAt : typeof x.ts === 'number' ? x.ts : 0,
+                ...(typeof d.ip === 'string' ? { ip: d.ip } : {}),
+                ...(typeof d.device_id === 'string' ? { device: d.device_id } : {}),
+                ...(typeof d.payment_hash === 'string' ? { payment: d.payment_hash } : {}),
+              })
           } catch {
             // undecodable: the worker dead-letters it with the reason
           }
@@ -518,14 +686,14 @@ export class Processor {
 /** The control commands of a batch (period closes, manual adjustments), as the affiliate stage
  *  applies them; one the contract refuses (never from the query API, which checks it) is
  *  dead-lettered with the reason. */
-function controlsOf(batch: JsMsg[]): { controls: (CloseFact | AdjustFact)[]; badControls: DeadLetterRecord[] } {
-  const controls: (CloseFact | AdjustFact)[] = []
+function controlsOf(batch: JsMsg[]): { controls: (CloseFact | AdjustFact | ReviewFact)[]; badControls: DeadLetterRecord[] } {
+  const controls: (CloseFact | AdjustFact | ReviewFact)[] = []
   const badControls: DeadLetterRecord[] = []
   for (const m of batch) {
     const kind = parseEventSubject(m.subject)?.kind
-    if (kind !== 'close' && kind !== 'adjust') continue
+    if (kind !== 'close' && kind !== 'adjust' && kind !== 'review') continue
     const text = dec.decode(m.data)
-    const schema = kind === 'close' ? CloseCommandSchema : AdjustmentCommandSchema
+    const schema = kind === 'close' ? CloseCommandSchema : kind === 'review' ? ReviewCommandSchema : AdjustmentCommandSchema
     let parsed: ReturnType<typeof schema.safeParse> | undefined
     try {
       parsed = schema.safeParse(JSON.parse(text))
@@ -540,10 +708,43 @@ function controlsOf(batch: JsMsg[]): { controls: (CloseFact | AdjustFact)[]; bad
     const pos = { seq: m.seq, idx: 0, n: 0 }
     if (kind === 'close') {
       const c = parsed.data as CloseCommand
-      controls.push({ type: 'close', ...pos, closeId: closeIdOf(c.period), period: c.period, asOf: c.asOf, rounding: c.rounding, ...(c.threshold ? { threshold: c.threshold } : {}) })
+      controls.push({
+        type: 'close',
+        ...pos,
+        closeId: closeIdOf(c.period),
+        period: c.period,
+        asOf: c.asOf,
+        rounding: c.rounding,
+        ...(c.threshold ? { threshold: c.threshold } : {}),
+      })
+    } else if (kind === 'review') {
+      const r = parsed.data as ReviewCommand
+      controls.push({
+        type: 'review',
+        ...pos,
+        id: r.id,
+        affiliateId: r.affiliateId,
+        playerKey: r.playerKey,
+        playerRef: r.playerRef,
+        decision: r.decision,
+        note: r.note,
+        by: r.by,
+        occurredAt: r.at,
+      })
     } else {
       const a = parsed.data as AdjustmentCommand
-      controls.push({ type: 'adjust', ...pos, id: a.id, affiliateId: a.affiliateId, amount: a.amount, currency: a.currency, reason: a.reason, by: a.by, occurredAt: a.at, ...(a.kind === 'payment' ? { kind: 'payment' as const } : {}) })
+      controls.push({
+        type: 'adjust',
+        ...pos,
+        id: a.id,
+        affiliateId: a.affiliateId,
+        amount: a.amount,
+        currency: a.currency,
+        reason: a.reason,
+        by: a.by,
+        occurredAt: a.at,
+        ...(a.kind === 'payment' ? { kind: 'payment' as const } : {}),
+      })
     }
   }
   return { controls, badControls }
@@ -562,4 +763,26 @@ function pack(msgs: JsMsg[]): { buf: Uint8Array; msgs: MessageRef[] } {
     off += m.data.length
   }
   return { buf, msgs: refs }
+}
+
+/** A finding as a fraud_findings row (JSONEachRow). */
+function findingRow(f: FindingRecord): string {
+  return (
+    JSON.stringify({
+      event_id: f.eventId,
+      kind: f.kind,
+      ts: chTime(f.ts),
+      affiliate_id: f.affiliateId,
+      sub1: f.sub1,
+      player_ref: f.playerRef,
+      click_id: f.clickId,
+      reason: f.reason,
+      action: f.action,
+      score: f.score,
+      shadow: f.shadow ? 1 : 0,
+      evidence: JSON.stringify(f.evidence),
+      stream_seq: f.seq,
+      stream_idx: f.idx,
+    }) + '\n'
+  )
 }

@@ -33,6 +33,7 @@ export class DeltaBuilder {
       r.registrations += x.registrations
       r.ftds += x.ftds
       r.unattributed += x.unattributed
+      if (x.filtered) r.filtered = (r.filtered ?? 0) + x.filtered
       for (const [c, a] of Object.entries(x.commission)) this.addCommission(r, c, a)
     }
   }

@@ -255,7 +255,19 @@ describe('computeClicks', () => {
 
   it('handles an empty task', () => {
     const o = computeClicks({ kind: 'clicks', buf: new Uint8Array(0), msgs: [] }, ctx)
-    expect(o).toEqual({ eventRows: '', factRows: '', events: 0, maxTs: 0, delta: [], players: {}, dead: [], counts: {}, notices: [], accruals: [] })
+    expect(o).toEqual({
+      eventRows: '',
+      factRows: '',
+      findings: [],
+      events: 0,
+      maxTs: 0,
+      delta: [],
+      players: {},
+      dead: [],
+      counts: {},
+      notices: [],
+      accruals: [],
+    })
   })
 
   it('is deterministic (a replay recomputes the same rows)', () => {

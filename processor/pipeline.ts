@@ -16,6 +16,7 @@
  */
 import { chTime } from '../common/chtime.js'
 import type { Notice } from '../common/outbound.js'
+import type { LiveFinding } from '../common/live.js'
 import { playerStateKey } from '../common/keys.js'
 import type { ClickIdCheck } from '../common/clickid.js'
 import type { WindowVersion } from '../common/entities.js'
@@ -42,11 +43,17 @@ import type { Deal } from '../common/deals.js'
 import type { AccrualFact } from './domain/commission/accrual.js'
 import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
+import { clickFindings, type ClickTerms } from './domain/fraud/click.js'
+import { clickPos, type WindowCounts } from './domain/fraud/click-window.js'
+import { decide } from './domain/fraud/finding.js'
+import { fraudSettingsAt, type FraudSettingsVersion } from '../common/entities/fraud.js'
+import { hostingOf } from './domain/fraud/hosting.js'
+import { conversionFindings, tallied, type KeyCounts } from './domain/fraud/conversion.js'
 
 export type MessageRef = { seq: number; subject: string; start: number; end: number }
 
 export type TaskInput =
-  | { kind: 'clicks'; buf: Uint8Array; msgs: MessageRef[] }
+  | { kind: 'clicks'; buf: Uint8Array; msgs: MessageRef[]; fraud?: ClickFraudInput }
   | {
       kind: 'conversions'
       buf: Uint8Array
@@ -56,7 +63,20 @@ export type TaskInput =
       windows?: Record<string, WindowVersion[]>
       /** reference data of the commission rules; without it no accrual facts are made */
       money?: MoneyReference
+      /** what the conversion rules read beside the events; without it no rule is asked */
+      fraud?: ConversionFraudInput
     }
+
+/** What the conversion rules read: the settings' versions, the players per address, device and
+ *  payment method the batch's events counted (by event id), the affiliates' e-mail hashes. */
+export type ConversionFraudInput = { settings: FraudSettingsVersion[]; counts: Record<string, KeyCounts>; emails: Record<string, string> }
+
+/** What the click rules read beside the clicks: the flood counts of the clicks over a limit
+ *  (by position, clickPos), the offers' terms, and the settings. */
+export type ClickFraudInput = { flood: Record<string, WindowCounts>; terms: Record<string, ClickTerms>; settings: FraudSettingsVersion[] }
+
+/** A finding as it is stored (fraud_findings) and shown in the live feed. */
+export type FindingRecord = LiveFinding
 
 /** What the player stage's commission rules read, as of the batch: the reference data both
  *  stages read, and offer id → its brand. */
@@ -80,6 +100,8 @@ export type TaskOutput = {
   notices: Notice[]
   /** accrual facts for the affiliate stage, in cause order */
   accruals: AccrualFact[]
+  /** what the fraud rules found */
+  findings: FindingRecord[]
 }
 
 export { chTime }
@@ -100,7 +122,7 @@ export const DECODE_REASONS = ['undecodable', 'invalid_click', 'invalid_conversi
 export type DecodeReason = (typeof DECODE_REASONS)[number]
 
 /** A click is always stored; these say whether it counts (`valid`) and why not. */
-export const CLICK_OUTCOMES = ['valid', 'geo_blocked', 'bot', 'click_flood'] as const
+export const CLICK_OUTCOMES = ['valid', 'flagged', 'geo_blocked', 'bot', 'click_flood', 'hosting_ip'] as const
 export type ClickOutcome = (typeof CLICK_OUTCOMES)[number]
 
 export const CONVERT_DROP_REASONS = ['already_applied'] as const
@@ -121,10 +143,29 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>, ctx
   for (const at of eventLines(input)) {
     const e = acc.settle('decode', decodeClick(at.line), at)
     if (e === undefined) continue
-    const c = acc.settle('click', click(e, at, ctx), at)
+    const c = acc.settle('click', click(e, at, ctx, input.fraud), at)
     if (c === undefined) continue
     acc.add(c.row, e.ts)
-    if (c.counted) acc.delta.row(e.affiliateId, e.ts).clicks++
+    const d = acc.delta.row(e.affiliateId, e.ts)
+    if (c.counted) d.clicks++
+    else if (c.filtered) d.filtered = (d.filtered ?? 0) + 1
+    for (const f of c.findings)
+      acc.findings.push({
+        eventId: e.id,
+        kind: 'click',
+        ts: e.ts,
+        affiliateId: e.affiliateId,
+        sub1: e.sub.sub1 ?? '',
+        playerRef: '',
+        clickId: e.id,
+        reason: f.reason,
+        action: f.action,
+        score: f.score,
+        shadow: f.shadow,
+        evidence: f.evidence,
+        seq: at.m.seq,
+        idx: at.idx,
+      })
   }
   return acc.output()
 }
@@ -160,6 +201,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     const written: { e: RowSource; a: Applied }[] = [{ e: applied.source, a: applied }, ...(applied.released ?? []).map((r) => ({ e: rowSource(r.ev), a: r }))]
     let playerMoneyState = applied.next.money
     for (const [i, { e, a }] of written.entries()) {
+      if (input.fraud && a.status === 'attributed' && e.kind !== 'reassign') judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc)
       if (money && a.status === 'attributed' && e.kind !== 'reassign') {
         const out = playerMoney(playerMoneyState ?? {}, e as MoneyEvent, {
           affiliateId: a.affiliateId,
@@ -180,7 +222,8 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
           refOf: (r) => conversionKey((e as ConversionEvent).sourceId, r),
         })
         playerMoneyState = out.next
-        accruals.push(...out.facts)
+        const mark = applied.next.fraud
+        accruals.push(...(mark ? out.facts.map((f) => ({ ...f, fraud: { action: mark.action, reasons: mark.reasons.join(', '), at: mark.at } })) : out.facts))
       }
       if (i > 0) acc.count(`convert.released.${e.kind}.${a.status}.${a.reason}`)
       // A released event's row is written at the position of the event that released it.
@@ -192,6 +235,46 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     if (playerMoneyState !== applied.next.money) applied.next.money = playerMoneyState
   }
   return acc.output({ factRows: facts.join(''), players: changed, accruals })
+}
+
+/**
+ * The conversion rules on one attributed event (domain/fraud/conversion.ts): its findings are
+ * kept; one that holds or rejects marks the player (the strongest so far stands), so the
+ * event's own money and what the player earns after it are held or rejected.
+ */
+function judge(e: ConversionEvent, a: Applied, st: PlayerState, playerRef: string, at: At, fraud: ConversionFraudInput, acc: Accumulator) {
+  const occurredAt = occurredAtOf(e)
+  const s = fraudSettingsAt(fraud.settings, occurredAt)
+  const found = conversionFindings(
+    { event: e, occurredAt, clickTs: st.clickTs, counts: fraud.counts[e.id], affiliateEmailHash: fraud.emails[String(a.affiliateId)], tally: st.fraudTally },
+    s,
+  )
+  const tally = tallied(st.fraudTally, e, occurredAt)
+  if (tally) st.fraudTally = tally
+  if (found.length === 0) return
+  const d = decide(found, s)
+  for (const f of d.findings)
+    acc.findings.push({
+      eventId: e.id,
+      kind: e.kind,
+      ts: occurredAt,
+      affiliateId: a.affiliateId,
+      sub1: '',
+      playerRef,
+      clickId: a.clickId,
+      reason: f.reason,
+      action: f.action,
+      score: f.score,
+      shadow: f.shadow,
+      evidence: f.evidence,
+      seq: at.m.seq,
+      idx: at.idx,
+    })
+  if (d.action !== 'hold' && d.action !== 'reject') return
+  const reasons = d.findings.filter((f) => !f.shadow && (f.action === 'hold' || f.action === 'reject')).map((f) => f.reason)
+  const action = st.fraud?.action === 'reject' ? 'reject' : d.action
+  st.fraud = { action, reasons: [...new Set([...(st.fraud?.reasons ?? []), ...reasons])], at: st.fraud?.at ?? occurredAt }
+  acc.count(`fraud.${action}`)
 }
 
 /** The commission rules' reference data, indexed once per task. */
@@ -260,21 +343,42 @@ const DECIMAL = /^-?\d{1,24}(\.\d{1,12})?$/
 // ---- click ----
 
 /**
- * A click's row, and whether it counts. A visitor the link's geo rule stopped never reached
- * the offer; a bot user agent and a click flood (ingest's flag) are filtered. All are kept for
- * the fraud team; only `valid` clicks count.
+ * A click's row, whether it counts, and what the fraud rules found (domain/fraud/click.ts). A
+ * visitor the link's geo rule stopped never reached the offer; a bot user agent, a click flood
+ * (the processor's count per address and device, or ingest's guard) and a hosting address are
+ * filtered; a paid-search click id or a country outside the offer's markets flags the click,
+ * which still counts. All are kept for the fraud team; only `valid` clicks count. A rule in
+ * shadow mode is found and shown, and filters nothing.
  */
 export function click(
   e: ClickEvent,
   at: At,
   ctx: Pick<ComputeContext, 'ipStorage' | 'ipKey'>,
-): StepResult<{ row: string; counted: boolean }, never, ClickOutcome> {
+  fraud?: ClickFraudInput,
+): StepResult<{ row: string; counted: boolean; filtered: boolean; findings: Decided['findings'] }, never, ClickOutcome> {
   const v = visitor(e.ip, e.ua)
+  const settings = fraudSettingsAt(fraud?.settings, e.ts)
+  const found = clickFindings(
+    {
+      isBot: v.isBot,
+      ua: e.ua,
+      country: v.country,
+      params: e.params,
+      geoRuled: e.geo !== undefined,
+      hosting: fraud ? hostingOf(e.ip) : undefined,
+      flood: fraud?.flood[String(clickPos(at.m.seq, at.idx))],
+      ingestFlood: e.flood === true,
+    },
+    fraud?.terms[String(e.offerId)],
+    settings,
+  )
+  const d = decide(found, settings)
   // A blocked visitor was answered 403, whatever else is true of it; a bot is a bot however
   // often it comes.
-  const outcome: ClickOutcome = e.geo === 'blocked' ? 'geo_blocked' : v.isBot ? 'bot' : e.flood ? 'click_flood' : 'valid'
-  const status = outcome === 'valid' ? 'valid' : outcome === 'geo_blocked' ? 'blocked' : 'filtered'
-  const reason = outcome === 'bot' || outcome === 'click_flood' ? outcome : e.geo ? `geo_${e.geo}` : ''
+  const outcome: ClickOutcome =
+    e.geo === 'blocked' ? 'geo_blocked' : d.action === 'none' ? 'valid' : d.action === 'flag' ? 'flagged' : (d.top!.reason as ClickOutcome)
+  const status = outcome === 'valid' || outcome === 'flagged' ? 'valid' : outcome === 'geo_blocked' ? 'blocked' : 'filtered'
+  const reason = outcome === 'flagged' ? d.top!.reason : outcome !== 'valid' && outcome !== 'geo_blocked' ? outcome : e.geo ? `geo_${e.geo}` : ''
   // a click happens when it is received: one time text for both columns
   const ts = chTime(e.ts)
   const row = eventRowTsv({
@@ -310,8 +414,10 @@ export function click(
     is_bot: v.isBot ? 1 : 0,
     occurred_at: ts,
   })
-  return ok({ row, counted: outcome === 'valid' }, outcome)
+  return ok({ row, counted: status === 'valid', filtered: status === 'filtered', findings: d.findings }, outcome)
 }
+
+type Decided = ReturnType<typeof decide>
 
 // ---- convert ----
 
@@ -458,6 +564,7 @@ class Accumulator {
   readonly dead: DeadLetterRecord[] = []
   readonly counts: Record<string, number> = {}
   readonly notices: Notice[] = []
+  readonly findings: FindingRecord[] = []
   // Rows collected in an array and joined once: appending to one string made cons-strings
   // that cost more in GC than the rest of the step together.
   readonly rows: string[] = []
@@ -511,6 +618,7 @@ class Accumulator {
       notices: this.notices,
       players: extra.players ?? {},
       accruals: extra.accruals ?? [],
+      findings: this.findings,
       dead: this.dead,
       counts: this.counts,
     }

@@ -13,7 +13,7 @@ import { DealTermsSchema, GroupNameSchema, type Deal } from '../common/deals.js'
 import { playerStateKey } from '../common/keys.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
 import { AmountSchema, D, roundMinor, StoredCurrencySchema, type Rounding } from '../common/money.js'
-import type { AccrualFact, AdjustFact, CloseFact, StageFact } from './domain/commission/accrual.js'
+import type { AccrualFact, AdjustFact, CloseFact, ReviewFact, StageFact } from './domain/commission/accrual.js'
 import {
   applyFacts,
   closePeriod,
@@ -87,7 +87,10 @@ const AdjustEntry = z
         currency: StoredCurrencySchema,
         reason: z.string().min(1),
         /** its id (default adj<its index>) */
-        id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,64}$/)
+          .optional(),
       })
       .strict(),
   })
@@ -158,7 +161,12 @@ export const ScenarioSchema = z
     /** the events in the order they arrive, and the period closes among them (`{ "at", "close": "2026-03" }`) */
     events: z.array(z.unknown()).transform((items, ctx) =>
       items.flatMap((item, i) => {
-        const schema = item !== null && typeof item === 'object' && 'close' in item ? CloseEntry : item !== null && typeof item === 'object' && 'adjust' in item ? AdjustEntry : EventEntry
+        const schema =
+          item !== null && typeof item === 'object' && 'close' in item
+            ? CloseEntry
+            : item !== null && typeof item === 'object' && 'adjust' in item
+              ? AdjustEntry
+              : EventEntry
         const r = schema.safeParse(item)
         if (r.success) return [r.data]
         for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: [i, ...issue.path] } as never)
@@ -236,7 +244,19 @@ export function scenarioFacts(s: Scenario): { facts: StageFact[]; notes: Simulat
     }
     if ('adjust' in e) {
       const a = e.adjust
-      facts.push({ type: 'adjust', seq: i + 1, idx: 0, n: 0, id: a.id ?? `adj${i + 1}`, affiliateId: a.affiliate, amount: a.amount, currency: a.currency, reason: a.reason, by: 'operator', occurredAt: e.at })
+      facts.push({
+        type: 'adjust',
+        seq: i + 1,
+        idx: 0,
+        n: 0,
+        id: a.id ?? `adj${i + 1}`,
+        affiliateId: a.affiliate,
+        amount: a.amount,
+        currency: a.currency,
+        reason: a.reason,
+        by: 'operator',
+        occurredAt: e.at,
+      })
       return
     }
     const id = e.id ?? `e${i + 1}`
@@ -303,7 +323,7 @@ export class InProcessStage {
   /** Apply a batch; returns the lines it wrote. */
   apply(facts: readonly StageFact[]): NumberedLine[] {
     const out: NumberedLine[] = []
-    let run: (AccrualFact | AdjustFact)[] = []
+    let run: (AccrualFact | AdjustFact | ReviewFact)[] = []
     const flush = () => {
       if (run.length > 0) this.#take(applyFacts(this.books, run, this.ref, this.program), out)
       run = []

@@ -2,6 +2,7 @@
  * The processor tier: a durable pull consumer feeding batches to piscina workers, results
  * into ClickHouse, live deltas onto NATS.
  */
+import { KeySets } from './fraud-keys.js'
 import { Piscina } from 'piscina'
 import { KvBulk } from '../common/kvbulk.js'
 import type { NatsConnection } from 'nats'
@@ -64,6 +65,9 @@ export async function startProcessor(
     offers,
     affiliates,
     fx: store.fx.view,
+    fraud: store.fraud.view,
+    fraudBase: cfg.processor.fraudSettings,
+    keySets: new KeySets(await openKv(nc, BUCKETS.fraudKeys)),
     accrualPartitions: cfg.stream.partitions,
     conversionLanes: cfg.processor.threads,
     progressKv: await openKv(nc, BUCKETS.progress),

@@ -40,8 +40,10 @@ export const OfferSchema = z.object({
     .max(100)
     .refine((ps) => new Set(ps.map((p) => p.id)).size === ps.length, 'landing page ids must be unique')
     .default([]),
-  /** the countries the offer is for; empty: every country */
+  /** the countries the offer is for; empty: every country (a click from elsewhere is flagged, geo_mismatch) */
   markets: Markets.default([]),
+  /** whether the terms forbid paid search (brand bidding): a click with gclid, fbclid or msclkid is flagged */
+  paidSearch: z.enum(['allowed', 'forbidden']).default('allowed'),
   /** click → registration window for this offer's clicks; default ATTRIBUTION_WINDOW_DAYS */
   attributionWindowDays: z.number().int().min(1).max(365).optional(),
   /** every value attributionWindowDays had, oldest first, appended by the store on each
@@ -103,6 +105,12 @@ export class OfferRepository extends Repository<Offer> {
   async update(id: number, patch: object, now: number, by: Actor = 'system'): Promise<Offer> {
     // The history is the store's to write: a patch naming it is not obeyed.
     const { attributionWindows: _history, ...fields } = patch as { attributionWindows?: unknown }
-    return this.bucket.update(key(id), `no offer ${id}`, (cur) => withWindowHistory(cur, OfferSchema.parse({ ...mergePatch(cur, fields), updatedAt: now }), now), by, now)
+    return this.bucket.update(
+      key(id),
+      `no offer ${id}`,
+      (cur) => withWindowHistory(cur, OfferSchema.parse({ ...mergePatch(cur, fields), updatedAt: now }), now),
+      by,
+      now,
+    )
   }
 }

@@ -18,6 +18,7 @@ import { EntityBucket, IdCounter, type OnUnreadable } from './kv.js'
 import { LinkRepository, LinkSchema } from './links.js'
 import { OfferRepository, OfferSchema } from './offers.js'
 import { SourceRepository, SourceSchema } from './sources.js'
+import { FraudSettingsRepository, StoredFraudSettingsSchema } from './fraud.js'
 
 export class EntityStore {
   private constructor(
@@ -29,6 +30,7 @@ export class EntityStore {
     readonly endpoints: EndpointRepository,
     readonly offers: OfferRepository,
     readonly fx: FxRepository,
+    readonly fraud: FraudSettingsRepository,
     readonly audit: AuditLog,
   ) {}
 
@@ -39,7 +41,7 @@ export class EntityStore {
     const ids = new IdCounter(await openKv(nc, BUCKETS.counters))
     const bucket = async <T>(name: string, schema: z.ZodType<T>, entity: AuditEntity, opts?: { filter?: string; idOf?: (v: T) => number }) =>
       new EntityBucket(await openKv(nc, name), schema, audit, entity, onUnreadable, opts)
-    const [b, a, l, d, s, e, o, fx] = await Promise.all([
+    const [b, a, l, d, s, e, o, fx, fr] = await Promise.all([
       bucket(BUCKETS.brands, BrandSchema, 'brand'),
       bucket(BUCKETS.affiliates, AffiliateSchema, 'affiliate', { filter: AFFILIATE_KEYS, idOf: (a) => a.id }),
       bucket(BUCKETS.links, LinkSchema, 'link', { idOf: (l) => l.id }),
@@ -48,6 +50,7 @@ export class EntityStore {
       bucket(BUCKETS.endpoints, EndpointSchema, 'endpoint'),
       bucket(BUCKETS.offers, OfferSchema, 'offer'),
       bucket(BUCKETS.fx, StoredFxRateSchema, 'fx_rate'),
+      bucket(BUCKETS.fraud, StoredFraudSettingsSchema, 'fraud_settings'),
     ])
     const store = new EntityStore(
       new BrandRepository(b, ids),
@@ -58,6 +61,7 @@ export class EntityStore {
       new EndpointRepository(e, ids),
       new OfferRepository(o, ids),
       new FxRepository(fx, audit),
+      new FraudSettingsRepository(fr, ids),
       audit,
     )
     try {
@@ -70,7 +74,7 @@ export class EntityStore {
   }
 
   #all() {
-    return [this.brands, this.affiliates, this.links, this.deals, this.sources, this.endpoints, this.offers, this.fx]
+    return [this.brands, this.affiliates, this.links, this.deals, this.sources, this.endpoints, this.offers, this.fx, this.fraud]
   }
 
   /** End the watches. */

@@ -3,6 +3,7 @@
  * The state records the stream position it last applied, so a redelivered event is
  * recognised and changes nothing.
  */
+import type { FraudTally } from './fraud/conversion.js'
 import { hash } from 'node:crypto'
 import type { ClickIdCheck } from '../../common/clickid.js'
 import { occurredAtOf, type ConversionEvent, type ReassignEvent } from '../../common/events.js'
@@ -50,10 +51,17 @@ export type PlayerState = {
   joinedTo?: string
   /** a player that took over a cookieless first deposit's state: the key its money is under */
   moneyKey?: string
+  /** what the fraud rules decided of the player (docs/fraud.md): what it earns from then on is
+   *  held, or rejected, until a person's review decides otherwise */
+  fraud?: PlayerFraud
+  /** the bonus abuse pattern's tally, from the first deposit on */
+  fraudTally?: FraudTally
   /** …and what its pseudonym is made of (`click:<id>`), so that every line and row of the
    *  player shows the one pseudonym its first deposit was shown under */
   refSource?: string
 }
+
+export type PlayerFraud = { action: 'hold' | 'reject'; reasons: string[]; at: number }
 
 export type ParkedEvent = { ev: ConversionEvent; pos: Pos }
 
@@ -208,7 +216,11 @@ function registered(next: PlayerState): Applied & { next: PlayerState } {
 }
 
 /** Apply the parked events to the binding just made, in arrival order. */
-function release(o: Applied & { next: PlayerState }, parked: ParkedEvent[] | undefined, ctx: ConversionContext): Applied & { next: PlayerState; released?: Released[] } {
+function release(
+  o: Applied & { next: PlayerState },
+  parked: ParkedEvent[] | undefined,
+  ctx: ConversionContext,
+): Applied & { next: PlayerState; released?: Released[] } {
   if (!parked?.length) return o
   let state = o.next
   const released: Released[] = []

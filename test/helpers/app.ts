@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../../common/nats.js'
-import { tempDir, TEST_SECRETS } from './config.js'
+import { tempDir, TEST_FRAUD_SETTINGS, TEST_SECRETS } from './config.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -31,7 +31,17 @@ export async function spawnApp(opts: {
   const port = opts.port ?? (await freePort())
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'launcher.ts', ...(opts.args ?? [])], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...opts.env, PORT: String(port), HOST: '127.0.0.1' },
+    // a test's registrations come moments after their clicks: the injection rule (CTIT) is off
+    // unless a test sets FRAUD_SETTINGS (the fraud tests do)
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      LOG_LEVEL: 'warn',
+      FRAUD_SETTINGS: TEST_FRAUD_SETTINGS,
+      ...opts.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

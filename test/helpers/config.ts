@@ -10,10 +10,14 @@ export const TEST_SECRETS = {
   OPERATOR_API_KEY: 'test-operator-key-0123456789',
 }
 
+/** Tests' registrations come moments after their clicks: the injection rule (CTIT) is off
+ *  unless a test sets FRAUD_SETTINGS itself (the fraud tests do). */
+export const TEST_FRAUD_SETTINGS = '{"ctitMinSeconds":0}'
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `amp-${prefix}-`))
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ DATA_DIR: tempDir('data'), LOG_LEVEL: 'silent', ...TEST_SECRETS, ...env })
+  return loadConfig({ DATA_DIR: tempDir('data'), LOG_LEVEL: 'silent', FRAUD_SETTINGS: TEST_FRAUD_SETTINGS, ...TEST_SECRETS, ...env })
 }

@@ -93,5 +93,6 @@ export const LINE_STATUS_LABELS: Record<(typeof LINE_STATUSES)[number], string> 
   pending: 'Pending (in its hold)',
   payable: 'Payable',
   held: 'Held for review',
+  rejected: 'Rejected as fraud',
   reversed: 'Reversal',
 }

@@ -86,6 +86,11 @@ const SAMPLE: Record<Field, string> = {
   challenge_id: 'ch-1',
   plan: '100k',
   ref_event_id: 'dep-1001',
+  ip: '203.0.113.7',
+  device_id: 'test-device-1',
+  payment_hash: 'test-payment-hash-1',
+  email_hash: 'test-email-hash-1',
+  kyc_country: 'DE',
 }
 
 /** A curl command that sends one postback of this kind with sample values. */

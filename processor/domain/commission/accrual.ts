@@ -24,6 +24,9 @@ export type FactBase = {
   occurredAt: number
   /** when it was received: reference data recorded after it (an FX rate) is not seen */
   receivedAt?: number
+  /** the fraud rules hold what the player earns (pending review), or reject it (never paid
+   *  unless a review overturns it); the reasons for the line's text */
+  fraud?: { action: 'hold' | 'reject'; reasons: string; at: number }
   /** the deal and version in force for this affiliate when the event happened */
   dealId: string
   dealVersion: number
@@ -45,7 +48,7 @@ export type AccrualFact =
    *  player status, the whole player: every line of the player still in its hold) */
   | (FactBase & { type: 'reversal'; why: ReversalWhy; refEventId?: string })
 
-export const REVERSAL_WHYS = ['refund', 'chargeback', 'challenge_refund', 'kyc_failed', 'self_excluded', 'duplicate'] as const
+export const REVERSAL_WHYS = ['refund', 'chargeback', 'challenge_refund', 'kyc_failed', 'self_excluded', 'duplicate', 'fraud_rejected'] as const
 export type ReversalWhy = (typeof REVERSAL_WHYS)[number]
 
 export type FactType = AccrualFact['type']
@@ -90,5 +93,21 @@ export type AdjustFact = {
   kind?: 'adjustment' | 'payment'
 }
 
-/** What the ACCRUALS stream carries: accrual facts, adjustments and closes, in cause order. */
-export type StageFact = AccrualFact | AdjustFact | CloseFact
+/** A fraud review's decision on one player of one affiliate (common/close.ts ReviewCommand). */
+export type ReviewFact = {
+  type: 'review'
+  seq: number
+  idx: number
+  n: number
+  id: string
+  affiliateId: number
+  playerKey: string
+  playerRef: string
+  decision: 'approve' | 'reject'
+  note: string
+  by: string
+  occurredAt: number
+}
+
+/** What the ACCRUALS stream carries: accrual facts, adjustments, reviews and closes, in cause order. */
+export type StageFact = AccrualFact | AdjustFact | ReviewFact | CloseFact

@@ -12,7 +12,7 @@
  */
 import type { Deal, DealTerms, DealVersion, PeriodKind } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
-import type { AccrualFact, AdjustFact, CloseFact } from './accrual.js'
+import type { AccrualFact, AdjustFact, CloseFact, ReviewFact } from './accrual.js'
 import type { ClosedPeriods } from '../../../common/close.js'
 import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
 import type { FxTable } from '../../../common/fx.js'
@@ -96,6 +96,12 @@ type PlayerBook = {
    *  current price there), the player's NGR so far (after the admin fee, deal currency), and
    *  how much of the player's RevShare the advance has absorbed */
   clawback?: Record<string, { slot?: string; line?: string; price?: string; ngr: string; absorbed: string }>
+  /** lines the fraud rules held or rejected (the player's own, and its recruiters' shares of
+   *  them), waiting for a person's review */
+  held?: LedgerLine[]
+  /** the last review of the player: approved, a fraud mark made before it holds nothing more;
+   *  rejected, nothing the player brings is paid from then on */
+  review?: { decision: 'approve' | 'reject'; at: number }
   /** kept by the running stage (see AffiliateBook.pre) */
   pre?: Pre<Omit<PlayerBook, 'pre'>>
 }
@@ -146,18 +152,30 @@ export type NumberedLine = ChainedLine & { no: number }
 export type StageOutput = { lines: NumberedLine[]; books: Books; program: ProgramBook }
 
 /** Apply facts (in cause order) to the books. `books` is not modified; the changed books are returned whole. */
-export function applyFacts(books: Books, facts: readonly (AccrualFact | AdjustFact)[], ref: Reference, program: ProgramBook = emptyProgram()): StageOutput {
+export function applyFacts(
+  books: Books,
+  facts: readonly (AccrualFact | AdjustFact | ReviewFact)[],
+  ref: Reference,
+  program: ProgramBook = emptyProgram(),
+): StageOutput {
   const w = new Writer(books, ref, program)
   for (const f of facts) {
     const book = w.book(f.affiliateId)
     if (book.at && !after([f.seq, f.idx, f.n], book.at)) continue
     book.at = [f.seq, f.idx, f.n]
     book.latest = Math.max(book.latest ?? 0, f.occurredAt)
+    w.fraud = undefined
     if (f.type === 'adjust') {
       w.late = undefined
       w.adjust(f)
       continue
     }
+    if (f.type === 'review') {
+      w.late = undefined
+      w.review(f)
+      continue
+    }
+    w.fraud = w.fraudOf(f)
     w.asOf = f.receivedAt
     const found = ref.deal(f.dealId)
     const version = found?.versions.find((v) => v.version === f.dealVersion)
@@ -246,6 +264,8 @@ class Writer {
   asOf: number | undefined
   /** the fact being applied is late (its period closed): a note every line it writes carries */
   late: string | undefined
+  /** the fraud rules hold or reject what the fact being applied earns (its player's, and the shares of it) */
+  fraud: { action: 'hold' | 'reject'; reasons: string; affiliateId: number; playerKey: string } | undefined
   readonly program: ProgramBook
 
   constructor(
@@ -296,10 +316,26 @@ class Writer {
     const l = { ...line, amount: toScale(line.amount), originalAmount: toScale(line.originalAmount) }
     if (this.late) l.reason = `${l.reason} (${this.late})`
     // a suspended affiliate's conversions still count, but what they earn is held
-    if (l.status !== 'reversed' && l.kind !== 'rounding' && l.kind !== 'adjustment' && l.kind !== 'payment' && !new D(l.amount).isZero() && this.ref.suspended?.(l.affiliateId, l.occurredAt)) {
+    if (
+      l.status !== 'reversed' &&
+      l.kind !== 'rounding' &&
+      l.kind !== 'adjustment' &&
+      l.kind !== 'payment' &&
+      !new D(l.amount).isZero() &&
+      this.ref.suspended?.(l.affiliateId, l.occurredAt)
+    ) {
       l.status = 'held'
       delete l.payableAt
       l.reason = `Held (affiliate_suspended): the affiliate was suspended when this happened. ${l.reason}`
+    }
+    // the fraud rules hold it for review, or reject it: it waits for a person's decision
+    if (this.fraud && l.status !== 'reversed' && l.kind !== 'rounding' && l.kind !== 'adjustment' && l.kind !== 'payment' && !new D(l.amount).isZero()) {
+      const held = this.fraud.action === 'hold'
+      l.status = held ? 'held' : 'rejected'
+      delete l.payableAt
+      l.reason = `${held ? 'Held for fraud review' : 'Rejected as fraud'} (${this.fraud.reasons}). ${l.reason}`
+      const pb = this.player(this.fraud.affiliateId, this.fraud.playerKey)
+      ;(pb.held ??= []).push({ ...l })
     }
     const b = this.book(l.affiliateId)
     const c = chain(b.head, l)
@@ -654,18 +690,20 @@ class Writer {
    * - the refund of a challenge purchase: its fee share (inside the refund window, or after payment: it nets);
    * - a player found KYC-failed, self-excluded or a duplicate: every line of the player still in its hold.
    */
-  reverse(f: Fact<'reversal'>, t: DealTerms) {
+  reverse(f: Fact<'reversal'>, t: DealTerms, note?: string) {
     const b = this.book(f.affiliateId)
     if (!b.players[f.playerKey]) return
     const pb = this.player(f.affiliateId, f.playerKey)
     const status = f.why === 'kyc_failed' || f.why === 'self_excluded' || f.why === 'duplicate'
     const inHold = (r: Reversible) => r.payableAt > f.occurredAt
     const hit = (r: Reversible) =>
-      status
-        ? inHold(r)
-        : r.kind === 'prop'
-          ? f.refEventId !== undefined && r.causeEventId === f.refEventId
-          : r.kind === 'cpa' && inHold(r) && (f.refEventId === undefined || r.basisEventId === f.refEventId)
+      f.why === 'fraud_rejected'
+        ? r.dealId === f.dealId && r.dealVersion === f.dealVersion
+        : status
+          ? inHold(r)
+          : r.kind === 'prop'
+            ? f.refEventId !== undefined && r.causeEventId === f.refEventId
+            : r.kind === 'cpa' && inHold(r) && (f.refEventId === undefined || r.basisEventId === f.refEventId)
     const taken = pb.reversible.filter(hit)
     pb.reversible = pb.reversible.filter((r) => !hit(r))
     const base = this.base(f, t)
@@ -676,6 +714,7 @@ class Writer {
       kyc_failed: 'the player failed KYC',
       self_excluded: 'the player self-excluded',
       duplicate: 'the player is a duplicate of another',
+      fraud_rejected: `the player's traffic was ${note ?? 'rejected as fraud'}`,
     }
     for (const r of taken) {
       // a CPA is taken back at its current price: with the retroactive tiers it reached
@@ -750,6 +789,84 @@ class Writer {
     }
   }
 
+  /** What the fraud rules do with what a fact earns: its mark, unless a review approved the
+   *  player after the mark was made; a player rejected by review earns nothing from then on. */
+  fraudOf(f: AccrualFact): Writer['fraud'] {
+    const review = this.books[f.affiliateId]?.players[f.playerKey]?.review
+    if (review?.decision === 'reject') return { action: 'reject', reasons: 'rejected by review', affiliateId: f.affiliateId, playerKey: f.playerKey }
+    if (!f.fraud || (review?.decision === 'approve' && f.fraud.at <= review.at)) return undefined
+    return { action: f.fraud.action, reasons: f.fraud.reasons, affiliateId: f.affiliateId, playerKey: f.playerKey }
+  }
+
+  /**
+   * A fraud review's decision on a player. Each line the rules held or rejected is netted out
+   * (a reversal of it, where it counts: held or rejected); approved, it is written again,
+   * payable, in the open period: released, and paid once, by the next statement. Rejected, it
+   * is gone, and what the player's traffic was paid already is taken back (a reversal counted
+   * as payable: a negative line on the next statement).
+   */
+  review(f: ReviewFact) {
+    const pb = this.player(f.affiliateId, f.playerKey)
+    const approve = f.decision === 'approve'
+    const words = `${approve ? 'released' : 'rejected'} by ${f.by} after review: ${f.note}`
+    const at = { seq: f.seq, idx: f.idx, n: f.n, occurredAt: f.occurredAt, causeEventId: f.id, playerKey: f.playerKey, playerRef: f.playerRef }
+    for (const h of pb.held ?? []) {
+      const period = this.periodFor(f.occurredAt, periodKindOf(h.period) ?? 'month')
+      const { payableAt: _p, refLineId: _r, ...line } = h
+      this.append({
+        ...line,
+        ...at,
+        period,
+        id: `${approve ? 'rel' : 'rej'}:${h.id}`,
+        kind: 'reversal',
+        status: 'reversed',
+        originalAmount: new D(h.originalAmount).negated().toFixed(),
+        amount: new D(h.amount).negated().toFixed(),
+        refLineId: h.id,
+        reason: `${h.status === 'held' ? 'Held' : 'Rejected'} ${h.kind} ${money(h.amount, h.currency)} ${words}`,
+      })
+      if (approve)
+        this.append({
+          ...line,
+          ...at,
+          period,
+          id: `ok:${h.id}`,
+          status: 'payable',
+          payableAt: f.occurredAt,
+          refLineId: h.id,
+          reason: `Released after review by ${f.by} (${f.note}): ${h.reason}`,
+        })
+    }
+    pb.held = []
+    pb.review = { decision: f.decision, at: f.occurredAt }
+    if (approve) return
+    // what was paid already (or is payable, or in its hold) is taken back
+    const byDeal = new Map<string, Reversible>()
+    for (const r of pb.reversible) byDeal.set(`${r.dealId}|${r.dealVersion}`, r)
+    for (const r of byDeal.values()) {
+      const t = this.terms(r.dealId, r.dealVersion)
+      if (!t) continue
+      this.reverse(
+        {
+          type: 'reversal',
+          why: 'fraud_rejected',
+          seq: f.seq,
+          idx: f.idx,
+          n: f.n,
+          affiliateId: f.affiliateId,
+          playerKey: f.playerKey,
+          playerRef: f.playerRef,
+          eventId: f.id,
+          occurredAt: f.occurredAt,
+          dealId: r.dealId,
+          dealVersion: r.dealVersion,
+        },
+        t,
+        `${words}`,
+      )
+    }
+  }
+
   /** Finance's manual adjustment: a line of the open month, payable, with the reason given
    *  (no deal, no recruiter's share: it corrects this affiliate's balance alone). */
   adjust(f: AdjustFact) {
@@ -770,7 +887,10 @@ class Writer {
       status: 'payable',
       ...same(f.amount, f.currency, dayOf(f.occurredAt)),
       estimated: false,
-      reason: f.kind === 'payment' ? `Paid ${money(new D(f.amount).negated().toFixed(), f.currency)}: ${f.reason}` : `Manual adjustment ${money(f.amount, f.currency)} by ${f.by}: ${f.reason}`,
+      reason:
+        f.kind === 'payment'
+          ? `Paid ${money(new D(f.amount).negated().toFixed(), f.currency)}: ${f.reason}`
+          : `Manual adjustment ${money(f.amount, f.currency)} by ${f.by}: ${f.reason}`,
     })
   }
 

@@ -18,32 +18,9 @@ export type Finding = {
   evidence: Record<string, string | number>
 }
 
-/** The thresholds, per program (and per affiliate where it makes sense); DOMAIN's defaults. */
-export type FraudSettings = {
-  /** a conversion this soon after its click is injected (seconds) */
-  ctitMinSeconds: number
-  /** share of an affiliate's conversions arriving later than `lateAfterHours` after the click */
-  lateShareMax: number
-  lateAfterHours: number
-  /** below this many conversions the share says nothing */
-  lateMinConversions: number
-  /** registrations per IP, device or payment hash per day */
-  registrationsPerKeyPerDay: number
-  /** conversion-rate anomaly: a z-score above this against the affiliate's own baseline */
-  anomalyZ: number
-  /** rules that score and show, and act on nothing */
-  shadow: Partial<Record<FraudReason, boolean>>
-}
-
-export const DEFAULT_FRAUD_SETTINGS: FraudSettings = {
-  ctitMinSeconds: 15,
-  lateShareMax: 0.3,
-  lateAfterHours: 24,
-  lateMinConversions: 20,
-  registrationsPerKeyPerDay: 5,
-  anomalyZ: 3,
-  shadow: {},
-}
+/** The thresholds, per program, and the rules in shadow mode (common/entities/fraud.ts). */
+export { DEFAULT_FRAUD_SETTINGS, type FraudSettings } from '../../../common/entities/fraud.js'
+import type { FraudSettings } from '../../../common/entities/fraud.js'
 
 const RANK: Record<FraudAction, number> = Object.fromEntries(FRAUD_ACTIONS.map((a, i) => [a, i])) as Record<FraudAction, number>
 
@@ -52,11 +29,15 @@ const RANK: Record<FraudAction, number> = Object.fromEntries(FRAUD_ACTIONS.map((
  * among the rules that act (a rule in shadow mode is kept, marked, and acts on nothing), and
  * the score (the highest). No finding: nothing to do.
  */
-export function decide(findings: readonly Finding[], settings: Pick<FraudSettings, 'shadow'>): { action: FraudAction | 'none'; score: number; findings: (Finding & { shadow: boolean })[] } {
+export function decide(
+  findings: readonly Finding[],
+  settings: Pick<FraudSettings, 'shadow'>,
+): { action: FraudAction | 'none'; score: number; findings: (Finding & { shadow: boolean })[]; top?: Finding & { shadow: boolean } } {
   const marked = findings.map((f) => ({ ...f, shadow: settings.shadow[f.reason] === true }))
-  let action: FraudAction | 'none' = 'none'
-  for (const f of marked) if (!f.shadow && (action === 'none' || RANK[f.action] > RANK[action])) action = f.action
-  return { action, score: marked.reduce((m, f) => Math.max(m, f.score), 0), findings: marked }
+  let top: (Finding & { shadow: boolean }) | undefined
+  // the first of the strongest: rules are asked in a fixed order, so the reason shown is stable
+  for (const f of marked) if (!f.shadow && (!top || RANK[f.action] > RANK[top.action])) top = f
+  return { action: top?.action ?? 'none', score: marked.reduce((m, f) => Math.max(m, f.score), 0), findings: marked, ...(top ? { top } : {}) }
 }
 
 /** A score from how far a value went past its threshold: 50 at the line, 100 at `span` past it. */
