@@ -72,6 +72,12 @@ const EventEntry = z
       })
       .optional(),
     status: z.enum(PLAYER_STATUSES).optional(),
+    /** the fraud rules' decision on this event (the running system's rules make it; here it is
+     *  given): what the player earns from this event on is held, or rejected, until reviewed */
+    fraud: z
+      .object({ action: z.enum(['hold', 'reject']), reasons: z.string().min(1) })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((e) => e.kind !== 'player_status' || e.status !== undefined || e.details?.status !== undefined, 'a player_status event needs a status')
@@ -101,6 +107,16 @@ const CloseEntry = z
   .object({
     at: Time,
     close: PeriodSchema,
+  })
+  .strict()
+
+/** A fraud review's decision on a player's held money, at its time. */
+const ReviewEntry = z
+  .object({
+    at: Time,
+    review: z
+      .object({ affiliate: Id, player: z.string().min(1), decision: z.enum(['approve', 'reject']), note: z.string().min(1), id: z.string().min(1).optional() })
+      .strict(),
   })
   .strict()
 
@@ -166,7 +182,9 @@ export const ScenarioSchema = z
             ? CloseEntry
             : item !== null && typeof item === 'object' && 'adjust' in item
               ? AdjustEntry
-              : EventEntry
+              : item !== null && typeof item === 'object' && 'review' in item
+                ? ReviewEntry
+                : EventEntry
         const r = schema.safeParse(item)
         if (r.success) return [r.data]
         for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: [i, ...issue.path] } as never)
@@ -235,6 +253,7 @@ export function scenarioFacts(s: Scenario): { facts: StageFact[]; notes: Simulat
   const deals = s.deals.map(toDeal)
   const bound = new Map<string, { affiliateId: number; brandId?: number; country?: string }>()
   const money = new Map<string, PlayerMoney>()
+  const marks = new Map<string, { action: 'hold' | 'reject'; reasons: string; at: number }>()
   const facts: StageFact[] = []
   const notes: SimulationResult['notes'] = []
   s.events.forEach((e, i) => {
@@ -259,7 +278,26 @@ export function scenarioFacts(s: Scenario): { facts: StageFact[]; notes: Simulat
       })
       return
     }
+    if ('review' in e) {
+      const r = e.review
+      facts.push({
+        type: 'review',
+        seq: i + 1,
+        idx: 0,
+        n: 0,
+        id: r.id ?? `rv${i + 1}`,
+        affiliateId: r.affiliate,
+        playerKey: playerStateKey({ playerId: r.player, id: '' }),
+        playerRef: r.player,
+        decision: r.decision,
+        note: r.note,
+        by: 'fraud team',
+        occurredAt: e.at,
+      })
+      return
+    }
     const id = e.id ?? `e${i + 1}`
+    if (e.fraud && !marks.has(e.player)) marks.set(e.player, { ...e.fraud, at: e.at })
     if (!bound.has(e.player)) bound.set(e.player, { affiliateId: e.affiliate ?? 0, brandId: e.brand, country: e.country })
     const b = bound.get(e.player)!
     const ev: MoneyEvent = {
@@ -285,7 +323,8 @@ export function scenarioFacts(s: Scenario): { facts: StageFact[]; notes: Simulat
       groupOf: ref.groupOf,
     })
     money.set(e.player, out.next)
-    facts.push(...out.facts)
+    const mark = marks.get(e.player)
+    facts.push(...(mark ? out.facts.map((f) => ({ ...f, fraud: mark })) : out.facts))
     if (out.note) notes.push({ eventId: id, note: out.note })
   })
   return { facts, notes, ref }
