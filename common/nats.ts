@@ -173,6 +173,7 @@ export async function ensureTopology(nc: NatsConnection, cfg: Config): Promise<v
   await js.views.kv(BUCKETS.books, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.progress, { history: 1, storage: StorageType.File })
   await js.views.kv(BUCKETS.payouts, { history: 1, storage: StorageType.File })
+  await js.views.kv(BUCKETS.appeals, { history: 8, storage: StorageType.File })
   await js.views.kv(BUCKETS.fraudKeys, { history: 1, storage: StorageType.File, ttl: 35 * 86_400 * 1000 })
   await js.views.kv(BUCKETS.postbacks, {
     history: 1,

@@ -36,6 +36,8 @@ export const BUCKETS = {
   fraud: 'fraud_settings',
   /** players per address, device and payment method (the multi-accounting rules) */
   fraudKeys: 'fraud_keys',
+  /** affiliates' appeals against fraud findings, and their answers */
+  appeals: 'fraud_appeals',
   counters: 'counters',
   /** postback idempotency: event id → content hash and first answer */
   postbacks: 'postback_ids',

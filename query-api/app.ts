@@ -16,6 +16,7 @@ import { brandRoutes, offerRoutes } from './routes/catalog.js'
 import { dealRoutes } from './routes/deals.js'
 import { fxRoutes } from './routes/fx.js'
 import { ledgerRoutes } from './routes/ledger.js'
+import { fraudRoutes } from './routes/fraud.js'
 import { settlementRoutes } from './routes/settlement.js'
 import { payoutRoutes } from './routes/payouts.js'
 import { commissionRoutes } from './routes/commission.js'
@@ -34,6 +35,7 @@ const RESOURCES: ApiPlugin[] = [
   linkRoutes,
   dealRoutes,
   ledgerRoutes,
+  fraudRoutes,
   settlementRoutes,
   payoutRoutes,
   commissionRoutes,

@@ -3,6 +3,7 @@
  * one hook before validation), the zod validator that answers 400 `{error:
  * 'invalid_request', reason, fields}`, the strict id and date schemas, and paging.
  */
+import type { FraudSettings } from '../common/entities/fraud.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, FastifySchemaCompiler, RawServerDefault } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -55,6 +56,10 @@ export type ApiDeps = {
   books?: KV
   /** payout claims: which batch took each statement (compare-and-set, across processes) */
   payoutClaims?: KV
+  /** affiliates' appeals against fraud findings, and their answers */
+  appeals?: KV
+  /** the fraud rules' settings before any stored change (FRAUD_SETTINGS) */
+  fraudBase?: FraudSettings
   /** the keyed hash of a player id the processor records (the audit log keys players by it) */
   pseudonym?: (playerId: string) => string
   /** requests per client address and window on /api (none: unlimited) */
@@ -78,7 +83,8 @@ export function accessHook(auth: Auth) {
     // Every route says who may call it (app.ts refuses one that does not at boot).
     const who = req.routeOptions.config.who ?? OPERATOR
     const p = auth.fromRequest(req)
-    if (!who.includes(roleOf(p))) throw new HttpError(403, 'forbidden', who.length === 1 && who[0] === 'operator' ? 'operator only' : `only for ${who.join(', ')}`)
+    if (!who.includes(roleOf(p)))
+      throw new HttpError(403, 'forbidden', who.length === 1 && who[0] === 'operator' ? 'operator only' : `only for ${who.join(', ')}`)
     req.principal = p
   }
 }
@@ -120,16 +126,11 @@ export const BodyId = z.number().int().positive().max(4_294_967_295)
 /** Decimal digits only (no sign, spaces, exponent or hex), as a path or query parameter. */
 const digits = (what: string) => z.string().regex(/^[0-9]{1,10}$/, `must be ${what} in decimal digits`)
 /** An id in a path or query: decimal digits only. */
-export const ParamId = digits('a positive integer')
-  .transform(Number)
-  .pipe(z.number().int().positive('must be a positive integer').max(4_294_967_295))
+export const ParamId = digits('a positive integer').transform(Number).pipe(z.number().int().positive('must be a positive integer').max(4_294_967_295))
 /** 0 or more, decimal digits only (a filter where 0 means "none", a cursor). */
 export const ParamCount = digits('a number').transform(Number).pipe(z.number().int().nonnegative().max(4_294_967_295))
 export const IdParams = z.object({ id: ParamId })
-export const Limit = digits('a number')
-  .transform(Number)
-  .pipe(z.number().int().min(1).max(1000))
-  .default(100)
+export const Limit = digits('a number').transform(Number).pipe(z.number().int().min(1).max(1000)).default(100)
 
 /** What the store holds: the rollups keep time as DateTime (seconds, 1970 to 2106). */
 export const EARLIEST = Date.UTC(1970, 0, 1)

@@ -68,6 +68,7 @@ export async function startQueryApi(
       const players = await openKv(nc, BUCKETS.players)
       const books = await openKv(nc, BUCKETS.books)
       const payoutClaims = await openKv(nc, BUCKETS.payouts)
+      const appeals = await openKv(nc, BUCKETS.appeals)
       // The query-api's own context: its security headers, hooks, validator and document
       // cover the dashboard, /api and /ws; the click path (/c/:code, /t.js, /postback,
       // registered by ingest at the root) keeps its own headers and cost.
@@ -90,6 +91,8 @@ export async function startQueryApi(
           players,
           books,
           payoutClaims,
+          appeals,
+          fraudBase: cfg.processor.fraudSettings,
           pseudonym: pseudonymizer(cfg.secrets.pseudonymSecret),
           publish: async (subject, data, msgId) => (await js.publish(subject, data, { msgID: msgId })).seq,
           simulate: async (scenario) => {

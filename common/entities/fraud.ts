@@ -63,8 +63,8 @@ export class FraudSettingsRepository extends Repository<StoredFraudSettings> {
     return this.bucket.get(KEY)?.versions ?? []
   }
 
-  current(now: number): FraudSettings {
-    return fraudSettingsAt(this.versions(), now)
+  current(now: number, base: FraudSettings = DEFAULT_FRAUD_SETTINGS): FraudSettings {
+    return fraudSettingsAt(this.versions(), now, base)
   }
 
   /** Change the settings from now on: a new version (never before the last one). */
