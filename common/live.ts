@@ -51,6 +51,7 @@ export type LivePrincipal = { kind: 'operator' } | { kind: 'affiliate'; affiliat
 export type ServerMessage =
   | { v: typeof LIVE_PROTOCOL_VERSION; type: 'hello'; principal: LivePrincipal }
   | ({ v: typeof LIVE_PROTOCOL_VERSION; type: 'delta' } & LiveDelta)
+  | ({ v: typeof LIVE_PROTOCOL_VERSION; type: 'fraud' } & LiveFindings)
   | { v: typeof LIVE_PROTOCOL_VERSION; type: 'error'; error: string; reason: string }
 
 /** client → server: the first frame, within 5 s */

@@ -141,6 +141,29 @@ export const FRAUD_REASONS = [
   'bonus_abuse',
   'rate_anomaly',
 ] as const
+/** What each reason means, for a person (the fraud view, the affiliate's flags). */
+export const FRAUD_REASON_LABELS: Record<(typeof FRAUD_REASONS)[number], string> = {
+  ctit_too_short: 'Conversion too soon after its click (injection)',
+  late_conversions: 'Many conversions long after their clicks (click spamming)',
+  click_flood: 'Too many clicks from one address or device',
+  hosting_ip: 'Datacenter, hosting or proxy address',
+  bot: 'Bot or crawler user agent',
+  multi_account: 'Many registrations from one address or device',
+  shared_payment: 'Payment method shared with another player',
+  self_referral: "The affiliate's own account",
+  paid_search: 'Paid-search click where the terms forbid it',
+  geo_mismatch: 'Country outside the markets, or not the KYC country',
+  bonus_abuse: 'Bonus abuse: deposit, bonus, little wagering, withdrawal',
+  rate_anomaly: "Conversion rate far above the affiliate's own",
+}
+/** What a finding does, for a person. */
+export const FRAUD_ACTION_LABELS: Record<(typeof FRAUD_ACTIONS)[number], string> = {
+  flag: 'Flagged (counts)',
+  filter: 'Filtered (not counted)',
+  hold: 'Money held for review',
+  reject: 'Rejected (never paid)',
+}
+
 /** What a finding does, in the ladder's order: shown, counted as filtered, money held for review, never earns. */
 export const FRAUD_ACTIONS = ['flag', 'filter', 'hold', 'reject'] as const
 

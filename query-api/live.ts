@@ -12,8 +12,8 @@
 import type { NatsConnection, Subscription } from 'nats'
 import type { WebSocket } from 'ws'
 import type { Logger } from '../common/log.js'
-import { LIVE_DELTA_SUBJECT } from '../common/subjects.js'
-import { serverMessage, type ClientMessage, type LiveDelta } from '../common/live.js'
+import { LIVE_DELTA_SUBJECT, LIVE_FRAUD_SUBJECT } from '../common/subjects.js'
+import { serverMessage, type ClientMessage, type LiveDelta, type LiveFindings } from '../common/live.js'
 import type { Auth, Principal } from './auth.js'
 
 type Client = { ws: WebSocket; principal: Principal }
@@ -21,7 +21,9 @@ type Client = { ws: WebSocket; principal: Principal }
 export class LiveHub {
   readonly #clients = new Set<Client>()
   readonly #lastTo = new Map<string, number>()
+  readonly #lastFraudTo = new Map<string, number>()
   #sub: Subscription | undefined
+  #fraudSub: Subscription | undefined
   delivered = 0
 
   constructor(
@@ -41,6 +43,34 @@ export class LiveHub {
         }
       }
     })()
+    this.#fraudSub = nc.subscribe(LIVE_FRAUD_SUBJECT)
+    void (async () => {
+      for await (const m of this.#fraudSub!) {
+        try {
+          this.publishFindings(JSON.parse(m.string()) as LiveFindings)
+        } catch (err) {
+          this.log.error({ err }, 'unreadable live findings')
+        }
+      }
+    })()
+  }
+
+  /** What the fraud rules found in a batch: every finding to the operators, an affiliate's own to it. */
+  publishFindings(f: LiveFindings) {
+    if (f.to <= (this.#lastFraudTo.get(f.consumer) ?? 0)) return
+    this.#lastFraudTo.set(f.consumer, f.to)
+    let all: string | undefined
+    for (const c of this.#clients) {
+      if (c.ws.readyState !== c.ws.OPEN) continue
+      if (c.principal.kind === 'operator') {
+        all ??= JSON.stringify(serverMessage({ type: 'fraud', ...f }))
+        c.ws.send(all)
+      } else if (this.auth.allowed(c.principal)) {
+        const id = c.principal.affiliateId
+        const findings = f.findings.filter((x) => x.affiliateId === id)
+        if (findings.length > 0) c.ws.send(JSON.stringify(serverMessage({ type: 'fraud', ...f, findings })))
+      }
+    }
   }
 
   publish(d: LiveDelta) {
@@ -101,6 +131,7 @@ export class LiveHub {
 
   stop() {
     this.#sub?.unsubscribe()
+    this.#fraudSub?.unsubscribe()
     for (const c of this.#clients) c.ws.close(1001, 'server shutting down')
     this.#clients.clear()
   }

@@ -5,8 +5,10 @@
  */
 import { api, credential, type Counters, type Delta, type Principal, type Summary } from './api'
 import { addMoney } from './money'
+import type { LiveFinding, LiveFindings } from '../../../common/live.js'
 
 const WINDOW_MIN = 30
+const FEED_MAX = 300
 const empty = (): Counters => ({ clicks: 0, registrations: 0, ftds: 0, unattributed: 0, commission: {} })
 
 function add(into: Counters, r: Counters) {
@@ -27,6 +29,12 @@ export class LiveState {
   lastDeltaAt = $state<number | null>(null)
   error = $state<string | null>(null)
   since = $state<number>(Date.now())
+  /** what the fraud rules found since the page opened, newest first (the fraud view's feed) */
+  findings = $state<(LiveFinding & { seenAt: number })[]>([])
+  /** findings received, and when the last came */
+  findingsSeen = $state(0)
+  lastFindingAt = $state<number | null>(null)
+  #fraudTo: Record<string, number> = {}
 
   #asOf: Record<string, number> = {}
   #early: Delta[] = []
@@ -73,7 +81,8 @@ export class LiveState {
       } else if (msg.type === 'delta') {
         if (this.#snapshotLoaded) this.apply(msg as Delta)
         else this.#early.push(msg as Delta)
-      } else if (msg.type === 'error') this.error = msg.reason
+      } else if (msg.type === 'fraud') this.addFindings(msg as LiveFindings)
+      else if (msg.type === 'error') this.error = msg.reason
     }
     ws.onclose = () => {
       this.connected = false
@@ -96,6 +105,15 @@ export class LiveState {
       add((this.byMinute[r.minute] ??= { minute: r.minute, ...empty() } as Counters), r)
     }
     this.lastDeltaAt = Date.now()
+  }
+
+  addFindings(f: LiveFindings) {
+    if (f.to <= (this.#fraudTo[f.consumer] ?? 0)) return
+    this.#fraudTo[f.consumer] = f.to
+    const at = Date.now()
+    this.findings = [...f.findings.map((x) => ({ ...x, seenAt: at })).reverse(), ...this.findings].slice(0, FEED_MAX)
+    this.findingsSeen += f.findings.length
+    this.lastFindingAt = at
   }
 
   /** The last WINDOW_MIN minutes, oldest first, with empty minutes filled in. */
