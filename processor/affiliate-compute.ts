@@ -13,7 +13,7 @@ import { ledgerAmount } from '../common/money.js'
 import { tsvRow } from './rows.js'
 import { periodKindOf } from '../common/periods.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
-import type { AccrualFact, AdjustFact, CloseFact, ReviewFact } from './domain/commission/accrual.js'
+import type { AccrualFact, AdjustFact, CloseFact, ReviewFact, EngineFact } from './domain/commission/accrual.js'
 import { applyFacts, closePeriod, sealStatements, type Books, type NumberedLine, type ProgramBook, type Reference } from './domain/commission/affiliate.js'
 import type { Collected, Statement } from '../common/statement.js'
 
@@ -73,7 +73,7 @@ export function referenceOf(d: ReferenceData): Reference {
 
 export type AffiliateTask = {
   kind: 'affiliate'
-  facts: (AccrualFact | AdjustFact | ReviewFact)[]
+  facts: EngineFact[]
   /** per fact, the ACCRUALS message it came in */
   accSeq: number[]
   books: Books

@@ -25,7 +25,7 @@ import type { LiveDelta } from './delta.js'
 import type { Logger } from '../common/log.js'
 import { ACCRUALS_STREAM, LIVE_DELTA_SUBJECT } from '../common/subjects.js'
 import type { BookStore } from './books.js'
-import type { AccrualFact } from './domain/commission/accrual.js'
+import type { AccrualFact, EngineFact } from './domain/commission/accrual.js'
 import { MAX_SUB_DEPTH } from './domain/commission/affiliate.js'
 import {
   LINES_INSERT,
@@ -306,12 +306,12 @@ export class AffiliateStage {
   }
 
   async #process(batch: { seq: number; data: Uint8Array }[]) {
-    const facts: (AccrualFact | AdjustFact | ReviewFact)[] = []
+    const facts: EngineFact[] = []
     const accSeq: number[] = []
     for (const m of batch)
       for (const line of dec.decode(m.data).split('\n'))
         if (line) {
-          facts.push(JSON.parse(line) as AccrualFact | AdjustFact | ReviewFact)
+          facts.push(JSON.parse(line) as EngineFact)
           accSeq.push(m.seq)
         }
     const data = this.d.reference()
@@ -331,7 +331,7 @@ export class AffiliateStage {
     const redo = await this.#begin(first, last)
     const books = await this.d.books.load(
       affs,
-      facts.flatMap((f) => (f.type === 'adjust' ? [] : [[f.affiliateId, f.playerKey] as [number, string]])),
+      facts.flatMap((f) => (f.type === 'adjust' || f.type === 'conversion' ? [] : [[f.affiliateId, f.playerKey] as [number, string]])),
     )
     // The books as they were before this range: a try of it that died may have saved some
     // and not others (a recruiter's share is written by its sub-affiliate's facts), and a redo

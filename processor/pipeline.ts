@@ -40,7 +40,7 @@ import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
 import { eventRowTsv, tsvRow, type EventRow } from './rows.js'
 import type { Deal } from '../common/deals.js'
-import type { AccrualFact } from './domain/commission/accrual.js'
+import type { AccrualFact, ConversionFact } from './domain/commission/accrual.js'
 import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
 import { clickFindings, type ClickTerms } from './domain/fraud/click.js'
@@ -99,7 +99,7 @@ export type TaskOutput = {
   /** attributed conversions, for the affiliates' outbound postbacks */
   notices: Notice[]
   /** accrual facts for the affiliate stage, in cause order */
-  accruals: AccrualFact[]
+  accruals: (AccrualFact | ConversionFact)[]
   /** what the fraud rules found */
   findings: FindingRecord[]
 }
@@ -175,7 +175,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
   const players = new Map<string, PlayerState>(Object.entries(input.players))
   const changed: Record<string, PlayerState> = {}
   const facts: string[] = []
-  const accruals: AccrualFact[] = []
+  const accruals: (AccrualFact | ConversionFact)[] = []
   const money = input.money ? moneyContext(input.money) : undefined
   for (const at of eventLines(input)) {
     const ev = acc.settle('decode', decodeConversion(at.line, parseEventSubject(at.m.subject)?.kind), at)
@@ -201,7 +201,28 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     const written: { e: RowSource; a: Applied }[] = [{ e: applied.source, a: applied }, ...(applied.released ?? []).map((r) => ({ e: rowSource(r.ev), a: r }))]
     let playerMoneyState = applied.next.money
     for (const [i, { e, a }] of written.entries()) {
-      if (input.fraud && a.status === 'attributed' && e.kind !== 'reassign') judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc)
+      if (input.fraud && a.status === 'attributed' && e.kind !== 'reassign') {
+        judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc)
+        // a registration through a click: the affiliate's late-conversion share (the affiliate stage keeps it)
+        const clickTs = applied.next.clickTs
+        if (money && e.kind === 'registration' && clickTs !== undefined) {
+          const s = fraudSettingsAt(input.fraud.settings, occurredAtOf(e))
+          const last = accruals.at(-1)
+          accruals.push({
+            type: 'conversion',
+            seq: at.m.seq,
+            idx: at.idx,
+            n: last && last.seq === at.m.seq && last.idx === at.idx ? last.n + 1 : 0,
+            affiliateId: a.affiliateId,
+            playerKey: applied.next.moneyKey ?? key,
+            playerRef,
+            eventId: e.id,
+            occurredAt: occurredAtOf(e),
+            ctitMs: occurredAtOf(e) - clickTs,
+            late: { afterHours: s.lateAfterHours, max: s.lateShareMax, minConversions: s.lateMinConversions, shadow: s.shadow.late_conversions === true },
+          })
+        }
+      }
       if (money && a.status === 'attributed' && e.kind !== 'reassign') {
         const out = playerMoney(playerMoneyState ?? {}, e as MoneyEvent, {
           affiliateId: a.affiliateId,
@@ -608,7 +629,7 @@ class Accumulator {
     if (ts > this.maxTs) this.maxTs = ts
   }
 
-  output(extra: { factRows?: string; players?: Record<string, PlayerState>; accruals?: AccrualFact[] } = {}): TaskOutput {
+  output(extra: { factRows?: string; players?: Record<string, PlayerState>; accruals?: (AccrualFact | ConversionFact)[] } = {}): TaskOutput {
     return {
       eventRows: this.rows.join(''),
       factRows: extra.factRows ?? '',

@@ -13,7 +13,7 @@ import { DealTermsSchema, GroupNameSchema, type Deal } from '../common/deals.js'
 import { playerStateKey } from '../common/keys.js'
 import { CONVERSION_KINDS, DETAIL_FIELDS } from '../common/events.js'
 import { AmountSchema, D, roundMinor, StoredCurrencySchema, type Rounding } from '../common/money.js'
-import type { AccrualFact, AdjustFact, CloseFact, ReviewFact, StageFact } from './domain/commission/accrual.js'
+import type { AccrualFact, AdjustFact, CloseFact, ReviewFact, StageFact, EngineFact } from './domain/commission/accrual.js'
 import {
   applyFacts,
   closePeriod,
@@ -362,7 +362,7 @@ export class InProcessStage {
   /** Apply a batch; returns the lines it wrote. */
   apply(facts: readonly StageFact[]): NumberedLine[] {
     const out: NumberedLine[] = []
-    let run: (AccrualFact | AdjustFact | ReviewFact)[] = []
+    let run: EngineFact[] = []
     const flush = () => {
       if (run.length > 0) this.#take(applyFacts(this.books, run, this.ref, this.program), out)
       run = []

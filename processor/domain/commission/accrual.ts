@@ -109,5 +109,26 @@ export type ReviewFact = {
   occurredAt: number
 }
 
+/** An attributed registration and how long after its click it came: the affiliate's
+ *  late-conversion share (click spamming) is kept by the affiliate stage, which holds the
+ *  affiliate's new money while the share is past the settings' line (given with the fact, as
+ *  the player stage read them at the event's time). */
+export type ConversionFact = {
+  type: 'conversion'
+  seq: number
+  idx: number
+  n: number
+  affiliateId: number
+  playerKey: string
+  playerRef: string
+  eventId: string
+  occurredAt: number
+  /** ms from the click to the registration */
+  ctitMs: number
+  late: { afterHours: number; max: number; minConversions: number; shadow: boolean }
+}
+
 /** What the ACCRUALS stream carries: accrual facts, adjustments, reviews and closes, in cause order. */
-export type StageFact = AccrualFact | AdjustFact | ReviewFact | CloseFact
+export type StageFact = AccrualFact | AdjustFact | ReviewFact | ConversionFact | CloseFact
+/** What the affiliate stage applies between closes. */
+export type EngineFact = Exclude<StageFact, CloseFact>

@@ -12,7 +12,8 @@
  */
 import type { Deal, DealTerms, DealVersion, PeriodKind } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
-import type { AccrualFact, AdjustFact, CloseFact, ReviewFact } from './accrual.js'
+import type { AccrualFact, AdjustFact, CloseFact, ConversionFact, ReviewFact, EngineFact } from './accrual.js'
+import { lateShare as lateShareFinding } from '../fraud/late-share.js'
 import type { ClosedPeriods } from '../../../common/close.js'
 import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
 import type { FxTable } from '../../../common/fx.js'
@@ -121,6 +122,10 @@ export type AffiliateBook = {
   players: Record<string, PlayerBook>
   /** per period kind, the affiliate's last statement: what it took is not taken again, and what it carried */
   closes?: Partial<Record<PeriodKind, AffiliateClose>>
+  /** the late-conversion share: per UTC day of the last 30, [registrations, those later than the
+   *  settings' hours after their click]; and, while the share is past the hold line, since when */
+  lateDays?: Record<string, [number, number]>
+  lateHold?: { since: number; share: number }
   /** kept by the running stage: the book as it was before the range of ACCRUALS that last
    *  changed it, so a redo of that range starts from it (affiliate-stage.ts) */
   pre?: Pre<Omit<AffiliateBook, 'players' | 'pre'>>
@@ -152,12 +157,7 @@ export type NumberedLine = ChainedLine & { no: number }
 export type StageOutput = { lines: NumberedLine[]; books: Books; program: ProgramBook }
 
 /** Apply facts (in cause order) to the books. `books` is not modified; the changed books are returned whole. */
-export function applyFacts(
-  books: Books,
-  facts: readonly (AccrualFact | AdjustFact | ReviewFact)[],
-  ref: Reference,
-  program: ProgramBook = emptyProgram(),
-): StageOutput {
+export function applyFacts(books: Books, facts: readonly EngineFact[], ref: Reference, program: ProgramBook = emptyProgram()): StageOutput {
   const w = new Writer(books, ref, program)
   for (const f of facts) {
     const book = w.book(f.affiliateId)
@@ -173,6 +173,10 @@ export function applyFacts(
     if (f.type === 'review') {
       w.late = undefined
       w.review(f)
+      continue
+    }
+    if (f.type === 'conversion') {
+      w.lateShare(f)
       continue
     }
     w.fraud = w.fraudOf(f)
@@ -790,12 +794,47 @@ class Writer {
   }
 
   /** What the fraud rules do with what a fact earns: its mark, unless a review approved the
-   *  player after the mark was made; a player rejected by review earns nothing from then on. */
+   *  player after the mark was made; a player rejected by review earns nothing from then on;
+   *  while the affiliate's late-conversion share is past its hold line, what it earns is held. */
   fraudOf(f: AccrualFact): Writer['fraud'] {
-    const review = this.books[f.affiliateId]?.players[f.playerKey]?.review
+    const book = this.books[f.affiliateId]
+    const review = book?.players[f.playerKey]?.review
     if (review?.decision === 'reject') return { action: 'reject', reasons: 'rejected by review', affiliateId: f.affiliateId, playerKey: f.playerKey }
-    if (!f.fraud || (review?.decision === 'approve' && f.fraud.at <= review.at)) return undefined
-    return { action: f.fraud.action, reasons: f.fraud.reasons, affiliateId: f.affiliateId, playerKey: f.playerKey }
+    const mark = f.fraud && !(review?.decision === 'approve' && f.fraud.at <= review.at) ? f.fraud : undefined
+    if (mark?.action === 'reject') return { action: 'reject', reasons: mark.reasons, affiliateId: f.affiliateId, playerKey: f.playerKey }
+    const late = book?.lateHold && !(review?.decision === 'approve' && book.lateHold.since <= review.at)
+    if (!mark && !late) return undefined
+    const reasons = [mark?.reasons, late ? 'late_conversions' : undefined].filter(Boolean).join(', ')
+    return { action: 'hold', reasons, affiliateId: f.affiliateId, playerKey: f.playerKey }
+  }
+
+  /**
+   * The affiliate's late-conversion share over the last 30 days (click spamming): a
+   * registration counts as late when it came more than the settings' hours after its click.
+   * Past the flag line it is shown (the fraud view reads it from the events); past the hold
+   * line (halfway from the flag line to 100%) the affiliate's new money is held until the share
+   * falls back or a review approves a player. A rule in shadow mode holds nothing.
+   */
+  lateShare(f: ConversionFact) {
+    const b = this.book(f.affiliateId)
+    const day = dayOf(f.occurredAt)
+    const days = (b.lateDays ??= {})
+    const oldest = dayOf(f.occurredAt - 29 * DAY_MS)
+    for (const d of Object.keys(days)) if (d < oldest) delete days[d]
+    const c = (days[day] ??= [0, 0])
+    c[0]++
+    if (f.ctitMs > f.late.afterHours * 3_600_000) c[1]++
+    let n = 0
+    let late = 0
+    for (const [x, y] of Object.values(days)) {
+      n += x
+      late += y
+    }
+    const found = f.late.shadow
+      ? undefined
+      : lateShareFinding(n, late, { lateShareMax: f.late.max, lateAfterHours: f.late.afterHours, lateMinConversions: f.late.minConversions })
+    if (found?.action === 'hold') b.lateHold ??= { since: f.occurredAt, share: Number((late / n).toFixed(3)) }
+    else delete b.lateHold
   }
 
   /**
