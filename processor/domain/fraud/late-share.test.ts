@@ -19,7 +19,7 @@ function run(registrations: { lateHours: number }[], shadow = false) {
   })
   const { facts, ref } = scenarioFacts(s)
   // the player stage's conversion fact before each registration's own (n 0; the CPL after it)
-  const withConv: StageFact[] = facts.flatMap((f) => {
+  const withConv: StageFact[] = facts.flatMap((f): StageFact[] => {
     if (f.type !== 'registration') return [f]
     const i = Number(f.playerRef.slice(1))
     const conv: ConversionFact = {
@@ -35,7 +35,7 @@ function run(registrations: { lateHours: number }[], shadow = false) {
       ctitMs: registrations[i]!.lateHours * 3_600_000,
       late: { afterHours: 24, max: 0.3, minConversions: 20, shadow },
     }
-    return [conv, { ...f, n: 1 }]
+    return [conv, { ...f, n: 1 } as StageFact]
   })
   return new InProcessStage(ref).apply(withConv).filter((l) => l.kind === 'cpl')
 }
