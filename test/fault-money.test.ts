@@ -156,7 +156,9 @@ describe('the processor killed with SIGKILL mid-stream, a mixed money stream', (
       },
       (x) => x.lag === 0 && affs.every((a) => x.out[a]!.length >= want[a]!.length),
       120_000,
-    )
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\nthe processor's log (last lines):\n${proc.logs().split('\n').slice(-40).join('\n')}`)
+    })
     for (const a of affs) {
       expect(got.out[a]!.map((l) => [l.no, l.id, l.amount, l.status, l.hash]), `affiliate ${a}'s ledger`).toEqual(want[a]!.map((l) => [l.no, l.id, l.amount, l.status, l.hash]))
       expect((await call()('GET', `/api/ledger/verify?affiliateId=${a}`)).body).toMatchObject({ ok: true, head: sim.heads[String(a)] })

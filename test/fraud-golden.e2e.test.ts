@@ -1,0 +1,66 @@
+/**
+ * The golden set: the traffic simulator's labelled traffic (scripts/fraud-traffic.ts), one
+ * pattern per signal that can be produced live, mixed into clean traffic, sent over HTTP to an
+ * embedded app with every rule on at DOMAIN's defaults. Each pattern is caught with the
+ * expected reason and action; clean traffic is flagged at a rate below 1%.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PATTERNS, sendTraffic, type Label } from '../scripts/fraud-traffic.js'
+import { spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
+
+let app: EmbeddedApp
+let labels: Label[] = []
+type Finding = { eventId: string; reason: string; action: string; shadow: boolean }
+let found: Finding[] = []
+
+beforeAll(async () => {
+  // every rule on at DOMAIN's defaults (CTIT 15 s included)
+  app = await spawnEmbedded('fraud-golden', { FRAUD_SETTINGS: '{}', TRUST_PROXY: 'true' })
+  const aff = (await app.call('POST', '/api/affiliates', { name: 'Golden Media', email: 'Owner@Golden.example' })).body
+  const offer = (
+    await app.call('POST', '/api/offers', {
+      name: 'Casino DACH',
+      destination: 'https://brand.example/?cid={click_id}',
+      markets: ['DE', 'AT', 'CH'],
+      paidSearch: 'forbidden',
+    })
+  ).body
+  expect(offer.paidSearch).toBe('forbidden')
+  const link = (await app.call('POST', '/api/links', { affiliateId: aff.id, offerId: offer.id })).body
+  expect((await app.call('POST', '/api/deals/cpa', { affiliateId: aff.id, amount: '100', currency: 'EUR' })).status).toBe(201)
+  const src = (await app.call('POST', '/api/sources', { name: 'golden casino' })).body
+  labels = await sendTraffic(
+    { url: app.url, source: { id: src.id, token: src.token }, link: { code: link.code, affiliateId: aff.id, email: 'owner@golden.example' } },
+    { clean: 300, patterns: PATTERNS, seed: 7, run: 'g' },
+  )
+  await waitFor(
+    'the processor caught up',
+    async () => (await app.call('GET', '/api/status')).body.processor.lag,
+    (n: number) => n === 0,
+    60_000,
+  )
+  found = (await app.call<{ items: Finding[] }>('GET', '/api/fraud/findings?limit=1000')).body.items
+}, 180_000)
+afterAll(async () => app?.dispose())
+
+describe('the golden set', () => {
+  it.each(PATTERNS)('%s is caught with its reason and action', (p) => {
+    const want = labels.filter((l) => l.pattern === p)
+    expect(want.length, `the simulator sent ${p}`).toBeGreaterThan(0)
+    for (const l of want) {
+      const f = found.filter((x) => x.eventId === l.eventId && !x.shadow)
+      expect(
+        f.map((x) => [x.reason, x.action]),
+        `${p}: ${l.kind} ${l.eventId}`,
+      ).toContainEqual([l.reason, l.action])
+    }
+  })
+
+  it('clean traffic is flagged at a rate below 1%', () => {
+    const clean = labels.filter((l) => l.pattern === 'clean')
+    expect(clean.length).toBeGreaterThan(300)
+    const ids = new Set(found.map((f) => f.eventId))
+    const flagged = clean.filter((l) => ids.has(l.eventId))
+    expect(flagged.length / clean.length, `clean things with a finding: ${flagged.map((l) => l.eventId).join(', ')}`).toBeLessThan(0.01)
+  })
+})
