@@ -112,7 +112,8 @@ const aloneRps = median(aloneRounds.map((r) => r.tracked.rps))
 const dataDir = tempDir('bench')
 const app = await spawnApp({
   nodeArgs: ['--max-semi-space-size=32'],
-  env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn' },
+  // every fraud rule on, at DOMAIN's defaults
+  env: { DATA_DIR: dataDir, NATS_URL: nats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn', FRAUD_SETTINGS: '{}' },
 })
 const call = api(app.url, TEST_SECRETS.OPERATOR_API_KEY)
 const aff = (await call('POST', '/api/affiliates', { name: 'bench' })).body
@@ -198,6 +199,30 @@ await app.stop()
 await nats.stop()
 rmSync(dataDir, { recursive: true, force: true })
 
+// 3b. the money mix again with the fraud rules off (FRAUD_RULES=off), on a fresh app and stream: what the rules cost
+let rulesOff: Awaited<ReturnType<typeof sustained>> | undefined
+if (MONEY > 0 && process.env.BENCH_RULES_OFF !== '0') {
+  const offNats = await startTestNats()
+  const offDir = tempDir('bench-rules-off')
+  const off = await spawnApp({
+    nodeArgs: ['--max-semi-space-size=32'],
+    env: { DATA_DIR: offDir, NATS_URL: offNats.url, ...TEST_SECRETS, LOG_LEVEL: 'warn', FRAUD_RULES: 'off' },
+  })
+  say('the money mix with the fraud rules off:')
+  rulesOff = await sustained({
+    url: off.url,
+    natsUrl: offNats.url,
+    pids: { app: off.proc.pid, nats: offNats.child.pid },
+    rate: MONEY_RATE,
+    seconds: SUSTAIN,
+    say,
+    money: MONEY,
+  })
+  await off.stop()
+  await offNats.stop()
+  rmSync(offDir, { recursive: true, force: true })
+}
+
 // 4. the redirect at a steady 400 clicks/s, on a fresh app with the machine to itself
 const redirect400 = await redirectLatency({ rate: 400, durationS: LATENCY_S, say })
 
@@ -231,6 +256,10 @@ process.stdout.write(
             rate: MONEY_RATE,
             e2e_eps: money.e2e_eps,
             steady_eps: money.steady_eps,
+            // every fraud rule on (the figures above) beside the same mix with the rules off
+            rules_off_e2e_eps: rulesOff?.e2e_eps ?? null,
+            rules_off_lag_max_last_third: rulesOff?.lag_max_last_third ?? null,
+            rules_off_cpu_us_per_event: rulesOff?.cpu_us_per_event ?? null,
             lag_max_first_third: money.lag_max_first_third,
             lag_max_last_third: money.lag_max_last_third,
             ledger_lines_per_s: money.ledger_lines_per_s,

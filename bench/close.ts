@@ -41,7 +41,15 @@ const MONTH = '2026-10'
 const START = Date.UTC(2026, 9, 1)
 const CLOSE_AT = Date.UTC(2026, 10, 5)
 
-export type CloseBench = { close_s: number; affiliates: number; players: number; ledger_lines: number; statements: number; setup_s: number; steps_ms: Record<string, number> }
+export type CloseBench = {
+  close_s: number
+  affiliates: number
+  players: number
+  ledger_lines: number
+  statements: number
+  setup_s: number
+  steps_ms: Record<string, number>
+}
 
 /** A small deterministic generator (mulberry32): the same program every run. */
 function rng(seed: number) {
@@ -56,7 +64,18 @@ function rng(seed: number) {
 const rs = (rate: string) => ({ bands: [{ from: '0', rate }], carryover: true })
 const terms: Record<'cpa' | 'retro' | 'rs' | 'hybrid', DealTerms> = {
   cpa: DealTermsSchema.parse({ currency: 'USD', cpa: { amount: '100', holdDays: 7 }, subAffiliate: { tiers: ['0.05'] } }),
-  retro: DealTermsSchema.parse({ currency: 'USD', cpa: { amount: '100', holdDays: 7, retroTiers: [{ at: 20, amount: '110' }, { at: 80, amount: '120' }] }, subAffiliate: { tiers: ['0.05'] } }),
+  retro: DealTermsSchema.parse({
+    currency: 'USD',
+    cpa: {
+      amount: '100',
+      holdDays: 7,
+      retroTiers: [
+        { at: 20, amount: '110' },
+        { at: 80, amount: '120' },
+      ],
+    },
+    subAffiliate: { tiers: ['0.05'] },
+  }),
   rs: DealTermsSchema.parse({ currency: 'USD', revshare: rs('0.30'), subAffiliate: { tiers: ['0.05'] } }),
   hybrid: DealTermsSchema.parse({ currency: 'USD', cpa: { amount: '50', holdDays: 7 }, revshare: rs('0.25'), subAffiliate: { tiers: ['0.05'] } }),
 }
@@ -79,7 +98,12 @@ export async function closeBench(o: { affiliates?: number; players?: number; say
     const x = (a * 7919) % 100
     return x < 40 ? 'cpa' : x < 50 ? 'retro' : x < 80 ? 'rs' : 'hybrid'
   }
-  const deals: Deal[] = (['cpa', 'retro', 'rs', 'hybrid'] as const).map((k) => ({ id: k, name: k, group: k, versions: [{ version: 1, effectiveFrom: 0, createdAt: 0, terms: terms[k] }] }))
+  const deals: Deal[] = (['cpa', 'retro', 'rs', 'hybrid'] as const).map((k) => ({
+    id: k,
+    name: k,
+    group: k,
+    versions: [{ version: 1, effectiveFrom: 0, createdAt: 0, terms: terms[k] }],
+  }))
   const parents: ReferenceData['parents'] = {}
   const groups: NonNullable<ReferenceData['groups']> = {}
   for (let a = 1; a <= A; a++) {
@@ -102,7 +126,26 @@ export async function closeBench(o: { affiliates?: number; players?: number; say
     rowCount = 0
   }
   const book = (a: number): AffiliateBook => (books[String(a)] ??= { latest: 0, head: '0'.repeat(64), lines: 0, cpa: {}, rs: {}, players: {} })
-  const write = (a: number, l: Omit<NumberedLine, 'no' | 'prevHash' | 'hash' | 'affiliateId' | 'seq' | 'idx' | 'n' | 'estimated' | 'originalAmount' | 'originalCurrency' | 'currency' | 'fxRate' | 'fxDate' | 'dealVersion'> & { estimated?: boolean }) => {
+  const write = (
+    a: number,
+    l: Omit<
+      NumberedLine,
+      | 'no'
+      | 'prevHash'
+      | 'hash'
+      | 'affiliateId'
+      | 'seq'
+      | 'idx'
+      | 'n'
+      | 'estimated'
+      | 'originalAmount'
+      | 'originalCurrency'
+      | 'currency'
+      | 'fxRate'
+      | 'fxDate'
+      | 'dealVersion'
+    > & { estimated?: boolean },
+  ) => {
     const b = book(a)
     b.lines++
     const hash = createHash('sha256').update(b.head).update(l.id).digest('hex')
@@ -136,7 +179,8 @@ export async function closeBench(o: { affiliates?: number; players?: number; say
     const kind = kindOf(a)
     const n = Math.max(1, Math.round(perAffiliate * (0.5 + rand())))
     const b = book(a)
-    const slot: AffiliateBook['cpa'][string] | undefined = kind === 'rs' ? undefined : (b.cpa[`${kind}|${MONTH}`] = { live: 0, days: {}, reprices: 0, version: 1, ...(kind === 'retro' ? { paid: [] } : {}) })
+    const slot: AffiliateBook['cpa'][string] | undefined =
+      kind === 'rs' ? undefined : (b.cpa[`${kind}|${MONTH}`] = { live: 0, days: {}, reprices: 0, version: 1, ...(kind === 'retro' ? { paid: [] } : {}) })
     let ngr = 0
     for (let i = 0; i < n && player < P; i++, player++) {
       const key = `pk${player}`
@@ -148,7 +192,18 @@ export async function closeBench(o: { affiliates?: number; players?: number; say
         const price = kind === 'hybrid' ? '50' : '100'
         const payableAt = at + 7 * DAY
         own.push(write(a, { ...base, id: `cpa:${key}:${kind}`, kind: 'cpa', status: 'pending', payableAt, amount: price, reason: 'CPA' }))
-        if (rand() < 0.05) own.push(write(a, { ...base, id: `rev:cpa:${key}:${kind}`, kind: 'reversal', status: 'reversed', amount: `-${price}`, refLineId: `cpa:${key}:${kind}`, reason: 'refund' }))
+        if (rand() < 0.05)
+          own.push(
+            write(a, {
+              ...base,
+              id: `rev:cpa:${key}:${kind}`,
+              kind: 'reversal',
+              status: 'reversed',
+              amount: `-${price}`,
+              refLineId: `cpa:${key}:${kind}`,
+              reason: 'refund',
+            }),
+          )
         else {
           slot.live++
           slot.paid?.push({ player: key, ref: ref2, line: `cpa:${key}:${kind}`, price, day: new Date(at).toISOString().slice(0, 10), payableAt })
@@ -177,7 +232,20 @@ export async function closeBench(o: { affiliates?: number; players?: number; say
   // the recruiters' shares, at the end of their chains
   for (const [parent, list] of subs)
     for (const s of list)
-      write(parent, { occurredAt: s.at, period: MONTH, dealId: kindOf(parent), playerKey: '', playerRef: '', causeEventId: s.line, id: `sub:${s.line}:${s.from}:1`, kind: 'sub', status: 'payable', amount: s.amount, refLineId: s.line, reason: 'sub' })
+      write(parent, {
+        occurredAt: s.at,
+        period: MONTH,
+        dealId: kindOf(parent),
+        playerKey: '',
+        playerRef: '',
+        causeEventId: s.line,
+        id: `sub:${s.line}:${s.from}:1`,
+        kind: 'sub',
+        status: 'payable',
+        amount: s.amount,
+        refLineId: s.line,
+        reason: 'sub',
+      })
   await flush(true)
   const store = new BookStore(new KvBulk(nc, BUCKETS.books))
   const entries = Object.entries(books)

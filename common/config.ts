@@ -138,6 +138,8 @@ const EnvSchema = z.object({
   ATTRIBUTION_WINDOW_DAYS: positiveInt(30),
   /** How a click's IP is stored in ClickHouse: a keyed pseudonym, truncated (/24, /48), or in full. */
   IP_STORAGE: z.enum(['pseudonymise', 'truncate', 'full']).default('pseudonymise'),
+  /** The fraud rules: on (default), or off (the benchmark's comparison; bots are still filtered). */
+  FRAUD_RULES: z.enum(['on', 'off']).default('on'),
   /** The fraud rules' settings before any change made in the dashboard (JSON, any subset of the
    *  fields of docs/fraud.md; the rest DOMAIN's defaults), e.g. {"ctitMinSeconds":10}. */
   FRAUD_SETTINGS: z
@@ -198,6 +200,7 @@ export type Config = {
     ipStorage: 'pseudonymise' | 'truncate' | 'full'
     /** the fraud rules' settings before any stored change */
     fraudSettings: FraudSettings
+    fraudRules: boolean
   }
   outbound: { maxAttempts: number; retryBaseMs: number; timeoutMs: number; allowPrivate: boolean }
   secrets: Secrets
@@ -262,6 +265,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       attributionWindowDays: e.ATTRIBUTION_WINDOW_DAYS,
       ipStorage: e.IP_STORAGE,
       fraudSettings: e.FRAUD_SETTINGS,
+      fraudRules: e.FRAUD_RULES === 'on',
     },
     outbound: {
       maxAttempts: e.POSTBACK_MAX_ATTEMPTS,

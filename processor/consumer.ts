@@ -65,7 +65,7 @@ import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
 import type { PlayerState } from './domain/players.js'
 import { referenceData } from './affiliate-compute.js'
-import { addressKey, ClickWindows, clickPos } from './domain/fraud/click-window.js'
+import { addressKey, ClickWindows, clickPos, keyHash } from './domain/fraud/click-window.js'
 import { DEFAULT_FRAUD_SETTINGS, fraudSettingsAt, type FraudSettings, type FraudSettingsVersion, type StoredFraudSettings } from '../common/entities/fraud.js'
 import { isLoopback } from '../common/ipallow.js'
 import type { LiveFindings } from '../common/live.js'
@@ -119,6 +119,8 @@ export type ProcessorDeps = {
   fraud?: WatchedBucket<StoredFraudSettings>
   /** the settings before the first stored change (FRAUD_SETTINGS); default DOMAIN's */
   fraudBase?: FraudSettings
+  /** false: no fraud rule is asked (FRAUD_RULES=off; bots are still filtered) */
+  fraudRules?: boolean
   /** players per address, device and payment method (the multi-accounting rules); without it they count nothing */
   keySets?: KeySets
   progressKv: KV
@@ -190,7 +192,7 @@ export class Processor {
     this.#resume = p.pending
     this.#touched = p.pending
     this.stats.applied = p.applied
-    await this.#warmWindows(p.applied)
+    if (this.d.fraudRules !== false) await this.#warmWindows(p.applied)
     this.#feed = await consumerFeed(nc, {
       stream: EVENTS_STREAM,
       consumer,
@@ -286,14 +288,16 @@ export class Processor {
       if (versions.length > 0) windows[String(o.id)] = versions
     }
     const money = tasks.some((t) => t.kind === 'conversions') ? this.#moneyReference() : undefined
-    const clickFraud = tasks.some((t) => t.kind === 'clicks') ? this.#clickFraud(batch) : undefined
-    const convFraud: ConversionFraudInput | undefined = tasks.some((t) => t.kind === 'conversions')
-      ? { settings: this.#fraudVersions(), counts: keyed.length > 0 && this.d.keySets ? await this.d.keySets.count(keyed) : {}, emails: this.#emailHashes() }
-      : undefined
+    const rules = this.d.fraudRules !== false
+    const clickFraud = rules && tasks.some((t) => t.kind === 'clicks') ? this.#clickFraud(batch) : undefined
+    const convFraud: ConversionFraudInput | undefined =
+      rules && tasks.some((t) => t.kind === 'conversions')
+        ? { settings: this.#fraudVersions(), counts: keyed.length > 0 && this.d.keySets ? await this.d.keySets.count(keyed) : {}, emails: this.#emailHashes() }
+        : undefined
     for (const t of tasks)
       if (t.kind === 'conversions')
         Object.assign(t, { windows, money, fraud: convFraud } satisfies Pick<Extract<TaskInput, { kind: 'conversions' }>, 'windows' | 'money' | 'fraud'>)
-      else t.fraud = clickFraud
+      else if (clickFraud) t.fraud = clickFraud
     const outs: TaskOutput[] = await Promise.all(tasks.map((t) => this.d.pool.run(t)))
     this.#lap(mark, 'compute')
     const changed: TaskOutput['players'] = {}
@@ -485,7 +489,7 @@ export class Processor {
       const s = fraudSettingsAt(settings, c.ts)
       if (s.clicksPerIpPerMinute === 0 && s.clicksPerDevicePerMinute === 0) continue
       const ip = addressKey(c.ip)
-      const counts = this.#windows.hit(clickPos(seq, at), ip, `${ip}|${typeof c.ua === 'string' ? c.ua : ''}`, c.ts, {
+      const counts = this.#windows.hit(clickPos(seq, at), keyHash(ip), keyHash(`${ip}|${typeof c.ua === 'string' ? c.ua : ''}`), c.ts, {
         ip: s.clicksPerIpPerMinute,
         device: s.clicksPerDevicePerMinute,
       })

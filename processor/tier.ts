@@ -67,6 +67,7 @@ export async function startProcessor(
     fx: store.fx.view,
     fraud: store.fraud.view,
     fraudBase: cfg.processor.fraudSettings,
+    fraudRules: cfg.processor.fraudRules,
     keySets: new KeySets(await openKv(nc, BUCKETS.fraudKeys)),
     accrualPartitions: cfg.stream.partitions,
     conversionLanes: cfg.processor.threads,

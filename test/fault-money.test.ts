@@ -55,13 +55,29 @@ describe('the processor killed with SIGKILL mid-stream, a mixed money stream', (
     await deal(casino.id, {
       currency: 'USD',
       cpl: { amount: '1' },
-      cpa: { amount: '80', holdDays: 14, qualification: { minFirstDeposit: '20' }, caps: { monthly: 25 }, retroTiers: [{ at: 5, amount: '90' }, { at: 15, amount: '100' }] },
-      revshare: { bands: [{ from: '0', rate: '0.25' }, { from: '2000', rate: '0.35' }], mode: 'tiered' },
+      cpa: {
+        amount: '80',
+        holdDays: 14,
+        qualification: { minFirstDeposit: '20' },
+        caps: { monthly: 25 },
+        retroTiers: [
+          { at: 5, amount: '90' },
+          { at: 15, amount: '100' },
+        ],
+      },
+      revshare: {
+        bands: [
+          { from: '0', rate: '0.25' },
+          { from: '2000', rate: '0.35' },
+        ],
+        mode: 'tiered',
+      },
     })
     await deal(ib.id, { currency: 'USD', ib: { perLot: { '*': '6' }, overridesPerLot: ['1.50'], clientRebatePerLot: '0.5' } })
     await deal(prop.id, { currency: 'USD', prop: { firstPurchase: '0.2', reset: '0.1', refundWindowDays: 7 }, cpa: { amount: '30', holdDays: 7 } })
     const links = new Map<number, string>()
-    for (const a of [casino.id, ib.id, prop.id]) links.set(a, (await call()('POST', '/api/links', { affiliateId: a, destination: 'https://brand.example/?cid={click_id}' })).body.code)
+    for (const a of [casino.id, ib.id, prop.id])
+      links.set(a, (await call()('POST', '/api/links', { affiliateId: a, destination: 'https://brand.example/?cid={click_id}' })).body.code)
     const src = (await call()('POST', '/api/sources', { name: 'platform' })).body
     await new Promise((r) => setTimeout(r, 500))
 
@@ -97,7 +113,12 @@ describe('the processor killed with SIGKILL mid-stream, a mixed money stream', (
       while (killed < KILLS && sending) {
         // mid-stream: wait for progress, then die at a random moment
         const before = (await call()('GET', '/api/status').catch(() => ({ body: { processor: { applied: 0 } } }))).body.processor?.applied ?? 0
-        await waitFor('progress', async () => (await call()('GET', '/api/status')).body.processor.applied, (a: number) => a > before || !sending, 60_000).catch(() => 0)
+        await waitFor(
+          'progress',
+          async () => (await call()('GET', '/api/status')).body.processor.applied,
+          (a: number) => a > before || !sending,
+          60_000,
+        ).catch(() => 0)
         if (!sending) break
         await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 150)))
         await proc.kill()
@@ -112,23 +133,50 @@ describe('the processor killed with SIGKILL mid-stream, a mixed money stream', (
       if (kind === 0) {
         const cid = await click(casino.id)
         await send({ event: 'registration', event_id: `reg-${i}`, click_id: cid, player_id: p }, { kind: 'registration', player: p, affiliate: casino.id })
-        await send({ event: 'ftd', event_id: `ftd-${i}`, player_id: p, amount: i % 7 === 0 ? '15' : '40', currency: 'USD' }, { kind: 'ftd', player: p, amount: i % 7 === 0 ? '15' : '40', currency: 'USD' })
+        await send(
+          { event: 'ftd', event_id: `ftd-${i}`, player_id: p, amount: i % 7 === 0 ? '15' : '40', currency: 'USD' },
+          { kind: 'ftd', player: p, amount: i % 7 === 0 ? '15' : '40', currency: 'USD' },
+        )
         const bets = String(200 + 53 * i)
         const wins = String(90 + 31 * (i % 5))
-        await send({ event: 'activity', event_id: `act-${i}`, player_id: p, currency: 'USD', date: day, bets, wins }, { kind: 'activity', player: p, currency: 'USD', details: { date: day, bets, wins } })
-        if (i % 9 === 0) await send({ event: 'refund', event_id: `rf-${i}`, player_id: p, amount: '40', currency: 'USD', ref_event_id: `ftd-${i}` }, { kind: 'refund', player: p, amount: '40', currency: 'USD', details: { ref_event_id: `${src.id}:ftd-${i}` } })
-        if (i % 12 === 3) await send({ event: 'player_status', event_id: `st-${i}`, player_id: p, status: 'duplicate' }, { kind: 'player_status', player: p, status: 'duplicate' })
+        await send(
+          { event: 'activity', event_id: `act-${i}`, player_id: p, currency: 'USD', date: day, bets, wins },
+          { kind: 'activity', player: p, currency: 'USD', details: { date: day, bets, wins } },
+        )
+        if (i % 9 === 0)
+          await send(
+            { event: 'refund', event_id: `rf-${i}`, player_id: p, amount: '40', currency: 'USD', ref_event_id: `ftd-${i}` },
+            { kind: 'refund', player: p, amount: '40', currency: 'USD', details: { ref_event_id: `${src.id}:ftd-${i}` } },
+          )
+        if (i % 12 === 3)
+          await send(
+            { event: 'player_status', event_id: `st-${i}`, player_id: p, status: 'duplicate' },
+            { kind: 'player_status', player: p, status: 'duplicate' },
+          )
       } else if (kind === 1) {
         const cid = await click(ib.id)
         await send({ event: 'registration', event_id: `reg-${i}`, click_id: cid, player_id: p }, { kind: 'registration', player: p, affiliate: ib.id })
         const lots = `${1 + (i % 4)}.${i % 10}`
-        await send({ event: 'trade', event_id: `tr-${i}`, player_id: p, instrument: 'EURUSD', lots, currency: 'USD' }, { kind: 'trade', player: p, currency: 'USD', details: { instrument: 'EURUSD', lots } })
+        await send(
+          { event: 'trade', event_id: `tr-${i}`, player_id: p, instrument: 'EURUSD', lots, currency: 'USD' },
+          { kind: 'trade', player: p, currency: 'USD', details: { instrument: 'EURUSD', lots } },
+        )
       } else {
         const cid = await click(prop.id)
         await send({ event: 'registration', event_id: `reg-${i}`, click_id: cid, player_id: p }, { kind: 'registration', player: p, affiliate: prop.id })
-        await send({ event: 'challenge_purchase', event_id: `buy-${i}`, player_id: p, amount: '199', currency: 'USD' }, { kind: 'challenge_purchase', player: p, amount: '199', currency: 'USD' })
-        await send({ event: 'challenge_reset', event_id: `reset-${i}`, player_id: p, amount: '99', currency: 'USD' }, { kind: 'challenge_reset', player: p, amount: '99', currency: 'USD' })
-        if (i % 4 === 0) await send({ event: 'challenge_refund', event_id: `crf-${i}`, player_id: p, amount: '199', currency: 'USD', ref_event_id: `buy-${i}` }, { kind: 'challenge_refund', player: p, amount: '199', currency: 'USD', details: { ref_event_id: `${src.id}:buy-${i}` } })
+        await send(
+          { event: 'challenge_purchase', event_id: `buy-${i}`, player_id: p, amount: '199', currency: 'USD' },
+          { kind: 'challenge_purchase', player: p, amount: '199', currency: 'USD' },
+        )
+        await send(
+          { event: 'challenge_reset', event_id: `reset-${i}`, player_id: p, amount: '99', currency: 'USD' },
+          { kind: 'challenge_reset', player: p, amount: '99', currency: 'USD' },
+        )
+        if (i % 4 === 0)
+          await send(
+            { event: 'challenge_refund', event_id: `crf-${i}`, player_id: p, amount: '199', currency: 'USD', ref_event_id: `buy-${i}` },
+            { kind: 'challenge_refund', player: p, amount: '199', currency: 'USD', details: { ref_event_id: `${src.id}:buy-${i}` } },
+          )
       }
       // paced, so the kills land across the whole stream
       await new Promise((r) => setTimeout(r, 40))
@@ -142,7 +190,14 @@ describe('the processor killed with SIGKILL mid-stream, a mixed money stream', (
     await killer
     expect(killed).toBe(KILLS)
 
-    const sim = simulate(ScenarioSchema.parse({ program: { currency: 'USD' }, affiliates: [{ id: master.id }, { id: casino.id, parentId: master.id }, { id: ib.id, parentId: master.id }, { id: prop.id }], deals, events }))
+    const sim = simulate(
+      ScenarioSchema.parse({
+        program: { currency: 'USD' },
+        affiliates: [{ id: master.id }, { id: casino.id, parentId: master.id }, { id: ib.id, parentId: master.id }, { id: prop.id }],
+        deals,
+        events,
+      }),
+    )
     const affs = [master.id, casino.id, ib.id, prop.id] as number[]
     const want = Object.fromEntries(affs.map((a) => [a, sim.lines.filter((l) => l.affiliateId === a)]))
     for (const a of affs) expect(want[a]!.length, `the simulator pays affiliate ${a}`).toBeGreaterThan(0)
@@ -160,7 +215,10 @@ describe('the processor killed with SIGKILL mid-stream, a mixed money stream', (
       throw new Error(`${(err as Error).message}\nthe processor's log (last lines):\n${proc.logs().split('\n').slice(-40).join('\n')}`)
     })
     for (const a of affs) {
-      expect(got.out[a]!.map((l) => [l.no, l.id, l.amount, l.status, l.hash]), `affiliate ${a}'s ledger`).toEqual(want[a]!.map((l) => [l.no, l.id, l.amount, l.status, l.hash]))
+      expect(
+        got.out[a]!.map((l) => [l.no, l.id, l.amount, l.status, l.hash]),
+        `affiliate ${a}'s ledger`,
+      ).toEqual(want[a]!.map((l) => [l.no, l.id, l.amount, l.status, l.hash]))
       expect((await call()('GET', `/api/ledger/verify?affiliateId=${a}`)).body).toMatchObject({ ok: true, head: sim.heads[String(a)] })
     }
     const rec = (await call()('GET', '/api/reports/reconcile')).body

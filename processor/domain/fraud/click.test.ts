@@ -4,7 +4,7 @@
  * stream again), the hosting ranges from the kept package, and the findings of one click.
  */
 import { describe, expect, it } from 'vitest'
-import { addressKey, ClickWindows, clickPos } from './click-window.js'
+import { addressKey, ClickWindows, clickPos, keyHash as h } from './click-window.js'
 import { clickFindings, type ClickFacts } from './click.js'
 import { DEFAULT_FRAUD_SETTINGS as S } from './finding.js'
 import { hostingOf } from './hosting.js'
@@ -15,27 +15,27 @@ const LIMITS = { ip: 3, device: 2 }
 describe('clicks per address and device in a minute', () => {
   it('counts exactly, per calendar minute; only the clicks over a limit get counts', () => {
     const w = new ClickWindows()
-    const got = [0, 1, 2, 3, 4].map((i) => w.hit(clickPos(1, i), '1.1.1.1', `1.1.1.1|ua${i % 2}`, T0 + i * 1000, LIMITS))
+    const got = [0, 1, 2, 3, 4].map((i) => w.hit(clickPos(1, i), h('1.1.1.1'), h(`1.1.1.1|ua${i % 2}`), T0 + i * 1000, LIMITS))
     // devices ua0: clicks 0, 2, 4 (the third is over 2); address: the fourth and fifth are over 3
     expect(got.map((c) => (c ? [c.ip, c.device] : null))).toEqual([null, null, null, [4, 2], [5, 3]])
     // the next minute starts again
-    expect(w.hit(clickPos(2, 0), '1.1.1.1', '1.1.1.1|ua0', T0 + 60_000, LIMITS)).toBeUndefined()
+    expect(w.hit(clickPos(2, 0), h('1.1.1.1'), h('1.1.1.1|ua0'), T0 + 60_000, LIMITS)).toBeUndefined()
   })
 
   it('a click late into the minute before counts there; older ones count alone', () => {
     const w = new ClickWindows()
-    for (let i = 0; i < 3; i++) w.hit(clickPos(1, i), 'a', `a|${i}`, T0 + 10_000, LIMITS)
-    w.hit(clickPos(2, 0), 'a', 'a|x', T0 + 61_000, LIMITS)
-    expect(w.hit(clickPos(3, 0), 'a', 'a|y', T0 + 59_000, LIMITS)).toMatchObject({ ip: 4, minute: T0 })
-    expect(w.hit(clickPos(4, 0), 'a', 'a|z', T0 - 120_000, LIMITS)).toBeUndefined()
+    for (let i = 0; i < 3; i++) w.hit(clickPos(1, i), h('a'), h(`a|${i}`), T0 + 10_000, LIMITS)
+    w.hit(clickPos(2, 0), h('a'), h('a|x'), T0 + 61_000, LIMITS)
+    expect(w.hit(clickPos(3, 0), h('a'), h('a|y'), T0 + 59_000, LIMITS)).toMatchObject({ ip: 4, minute: T0 })
+    expect(w.hit(clickPos(4, 0), h('a'), h('a|z'), T0 - 120_000, LIMITS)).toBeUndefined()
   })
 
   it('a position asked again (a retried batch) gets what it got, and counts nothing more', () => {
     const w = new ClickWindows()
-    const first = [0, 1, 2, 3].map((i) => w.hit(clickPos(7, i), 'b', 'b|1', T0, LIMITS))
-    const again = [0, 1, 2, 3].map((i) => w.hit(clickPos(7, i), 'b', 'b|1', T0, LIMITS))
+    const first = [0, 1, 2, 3].map((i) => w.hit(clickPos(7, i), h('b'), h('b|1'), T0, LIMITS))
+    const again = [0, 1, 2, 3].map((i) => w.hit(clickPos(7, i), h('b'), h('b|1'), T0, LIMITS))
     expect(again).toEqual(first)
-    expect(w.hit(clickPos(8, 0), 'b', 'b|1', T0, LIMITS)).toMatchObject({ ip: 5, device: 5 })
+    expect(w.hit(clickPos(8, 0), h('b'), h('b|1'), T0, LIMITS)).toMatchObject({ ip: 5, device: 5 })
   })
 
   it('counting the same stream again from the start of the minute before gives the same answers after it (a restart)', () => {
@@ -46,15 +46,22 @@ describe('clicks per address and device in a minute', () => {
       ts: T0 + i * 400,
     }))
     const live = new ClickWindows()
-    const liveAnswers = stream.map((c) => live.hit(c.pos, c.ip, `${c.ip}|${c.ua}`, c.ts, LIMITS))
+    const liveAnswers = stream.map((c) => live.hit(c.pos, h(c.ip), h(`${c.ip}|${c.ua}`), c.ts, LIMITS))
     // killed after click 250: a new process counts the clicks before it from two minutes back, then goes on
     const cut = 250
     const warm = new ClickWindows()
     const from = Math.floor(stream[cut - 1]!.ts / 60_000) * 60_000 - 60_000
-    for (const c of stream.slice(0, cut)) if (c.ts >= from) warm.hit(c.pos, c.ip, `${c.ip}|${c.ua}`, c.ts, LIMITS)
-    const after = stream.slice(cut).map((c) => warm.hit(c.pos, c.ip, `${c.ip}|${c.ua}`, c.ts, LIMITS))
+    for (const c of stream.slice(0, cut)) if (c.ts >= from) warm.hit(c.pos, h(c.ip), h(`${c.ip}|${c.ua}`), c.ts, LIMITS)
+    const after = stream.slice(cut).map((c) => warm.hit(c.pos, h(c.ip), h(`${c.ip}|${c.ua}`), c.ts, LIMITS))
     expect(after).toEqual(liveAnswers.slice(cut))
     expect(after.filter(Boolean).length).toBeGreaterThan(0)
+  })
+
+  it('keys hash to distinct exact numbers', () => {
+    const keys = Array.from({ length: 100_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)
+    const hs = keys.map(h)
+    expect(new Set(hs).size).toBe(keys.length)
+    expect(hs.every((x) => Number.isSafeInteger(x) && x >= 0)).toBe(true)
   })
 
   it.each([

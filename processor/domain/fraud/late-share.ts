@@ -5,7 +5,11 @@
  */
 import { scorePast, type Finding, type FraudSettings } from './finding.js'
 
-export function lateShare(conversions: number, late: number, s: Pick<FraudSettings, 'lateShareMax' | 'lateAfterHours' | 'lateMinConversions'>): Finding | undefined {
+export function lateShare(
+  conversions: number,
+  late: number,
+  s: Pick<FraudSettings, 'lateShareMax' | 'lateAfterHours' | 'lateMinConversions'>,
+): Finding | undefined {
   if (conversions < s.lateMinConversions || conversions <= 0) return undefined
   const share = late / conversions
   if (share <= s.lateShareMax) return undefined

@@ -4,7 +4,11 @@
  */
 import { scorePast, type Finding, type FraudSettings } from './finding.js'
 
-export function registrationsPerKey(kind: 'ip' | 'device' | 'payment', count: number, s: Pick<FraudSettings, 'registrationsPerKeyPerDay'>): Finding | undefined {
+export function registrationsPerKey(
+  kind: 'ip' | 'device' | 'payment',
+  count: number,
+  s: Pick<FraudSettings, 'registrationsPerKeyPerDay'>,
+): Finding | undefined {
   const limit = kind === 'payment' ? 1 : s.registrationsPerKeyPerDay
   if (count <= limit) return undefined
   return {

@@ -6,7 +6,11 @@
  */
 import { scorePast, type Finding, type FraudSettings } from './finding.js'
 
-export function rateAnomaly(now: { clicks: number; conversions: number }, baseline: readonly { clicks: number; conversions: number }[], s: Pick<FraudSettings, 'anomalyZ'>): Finding | undefined {
+export function rateAnomaly(
+  now: { clicks: number; conversions: number },
+  baseline: readonly { clicks: number; conversions: number }[],
+  s: Pick<FraudSettings, 'anomalyZ'>,
+): Finding | undefined {
   const rates = baseline.filter((b) => b.clicks > 0).map((b) => b.conversions / b.clicks)
   if (rates.length < 3 || now.clicks <= 0) return undefined
   const mean = rates.reduce((a, r) => a + r, 0) / rates.length

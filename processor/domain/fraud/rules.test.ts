@@ -96,7 +96,13 @@ describe("conversion-rate anomaly against the affiliate's own baseline (default:
   })
   it('a baseline too short, or with no spread, says nothing', () => {
     expect(rateAnomaly({ clicks: 1000, conversions: 90 }, weeks.slice(0, 2), S)).toBeUndefined()
-    expect(rateAnomaly({ clicks: 1000, conversions: 90 }, [20, 20, 20].map((c) => ({ clicks: 1000, conversions: c })), S)).toBeUndefined()
+    expect(
+      rateAnomaly(
+        { clicks: 1000, conversions: 90 },
+        [20, 20, 20].map((c) => ({ clicks: 1000, conversions: c })),
+        S,
+      ),
+    ).toBeUndefined()
   })
 })
 
