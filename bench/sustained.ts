@@ -308,9 +308,15 @@ export async function sustained(o: {
   }
 }
 
-/** The processor's settings (PROCESSOR_*) given to this run, for the app it starts. */
+/** The processor's and the fraud rules' settings (PROCESSOR_*, FRAUD_*) given to this run, for
+ *  the app it starts; the fraud rules at DOMAIN's defaults unless FRAUD_SETTINGS says otherwise. */
 function passedOn(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('PROCESSOR_') && e[1] !== undefined))
+  return {
+    FRAUD_SETTINGS: '{}',
+    ...Object.fromEntries(
+      Object.entries(process.env).filter((e): e is [string, string] => (e[0].startsWith('PROCESSOR_') || e[0].startsWith('FRAUD_')) && e[1] !== undefined),
+    ),
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

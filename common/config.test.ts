@@ -63,6 +63,17 @@ describe('loadConfig defaults', () => {
       ackWaitS: 60,
       attributionWindowDays: 30,
       ipStorage: 'pseudonymise',
+      // every fraud rule on, at DOMAIN's defaults (a registration within 15 s of its click is injected)
+      fraudRules: true,
+      fraudSettings: expect.objectContaining({
+        ctitMinSeconds: 15,
+        clicksPerIpPerMinute: 30,
+        clicksPerDevicePerMinute: 10,
+        registrationsPerKeyPerDay: 5,
+        lateShareMax: 0.3,
+        anomalyZ: 3,
+        shadow: {},
+      }),
     })
     expect(c.outbound).toEqual({ maxAttempts: 6, retryBaseMs: 1000, timeoutMs: 5000, allowPrivate: false })
   })

@@ -412,7 +412,8 @@ export class Processor {
         if (f.type === 'close') await flush()
       }
       if (chunk.length > 0) await flush()
-      this.stats.accruals += accruals.length
+      // money facts and commands (a registration's click-to-registration time for the late-conversion share is not one)
+      this.stats.accruals += accruals.filter((f) => f.type !== 'conversion').length
     }
     const live: LiveDelta = { consumer: this.d.consumer, from: first, to: last, rows: delta.rows() }
     if (live.rows.length > 0) this.d.nc.publish(LIVE_DELTA_SUBJECT, enc.encode(JSON.stringify(live)))

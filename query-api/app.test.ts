@@ -28,7 +28,12 @@ beforeAll(async () => {
 afterAll(() => app.close())
 
 const call = (method: string, url: string, headers: Record<string, string> = {}, payload?: unknown) =>
-  app.inject({ method: method as 'GET', url, headers: payload === undefined ? headers : { ...headers, 'content-type': 'application/json' }, payload: payload === undefined ? undefined : JSON.stringify(payload) })
+  app.inject({
+    method: method as 'GET',
+    url,
+    headers: payload === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+    payload: payload === undefined ? undefined : JSON.stringify(payload),
+  })
 
 describe('who may call a route: checked before validation', () => {
   it('answers 401 on every /api route without a credential, whatever the body, params and query', async () => {
@@ -143,28 +148,46 @@ describe('dates outside what the store holds are a 400 with a reason', () => {
     { path: '/api/reports/summary', name: 'to', affiliate: true },
     { path: '/api/reports/unattributed', name: 'from', affiliate: false },
     { path: '/api/reports/unattributed', name: 'to', affiliate: false },
+    { path: '/api/fraud/findings', name: 'from', affiliate: true },
+    { path: '/api/fraud/findings', name: 'to', affiliate: true },
+    { path: '/api/fraud/summary', name: 'from', affiliate: false },
+    { path: '/api/fraud/summary', name: 'to', affiliate: false },
+    { path: '/api/fraud/ctit', name: 'from', affiliate: false },
+    { path: '/api/fraud/ctit', name: 'to', affiliate: false },
   ]
 
   it('covers every date parameter the document names, and who may call each route', async () => {
     const doc = (await call('GET', '/api/openapi.json', OP)).json()
     const found: typeof DATE_PARAMS = []
-    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { description: string; parameters?: { name: string; in: string; schema: unknown }[] }>>))
+    for (const [path, ops] of Object.entries(
+      doc.paths as Record<string, Record<string, { description: string; parameters?: { name: string; in: string; schema: unknown }[] }>>,
+    ))
       for (const op of Object.values(ops))
         for (const p of op.parameters ?? [])
-          if (p.in === 'query' && JSON.stringify(p.schema).includes('"format":"date')) found.push({ path, name: p.name, affiliate: op.description.includes('affiliate') })
-    expect(found.sort((a, b) => `${a.path} ${a.name}`.localeCompare(`${b.path} ${b.name}`))).toEqual(DATE_PARAMS)
+          if (p.in === 'query' && JSON.stringify(p.schema).includes('"format":"date'))
+            found.push({ path, name: p.name, affiliate: op.description.includes('affiliate') })
+    expect(found.sort((a, b) => `${a.path} ${a.name}`.localeCompare(`${b.path} ${b.name}`))).toEqual(
+      [...DATE_PARAMS].sort((a, b) => `${a.path} ${a.name}`.localeCompare(`${b.path} ${b.name}`)),
+    )
   })
 
   it.each(BAD)('%s is refused on every date parameter, as operator and as affiliate', async (bad) => {
     for (const p of DATE_PARAMS) {
-      for (const [who, headers] of [['operator', OP], ['affiliate', AFF]] as const) {
+      for (const [who, headers] of [
+        ['operator', OP],
+        ['affiliate', AFF],
+      ] as const) {
         const r = await call('GET', `${p.path}?${p.name}=${encodeURIComponent(bad)}`, headers)
         if (who === 'affiliate' && !p.affiliate) {
           expect(r.statusCode, `${who} ${p.path} ${p.name}`).toBe(403)
           continue
         }
         expect(r.statusCode, `${who} ${p.path} ${p.name}=${bad}`).toBe(400)
-        expect(r.json(), `${who} ${p.path} ${p.name}=${bad}`).toMatchObject({ error: 'invalid_request', reason: expect.stringContaining(p.name), fields: { [p.name]: expect.any(String) } })
+        expect(r.json(), `${who} ${p.path} ${p.name}=${bad}`).toMatchObject({
+          error: 'invalid_request',
+          reason: expect.stringContaining(p.name),
+          fields: { [p.name]: expect.any(String) },
+        })
       }
     }
   })

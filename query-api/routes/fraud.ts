@@ -17,7 +17,7 @@ import { HttpError } from '../../common/errors.js'
 import { canonicalAmount } from '../../common/money.js'
 import { FRAUD_ACTIONS, FRAUD_REASONS } from '../../common/vocabulary.js'
 import { scopeAffiliate } from '../auth.js'
-import { rateAnomaly } from '../../processor/domain/fraud/rate-anomaly.js'
+import { rateAnomaly } from '../../common/fraud/rate-anomaly.js'
 import { actor, ApiDate, BodyId, Limit, OPERATOR, OPERATOR_OR_AFFILIATE, ParamId, type ApiPlugin } from '../http.js'
 
 const Window = z.object({ from: ApiDate.optional(), to: ApiDate.optional() })
@@ -261,7 +261,9 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
         })),
         perMinute: perMinute.map((r) => ({ minute: iso(r.minute), findings: Number(r.n) })),
         /** affiliates whose conversion rate of the last 7 days is far above their own baseline (flag) */
-        rateAnomalies: anomalies.map((a) => ({ ...a, name: name(String(a.affiliateId)), reason: 'rate_anomaly', action: 'flag' })).sort((a, b) => b.score - a.score),
+        rateAnomalies: anomalies
+          .map((a) => ({ ...a, name: name(String(a.affiliateId)), reason: 'rate_anomaly', action: 'flag' }))
+          .sort((a, b) => b.score - a.score),
       }
     },
   )

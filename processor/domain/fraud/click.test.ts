@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { addressKey, ClickWindows, clickPos, keyHash as h } from './click-window.js'
 import { clickFindings, type ClickFacts } from './click.js'
-import { DEFAULT_FRAUD_SETTINGS as S } from './finding.js'
+import { DEFAULT_FRAUD_SETTINGS as S } from '../../../common/fraud/finding.js'
 import { hostingOf } from './hosting.js'
 
 const T0 = Date.UTC(2026, 10, 1, 12, 0, 0)

@@ -6,7 +6,7 @@
  * findings flag (counted, shown).
  */
 import type { HostingHit } from './hosting.js'
-import { scorePast, type Finding, type FraudSettings } from './finding.js'
+import { scorePast, type Finding, type FraudSettings } from '../../../common/fraud/finding.js'
 import type { WindowCounts } from './click-window.js'
 import { geoMismatch, paidSearch } from './landing.js'
 

@@ -8,7 +8,7 @@
 import { countryOf } from '../../../common/geo.js'
 import type { ConversionEvent } from '../../../common/events.js'
 import { ctit } from './ctit.js'
-import { scorePast, type Finding, type FraudSettings } from './finding.js'
+import { scorePast, type Finding, type FraudSettings } from '../../../common/fraud/finding.js'
 import { hostingOf } from './hosting.js'
 import { registrationsPerKey } from './per-key.js'
 import { selfReferral } from './self-referral.js'

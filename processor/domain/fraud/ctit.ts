@@ -3,7 +3,7 @@
  * was not caused by it (click injection, cookie stuffing, coupon poaching; clusters at 3–10 s
  * are typical of injection). Rejects the attribution.
  */
-import type { Finding, FraudSettings } from './finding.js'
+import type { Finding, FraudSettings } from '../../../common/fraud/finding.js'
 
 export function ctit(clickAt: number, conversionAt: number, s: Pick<FraudSettings, 'ctitMinSeconds'>): Finding | undefined {
   const seconds = (conversionAt - clickAt) / 1000

@@ -9,14 +9,18 @@
  * large clouds, hosting and VPN networks) or its owner's name says hosting (HOSTING_NAME).
  * `npm update @ip-location-db/asn` refreshes the ranges; the README says so.
  *
- * Loaded once per process on first use (about 0.3 s: the package's CSV is scanned and only
- * hosting ranges are kept, a few tens of thousands), then a lookup is a binary search.
+ * Loaded once per process (processor workers load it as they start): the package's CSV is
+ * scanned and only hosting ranges are kept (about 0.5 s), and that table is cached in the
+ * system's temporary directory under the package's version and the list's hash, so a restart
+ * reads it in milliseconds. A lookup is a binary search.
  */
-import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { isIP } from 'node:net'
-import { unmapped } from '../../../common/ipallow.js'
+import { isLoopback, unmapped } from '../../../common/ipallow.js'
 
 /** Autonomous systems of clouds, hosting companies and VPN / proxy networks. */
 export const HOSTING_ASNS: ReadonlySet<number> = new Set([
@@ -110,19 +114,67 @@ function hostingRows(file: string): { start: string; end: string; hit: HostingHi
   return out
 }
 
+type Cached = { v4: [number, number, number][]; v6: [string, string, number][]; hits: HostingHit[] }
+
+/** Where the filtered table is cached: by the package's version and what the filter is. */
+function cacheFile(): string {
+  const version = (JSON.parse(readFileSync(join(packageDir(), 'package.json'), 'utf8')) as { version: string }).version
+  const filter = createHash('sha256')
+    .update([...HOSTING_ASNS].join(','))
+    .update(HOSTING_NAME.source)
+    .digest('hex')
+    .slice(0, 12)
+  return join(tmpdir(), `amp-hosting-${version}-${filter}.json`)
+}
+
+function fromCache(c: Cached): { v4: V4; v6: V6 } {
+  const v4: V4 = { starts: new Uint32Array(c.v4.length), ends: new Uint32Array(c.v4.length), hits: [] }
+  c.v4.forEach(([a, b, h], i) => {
+    v4.starts[i] = a
+    v4.ends[i] = b
+    v4.hits.push(c.hits[h]!)
+  })
+  return { v4, v6: { starts: c.v6.map((r) => BigInt(r[0])), ends: c.v6.map((r) => BigInt(r[1])), hits: c.v6.map((r) => c.hits[r[2]]!) } }
+}
+
 function load(): { v4: V4; v6: V6 } {
   if (tables) return tables
-  const r4 = hostingRows('asn-ipv4-num.csv')
-  const v4: V4 = { starts: new Uint32Array(r4.length), ends: new Uint32Array(r4.length), hits: [] }
-  r4.forEach((r, i) => {
-    v4.starts[i] = Number(r.start)
-    v4.ends[i] = Number(r.end)
-    v4.hits.push(r.hit)
-  })
-  const r6 = hostingRows('asn-ipv6-num.csv')
-  const v6: V6 = { starts: r6.map((r) => BigInt(r.start)), ends: r6.map((r) => BigInt(r.end)), hits: r6.map((r) => r.hit) }
-  tables = { v4, v6 }
+  let file: string | undefined
+  try {
+    file = cacheFile()
+    tables = fromCache(JSON.parse(readFileSync(file, 'utf8')) as Cached)
+    return tables
+  } catch {
+    // not cached yet (or unreadable): build it
+  }
+  const hits: HostingHit[] = []
+  const index = new Map<HostingHit, number>()
+  const at = (h: HostingHit) => {
+    let i = index.get(h)
+    if (i === undefined) index.set(h, (i = hits.push(h) - 1))
+    return i
+  }
+  const c: Cached = {
+    v4: hostingRows('asn-ipv4-num.csv').map((r) => [Number(r.start), Number(r.end), at(r.hit)]),
+    v6: hostingRows('asn-ipv6-num.csv').map((r) => [r.start, r.end, at(r.hit)]),
+    hits,
+  }
+  tables = fromCache(c)
+  if (file) {
+    try {
+      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`
+      writeFileSync(tmp, JSON.stringify(c))
+      renameSync(tmp, file)
+    } catch {
+      // a cache that cannot be written is only slower next time
+    }
+  }
   return tables
+}
+
+/** Load the table now (a worker does as it starts, so no click waits for it). */
+export function loadHosting(): void {
+  load()
 }
 
 /** The last index whose start ≤ x (the rows are sorted by start and do not overlap), or -1. */
@@ -159,7 +211,7 @@ function v6Number(ip: string): bigint {
 export function hostingOf(ipIn: string): HostingHit | undefined {
   const ip = unmapped(ipIn)
   const v = isIP(ip)
-  if (v === 0) return undefined
+  if (v === 0 || isLoopback(ip)) return undefined
   const t = load()
   if (v === 4) {
     const x = v4Number(ip)

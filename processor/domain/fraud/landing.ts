@@ -3,7 +3,7 @@
  * forbids paid search (brand bidding against the terms), and an IP country outside the declared
  * markets (cloaked traffic). Both flag.
  */
-import type { Finding } from './finding.js'
+import type { Finding } from '../../../common/fraud/finding.js'
 
 const PAID_SEARCH = ['gclid', 'fbclid', 'msclkid'] as const
 

@@ -3,7 +3,7 @@
  * after their click (normal: ~75% within 1 h, ~94% within 24 h). Flags at the threshold, holds
  * at twice its excess.
  */
-import { scorePast, type Finding, type FraudSettings } from './finding.js'
+import { scorePast, type Finding, type FraudSettings } from '../../../common/fraud/finding.js'
 
 export function lateShare(
   conversions: number,

@@ -2,7 +2,7 @@
  * Too many registrations from one IP, device or payment-method hash in a day: multi-accounting
  * and bonus abuse. Holds the CPA. A payment hash shared by players is one finding per player.
  */
-import { scorePast, type Finding, type FraudSettings } from './finding.js'
+import { scorePast, type Finding, type FraudSettings } from '../../../common/fraud/finding.js'
 
 export function registrationsPerKey(
   kind: 'ip' | 'device' | 'payment',

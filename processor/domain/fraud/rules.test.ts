@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ctit } from './ctit.js'
-import { decide, DEFAULT_FRAUD_SETTINGS as S, type Finding } from './finding.js'
+import { decide, DEFAULT_FRAUD_SETTINGS as S, type Finding } from '../../../common/fraud/finding.js'
 import { geoMismatch, paidSearch } from './landing.js'
 import { lateShare } from './late-share.js'
 import { registrationsPerKey } from './per-key.js'
-import { rateAnomaly } from './rate-anomaly.js'
+import { rateAnomaly } from '../../../common/fraud/rate-anomaly.js'
 import { selfReferral } from './self-referral.js'
 
 const T0 = Date.UTC(2026, 10, 1, 12)

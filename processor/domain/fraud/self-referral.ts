@@ -3,7 +3,7 @@
  * Compared by keyed hashes, never in the clear.
  */
 import { createHash } from 'node:crypto'
-import type { Finding } from './finding.js'
+import type { Finding } from '../../../common/fraud/finding.js'
 
 /** An e-mail address as the operator's platform hashes it for `email_hash`: sha256 of the
  *  trimmed, lower-cased address, hex. */

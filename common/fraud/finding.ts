@@ -4,7 +4,7 @@
  * 0 to 100, the evidence a person can check, and the action DOMAIN's ladder gives it. A rule in
  * shadow mode is scored and shown, and acts on nothing (`decide`).
  */
-import { FRAUD_ACTIONS, FRAUD_REASONS } from '../../../common/vocabulary.js'
+import { FRAUD_ACTIONS, FRAUD_REASONS } from '../vocabulary.js'
 
 export type FraudReason = (typeof FRAUD_REASONS)[number]
 export type FraudAction = (typeof FRAUD_ACTIONS)[number]
@@ -19,8 +19,8 @@ export type Finding = {
 }
 
 /** The thresholds, per program, and the rules in shadow mode (common/entities/fraud.ts). */
-export { DEFAULT_FRAUD_SETTINGS, type FraudSettings } from '../../../common/entities/fraud.js'
-import type { FraudSettings } from '../../../common/entities/fraud.js'
+export { DEFAULT_FRAUD_SETTINGS, type FraudSettings } from '../entities/fraud.js'
+import type { FraudSettings } from '../entities/fraud.js'
 
 const RANK: Record<FraudAction, number> = Object.fromEntries(FRAUD_ACTIONS.map((a, i) => [a, i])) as Record<FraudAction, number>
 
