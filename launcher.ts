@@ -4,6 +4,7 @@
  * picks tiers for distributed mode (NATS_URL, CLICKHOUSE_URL); `--demo` adds demo data
  * and live demo traffic.
  */
+import { HttpError } from './common/errors.js'
 import { join } from 'node:path'
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import { createClickHouse, type ClickHouseClient } from './clickhouse/client.js'
@@ -31,10 +32,11 @@ export type App = {
 }
 
 export async function launch(argv: string[], env: Record<string, string | undefined> = process.env): Promise<App> {
-  const cfg = loadConfig(env)
+  const demoOn = argv.includes('--demo')
+  // the demo's fraud simulator sends its visitors' addresses in X-Forwarded-For from this machine
+  const cfg = loadConfig(demoOn && env.TRUST_PROXY === undefined ? { ...env, TRUST_PROXY: '127.0.0.1/32,::1/128' } : env)
   const log = createLogger(cfg.logLevel, 'amp', cfg.logFormat)
   const tiers: Tier[] = parseTiers(argv)
-  const demoOn = argv.includes('--demo')
   if (!cfg.clickhouse.url && tiers.includes('processor') !== tiers.includes('query-api')) {
     throw new ConfigError(
       'CLICKHOUSE_URL is required when the processor and the query-api run in different processes: chDB lives inside one process, so the query-api would read data no processor writes',
@@ -83,6 +85,11 @@ export async function launch(argv: string[], env: Record<string, string | undefi
   const notifier = processor ? await startNotifier(nc, ch!, cfg, log) : undefined
   if (notifier) running.push(notifier)
   let demo: Awaited<ReturnType<typeof startDemo>> | undefined
+  /** the demo, once it has started (it starts once the server listens) */
+  const demoStarted = () => {
+    if (!demo) throw new HttpError(503, 'unavailable', 'the demo is starting: try again in a moment')
+    return demo
+  }
   const status = async () => ({
     tiers,
     nats: nc.stats(),
@@ -93,7 +100,11 @@ export async function launch(argv: string[], env: Record<string, string | undefi
     live: queryApi ? { clients: queryApi.hub.clients, delivered: queryApi.hub.delivered } : undefined,
   })
   const queryApi = tiers.includes('query-api')
-    ? await startQueryApi(nc, ch!, cfg, log, { status, demo: demoOn ? (o) => demo!.burst(o) : undefined })
+    ? await startQueryApi(nc, ch!, cfg, log, {
+        status,
+        demo: demoOn ? (o) => demoStarted().burst(o) : undefined,
+        demoFraud: demoOn ? () => demoStarted().fraud() : undefined,
+      })
     : undefined
   if (queryApi) running.push(queryApi)
 

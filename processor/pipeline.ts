@@ -40,7 +40,7 @@ import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
 import { eventRowTsv, tsvRow, type EventRow } from './rows.js'
 import type { Deal } from '../common/deals.js'
-import type { AccrualFact, ConversionFact } from './domain/commission/accrual.js'
+import type { AccrualFact, ConversionFact, MarkFact } from './domain/commission/accrual.js'
 import { referenceOf, type ReferenceData } from './affiliate-compute.js'
 import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
 import { clickFindings, type ClickTerms } from './domain/fraud/click.js'
@@ -99,7 +99,7 @@ export type TaskOutput = {
   /** attributed conversions, for the affiliates' outbound postbacks */
   notices: Notice[]
   /** accrual facts for the affiliate stage, in cause order */
-  accruals: (AccrualFact | ConversionFact)[]
+  accruals: (AccrualFact | ConversionFact | MarkFact)[]
   /** what the fraud rules found */
   findings: FindingRecord[]
 }
@@ -175,7 +175,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
   const players = new Map<string, PlayerState>(Object.entries(input.players))
   const changed: Record<string, PlayerState> = {}
   const facts: string[] = []
-  const accruals: (AccrualFact | ConversionFact)[] = []
+  const accruals: (AccrualFact | ConversionFact | MarkFact)[] = []
   const money = input.money ? moneyContext(input.money) : undefined
   for (const at of eventLines(input)) {
     const ev = acc.settle('decode', decodeConversion(at.line, parseEventSubject(at.m.subject)?.kind), at)
@@ -202,7 +202,24 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     let playerMoneyState = applied.next.money
     for (const [i, { e, a }] of written.entries()) {
       if (input.fraud && a.status === 'attributed' && e.kind !== 'reassign') {
-        judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc)
+        const marked = judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc)
+        // newly marked: what the player earned that is still in its hold moves to review too
+        if (money && marked) {
+          const last = accruals.at(-1)
+          accruals.push({
+            type: 'mark',
+            seq: at.m.seq,
+            idx: at.idx,
+            n: last && last.seq === at.m.seq && last.idx === at.idx ? last.n + 1 : 0,
+            affiliateId: a.affiliateId,
+            playerKey: applied.next.moneyKey ?? key,
+            playerRef,
+            eventId: e.id,
+            occurredAt: occurredAtOf(e),
+            action: marked.action,
+            reasons: marked.reasons.join(', '),
+          })
+        }
         // a registration through a click: the affiliate's late-conversion share (the affiliate stage keeps it)
         const clickTs = applied.next.clickTs
         if (money && e.kind === 'registration' && clickTs !== undefined) {
@@ -263,7 +280,15 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
  * kept; one that holds or rejects marks the player (the strongest so far stands), so the
  * event's own money and what the player earns after it are held or rejected.
  */
-function judge(e: ConversionEvent, a: Applied, st: PlayerState, playerRef: string, at: At, fraud: ConversionFraudInput, acc: Accumulator) {
+function judge(
+  e: ConversionEvent,
+  a: Applied,
+  st: PlayerState,
+  playerRef: string,
+  at: At,
+  fraud: ConversionFraudInput,
+  acc: Accumulator,
+): PlayerState['fraud'] | undefined {
   const occurredAt = occurredAtOf(e)
   const s = fraudSettingsAt(fraud.settings, occurredAt)
   const found = conversionFindings(
@@ -272,7 +297,7 @@ function judge(e: ConversionEvent, a: Applied, st: PlayerState, playerRef: strin
   )
   const tally = tallied(st.fraudTally, e, occurredAt)
   if (tally) st.fraudTally = tally
-  if (found.length === 0) return
+  if (found.length === 0) return undefined
   const d = decide(found, s)
   for (const f of d.findings)
     acc.findings.push({
@@ -291,11 +316,14 @@ function judge(e: ConversionEvent, a: Applied, st: PlayerState, playerRef: strin
       seq: at.m.seq,
       idx: at.idx,
     })
-  if (d.action !== 'hold' && d.action !== 'reject') return
+  if (d.action !== 'hold' && d.action !== 'reject') return undefined
   const reasons = d.findings.filter((f) => !f.shadow && (f.action === 'hold' || f.action === 'reject')).map((f) => f.reason)
-  const action = st.fraud?.action === 'reject' ? 'reject' : d.action
-  st.fraud = { action, reasons: [...new Set([...(st.fraud?.reasons ?? []), ...reasons])], at: st.fraud?.at ?? occurredAt }
+  const before = st.fraud
+  const action = before?.action === 'reject' ? 'reject' : d.action
+  st.fraud = { action, reasons: [...new Set([...(before?.reasons ?? []), ...reasons])], at: before?.at ?? occurredAt }
   acc.count(`fraud.${action}`)
+  // a new mark, or a hold become a reject
+  return !before || before.action !== action ? st.fraud : undefined
 }
 
 /** The commission rules' reference data, indexed once per task. */
@@ -629,7 +657,7 @@ class Accumulator {
     if (ts > this.maxTs) this.maxTs = ts
   }
 
-  output(extra: { factRows?: string; players?: Record<string, PlayerState>; accruals?: (AccrualFact | ConversionFact)[] } = {}): TaskOutput {
+  output(extra: { factRows?: string; players?: Record<string, PlayerState>; accruals?: (AccrualFact | ConversionFact | MarkFact)[] } = {}): TaskOutput {
     return {
       eventRows: this.rows.join(''),
       factRows: extra.factRows ?? '',

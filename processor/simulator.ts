@@ -297,7 +297,26 @@ export function scenarioFacts(s: Scenario): { facts: StageFact[]; notes: Simulat
       return
     }
     const id = e.id ?? `e${i + 1}`
-    if (e.fraud && !marks.has(e.player)) marks.set(e.player, { ...e.fraud, at: e.at })
+    // a new mark: what the player earned that is still in its hold moves to review (as the player stage sends it)
+    let n0 = 0
+    if (e.fraud && !marks.has(e.player)) {
+      marks.set(e.player, { ...e.fraud, at: e.at })
+      const b0 = bound.get(e.player)
+      if (b0)
+        facts.push({
+          type: 'mark',
+          seq: i + 1,
+          idx: 0,
+          n: n0++,
+          affiliateId: b0.affiliateId,
+          playerKey: playerStateKey({ playerId: e.player, id }),
+          playerRef: e.player,
+          eventId: id,
+          occurredAt: e.at,
+          action: e.fraud.action,
+          reasons: e.fraud.reasons,
+        })
+    }
     if (!bound.has(e.player)) bound.set(e.player, { affiliateId: e.affiliate ?? 0, brandId: e.brand, country: e.country })
     const b = bound.get(e.player)!
     const ev: MoneyEvent = {
@@ -314,6 +333,7 @@ export function scenarioFacts(s: Scenario): { facts: StageFact[]; notes: Simulat
       playerRef: e.player,
       seq: i + 1,
       idx: 0,
+      n0,
       occurredAt: e.at,
       brandId: b.brandId,
       country: b.country,

@@ -45,6 +45,8 @@ export type ApiDeps = {
   auth: Auth
   status: () => Promise<Record<string, unknown>>
   demo?: (opts: { clicks: number; ftds: number }) => Promise<unknown>
+  /** start the traffic simulator's fraud patterns in clean traffic (with --demo); undefined while one runs */
+  demoFraud?: () => { patterns: readonly string[]; clean: number } | undefined
   /** publish onto JetStream under a Nats-Msg-Id; resolves with the stream sequence */
   publish?: (subject: string, data: Uint8Array, msgId: string) => Promise<number>
   partitions?: number

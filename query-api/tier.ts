@@ -52,7 +52,7 @@ export async function startQueryApi(
   ch: ClickHouseClient,
   cfg: Config,
   log: Logger,
-  extra: { status: ApiDeps['status']; demo?: ApiDeps['demo'] },
+  extra: { status: ApiDeps['status']; demo?: ApiDeps['demo']; demoFraud?: ApiDeps['demoFraud'] },
 ): Promise<RunningTier & { hub: LiveHub }> {
   // Every entity kept live in memory: lists and gets read no KV, and a suspension closes the portal at once.
   const store = await EntityStore.open(nc, (err, key) => log.error({ err, key }, 'unreadable entity in KV, ignored'))

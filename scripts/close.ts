@@ -12,7 +12,8 @@
 import { operatorTarget, takeFlag } from './operator.js'
 
 const args = process.argv.slice(2)
-const usage = 'usage: npm run close -- <period> [--as-of TIME] [--rounding half_even|half_up|down] [--threshold EUR=50,USD=50] [--no-wait] [--url URL] [--key KEY]\n'
+const usage =
+  'usage: npm run close -- <period> [--as-of TIME] [--rounding half_even|half_up|down] [--threshold EUR=50,USD=50] [--no-wait] [--url URL] [--key KEY]\n'
 const { url, key } = operatorTarget(args)
 const asOf = takeFlag(args, '--as-of')
 const rounding = takeFlag(args, '--rounding')
@@ -46,7 +47,12 @@ const call = async (method: string, path: string, body?: unknown) => {
   return { status: r.status, body: (await r.json()) as Record<string, unknown> }
 }
 
-const r = await call('POST', '/api/periods/close', { period, ...(asOf ? { asOf } : {}), ...(rounding ? { rounding } : {}), ...(threshold ? { threshold } : {}) })
+const r = await call('POST', '/api/periods/close', {
+  period,
+  ...(asOf ? { asOf } : {}),
+  ...(rounding ? { rounding } : {}),
+  ...(threshold ? { threshold } : {}),
+})
 if (r.status !== 202) {
   process.stderr.write(`${url} refused the close (${r.status}): ${String(r.body.reason ?? JSON.stringify(r.body))}\n`)
   process.exit(1)
@@ -54,14 +60,17 @@ if (r.status !== 202) {
 process.stderr.write(`close of ${period} accepted (stream position ${String(r.body.seq)})\n`)
 if (!wait) process.exit(0)
 
-type Periods = { items: { period: string; statements: number; totals: { currency: string; payable: string; carriedOut: string; pending: string; held: string }[] }[] }
+type Periods = {
+  items: { period: string; statements: number; totals: { currency: string; payable: string; carriedOut: string; pending: string; held: string }[] }[]
+}
 const deadline = Date.now() + 10 * 60_000
 for (;;) {
   const p = (await call('GET', '/api/periods')).body as unknown as Periods
   const done = p.items.find((x) => x.period === period)
   if (done) {
     process.stdout.write(`${period}: ${done.statements} statement${done.statements === 1 ? '' : 's'}\n`)
-    for (const t of done.totals) process.stdout.write(`  ${t.currency}: pays ${t.payable}, carried ${t.carriedOut}, waiting ${t.pending} in hold and ${t.held} held\n`)
+    for (const t of done.totals)
+      process.stdout.write(`  ${t.currency}: pays ${t.payable}, carried ${t.carriedOut}, waiting ${t.pending} in hold and ${t.held} held\n`)
     process.exit(0)
   }
   if (Date.now() > deadline) {

@@ -9,8 +9,9 @@ import type { NatsConnection } from 'nats'
 import type { Config } from '../common/config.js'
 import { EntityStore } from '../common/entities.js'
 import type { Logger } from '../common/log.js'
+import { PATTERNS, sendTraffic } from './fraud-traffic.js'
 
-type DemoSetup = { sourceId: number; token: string; codes: string[] }
+type DemoSetup = { sourceId: number; token: string; codes: string[]; fraud?: { code: string; affiliateId: number; email: string } }
 
 const NAMES = ['Casino Guru Media', 'FX Signals Pro', 'Prop Firm Reviews', 'SlotStreamers', 'BetTips Daily']
 
@@ -47,7 +48,10 @@ async function ensureSetup(nc: NatsConnection, cfg: Config): Promise<DemoSetup> 
     const codes: string[] = []
     for (const [i, name] of NAMES.entries()) {
       const a = await store.affiliates.create({ name }, now)
-      const link = await store.links.create({ affiliateId: a.id, destination: 'https://brand.example/welcome?cid={click_id}&s1={sub1}', code: `demo${i + 1}` }, now)
+      const link = await store.links.create(
+        { affiliateId: a.id, destination: 'https://brand.example/welcome?cid={click_id}&s1={sub1}', code: `demo${i + 1}` },
+        now,
+      )
       await store.deals.addCpaVersion(a.id, { amount: ['100', '150', '75.50', '200', '120'][i]!, currency: i === 1 ? 'USD' : 'EUR', effectiveFrom: now }, now)
       codes.push(link.code)
     }
@@ -60,9 +64,36 @@ async function ensureSetup(nc: NatsConnection, cfg: Config): Promise<DemoSetup> 
   }
 }
 
+/** The fraud simulator's affiliate: a link on an offer for the DACH markets that forbids paid
+ *  search, and an e-mail (self-referral), made once and kept in demo.json. */
+async function ensureFraudSetup(nc: NatsConnection, cfg: Config, setup: DemoSetup): Promise<NonNullable<DemoSetup['fraud']>> {
+  if (setup.fraud) return setup.fraud
+  const store = await EntityStore.open(nc)
+  try {
+    const now = Date.now()
+    const email = 'owner@suspicious-media.example'
+    const a = await store.affiliates.create({ name: 'Suspicious Media', email }, now)
+    const offer = await store.offers.create(
+      { name: 'Casino DACH', destination: 'https://brand.example/dach?cid={click_id}', markets: ['DE', 'AT', 'CH'], paidSearch: 'forbidden' },
+      now,
+    )
+    const link = await store.links.create(
+      { affiliateId: a.id, offerId: offer.id, destination: 'https://brand.example/dach?cid={click_id}&s1={sub1}', code: 'demo-fraud' },
+      now,
+    )
+    await store.deals.addCpaVersion(a.id, { amount: '100', currency: 'EUR', effectiveFrom: now }, now)
+    setup.fraud = { code: link.code, affiliateId: a.id, email }
+    writeFileSync(join(cfg.dataDir, 'demo.json'), JSON.stringify(setup, null, 2), { mode: 0o600 })
+    return setup.fraud
+  } finally {
+    store.stop()
+  }
+}
+
 export async function startDemo(nc: NatsConnection, baseUrl: string, cfg: Config, log: Logger) {
   const setup = await ensureSetup(nc, cfg)
   let stopped = false
+  let fraudRunning = false
   let n = 0
   const weights = [0.35, 0.25, 0.2, 0.12, 0.08]
   const code = () => {
@@ -84,11 +115,18 @@ export async function startDemo(nc: NatsConnection, baseUrl: string, cfg: Config
     })
   }
 
+  // Visitors register a while after their click: sooner than 15 s is what injected clicks do,
+  // and the fraud rules reject it. Clicks wait here until they are old enough.
+  const waiting: { cid: string; at: number }[] = []
+  const ripe = () => (waiting.length && waiting[0]!.at < Date.now() - 20_000 ? waiting.shift()!.cid : undefined)
   async function one(ftdShare: number) {
     const cid = await click()
-    if (cid && Math.random() < 0.12) {
+    if (cid && Math.random() < 0.12) waiting.push({ cid, at: Date.now() })
+    if (waiting.length > 500) waiting.splice(0, waiting.length - 500)
+    const old = ripe()
+    if (old) {
       const player = `demo-${Date.now().toString(36)}-${(n++).toString(36)}`
-      await postback('registration', player, cid)
+      await postback('registration', player, old)
       if (Math.random() < ftdShare) await postback('ftd', player)
     }
   }
@@ -113,13 +151,38 @@ export async function startDemo(nc: NatsConnection, baseUrl: string, cfg: Config
       stopped = true
     },
     async burst(o: { clicks: number; ftds: number }) {
-      for (let i = 0; i < o.clicks; i += 50) await Promise.all(Array.from({ length: Math.min(50, o.clicks - i) }, () => click()))
+      const cids: string[] = []
+      for (let i = 0; i < o.clicks; i += 50)
+        cids.push(...((await Promise.all(Array.from({ length: Math.min(50, o.clicks - i) }, () => click()))).filter(Boolean) as string[]))
+      // the burst's visitors register 20 s after their clicks (sooner is an injected click)
+      await new Promise((r) => setTimeout(r, 20_000))
       for (let i = 0; i < o.ftds; i++) {
-        const cid = await click()
         const player = `burst-${Date.now().toString(36)}-${(n++).toString(36)}`
-        await postback('registration', player, cid)
+        await postback('registration', player, cids[i % cids.length])
         await postback('ftd', player)
       }
+    },
+    /** clean traffic mixed with every fraud pattern (scripts/fraud-traffic.ts), on the fraud demo's link */
+    fraud() {
+      if (fraudRunning) return undefined
+      fraudRunning = true
+      const clean = 200
+      void (async () => {
+        try {
+          const f = await ensureFraudSetup(nc, cfg, setup)
+          await new Promise((r) => setTimeout(r, 500)) // the new link reaches ingest through its watch
+          const labels = await sendTraffic(
+            { url: baseUrl, source: { id: setup.sourceId, token: setup.token }, link: { code: f.code, affiliateId: f.affiliateId, email: f.email } },
+            { clean, patterns: PATTERNS },
+          )
+          log.info({ sent: labels.length }, 'fraud simulation sent')
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'fraud simulation stopped')
+        } finally {
+          fraudRunning = false
+        }
+      })()
+      return { patterns: PATTERNS, clean }
     },
   }
 }

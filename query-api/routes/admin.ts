@@ -35,23 +35,35 @@ const DemoBody = z.object({ clicks: z.number().int().min(0).max(100_000).default
 export const importRoutes: ApiPlugin = (app, d) => {
   app.post(
     '/api/import/:kind',
-    { config: { who: OPERATOR }, schema: { summary: 'Migration import: affiliates, links or players, up to 1,000 rows', params: ImportParams, body: ImportBody, querystring: ImportQuery } },
+    {
+      config: { who: OPERATOR },
+      schema: { summary: 'Migration import: affiliates, links or players, up to 1,000 rows', params: ImportParams, body: ImportBody, querystring: ImportQuery },
+    },
     async (req) => {
       const { kind } = req.params
       const dryRun = ['true', '1'].includes(req.query.dryRun)
       const publish = publisher(d)
       if (!d.players) throw new HttpError(503, 'unavailable', 'this process cannot reach the event stream')
-      const results = await importRows(kind, req.body.rows, req.body.firstRow, dryRun, { store: d.store, players: d.players, partitions: d.partitions!, publish })
+      const results = await importRows(kind, req.body.rows, req.body.firstRow, dryRun, {
+        store: d.store,
+        players: d.players,
+        partitions: d.partitions!,
+        publish,
+      })
       return { kind, dryRun, results }
     },
   )
 }
 
 export const auditRoutes: ApiPlugin = (app, d) => {
-  app.get('/api/audit', { config: { who: OPERATOR }, schema: { summary: 'Entity changes, newest first: who, when, before and after', querystring: AuditQuery } }, async (req) => {
-    const { playerId, ...q } = req.query
-    return d.store.audit.list(playerId === undefined ? q : { ...q, entity: 'player', key: playerAuditKey(d, playerId) })
-  })
+  app.get(
+    '/api/audit',
+    { config: { who: OPERATOR }, schema: { summary: 'Entity changes, newest first: who, when, before and after', querystring: AuditQuery } },
+    async (req) => {
+      const { playerId, ...q } = req.query
+      return d.store.audit.list(playerId === undefined ? q : { ...q, entity: 'player', key: playerAuditKey(d, playerId) })
+    },
+  )
 
   app.get('/api/audit/verify', { config: { who: OPERATOR }, schema: { summary: 'Walk the hash chain of the audit log' } }, async () => d.store.audit.verify())
 }
@@ -59,17 +71,39 @@ export const auditRoutes: ApiPlugin = (app, d) => {
 export const systemRoutes: ApiPlugin = (app, d) => {
   app.get('/api/status', { config: { who: OPERATOR }, schema: { summary: 'Processor progress and lag, publisher and NATS stats' } }, async () => d.status())
 
-  app.post('/api/demo/traffic', { config: { who: OPERATOR }, schema: { summary: 'A burst of demo traffic (with --demo)', body: DemoBody } }, async (req, reply) => {
-    if (!d.demo) throw new HttpError(404, 'not_found', 'demo traffic is off (start with --demo)')
-    void d.demo(req.body)
-    return reply.code(202).send({ accepted: req.body })
-  })
+  app.post(
+    '/api/demo/traffic',
+    { config: { who: OPERATOR }, schema: { summary: 'A burst of demo traffic (with --demo)', body: DemoBody } },
+    async (req, reply) => {
+      if (!d.demo) throw new HttpError(404, 'not_found', 'demo traffic is off (start with --demo)')
+      void d.demo(req.body)
+      return reply.code(202).send({ accepted: req.body })
+    },
+  )
+
+  app.post(
+    '/api/demo/fraud',
+    {
+      config: { who: OPERATOR },
+      schema: { summary: 'Clean demo traffic mixed with every fraud pattern the simulator sends (with --demo): watch the Fraud page' },
+    },
+    async (_req, reply) => {
+      if (!d.demoFraud) throw new HttpError(404, 'not_found', 'demo traffic is off (start with --demo)')
+      const started = d.demoFraud()
+      if (!started) throw new HttpError(409, 'conflict', 'a fraud simulation is running already: watch the Fraud page')
+      return reply.code(202).send({ accepted: true, patterns: started.patterns, clean: started.clean })
+    },
+  )
 
   // An affiliate also learns when the token it signed in with expires, to renew it in time.
-  app.get('/api/whoami', { config: { who: ANY_PRINCIPAL }, schema: { summary: 'Who the credential is (an affiliate: and when its token expires)' } }, async (req) => {
-    const p = req.principal
-    if (p.kind !== 'affiliate') return p
-    const exp = d.auth.tokenExpiry(credentialOf(req))
-    return { ...p, ...(exp !== undefined ? { expiresAt: new Date(exp).toISOString() } : {}) }
-  })
+  app.get(
+    '/api/whoami',
+    { config: { who: ANY_PRINCIPAL }, schema: { summary: 'Who the credential is (an affiliate: and when its token expires)' } },
+    async (req) => {
+      const p = req.principal
+      if (p.kind !== 'affiliate') return p
+      const exp = d.auth.tokenExpiry(credentialOf(req))
+      return { ...p, ...(exp !== undefined ? { expiresAt: new Date(exp).toISOString() } : {}) }
+    },
+  )
 }

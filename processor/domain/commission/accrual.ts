@@ -128,7 +128,23 @@ export type ConversionFact = {
   late: { afterHours: number; max: number; minConversions: number; shadow: boolean }
 }
 
+/** The fraud rules marked a player after it had earned: what it earned that is still in its
+ *  hold moves to review (held, or rejected), like what it earns from now on. */
+export type MarkFact = {
+  type: 'mark'
+  seq: number
+  idx: number
+  n: number
+  affiliateId: number
+  playerKey: string
+  playerRef: string
+  eventId: string
+  occurredAt: number
+  action: 'hold' | 'reject'
+  reasons: string
+}
+
 /** What the ACCRUALS stream carries: accrual facts, adjustments, reviews and closes, in cause order. */
-export type StageFact = AccrualFact | AdjustFact | ReviewFact | ConversionFact | CloseFact
+export type StageFact = AccrualFact | AdjustFact | ReviewFact | ConversionFact | MarkFact | CloseFact
 /** What the affiliate stage applies between closes. */
 export type EngineFact = Exclude<StageFact, CloseFact>

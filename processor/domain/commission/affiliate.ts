@@ -12,7 +12,7 @@
  */
 import type { Deal, DealTerms, DealVersion, PeriodKind } from '../../../common/deals.js'
 import { D, LEDGER_SCALE, minorUnits } from '../../../common/money.js'
-import type { AccrualFact, AdjustFact, CloseFact, ConversionFact, ReviewFact, EngineFact } from './accrual.js'
+import type { AccrualFact, AdjustFact, CloseFact, ConversionFact, MarkFact, ReviewFact, EngineFact } from './accrual.js'
 import { lateShare as lateShareFinding } from '../fraud/late-share.js'
 import type { ClosedPeriods } from '../../../common/close.js'
 import { bandIndex, ftdRate, revshareWalk, type RsPeriod } from '../../../common/revshare.js'
@@ -177,6 +177,11 @@ export function applyFacts(books: Books, facts: readonly EngineFact[], ref: Refe
     }
     if (f.type === 'conversion') {
       w.lateShare(f)
+      continue
+    }
+    if (f.type === 'mark') {
+      w.late = undefined
+      w.mark(f)
       continue
     }
     w.fraud = w.fraudOf(f)
@@ -835,6 +840,91 @@ class Writer {
       : lateShareFinding(n, late, { lateShareMax: f.late.max, lateAfterHours: f.late.afterHours, lateMinConversions: f.late.minConversions })
     if (found?.action === 'hold') b.lateHold ??= { since: f.occurredAt, share: Number((late / n).toFixed(3)) }
     else delete b.lateHold
+  }
+
+  /**
+   * The rules marked a player after it had earned (bonus abuse shows at a withdrawal, after the
+   * first deposit's CPA): each of its lines still in its hold (and the recruiters' shares of
+   * it) is netted out where it stands (pending) and written again held, or rejected, for review.
+   * What is past its hold stays: a review's reject takes it back.
+   */
+  mark(f: MarkFact) {
+    const book = this.books[f.affiliateId]
+    if (!book?.players[f.playerKey]) return
+    const pb = this.player(f.affiliateId, f.playerKey)
+    if (pb.review?.decision === 'approve' && f.occurredAt <= pb.review.at) return
+    const at = { seq: f.seq, idx: f.idx, n: f.n, occurredAt: f.occurredAt, causeEventId: f.eventId }
+    const moving = pb.reversible.filter((r) => r.payableAt > f.occurredAt)
+    pb.reversible = pb.reversible.filter((r) => r.payableAt <= f.occurredAt)
+    const slotPaid = (r: Reversible) => (r.kind === 'cpa' ? book.cpa[`${r.dealId}|${r.period}`]?.paid?.find((x) => x.line === r.id) : undefined)
+    for (const r of moving) {
+      const amount = new D(slotPaid(r)?.price ?? r.amount)
+      const lines = [
+        {
+          affiliateId: f.affiliateId,
+          id: r.id,
+          kind: r.kind as LedgerLine['kind'],
+          amount,
+          dealId: r.dealId,
+          dealVersion: r.dealVersion,
+          period: r.period,
+          currency: r.currency,
+          fxRate: r.fxRate,
+          fxDate: r.fxDate,
+          own: true,
+        },
+        ...r.subs.map((s) => ({
+          affiliateId: s.affiliateId,
+          id: s.id,
+          kind: 'sub' as const,
+          amount: amount.times(s.rate).times(s.fxRate),
+          dealId: s.dealId,
+          dealVersion: s.dealVersion,
+          period: s.period,
+          currency: s.currency,
+          fxRate: s.fxRate,
+          fxDate: s.fxDate,
+          own: false,
+        })),
+      ]
+      for (const l of lines) {
+        const common = {
+          ...at,
+          affiliateId: l.affiliateId,
+          playerKey: l.own ? f.playerKey : '',
+          playerRef: l.own ? f.playerRef : '',
+          period: l.period,
+          dealId: l.dealId,
+          dealVersion: l.dealVersion,
+          currency: l.currency,
+          fxRate: l.fxRate,
+          fxDate: l.fxDate,
+          originalCurrency: l.own ? r.originalCurrency : r.currency,
+          estimated: false,
+          refLineId: l.id,
+        }
+        this.append({
+          ...common,
+          id: `mv:${l.id}`,
+          kind: 'reversal',
+          status: 'reversed',
+          amount: l.amount.negated().toFixed(),
+          originalAmount: l.own ? new D(r.originalAmount).negated().toFixed() : amount.negated().toFixed(),
+          reason: `Moved to fraud review (${f.reasons}): ${l.kind} ${money(l.amount.toFixed(), l.currency)}`,
+        })
+        this.fraud = { action: f.action, reasons: f.reasons, affiliateId: f.affiliateId, playerKey: f.playerKey }
+        this.append({
+          ...common,
+          id: `fr:${l.id}`,
+          kind: l.kind,
+          status: 'pending',
+          amount: l.amount.toFixed(),
+          originalAmount: l.own ? r.originalAmount : amount.toFixed(),
+          reason: `${l.kind} ${money(l.amount.toFixed(), l.currency)} of ${dayOf(r.payableAt)}'s hold, found ${dayOf(f.occurredAt)}`,
+        })
+        this.fraud = undefined
+      }
+    }
   }
 
   /**

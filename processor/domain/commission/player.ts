@@ -79,7 +79,13 @@ export type PlayerMoneyOutcome = { facts: AccrualFact[]; next: PlayerMoney; note
 export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoneyContext): PlayerMoneyOutcome {
   const next: PlayerMoney = { ...prior }
   if (ctx.affiliateId <= 0) return { facts: [], next }
-  const found = dealFor(ctx.deals, { affiliateId: ctx.affiliateId, group: ctx.groupOf?.(ctx.affiliateId, ctx.occurredAt), brandId: ctx.brandId, country: ctx.country, at: ctx.occurredAt })
+  const found = dealFor(ctx.deals, {
+    affiliateId: ctx.affiliateId,
+    group: ctx.groupOf?.(ctx.affiliateId, ctx.occurredAt),
+    brandId: ctx.brandId,
+    country: ctx.country,
+    at: ctx.occurredAt,
+  })
   const facts: AccrualFact[] = []
   let n = ctx.n0 ?? 0
   const base = (over: Partial<FactBase> = {}): FactBase => ({
@@ -144,7 +150,15 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
       const seen = new Set<number>()
       for (let level = 0; level <= t.ib.overridesPerLot.length && ib !== undefined && !seen.has(ib); level++) {
         seen.add(ib)
-        facts.push({ ...base({ affiliateId: ib }), type: 'trade', level, instrument: ev.details.instrument, lots: ev.details.lots, spread: ev.details.spread, currency: ev.currency ?? t.currency })
+        facts.push({
+          ...base({ affiliateId: ib }),
+          type: 'trade',
+          level,
+          instrument: ev.details.instrument,
+          lots: ev.details.lots,
+          spread: ev.details.spread,
+          currency: ev.currency ?? t.currency,
+        })
         ib = ctx.parentOf(ib, ctx.occurredAt)
       }
       break
@@ -195,7 +209,8 @@ export function playerMoney(prior: PlayerMoney, ev: MoneyEvent, ctx: PlayerMoney
   }
   const q = t && qualifies(t) ? qualify(next, t, ctx.occurredAt) : undefined
   if (q?.settled) next.cpa = q.settled
-  if (q?.settled === 'qualified') facts.push({ ...base(), type: 'qualified', why: q.why, ...(next.ftdEventId !== undefined ? { basisEventId: next.ftdEventId } : {}) })
+  if (q?.settled === 'qualified')
+    facts.push({ ...base(), type: 'qualified', why: q.why, ...(next.ftdEventId !== undefined ? { basisEventId: next.ftdEventId } : {}) })
   return { facts, next, note: q?.settled === 'expired' ? q.why : undefined }
 }
 
@@ -237,7 +252,8 @@ export function qualify(s: PlayerMoney, t: DealTerms, at: number): { settled?: '
     q.minFirstDeposit === undefined || check(first.gte(q.minFirstDeposit), `FTD ${money(first.toFixed(), cur)} ≥ ${money(q.minFirstDeposit, cur)}`),
     q.minDeposits === undefined || check(deposits.gte(q.minDeposits), `deposits ${money(deposits.toFixed(), cur)} ≥ ${money(q.minDeposits, cur)}`),
     q.minWagering === undefined || check(wagering.gte(q.minWagering), `wagering ${money(wagering.toFixed(), cur)} ≥ ${money(q.minWagering, cur)}`),
-    wagerNeed === undefined || check(wagering.gte(wagerNeed), `wagering ${money(wagering.toFixed(), cur)} ≥ ${q.wageringMultiple} × ${money(q.minFirstDeposit ?? '0', cur)}`),
+    wagerNeed === undefined ||
+      check(wagering.gte(wagerNeed), `wagering ${money(wagering.toFixed(), cur)} ≥ ${q.wageringMultiple} × ${money(q.minFirstDeposit ?? '0', cur)}`),
     q.minBets === undefined || check((s.bets ?? 0) >= q.minBets, `${s.bets ?? 0} bets ≥ ${q.minBets}`),
     q.minActiveDays === undefined || check((s.days ?? []).length >= q.minActiveDays, `${(s.days ?? []).length} active days ≥ ${q.minActiveDays}`),
   ].every(Boolean)

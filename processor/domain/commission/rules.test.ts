@@ -78,7 +78,15 @@ describe('FX', () => {
 })
 
 describe('retroactive CPA tier price', () => {
-  const cpa = { amount: '250', holdDays: 0, clawback: false, retroTiers: [{ at: 5, amount: '300' }, { at: 3, amount: '275' }] }
+  const cpa = {
+    amount: '250',
+    holdDays: 0,
+    clawback: false,
+    retroTiers: [
+      { at: 5, amount: '300' },
+      { at: 3, amount: '275' },
+    ],
+  }
   it.each([
     [0, '250'],
     [1, '250'],
