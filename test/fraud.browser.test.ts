@@ -71,6 +71,22 @@ describe('the Fraud view', () => {
     await page.close()
   })
 
+  it('the fraud team changes a threshold and puts a rule in shadow mode from the page', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await signIn(page, app.url, TEST_SECRETS.OPERATOR_API_KEY)
+    await open(page, 'fraud')
+    await page.getByTestId('settings-toggle').click()
+    await page.getByTestId('setting-clicksPerDevicePerMinute').fill('12')
+    await page.getByTestId('settings-form').getByLabel('Country outside the markets, or not the KYC country').check()
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'fraud-settings.png'), fullPage: true })
+    await page.getByTestId('settings-save').click()
+    await expect.poll(() => page.getByTestId('fraud-msg').textContent()).toContain('Settings saved')
+    const s = (await app.call('GET', '/api/fraud/settings')).body
+    expect(s.settings).toMatchObject({ clicksPerDevicePerMinute: 12, shadow: { geo_mismatch: true } })
+    expect(s.versions).toHaveLength(1)
+    await page.close()
+  })
+
   it('the fraud team releases a held player from the queue with a note; the affiliate sees the flag, appeals, and reads the answer', async () => {
     // six registrations from one address: the sixth player's CPA is held
     for (let i = 1; i <= 6; i++) {

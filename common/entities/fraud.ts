@@ -6,8 +6,13 @@
  */
 import { z } from 'zod'
 import { historyAt } from '../history.js'
+import { JsonNumber } from '../json.js'
 import { FRAUD_REASONS } from '../vocabulary.js'
 import { type Actor, Repository } from './kv.js'
+
+/** A threshold: a request body's fraction arrives as the exact text it was sent as (common/json.ts);
+ *  a threshold is no amount of money, so it is taken as a number. */
+const num = (t: z.ZodNumber) => z.preprocess((v) => (v instanceof JsonNumber ? Number(v.text) : v), t)
 
 export const FraudSettingsSchema = z.object({
   /** clicks from one address (IPv6: its /64) in a calendar minute; more are filtered (0: off) */
@@ -15,9 +20,9 @@ export const FraudSettingsSchema = z.object({
   /** clicks from one device (address and user agent) in a calendar minute (0: off) */
   clicksPerDevicePerMinute: z.number().int().min(0).max(100_000).default(10),
   /** a registration or first deposit this soon after its click is injected: its attribution is rejected (seconds; 0: off) */
-  ctitMinSeconds: z.number().min(0).max(3600).default(15),
+  ctitMinSeconds: num(z.number().min(0).max(3600)).default(15),
   /** share of an affiliate's conversions later than `lateAfterHours` after their click: over it flags, over halfway to 100% holds */
-  lateShareMax: z.number().gt(0).max(1).default(0.3),
+  lateShareMax: num(z.number().gt(0).max(1)).default(0.3),
   lateAfterHours: z
     .number()
     .int()
@@ -29,10 +34,10 @@ export const FraudSettingsSchema = z.object({
   /** registrations per IP or device in a day; more hold the CPA (0: off) */
   registrationsPerKeyPerDay: z.number().int().min(0).max(100_000).default(5),
   /** conversion-rate anomaly: a z-score above this against the affiliate's own baseline flags */
-  anomalyZ: z.number().gt(0).max(100).default(3),
+  anomalyZ: num(z.number().gt(0).max(100)).default(3),
   /** bonus abuse: a withdrawal within this many days of the first deposit, with bonuses and wagering under `bonusAbuseWagerRatio` × deposits, holds the CPA */
   bonusAbuseDays: z.number().int().min(0).max(365).default(30),
-  bonusAbuseWagerRatio: z.number().min(0).max(1000).default(1),
+  bonusAbuseWagerRatio: num(z.number().min(0).max(1000)).default(1),
   /** the rules that are found and shown, and act on nothing */
   shadow: z.partialRecord(z.enum(FRAUD_REASONS), z.boolean()).default({}),
 })
