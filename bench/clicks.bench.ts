@@ -22,7 +22,8 @@
  *      into ClickHouse with flat lag; offering exactly 20,000 shows a little less, since the
  *      pipeline's second or so of events in flight is not yet counted when the run ends), and
  *      at half the target, 10,000/s, for 30 s: events/s, lag, ledger lines/s, and a postback
- *      accepted → its commission on /ws
+ *      accepted → its commission on /ws; then the money mix again on a fresh app with the fraud
+ *      rules off (FRAUD_RULES=off; BENCH_RULES_OFF=0 skips it): every rule on beside none
  *   4. redirect latency at a steady 400 clicks/s on a fresh embedded app, p50/p99, with its
  *      event-loop delay from /api/status (bench/redirect-latency.ts; alone:
  *      node --import tsx bench/redirect-latency.ts [seconds])
