@@ -34,7 +34,17 @@ import { parseEventSubject } from '../common/subjects.js'
 import { FACT_FIELDS } from '../clickhouse/facts.js'
 import { DeltaBuilder, type DeltaRow } from './delta.js'
 import { storedIp, visitor, type IpStorage } from './domain/visitor.js'
-import { after, applyConversion, applyReassign, type ConversionOutcome, type ParkedEvent, type PlayerState, type Pos, type Released } from './domain/players.js'
+import {
+  after,
+  applyConversion,
+  applyReassign,
+  type ConversionOutcome,
+  type ParkedEvent,
+  type PlayerFraud,
+  type PlayerState,
+  type Pos,
+  type Released,
+} from './domain/players.js'
 import { windowAt } from './domain/attribution.js'
 import { DETAIL_FACTS, factDay, factsOf } from './domain/facts.js'
 import { actionOf, counterOf, deadLetter, deadLetterText, drop, ok, park, type StepResult } from './results.js'
@@ -46,7 +56,7 @@ import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
 import { clickFindings, type ClickTerms } from './domain/fraud/click.js'
 import { clickPos, type WindowCounts } from './domain/fraud/click-window.js'
 import { decide } from '../common/fraud/finding.js'
-import { fraudSettingsAt, type FraudSettingsVersion } from '../common/entities/fraud.js'
+import { fraudSettingsAt, type FraudSettings, type FraudSettingsVersion } from '../common/entities/fraud.js'
 import { hostingOf } from './domain/fraud/hosting.js'
 import { conversionFindings, tallied, type KeyCounts } from './domain/fraud/conversion.js'
 
@@ -149,23 +159,17 @@ export function computeClicks(input: Extract<TaskInput, { kind: 'clicks' }>, ctx
     const d = acc.delta.row(e.affiliateId, e.ts)
     if (c.counted) d.clicks++
     else if (c.filtered) d.filtered = (d.filtered ?? 0) + 1
-    for (const f of c.findings)
-      acc.findings.push({
-        eventId: e.id,
-        kind: 'click',
-        ts: e.ts,
-        affiliateId: e.affiliateId,
-        sub1: e.sub.sub1 ?? '',
-        playerRef: '',
-        clickId: e.id,
-        reason: f.reason,
-        action: f.action,
-        score: f.score,
-        shadow: f.shadow,
-        evidence: f.evidence,
-        seq: at.m.seq,
-        idx: at.idx,
-      })
+    acc.found(c.findings, {
+      eventId: e.id,
+      kind: 'click',
+      ts: e.ts,
+      affiliateId: e.affiliateId,
+      sub1: e.sub.sub1 ?? '',
+      playerRef: '',
+      clickId: e.id,
+      seq: at.m.seq,
+      idx: at.idx,
+    })
   }
   return acc.output()
 }
@@ -202,43 +206,27 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     let playerMoneyState = applied.next.money
     for (const [i, { e, a }] of written.entries()) {
       if (input.fraud && a.status === 'attributed' && e.kind !== 'reassign') {
-        const marked = judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc)
+        const { settings: s, marked } = judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc)
+        // where a fact of this event goes (the player's money key, the next index at its position)
+        const place = () => ({
+          ...factAt(accruals, at),
+          affiliateId: a.affiliateId,
+          playerKey: applied.next.moneyKey ?? key,
+          playerRef,
+          eventId: e.id,
+          occurredAt: occurredAtOf(e),
+        })
         // newly marked: what the player earned that is still in its hold moves to review too
-        if (money && marked) {
-          const last = accruals.at(-1)
-          accruals.push({
-            type: 'mark',
-            seq: at.m.seq,
-            idx: at.idx,
-            n: last && last.seq === at.m.seq && last.idx === at.idx ? last.n + 1 : 0,
-            affiliateId: a.affiliateId,
-            playerKey: applied.next.moneyKey ?? key,
-            playerRef,
-            eventId: e.id,
-            occurredAt: occurredAtOf(e),
-            action: marked.action,
-            reasons: marked.reasons.join(', '),
-          })
-        }
+        if (money && marked) accruals.push({ type: 'mark', ...place(), action: marked.action, reasons: marked.reasons.join(', ') })
         // a registration through a click: the affiliate's late-conversion share (the affiliate stage keeps it)
         const clickTs = applied.next.clickTs
-        if (money && e.kind === 'registration' && clickTs !== undefined) {
-          const s = fraudSettingsAt(input.fraud.settings, occurredAtOf(e))
-          const last = accruals.at(-1)
+        if (money && e.kind === 'registration' && clickTs !== undefined)
           accruals.push({
             type: 'conversion',
-            seq: at.m.seq,
-            idx: at.idx,
-            n: last && last.seq === at.m.seq && last.idx === at.idx ? last.n + 1 : 0,
-            affiliateId: a.affiliateId,
-            playerKey: applied.next.moneyKey ?? key,
-            playerRef,
-            eventId: e.id,
-            occurredAt: occurredAtOf(e),
+            ...place(),
             ctitMs: occurredAtOf(e) - clickTs,
             late: { afterHours: s.lateAfterHours, max: s.lateShareMax, minConversions: s.lateMinConversions, shadow: s.shadow.late_conversions === true },
           })
-        }
       }
       if (money && a.status === 'attributed' && e.kind !== 'reassign') {
         const out = playerMoney(playerMoneyState ?? {}, e as MoneyEvent, {
@@ -248,7 +236,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
           playerRef,
           seq: at.m.seq,
           idx: at.idx,
-          n0: accruals.length > 0 && accruals.at(-1)!.seq === at.m.seq && accruals.at(-1)!.idx === at.idx ? accruals.at(-1)!.n + 1 : 0,
+          n0: factAt(accruals, at).n,
           occurredAt: occurredAtOf(e),
           receivedAt: e.ts,
           brandId: money.ref.brands[String(a.offerId)],
@@ -288,7 +276,7 @@ function judge(
   at: At,
   fraud: ConversionFraudInput,
   acc: Accumulator,
-): PlayerState['fraud'] | undefined {
+): { settings: FraudSettings; marked?: PlayerFraud } {
   const occurredAt = occurredAtOf(e)
   const s = fraudSettingsAt(fraud.settings, occurredAt)
   const found = conversionFindings(
@@ -297,33 +285,33 @@ function judge(
   )
   const tally = tallied(st.fraudTally, e, occurredAt)
   if (tally) st.fraudTally = tally
-  if (found.length === 0) return undefined
+  if (found.length === 0) return { settings: s }
   const d = decide(found, s)
-  for (const f of d.findings)
-    acc.findings.push({
-      eventId: e.id,
-      kind: e.kind,
-      ts: occurredAt,
-      affiliateId: a.affiliateId,
-      sub1: '',
-      playerRef,
-      clickId: a.clickId,
-      reason: f.reason,
-      action: f.action,
-      score: f.score,
-      shadow: f.shadow,
-      evidence: f.evidence,
-      seq: at.m.seq,
-      idx: at.idx,
-    })
-  if (d.action !== 'hold' && d.action !== 'reject') return undefined
+  acc.found(d.findings, {
+    eventId: e.id,
+    kind: e.kind,
+    ts: occurredAt,
+    affiliateId: a.affiliateId,
+    sub1: '',
+    playerRef,
+    clickId: a.clickId,
+    seq: at.m.seq,
+    idx: at.idx,
+  })
+  if (d.action !== 'hold' && d.action !== 'reject') return { settings: s }
   const reasons = d.findings.filter((f) => !f.shadow && (f.action === 'hold' || f.action === 'reject')).map((f) => f.reason)
   const before = st.fraud
   const action = before?.action === 'reject' ? 'reject' : d.action
   st.fraud = { action, reasons: [...new Set([...(before?.reasons ?? []), ...reasons])], at: before?.at ?? occurredAt }
   acc.count(`fraud.${action}`)
   // a new mark, or a hold become a reject
-  return !before || before.action !== action ? st.fraud : undefined
+  return !before || before.action !== action ? { settings: s, marked: st.fraud } : { settings: s }
+}
+
+/** A new accrual fact's position: its event's, and the next index there (an event may cause several). */
+function factAt(accruals: readonly { seq: number; idx: number; n: number }[], at: At): { seq: number; idx: number; n: number } {
+  const last = accruals.at(-1)
+  return { seq: at.m.seq, idx: at.idx, n: last && last.seq === at.m.seq && last.idx === at.idx ? last.n + 1 : 0 }
 }
 
 /** The commission rules' reference data, indexed once per task. */
@@ -622,6 +610,11 @@ class Accumulator {
 
   count(k: string) {
     this.counts[k] = (this.counts[k] ?? 0) + 1
+  }
+
+  /** Keep what the rules found about one event (where: the event's side of each record). */
+  found(findings: readonly Decided['findings'][number][], where: Omit<FindingRecord, 'reason' | 'action' | 'score' | 'shadow' | 'evidence'>) {
+    for (const f of findings) this.findings.push({ ...where, reason: f.reason, action: f.action, score: f.score, shadow: f.shadow, evidence: f.evidence })
   }
 
   /** Count the result; the value to carry on (ok, park), or undefined (drop, dead letter). */

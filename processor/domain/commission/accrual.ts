@@ -109,20 +109,15 @@ export type ReviewFact = {
   occurredAt: number
 }
 
+/** A fact of a player's event that earns nothing itself (no deal): where it stands and whose it is. */
+export type PlayerFactBase = Omit<FactBase, 'receivedAt' | 'fraud' | 'dealId' | 'dealVersion'>
+
 /** An attributed registration and how long after its click it came: the affiliate's
  *  late-conversion share (click spamming) is kept by the affiliate stage, which holds the
  *  affiliate's new money while the share is past the settings' line (given with the fact, as
  *  the player stage read them at the event's time). */
-export type ConversionFact = {
+export type ConversionFact = PlayerFactBase & {
   type: 'conversion'
-  seq: number
-  idx: number
-  n: number
-  affiliateId: number
-  playerKey: string
-  playerRef: string
-  eventId: string
-  occurredAt: number
   /** ms from the click to the registration */
   ctitMs: number
   late: { afterHours: number; max: number; minConversions: number; shadow: boolean }
@@ -130,16 +125,8 @@ export type ConversionFact = {
 
 /** The fraud rules marked a player after it had earned: what it earned that is still in its
  *  hold moves to review (held, or rejected), like what it earns from now on. */
-export type MarkFact = {
+export type MarkFact = PlayerFactBase & {
   type: 'mark'
-  seq: number
-  idx: number
-  n: number
-  affiliateId: number
-  playerKey: string
-  playerRef: string
-  eventId: string
-  occurredAt: number
   action: 'hold' | 'reject'
   reasons: string
 }
