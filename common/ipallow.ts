@@ -103,3 +103,12 @@ export function isPrivateHost(hostname: string): boolean {
 export function isLoopback(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.')
 }
+
+/** The eight groups of an IPv6 address as written, its `::` expanded to zeros. */
+export function ipv6GroupTexts(ip: string): string[] {
+  const [head = '', tail] = ip.split('::')
+  const left = head ? head.split(':') : []
+  if (tail === undefined) return left
+  const right = tail ? tail.split(':') : []
+  return [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+}

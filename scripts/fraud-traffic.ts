@@ -15,9 +15,9 @@
  * Patterns that need days of history (late-conversion share, conversion-rate anomaly) are not
  * sent: their table tests cover them.
  */
-import { createHash } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { DEMO_USER_AGENTS } from './demo-traffic.js'
+import { emailHash } from '../processor/domain/fraud/self-referral.js'
 
 export const PATTERNS = [
   'click_flood',
@@ -85,8 +85,6 @@ function rng(seed: number) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
-
-export const emailHashOf = (email: string) => createHash('sha256').update(email.trim().toLowerCase()).digest('hex')
 
 export async function sendTraffic(t: TrafficTarget, o: TrafficOptions): Promise<Label[]> {
   const r = rng(o.seed ?? 1)
@@ -188,7 +186,7 @@ export async function sendTraffic(t: TrafficTarget, o: TrafficOptions): Promise<
       player_id: v.player,
       ip: v.ip,
       device_id: `dev-${v.player}`,
-      email_hash: emailHashOf(`${v.player}@mail.example`),
+      email_hash: emailHash(`${v.player}@mail.example`),
       kyc_country: country,
     })
     label({ pattern: 'clean', eventId: reg, kind: 'registration' })
@@ -250,7 +248,7 @@ export async function sendTraffic(t: TrafficTarget, o: TrafficOptions): Promise<
       event_id: `${player('self', i)}-reg`,
       click_id: x.cid,
       player_id: player('self', i),
-      email_hash: emailHashOf(t.link.email),
+      email_hash: emailHash(t.link.email),
     })
     label({ pattern: 'self_referral', eventId: id, kind: 'registration', reason: 'self_referral', action: 'hold' })
   }

@@ -12,8 +12,7 @@ import { isIP } from 'node:net'
 import Bowser from 'bowser'
 import { isbot } from 'isbot'
 import { countryOf } from '../../common/geo.js'
-import { unmapped } from '../../common/ipallow.js'
-
+import { ipv6GroupTexts, unmapped } from '../../common/ipallow.js'
 
 export type IpStorage = 'pseudonymise' | 'truncate' | 'full'
 export type Visitor = { country: string; device: string; os: string; browser: string; isBot: boolean }
@@ -37,7 +36,6 @@ export function parseUa(ua: string): UaFacts {
   return facts
 }
 
-
 export function visitor(ip: string, ua: string): Visitor {
   return { country: countryOf(ip), ...parseUa(ua) }
 }
@@ -48,11 +46,7 @@ export function truncateIp(ip: string): string {
   const v = isIP(a)
   if (v === 4) return a.replace(/\.\d+$/, '.0')
   if (v === 6) {
-    const [head = '', tail] = a.split('::')
-    const left = head ? head.split(':') : []
-    const right = tail ? tail.split(':') : []
-    const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
-    return `${groups
+    return `${ipv6GroupTexts(a)
       .slice(0, 3)
       .map((g) => g.replace(/^0+(?=.)/, '').toLowerCase())
       .join(':')}::`

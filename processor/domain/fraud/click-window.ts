@@ -14,6 +14,8 @@
  * agent together (one browser behind a shared address).
  */
 
+import { ipv6GroupTexts } from '../../../common/ipallow.js'
+
 export type WindowCounts = { ip: number; device: number; minute: number }
 
 const MINUTE = 60_000
@@ -96,11 +98,7 @@ export function addressKey(ip: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
   if (m) return m[1]!
   if (!ip.includes(':')) return ip
-  const [head = '', tail] = ip.toLowerCase().split('::')
-  const left = head ? head.split(':') : []
-  const right = tail !== undefined && tail ? tail.split(':') : []
-  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
-  return `${groups
+  return `${ipv6GroupTexts(ip.toLowerCase())
     .slice(0, 4)
     .map((g) => g.replace(/^0+(?=.)/, ''))
     .join(':')}::/64`

@@ -20,7 +20,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { isIP } from 'node:net'
-import { isLoopback, unmapped } from '../../../common/ipallow.js'
+import { ipv6GroupTexts, isLoopback, unmapped } from '../../../common/ipallow.js'
 
 /** Autonomous systems of clouds, hosting companies and VPN / proxy networks. */
 export const HOSTING_ASNS: ReadonlySet<number> = new Set([
@@ -198,12 +198,8 @@ function v4Number(ip: string): number {
 }
 
 function v6Number(ip: string): bigint {
-  const [head = '', tail] = ip.split('::')
-  const left = head ? head.split(':') : []
-  const right = tail ? tail.split(':') : []
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
   let n = 0n
-  for (const g of groups) n = (n << 16n) + BigInt(parseInt(g || '0', 16))
+  for (const g of ipv6GroupTexts(ip)) n = (n << 16n) + BigInt(parseInt(g || '0', 16))
   return n
 }
 
