@@ -109,3 +109,16 @@ export type PlayerBreakdown = {
   commission: { currency: string; amount: string; lines: number }[]
   events: number
 }
+
+/** An affiliate's appeal against a finding on its own traffic, and the fraud team's answer (`/api/fraud/appeals`). */
+export type Appeal = {
+  id: string
+  affiliateId: number
+  eventId: string
+  reason: string
+  playerRef: string
+  message: string
+  at: number
+  status: 'open' | 'answered'
+  answer?: { decision: 'approve' | 'reject'; note: string; by: string; at: number }
+}

@@ -9,7 +9,7 @@
  */
 import { rmSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { api, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
+import { api, killMidStream, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
 import { tempDir, TEST_SECRETS } from './helpers/config.js'
 import { startTestNats } from './helpers/nats.js'
 import { BROWSER_UA } from './helpers/scenario.js'
@@ -72,24 +72,15 @@ describe('the processor killed with SIGKILL mid-window', () => {
     }
 
     // kill the processor at random moments while it works through the stream
-    let sending = true
-    let killed = 0
-    const killer = (async () => {
-      while (killed < KILLS && sending) {
-        const before = (await call()('GET', '/api/status').catch(() => ({ body: { processor: { applied: 0 } } }))).body.processor?.applied ?? 0
-        await waitFor(
-          'progress',
-          async () => (await call()('GET', '/api/status')).body.processor.applied,
-          (a: number) => a > before || !sending,
-          60_000,
-        ).catch(() => 0)
-        if (!sending) break
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 200)))
+    const killer = killMidStream({
+      kills: KILLS,
+      maxDelayMs: 200,
+      call,
+      killAndRestart: async () => {
         await proc.kill()
-        killed++
         proc = await spawnApp({ env: procEnv, args: ['--tier', 'processor,query-api'], port })
-      }
-    })()
+      },
+    })
 
     // all clicks inside one calendar minute (they take a few seconds): past its 40th second, start at the next
     if (Date.now() % 60_000 > 40_000) await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 200))
@@ -122,13 +113,12 @@ describe('the processor killed with SIGKILL mid-window', () => {
         p++
       }
     // keep the stream going until every kill has landed (loopback clicks: never counted per address)
-    while (killed < KILLS) {
+    while (killer.killed() < KILLS) {
       await fetch(`${ingest.url}/c/${code}`, { redirect: 'manual', headers: { 'user-agent': BROWSER_UA } })
       await new Promise((r) => setTimeout(r, 20))
     }
-    sending = false
-    await killer
-    expect(killed).toBe(KILLS)
+    await killer.stop()
+    expect(killer.killed()).toBe(KILLS)
     expect(sentIn, 'the clicks of the flood were all sent in one minute').toBe(minute)
 
     await waitFor(

@@ -10,7 +10,7 @@
 import { rmSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ScenarioSchema, simulate, type ScenarioInput } from '../processor/simulator.js'
-import { api, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
+import { api, killMidStream, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
 import { tempDir, TEST_SECRETS } from './helpers/config.js'
 import { startTestNats } from './helpers/nats.js'
 import { BROWSER_UA } from './helpers/scenario.js'
@@ -107,25 +107,15 @@ describe('the processor killed with SIGKILL mid-stream, a mixed money stream', (
       }
     }
 
-    let sending = true
-    let killed = 0
-    const killer = (async () => {
-      while (killed < KILLS && sending) {
-        // mid-stream: wait for progress, then die at a random moment
-        const before = (await call()('GET', '/api/status').catch(() => ({ body: { processor: { applied: 0 } } }))).body.processor?.applied ?? 0
-        await waitFor(
-          'progress',
-          async () => (await call()('GET', '/api/status')).body.processor.applied,
-          (a: number) => a > before || !sending,
-          60_000,
-        ).catch(() => 0)
-        if (!sending) break
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 150)))
+    const killer = killMidStream({
+      kills: KILLS,
+      maxDelayMs: 150,
+      call,
+      killAndRestart: async () => {
         await proc.kill()
-        killed++
         proc = await spawnApp({ env: procEnv, args: ['--tier', 'processor,query-api'], port })
-      }
-    })()
+      },
+    })
 
     for (let i = 0; i < PLAYERS; i++) {
       const p = `m-${i}`
@@ -182,13 +172,12 @@ describe('the processor killed with SIGKILL mid-stream, a mixed money stream', (
       await new Promise((r) => setTimeout(r, 40))
     }
     // keep the stream going (clicks: they move no money) until every kill has landed
-    while (killed < KILLS) {
+    while (killer.killed() < KILLS) {
       await click(casino.id)
       await new Promise((r) => setTimeout(r, 20))
     }
-    sending = false
-    await killer
-    expect(killed).toBe(KILLS)
+    await killer.stop()
+    expect(killer.killed()).toBe(KILLS)
 
     const sim = simulate(
       ScenarioSchema.parse({

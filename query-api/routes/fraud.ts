@@ -16,6 +16,7 @@ import { FraudSettingsSchema } from '../../common/entities/fraud.js'
 import { HttpError } from '../../common/errors.js'
 import { canonicalAmount } from '../../common/money.js'
 import { FRAUD_ACTIONS, FRAUD_REASONS } from '../../common/vocabulary.js'
+import type { Appeal } from '../../common/api.js'
 import { scopeAffiliate } from '../auth.js'
 import { rateAnomaly } from '../../common/fraud/rate-anomaly.js'
 import { actor, ApiDate, BodyId, Limit, OPERATOR, OPERATOR_OR_AFFILIATE, ParamId, type ApiPlugin } from '../http.js'
@@ -58,18 +59,6 @@ const AppealBody = z
     message: z.string().trim().min(1, 'say why the finding is wrong').max(2000),
   })
   .strict()
-
-export type Appeal = {
-  id: string
-  affiliateId: number
-  eventId: string
-  reason: string
-  playerRef: string
-  message: string
-  at: number
-  status: 'open' | 'answered'
-  answer?: { decision: 'approve' | 'reject'; note: string; by: string; at: number }
-}
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()

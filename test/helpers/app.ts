@@ -152,3 +152,32 @@ export async function pool<T>(n: number, concurrency: number, job: (i: number) =
   )
   return out
 }
+
+/**
+ * Kill a process at random moments while it works through a stream, `kills` times: each time,
+ * wait for its progress (`applied` from /api/status), wait a random moment up to `maxDelayMs`,
+ * then `killAndRestart` (SIGKILL, and start it again on the same data directory). `stop()` ends
+ * it once the sender is done and resolves when the last restart is through.
+ */
+export function killMidStream(o: { kills: number; maxDelayMs: number; call: () => ReturnType<typeof api>; killAndRestart: () => Promise<void> }) {
+  let sending = true
+  let killed = 0
+  const applied = async () => (await o.call()('GET', '/api/status')).body.processor.applied as number
+  const loop = (async () => {
+    while (killed < o.kills && sending) {
+      const before = await applied().catch(() => 0)
+      await waitFor('progress', applied, (a: number) => a > before || !sending, 60_000).catch(() => 0)
+      if (!sending) break
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * o.maxDelayMs)))
+      await o.killAndRestart()
+      killed++
+    }
+  })()
+  return {
+    killed: () => killed,
+    stop: async () => {
+      sending = false
+      await loop
+    },
+  }
+}
