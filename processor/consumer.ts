@@ -65,9 +65,8 @@ import { EVENT_COLUMNS } from './rows.js'
 import type { PlayerStore } from './state.js'
 import type { PlayerState } from './domain/players.js'
 import { referenceData } from './affiliate-compute.js'
-import { addressKey, ClickWindows, clickPos, keyHash } from './domain/fraud/click-window.js'
+import { ClickWindows, countMessage, floodLimits } from './domain/fraud/click-window.js'
 import { DEFAULT_FRAUD_SETTINGS, fraudSettingsAt, type FraudSettings, type FraudSettingsVersion, type StoredFraudSettings } from '../common/entities/fraud.js'
-import { isLoopback } from '../common/ipallow.js'
 import type { LiveFindings } from '../common/live.js'
 import type { ClickFraudInput, ConversionFraudInput, FindingRecord } from './pipeline.js'
 import type { KeyedEvent, KeySets } from './fraud-keys.js'
@@ -475,27 +474,7 @@ export class Processor {
 
   /** Count one click message's clicks in the windows; the floods into `flood` (by position). */
   #count(seq: number, data: Uint8Array, settings: FraudSettingsVersion[], flood?: ClickFraudInput['flood']) {
-    const lines = dec.decode(data).split('\n')
-    let idx = 0
-    for (const line of lines) {
-      if (!line) continue
-      const at = idx++
-      let c: { ip?: unknown; ua?: unknown; ts?: unknown }
-      try {
-        c = JSON.parse(line) as typeof c
-      } catch {
-        continue // the worker dead-letters it
-      }
-      if (typeof c?.ip !== 'string' || typeof c.ts !== 'number' || isLoopback(c.ip)) continue
-      const s = fraudSettingsAt(settings, c.ts)
-      if (s.clicksPerIpPerMinute === 0 && s.clicksPerDevicePerMinute === 0) continue
-      const ip = addressKey(c.ip)
-      const counts = this.#windows.hit(clickPos(seq, at), keyHash(ip), keyHash(`${ip}|${typeof c.ua === 'string' ? c.ua : ''}`), c.ts, {
-        ip: s.clicksPerIpPerMinute,
-        device: s.clicksPerDevicePerMinute,
-      })
-      if (counts && flood) flood[String(clickPos(seq, at))] = counts
-    }
+    countMessage(this.#windows, seq, data, (_affiliateId, ts) => floodLimits(fraudSettingsAt(settings, ts)), flood)
   }
 
   /**
