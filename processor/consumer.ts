@@ -66,7 +66,7 @@ import type { PlayerStore } from './state.js'
 import type { PlayerState } from './domain/players.js'
 import { referenceData } from './affiliate-compute.js'
 import { ClickWindows, countMessage, floodLimits } from './domain/fraud/click-window.js'
-import { DEFAULT_FRAUD_SETTINGS, fraudSettingsAt, type FraudSettings, type FraudSettingsVersion, type StoredFraudSettings } from '../common/entities/fraud.js'
+import { fraudSettingsFor, ruleSettings, type FraudRuleSettings, type FraudSettings, type StoredFraudSettings } from '../common/entities/fraud.js'
 import type { LiveFindings } from '../common/live.js'
 import type { ClickFraudInput, ConversionFraudInput, FindingRecord } from './pipeline.js'
 import type { KeyedEvent, KeySets } from './fraud-keys.js'
@@ -291,7 +291,7 @@ export class Processor {
     const clickFraud = rules && tasks.some((t) => t.kind === 'clicks') ? this.#clickFraud(batch) : undefined
     const convFraud: ConversionFraudInput | undefined =
       rules && tasks.some((t) => t.kind === 'conversions')
-        ? { settings: this.#fraudVersions(), counts: keyed.length > 0 && this.d.keySets ? await this.d.keySets.count(keyed) : {}, emails: this.#emailHashes() }
+        ? { settings: this.#fraudRules(), counts: keyed.length > 0 && this.d.keySets ? await this.d.keySets.count(keyed) : {}, emails: this.#emailHashes() }
         : undefined
     for (const t of tasks)
       if (t.kind === 'conversions')
@@ -440,14 +440,10 @@ export class Processor {
     return true
   }
 
-  /**
-   * What the click rules read: the offers' terms, the settings' versions, and the flood counts
-   * of this batch's clicks, counted here in stream order (one pass over every click, before the
-   * workers split them). A position counted before (a retried step) answers what it got then.
-   */
-  /** Every version of the settings, the configured ones first (in force before any change). */
-  #fraudVersions(): FraudSettingsVersion[] {
-    return [{ from: Number.MIN_SAFE_INTEGER, settings: this.d.fraudBase ?? DEFAULT_FRAUD_SETTINGS }, ...(this.d.fraud?.map.get('settings')?.versions ?? [])]
+  /** Every version of the settings, the configured ones first (in force before any change), and
+   *  the affiliates' own. */
+  #fraudRules(): FraudRuleSettings {
+    return ruleSettings(this.d.fraud?.map.get('settings'), this.d.fraudBase)
   }
 
   /** The affiliates' e-mail hashes (as the operator hashes a player's: sha256 of the trimmed,
@@ -463,8 +459,13 @@ export class Processor {
     return out
   }
 
+  /**
+   * What the click rules read: the offers' terms, the settings, and the flood counts of this
+   * batch's clicks, counted here in stream order (one pass over every click, before the workers
+   * split them). A position counted before (a retried step) answers what it got then.
+   */
   #clickFraud(batch: JsMsg[]): ClickFraudInput {
-    const settings = this.#fraudVersions()
+    const settings = this.#fraudRules()
     const terms: ClickFraudInput['terms'] = {}
     for (const o of this.d.offers?.map.values() ?? []) terms[String(o.id)] = { markets: o.markets, paidSearchForbidden: o.paidSearch === 'forbidden' }
     const flood: ClickFraudInput['flood'] = {}
@@ -473,8 +474,8 @@ export class Processor {
   }
 
   /** Count one click message's clicks in the windows; the floods into `flood` (by position). */
-  #count(seq: number, data: Uint8Array, settings: FraudSettingsVersion[], flood?: ClickFraudInput['flood']) {
-    countMessage(this.#windows, seq, data, (_affiliateId, ts) => floodLimits(fraudSettingsAt(settings, ts)), flood)
+  #count(seq: number, data: Uint8Array, settings: FraudRuleSettings, flood?: ClickFraudInput['flood']) {
+    countMessage(this.#windows, seq, data, (affiliateId, ts) => floodLimits(fraudSettingsFor(settings, affiliateId, ts)), flood)
   }
 
   /**
@@ -493,7 +494,7 @@ export class Processor {
     } catch {
       return // the applied message is gone (retention): nothing recent to count
     }
-    const settings = this.#fraudVersions()
+    const settings = this.#fraudRules()
     const js = this.d.nc.jetstream()
     const oc = await js.consumers.get(EVENTS_STREAM, {
       filterSubjects: CLICK_SUBJECTS,

@@ -56,7 +56,7 @@ import { playerMoney, type MoneyEvent } from './domain/commission/player.js'
 import { clickFindings, type ClickTerms } from './domain/fraud/click.js'
 import { clickPos, type WindowCounts } from './domain/fraud/click-window.js'
 import { decide } from '../common/fraud/finding.js'
-import { fraudSettingsAt, type FraudSettings, type FraudSettingsVersion } from '../common/entities/fraud.js'
+import { fraudSettingsFor, type FraudRuleSettings, type FraudSettings } from '../common/entities/fraud.js'
 import { hostingOf } from './domain/fraud/hosting.js'
 import { conversionFindings, tallied, type KeyCounts } from './domain/fraud/conversion.js'
 
@@ -77,13 +77,13 @@ export type TaskInput =
       fraud?: ConversionFraudInput
     }
 
-/** What the conversion rules read: the settings' versions, the players per address, device and
+/** What the conversion rules read: the settings (the program's versions and the affiliates' own), the players per address, device and
  *  payment method the batch's events counted (by event id), the affiliates' e-mail hashes. */
-export type ConversionFraudInput = { settings: FraudSettingsVersion[]; counts: Record<string, KeyCounts>; emails: Record<string, string> }
+export type ConversionFraudInput = { settings: FraudRuleSettings; counts: Record<string, KeyCounts>; emails: Record<string, string> }
 
 /** What the click rules read beside the clicks: the flood counts of the clicks over a limit
  *  (by position, clickPos), the offers' terms, and the settings. */
-export type ClickFraudInput = { flood: Record<string, WindowCounts>; terms: Record<string, ClickTerms>; settings: FraudSettingsVersion[] }
+export type ClickFraudInput = { flood: Record<string, WindowCounts>; terms: Record<string, ClickTerms>; settings: FraudRuleSettings }
 
 /** A finding as it is stored (fraud_findings) and shown in the live feed. */
 export type FindingRecord = LiveFinding
@@ -278,7 +278,7 @@ function judge(
   acc: Accumulator,
 ): { settings: FraudSettings; marked?: PlayerFraud } {
   const occurredAt = occurredAtOf(e)
-  const s = fraudSettingsAt(fraud.settings, occurredAt)
+  const s = fraudSettingsFor(fraud.settings, a.affiliateId, occurredAt)
   const found = conversionFindings(
     { event: e, occurredAt, clickTs: st.clickTs, counts: fraud.counts[e.id], affiliateEmailHash: fraud.emails[String(a.affiliateId)], tally: st.fraudTally },
     s,
@@ -394,7 +394,7 @@ export function click(
   fraud?: ClickFraudInput,
 ): StepResult<{ row: string; counted: boolean; filtered: boolean; findings: Decided['findings'] }, never, ClickOutcome> {
   const v = visitor(e.ip, e.ua)
-  const settings = fraudSettingsAt(fraud?.settings, e.ts)
+  const settings = fraudSettingsFor(fraud?.settings, e.affiliateId, e.ts)
   const found = clickFindings(
     {
       isBot: v.isBot,

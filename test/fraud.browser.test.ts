@@ -9,9 +9,9 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
-import { launchChromium, signIn } from './helpers/browser.js'
+import { launchChromium, pickAffiliate, signIn } from './helpers/browser.js'
 import { TEST_SECRETS } from './helpers/config.js'
-import { BROWSER_UA } from './helpers/scenario.js'
+import { awayFromMinuteEdge, BROWSER_UA } from './helpers/scenario.js'
 
 let app: EmbeddedApp
 let browser: Browser
@@ -58,6 +58,7 @@ describe('the Fraud view', () => {
     await signIn(page, app.url, TEST_SECRETS.OPERATOR_API_KEY)
     await open(page, 'fraud')
     await page.getByTestId('fraud-feed').waitFor()
+    await awayFromMinuteEdge()
     const start = Date.now()
     for (let i = 0; i < 25; i++) await click('203.0.113.44')
     await page.locator('[data-testid=feed-row][data-reason=click_flood]').first().waitFor({ timeout: 5000 })
@@ -84,6 +85,32 @@ describe('the Fraud view', () => {
     const s = (await app.call('GET', '/api/fraud/settings')).body
     expect(s.settings).toMatchObject({ clicksPerDevicePerMinute: 12, shadow: { geo_mismatch: true } })
     expect(s.versions).toHaveLength(1)
+    await page.close()
+  })
+
+  it("the fraud team gives one affiliate its own click limit and a rule in shadow mode, and takes them back", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await signIn(page, app.url, TEST_SECRETS.OPERATOR_API_KEY)
+    await open(page, 'fraud')
+    await page.getByTestId('settings-toggle').click()
+    await page.getByTestId('own-settings-none').waitFor()
+    await pickAffiliate(page, 'own-affiliate', 'Nu Clicks')
+    // a blank field is the program's, and says so
+    expect(await page.getByTestId('own-clicksPerIpPerMinute').getAttribute('placeholder')).toBe("the program's: 30")
+    await page.getByTestId('own-clicksPerIpPerMinute').fill('100')
+    await page.getByTestId('own-shadow-hosting_ip').selectOption('shadow')
+    await page.getByTestId('own-save').click()
+    await expect.poll(() => page.getByTestId('fraud-msg').textContent()).toContain("own settings are saved")
+    await expect.poll(() => page.getByTestId('own-settings').textContent()).toContain('Clicks per address a minute: 100')
+    expect(await page.getByTestId('own-settings').textContent()).toContain('Nu Clicks')
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'fraud-own-settings.png'), fullPage: true })
+    const own = (await app.call('GET', `/api/fraud/settings/affiliates/${aff.id}`)).body
+    expect(own.overrides).toEqual({ clicksPerIpPerMinute: 100, shadow: { hosting_ip: true } })
+    expect(own.effective).toMatchObject({ clicksPerIpPerMinute: 100, shadow: { hosting_ip: true } })
+
+    await page.getByTestId('own-remove').click()
+    await page.getByTestId('own-settings-none').waitFor()
+    expect((await app.call('GET', `/api/fraud/settings/affiliates/${aff.id}`)).body.overrides).toEqual({})
     await page.close()
   })
 

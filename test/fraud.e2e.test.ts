@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { api, spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
-import { BROWSER_UA, postback, setupProgram, type Program } from './helpers/scenario.js'
+import { awayFromMinuteEdge, BROWSER_UA, postback, setupProgram, type Program } from './helpers/scenario.js'
 
 let app: EmbeddedApp
 let prog: Program
@@ -35,6 +35,7 @@ type Finding = {
   evidence: Record<string, unknown>
   affiliateId: number
   playerRef: string
+  shadow: boolean
 }
 const findings = async (q = '', call = app.call) => (await call<{ items: Finding[] }>('GET', `/api/fraud/findings${q}`)).body.items
 type Line = { id: string; kind: string; status: string; amount: string; playerRef: string; reason: string; refLineId?: string }
@@ -43,6 +44,7 @@ const ledger = async (aff: number) => (await app.call<{ items: Line[] }>('GET', 
 describe('fraud, live and on the money', () => {
   it('clicks past the device limit and a datacenter click are stored as filtered, with their reasons and evidence', async () => {
     const alpha = prog.links[0]!
+    await awayFromMinuteEdge()
     for (let i = 0; i < 13; i++) await click(alpha.code, '203.0.113.9')
     await click(alpha.code, '3.5.140.2') // Amazon
     const got = await waitFor(
@@ -165,5 +167,60 @@ describe('fraud, live and on the money', () => {
     expect((await asBeta('POST', '/api/fraud/appeals', { eventId: inj.eventId, message: 'mine' })).status).toBe(404)
     expect((await asBeta('GET', '/api/fraud/queue')).status).toBe(403)
     expect((await asBeta('POST', '/api/fraud/reviews', { items: [rejected], decision: 'approve', note: 'x' })).status).toBe(403)
+  })
+
+  it("an affiliate's own settings: its traffic is judged by them from now on, other affiliates' by the program's", async () => {
+    type Settings = { settings: Record<string, unknown> & { shadow: Record<string, boolean> }; affiliates: { affiliateId: number; overrides: Record<string, unknown> }[] }
+    const alpha = prog.links[0]!
+    const beta = prog.links[1]!
+    // a change names only what it changes: the rest, shadow mode included, stays
+    expect((await app.call('PUT', '/api/fraud/settings', { shadow: { bonus_abuse: true }, ctitMinSeconds: 20 })).status).toBe(200)
+    expect((await app.call('PUT', '/api/fraud/settings', { registrationsPerKeyPerDay: 6 })).status).toBe(200)
+    const program = (await app.call<Settings>('GET', '/api/fraud/settings')).body.settings
+    expect(program).toMatchObject({ ctitMinSeconds: 20, registrationsPerKeyPerDay: 6, clicksPerDevicePerMinute: 10, shadow: { bonus_abuse: true } })
+
+    // bad input is refused with its reason
+    const path = `/api/fraud/settings/affiliates/${beta.affiliateId}`
+    const neg = await app.call<{ fields?: Record<string, string> }>('PUT', path, { clicksPerDevicePerMinute: -1 })
+    expect(neg.status).toBe(400)
+    expect(Object.keys(neg.body.fields ?? {})).toEqual(['clicksPerDevicePerMinute'])
+    expect((await app.call('PUT', path, { clicksPerMinute: 5 })).status).toBe(400)
+    expect((await app.call('PUT', '/api/fraud/settings/affiliates/999999', {})).status).toBe(404)
+    const asBeta = api(app.url, (await app.call('POST', `/api/affiliates/${beta.affiliateId}/tokens`, {})).body.token as string)
+    expect((await asBeta('PUT', path, { clicksPerDevicePerMinute: 1000 })).status).toBe(403)
+    expect((await asBeta('GET', path)).status).toBe(403)
+
+    const set = await app.call<{ effective: Record<string, unknown> }>('PUT', path, { clicksPerDevicePerMinute: 20, shadow: { hosting_ip: true } })
+    expect(set.status).toBe(200)
+    expect(set.body.effective).toMatchObject({ clicksPerDevicePerMinute: 20, ctitMinSeconds: 20, shadow: { bonus_abuse: true, hosting_ip: true } })
+    expect((await app.call<Settings>('GET', '/api/fraud/settings')).body.affiliates).toEqual([
+      expect.objectContaining({ affiliateId: beta.affiliateId, overrides: { clicksPerDevicePerMinute: 20, shadow: { hosting_ip: true } } }),
+    ])
+
+    // 13 clicks from one device each: alpha's last 3 are a flood, beta's none; beta's datacenter click is found in shadow and counts
+    await awayFromMinuteEdge()
+    const since = `&from=${encodeURIComponent(new Date(Date.now() - 1000).toISOString())}`
+    for (let i = 0; i < 13; i++) await click(alpha.code, '203.0.113.31')
+    for (let i = 0; i < 13; i++) await click(beta.code, '203.0.113.32')
+    await click(beta.code, '34.120.1.1') // Google Cloud
+    const got = await waitFor(
+      "beta's datacenter finding",
+      async () => [
+        ...(await findings(`?affiliateId=${alpha.affiliateId}&reason=click_flood${since}`)),
+        ...(await findings(`?affiliateId=${beta.affiliateId}&kind=click${since}`)),
+      ],
+      (f) => f.some((x) => x.reason === 'hosting_ip' && x.affiliateId === beta.affiliateId),
+      20_000,
+    )
+    expect(got.filter((x) => x.affiliateId === alpha.affiliateId).map((x) => x.evidence.clicksThisMinute)).toEqual([13, 12, 11])
+    expect(got.filter((x) => x.affiliateId === beta.affiliateId && x.reason === 'click_flood')).toHaveLength(0)
+    expect(got.find((x) => x.affiliateId === beta.affiliateId && x.reason === 'hosting_ip')).toMatchObject({ shadow: true })
+
+    // removed: the program's settings again
+    expect((await app.call('PUT', path, {})).status).toBe(200)
+    const back = await app.call<{ overrides: object; effective: Record<string, unknown>; versions: unknown[] }>('GET', path)
+    expect(back.body).toMatchObject({ overrides: {}, effective: { clicksPerDevicePerMinute: 10, shadow: { bonus_abuse: true } } })
+    expect(back.body.versions).toHaveLength(2)
+    expect((await app.call<Settings>('GET', '/api/fraud/settings')).body.affiliates).toEqual([])
   })
 })

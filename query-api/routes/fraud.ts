@@ -12,7 +12,7 @@ import { z } from 'zod'
 import type { KV } from 'nats'
 import { queryRows } from '../../clickhouse/client.js'
 import { REVIEW_SUBJECT, ReviewCommandSchema } from '../../common/close.js'
-import { FraudSettingsSchema } from '../../common/entities/fraud.js'
+import { FraudSettingsPatchSchema } from '../../common/entities/fraud.js'
 import { HttpError } from '../../common/errors.js'
 import { canonicalAmount } from '../../common/money.js'
 import { FRAUD_ACTIONS, FRAUD_REASONS } from '../../common/vocabulary.js'
@@ -74,12 +74,23 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
     return d.appeals
   }
 
+  const ownSettings = () =>
+    Object.entries(d.store.fraud.affiliates()).flatMap(([id, versions]) => {
+      const last = versions.at(-1)!
+      return Object.keys(last.overrides).length === 0
+        ? []
+        : [{ affiliateId: Number(id), name: d.store.affiliates.get(Number(id))?.name ?? `#${id}`, overrides: last.overrides, from: new Date(last.from).toISOString(), by: last.by ?? null }]
+    })
+
   app.get(
     '/api/fraud/settings',
-    { config: { who: OPERATOR }, schema: { summary: "The fraud rules' settings in force, and every earlier version" } },
+    {
+      config: { who: OPERATOR },
+      schema: { summary: "The fraud rules' settings in force, every earlier version, and the affiliates with settings of their own" },
+    },
     async () => {
       const versions = d.store.fraud.versions()
-      return { settings: d.store.fraud.current(Date.now(), d.fraudBase), versions, defaults: d.fraudBase ?? null }
+      return { settings: d.store.fraud.current(Date.now(), d.fraudBase), versions, defaults: d.fraudBase ?? null, affiliates: ownSettings() }
     },
   )
 
@@ -88,14 +99,56 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
     {
       config: { who: OPERATOR },
       schema: {
-        summary: "Change the fraud rules' settings from now on (thresholds, rules in shadow mode); a new version, never retroactive",
-        body: FraudSettingsSchema.partial().strict(),
+        summary:
+          "Change the fraud rules' settings from now on (thresholds, rules in shadow mode): only the settings named change (`shadow`, when named, is the whole set of rules in shadow mode); a new version, never retroactive",
+        body: FraudSettingsPatchSchema,
       },
     },
     async (req) => {
       const cur = d.store.fraud.current(Date.now(), d.fraudBase)
-      const settings = await d.store.fraud.set({ ...cur, ...req.body, shadow: req.body.shadow ?? cur.shadow }, Date.now(), actor(req.principal))
+      const settings = await d.store.fraud.set({ ...cur, ...req.body }, Date.now(), actor(req.principal))
       return { settings }
+    },
+  )
+
+  app.get(
+    '/api/fraud/settings/affiliates/:affiliateId',
+    {
+      config: { who: OPERATOR },
+      schema: {
+        summary: "One affiliate's fraud settings: what it sets differently from the program, the settings its traffic is judged by now, and every version of its own",
+        params: z.object({ affiliateId: ParamId }),
+      },
+    },
+    async (req) => {
+      const id = req.params.affiliateId
+      if (!d.store.affiliates.get(id)) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
+      const versions = d.store.fraud.affiliates()[String(id)] ?? []
+      return {
+        affiliateId: id,
+        overrides: versions.at(-1)?.overrides ?? {},
+        effective: d.store.fraud.forAffiliate(id, Date.now(), d.fraudBase),
+        versions: versions.map((v) => ({ ...v, from: new Date(v.from).toISOString() })),
+      }
+    },
+  )
+
+  app.put(
+    '/api/fraud/settings/affiliates/:affiliateId',
+    {
+      config: { who: OPERATOR },
+      schema: {
+        summary:
+          "Set one affiliate's own fraud settings from now on: the whole set it has differently from the program ({} removes them); the rules in shadow mode are merged rule by rule. A new version, never retroactive",
+        params: z.object({ affiliateId: ParamId }),
+        body: FraudSettingsPatchSchema,
+      },
+    },
+    async (req) => {
+      const id = req.params.affiliateId
+      if (!d.store.affiliates.get(id)) throw new HttpError(404, 'not_found', `no affiliate ${id}`)
+      const version = await d.store.fraud.setAffiliate(id, req.body, Date.now(), actor(req.principal))
+      return { affiliateId: id, overrides: version.overrides, from: new Date(version.from).toISOString(), effective: d.store.fraud.forAffiliate(id, Date.now(), d.fraudBase) }
     },
   )
 
@@ -115,7 +168,7 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
       const limit = Math.min(q.limit ?? 200, 1000)
       const rows = await queryRows<Record<string, string>>(
         d.ch,
-        `SELECT event_id, kind, toString(ts) AS at_text, affiliate_id, sub1, player_ref, click_id, reason, action, score, shadow, evidence
+        `SELECT event_id, kind, toString(ts) AS at_text, affiliate_id, sub1, player_ref, click_id, reason, action, score, toString(shadow) AS shadow, evidence
            FROM fraud_findings
           WHERE ts >= fromUnixTimestamp64Milli({from:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64})
             ${affiliateId !== undefined ? 'AND affiliate_id = {aff:UInt32}' : ''}
@@ -222,8 +275,8 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
         if (i < 6) list[i] = { clicks: Number(w.clicks), conversions: Number(w.regs) }
         byAff.set(w.affiliate_id, list)
       }
-      const settings = d.store.fraud.current(to, d.fraudBase)
       const anomalies = [...byAff.entries()].flatMap(([aff, ws]) => {
+        const settings = d.store.fraud.forAffiliate(Number(aff), to, d.fraudBase)
         const f = settings.shadow.rate_anomaly ? undefined : rateAnomaly(ws[0]!, ws.slice(1), settings)
         return f ? [{ affiliateId: Number(aff), score: f.score, evidence: f.evidence }] : []
       })
