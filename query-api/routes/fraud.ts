@@ -18,7 +18,7 @@ import { canonicalAmount } from '../../common/money.js'
 import { FRAUD_ACTIONS, FRAUD_REASONS } from '../../common/vocabulary.js'
 import type { Appeal } from '../../common/api.js'
 import { scopeAffiliate } from '../auth.js'
-import { rateAnomaly } from '../../common/fraud/rate-anomaly.js'
+import { rateAnomalies } from '../fraud-rates.js'
 import { actor, ApiDate, BodyId, Limit, OPERATOR, OPERATOR_OR_AFFILIATE, ParamId, type ApiPlugin } from '../http.js'
 
 const Window = z.object({ from: ApiDate.optional(), to: ApiDate.optional() })
@@ -202,7 +202,7 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
       config: { who: OPERATOR },
       schema: {
         summary:
-          'The fraud view: filtered clicks by reason, the worst affiliates and sub-ids by score (with the window before for a trend), findings per minute',
+          'The fraud view: filtered clicks by reason, the worst affiliates and sub-ids by score (with the window before for a trend), findings per minute, and the affiliates and sub-ids whose conversion rate is far above their own',
         querystring: Window.extend({
           minutes: z.coerce
             .number()
@@ -219,7 +219,7 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
       const from = req.query.from?.getTime() ?? to - minutes * 60_000
       const before = from - (to - from)
       const p = { from, to, before }
-      const [byReason, worst, subs, perMinute, clicks, weeks] = await Promise.all([
+      const [byReason, worst, subs, perMinute, clicks, anomalies] = await Promise.all([
         queryRows<{ reason: string; action: string; n: string }>(
           d.ch,
           `SELECT reason, action, toString(count()) AS n FROM fraud_findings
@@ -258,28 +258,8 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
             WHERE kind = 'click' AND ts >= fromUnixTimestamp64Milli({from:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64})`,
           p,
         ),
-        // conversion rates per affiliate and week: the last 7 days (week 0) against the 5 weeks before
-        queryRows<{ affiliate_id: string; week: string; clicks: string; regs: string }>(
-          d.ch,
-          `SELECT affiliate_id, toString(intDiv(dateDiff('second', ts, fromUnixTimestamp64Milli({to:Int64})), 604800)) AS week,
-                  toString(countIf(kind = 'click' AND status = 'valid')) AS clicks, toString(countIf(kind = 'registration' AND status = 'attributed')) AS regs
-             FROM events WHERE ts >= fromUnixTimestamp64Milli({to:Int64}) - INTERVAL 42 DAY AND ts < fromUnixTimestamp64Milli({to:Int64}) AND kind IN ('click', 'registration') AND affiliate_id > 0
-            GROUP BY affiliate_id, week`,
-          p,
-        ),
+        rateAnomalies(d.ch, to, (id) => d.store.fraud.forAffiliate(id, to, d.fraudBase)),
       ])
-      const byAff = new Map<string, { clicks: number; conversions: number }[]>()
-      for (const w of weeks) {
-        const list = byAff.get(w.affiliate_id) ?? Array.from({ length: 6 }, () => ({ clicks: 0, conversions: 0 }))
-        const i = Number(w.week)
-        if (i < 6) list[i] = { clicks: Number(w.clicks), conversions: Number(w.regs) }
-        byAff.set(w.affiliate_id, list)
-      }
-      const anomalies = [...byAff.entries()].flatMap(([aff, ws]) => {
-        const settings = d.store.fraud.forAffiliate(Number(aff), to, d.fraudBase)
-        const f = settings.shadow.rate_anomaly ? undefined : rateAnomaly(ws[0]!, ws.slice(1), settings)
-        return f ? [{ affiliateId: Number(aff), score: f.score, evidence: f.evidence }] : []
-      })
       const name = (id: string) => d.store.affiliates.get(Number(id))?.name ?? `#${id}`
       return {
         from: new Date(from).toISOString(),
@@ -302,10 +282,9 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
           findings: Number(r.n),
         })),
         perMinute: perMinute.map((r) => ({ minute: iso(r.minute), findings: Number(r.n) })),
-        /** affiliates whose conversion rate of the last 7 days is far above their own baseline (flag) */
-        rateAnomalies: anomalies
-          .map((a) => ({ ...a, name: name(String(a.affiliateId)), reason: 'rate_anomaly', action: 'flag' }))
-          .sort((a, b) => b.score - a.score),
+        /** affiliates, and sub-ids, whose conversion rate of the last 7 days is far above their own baseline (flag) */
+        rateAnomalies: anomalies.affiliates.map((a) => ({ ...a, name: name(String(a.affiliateId)), reason: 'rate_anomaly', action: 'flag' })),
+        subIdRateAnomalies: anomalies.subIds.map((a) => ({ ...a, name: name(String(a.affiliateId)), reason: 'rate_anomaly', action: 'flag' })),
       }
     },
   )
