@@ -140,6 +140,7 @@ export const FRAUD_REASONS = [
   'geo_mismatch',
   'bonus_abuse',
   'rate_anomaly',
+  'click_reuse',
 ] as const
 /** What each reason means, for a person (the fraud view, the affiliate's flags). */
 export const FRAUD_REASON_LABELS: Record<(typeof FRAUD_REASONS)[number], string> = {
@@ -155,6 +156,7 @@ export const FRAUD_REASON_LABELS: Record<(typeof FRAUD_REASONS)[number], string>
   geo_mismatch: 'Country outside the markets, or not the KYC country',
   bonus_abuse: 'Bonus abuse: deposit, bonus, little wagering, withdrawal',
   rate_anomaly: "Conversion rate far above the affiliate's own",
+  click_reuse: 'One click brought several players',
 }
 /** What a finding does, for a person. */
 export const FRAUD_ACTION_LABELS: Record<(typeof FRAUD_ACTIONS)[number], string> = {

@@ -417,6 +417,26 @@ describe('computeConversions', () => {
     expect(out.notices.map((n) => n.clickId)).toEqual([mine, mine])
   })
 
+  it('one click id registered by a second player: its registration is held (click_reuse), across batches and once per player', () => {
+    const clickId = signer.issue({ ts: T0 - 10 * MIN, linkId: 107, affiliateId: 7, offerId: 1 })
+    const fraud = { settings: { versions: [], affiliates: {} }, counts: {}, emails: {} }
+    const a = conv('registration', { playerId: 'ann', clickId })
+    const b = conv('registration', { playerId: 'bob', clickId, ts: T0 + 1000 })
+    const first = computeConversions({ ...task([{ seq: 20, subject: regSubject, data: encodeEvents([a]) }]), fraud }, ctx)
+    expect(first.findings).toEqual([])
+    // the next batch, from the states the first saved: bob's registration names ann's click
+    const second = computeConversions({ ...task([{ seq: 21, subject: regSubject, data: encodeEvents([b]) }], first.players), fraud }, ctx)
+    expect(second.findings).toEqual([expect.objectContaining({ eventId: b.id, reason: 'click_reuse', action: 'hold', playerRef: pseudonym('bob') })])
+    expect(second.players[playerKey(b)]!.fraud).toMatchObject({ action: 'hold', reasons: ['click_reuse'] })
+    // ann's own later event naming her click is no reuse; in one batch the same holds
+    const again = conv('registration', { playerId: 'ann', clickId, ts: T0 + 2000 })
+    const both = computeConversions(
+      { ...task([{ seq: 22, subject: regSubject, data: encodeEvents([a, b, again]) }]), fraud },
+      ctx,
+    )
+    expect(both.findings.map((f) => [f.eventId, f.reason])).toEqual([[b.id, 'click_reuse']])
+  })
+
   it('registration then FTD in the same task: attributed, one qualified CPA, delta, changed state', () => {
     const clickId = signer.issue({ ts: T0 - MIN, linkId: 107, affiliateId: 7, offerId: 1 })
     const r = conv('registration', { playerId: 'alice', clickId, ts: T0 })

@@ -206,7 +206,7 @@ export function computeConversions(input: Extract<TaskInput, { kind: 'conversion
     let playerMoneyState = applied.next.money
     for (const [i, { e, a }] of written.entries()) {
       if (input.fraud && a.status === 'attributed' && e.kind !== 'reassign') {
-        const { settings: s, marked } = judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc)
+        const { settings: s, marked } = judge(e as ConversionEvent, a, applied.next, playerRef, at, input.fraud, acc, i === 0 && j.clickTaken === true)
         // where a fact of this event goes (the player's money key, the next index at its position)
         const place = () => ({
           ...factAt(accruals, at),
@@ -276,11 +276,20 @@ function judge(
   at: At,
   fraud: ConversionFraudInput,
   acc: Accumulator,
+  clickTaken: boolean,
 ): { settings: FraudSettings; marked?: PlayerFraud } {
   const occurredAt = occurredAtOf(e)
   const s = fraudSettingsFor(fraud.settings, a.affiliateId, occurredAt)
   const found = conversionFindings(
-    { event: e, occurredAt, clickTs: st.clickTs, counts: fraud.counts[e.id], affiliateEmailHash: fraud.emails[String(a.affiliateId)], tally: st.fraudTally },
+    {
+      event: e,
+      occurredAt,
+      clickTs: st.clickTs,
+      counts: fraud.counts[e.id],
+      affiliateEmailHash: fraud.emails[String(a.affiliateId)],
+      tally: st.fraudTally,
+      clickTaken,
+    },
     s,
   )
   const tally = tallied(st.fraudTally, e, occurredAt)
@@ -693,7 +702,8 @@ export function stateKeys(e: Pick<ConversionEvent, 'playerId' | 'clickId' | 'id'
  *   - either way, the click's key then points at the player's (`joinedTo`), so a later event
  *     that brings the click alone is applied to the player.
  * Both holding a binding already (two players claiming one click) joins nothing: counted as
- * `join.conflict`, each keeps its own. An event on a joined click key goes to its player.
+ * `join.conflict`, each keeps its own. An event on a joined click key goes to its player; an
+ * event of another player naming a click already joined is `clickTaken` (the fraud rules hold it).
  *
  * A join writes two states; PlayerStore saves the player's before the alias. A redone batch
  * finds the player already holding the click's money (`moneyKey`) and only writes the alias.
@@ -709,6 +719,8 @@ export function joinOf(
   refSource?: string
   alias?: { key: string; state: PlayerState }
   count?: string
+  /** the event names a click that already brought another player */
+  clickTaken?: true
 } {
   const own = playerKey(ev)
   const st = players.get(own)
@@ -720,7 +732,7 @@ export function joinOf(
   const ck = playerStateKey({ id: ev.id, clickId: ev.clickId })
   if (ck === own) return { key: own, prior: st }
   const cst = players.get(ck)
-  if (cst?.joinedTo) return { key: own, prior: st }
+  if (cst?.joinedTo) return cst.joinedTo === own ? { key: own, prior: st } : { key: own, prior: st, clickTaken: true }
   const pos: Pos = [at.m.seq, at.idx]
   const takes = cst !== undefined && cst.boundAt !== undefined && st?.boundAt === undefined
   // the click key remembers whose pseudonym its later events are shown under

@@ -32,6 +32,7 @@ export const PATTERNS = [
   'hosting_conversion',
   'kyc_mismatch',
   'bonus_abuse',
+  'click_reuse',
 ] as const
 export type Pattern = (typeof PATTERNS)[number]
 
@@ -166,7 +167,7 @@ export async function sendTraffic(t: TrafficTarget, o: TrafficOptions): Promise<
   // clicks the conversion patterns register on later (people, at home)
   const patternClick = async () => click(homeIp(), pick(DEMO_USER_AGENTS))
   const later: { p: Pattern; cid: string }[] = []
-  for (const p of ['multi_account', 'shared_payment', 'self_referral', 'hosting_conversion', 'kyc_mismatch', 'bonus_abuse'] as const)
+  for (const p of ['multi_account', 'shared_payment', 'self_referral', 'hosting_conversion', 'kyc_mismatch', 'bonus_abuse', 'click_reuse'] as const)
     if (has(p)) for (let i = 0; i < (p === 'multi_account' ? 6 : p === 'shared_payment' ? 2 : 1); i++) later.push({ p, cid: await patternClick() })
 
   // ---- the registrations come minutes later in life; here, past the CTIT line ----
@@ -283,6 +284,13 @@ export async function sendTraffic(t: TrafficTarget, o: TrafficOptions): Promise<
     })
     const id = await post({ event: 'withdrawal', event_id: `${p}-wd`, player_id: p, amount: '65', currency: 'EUR' })
     label({ pattern: 'bonus_abuse', eventId: id, kind: 'withdrawal', reason: 'bonus_abuse', action: 'hold' })
+  }
+  for (const [, x] of byP('click_reuse').entries()) {
+    // one visit's click id, replayed for two more players
+    for (let i = 0; i < 3; i++) {
+      const id = await post({ event: 'registration', event_id: `${player('reuse', i)}-reg`, click_id: x.cid, player_id: player('reuse', i) })
+      if (i > 0) label({ pattern: 'click_reuse', eventId: id, kind: 'registration', reason: 'click_reuse', action: 'hold' })
+    }
   }
   if (has('ctit')) {
     // injected: the registration 3 s after its click

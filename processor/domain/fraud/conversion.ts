@@ -1,6 +1,6 @@
 /**
  * The findings about one attributed conversion, pure (the player stage asks them): injected
- * clicks (CTIT), several players from one address, device or payment method, a hosting address,
+ * clicks (CTIT), several players from one address, device or payment method, or from one click, a hosting address,
  * the affiliate referring itself, a KYC country other than where the player came from, and the
  * bonus abuse pattern. What holds or rejects marks the player (PlayerState.fraud): what it
  * earns from then on is held, or never paid, until a person decides (docs/fraud.md).
@@ -30,6 +30,9 @@ export type ConversionFacts = {
   /** the affiliate's own e-mail hash (the same hash the operator sends as email_hash) */
   affiliateEmailHash: string | undefined
   tally: FraudTally | undefined
+  /** the event names a click that already brought another player (the player stage knows: the
+   *  click's key is joined to that player) */
+  clickTaken?: boolean
 }
 
 export function conversionFindings(c: ConversionFacts, s: FraudSettings): Finding[] {
@@ -47,6 +50,8 @@ export function conversionFindings(c: ConversionFacts, s: FraudSettings): Findin
       if (f) out.push(f)
     }
   }
+  // a click is one visit: a second player registering through it replays the click id
+  if (c.clickTaken) out.push({ reason: 'click_reuse', score: 85, action: 'hold', evidence: { click: 'brought another player before' } })
   const paid = c.counts?.payment !== undefined ? registrationsPerKey('payment', c.counts.payment, s) : undefined
   if (paid) out.push(paid)
   const ip = d.ip
