@@ -83,6 +83,16 @@ describe('the golden set', () => {
     }
   })
 
+  it('the fraud view ranks the flooding sub-id, with its findings, reasons and trend (new: nothing in the window before)', async () => {
+    const s = await app.call<{ worstSubIds: { sub1: string; findings: number; previousScore: number; reasons: string[]; score: number }[] }>(
+      'GET',
+      '/api/fraud/summary?minutes=60',
+    )
+    expect(s.body.worstSubIds.find((x) => x.sub1 === 'flood')).toMatchObject({ findings: 15, previousScore: 0, reasons: ['click_flood'] })
+    // clean sub-ids are not ranked (clean traffic may carry a rare finding; never most of them)
+    expect(s.body.worstSubIds.filter((x) => ['seo', 'email', 'social'].includes(x.sub1)).every((x) => x.findings <= 3)).toBe(true)
+  })
+
   it("late_conversions: once most of an affiliate's registrations come a day after their clicks, its new money is held", async () => {
     const lines = await waitFor(
       'the spammer’s CPAs',

@@ -35,7 +35,7 @@ afterAll(async () => {
   await app?.dispose()
 })
 
-const click = (ip: string) => fetch(`${app.url}/c/${code}`, { redirect: 'manual', headers: { 'x-forwarded-for': ip, 'user-agent': BROWSER_UA } })
+const click = (ip: string, query = '') => fetch(`${app.url}/c/${code}${query}`, { redirect: 'manual', headers: { 'x-forwarded-for': ip, 'user-agent': BROWSER_UA } })
 const post = async (body: Record<string, string>) => {
   const r = await fetch(`${app.url}/postback`, {
     method: 'POST',
@@ -60,7 +60,7 @@ describe('the Fraud view', () => {
     await page.getByTestId('fraud-feed').waitFor()
     await awayFromMinuteEdge()
     const start = Date.now()
-    for (let i = 0; i < 25; i++) await click('203.0.113.44')
+    for (let i = 0; i < 25; i++) await click('203.0.113.44', '?sub1=banner-7')
     await page.locator('[data-testid=feed-row][data-reason=click_flood]').first().waitFor({ timeout: 5000 })
     const seen = Date.now() - start
     expect(seen, `the flood showed ${seen} ms after it started`).toBeLessThan(2000)
@@ -68,6 +68,9 @@ describe('the Fraud view', () => {
     await page.getByTestId('tile-filtered').click()
     await expect.poll(() => page.getByTestId('fraud-drill').textContent()).toContain('15 findings')
     expect(await page.getByTestId('fraud-drill').textContent()).toContain('clicksThisMinute')
+    // the sub-id behind it, ranked with its reason
+    await expect.poll(() => page.getByTestId('worst-subids').textContent(), { timeout: 5000 }).toContain('banner-7')
+    expect(await page.getByTestId('worst-subids').textContent()).toContain('Too many clicks from one address or device')
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'fraud-operator.png'), fullPage: true })
     await page.close()
   })

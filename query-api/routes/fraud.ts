@@ -68,6 +68,18 @@ const range = (q: z.infer<typeof Window>, defaultHours = 24) => {
 }
 const iso = (t: string) => `${t.replace(' ', 'T')}Z`
 
+type Worst = { affiliate_id: string; score: string; n: string; prev: string; reasons: string[] }
+/** The worst by the sum of their findings' scores in [from, to), with the sum of the window
+ *  before ([before, from)) for the trend, grouped by `keys`. */
+const worstBy = (keys: string, where = '') =>
+  `SELECT ${keys}, toString(s) AS score, toString(c) AS n, toString(p) AS prev, reasons FROM (
+     SELECT ${keys}, sumIf(score, ts >= fromUnixTimestamp64Milli({from:Int64})) AS s,
+            countIf(ts >= fromUnixTimestamp64Milli({from:Int64})) AS c,
+            sumIf(score, ts < fromUnixTimestamp64Milli({from:Int64})) AS p,
+            groupUniqArrayIf(reason, ts >= fromUnixTimestamp64Milli({from:Int64})) AS reasons
+       FROM fraud_findings WHERE ts >= fromUnixTimestamp64Milli({before:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64}) AND shadow = 0 ${where}
+      GROUP BY ${keys}) WHERE c > 0 ORDER BY s DESC LIMIT 20`
+
 export const fraudRoutes: ApiPlugin = (app, d) => {
   const appeals = (): KV => {
     if (!d.appeals) throw new HttpError(503, 'unavailable', 'appeals are not reachable from this process')
@@ -227,24 +239,8 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
             GROUP BY reason, action ORDER BY count() DESC`,
           p,
         ),
-        queryRows<{ affiliate_id: string; score: string; n: string; prev: string; reasons: string[] }>(
-          d.ch,
-          `SELECT affiliate_id, toString(s) AS score, toString(c) AS n, toString(p) AS prev, reasons FROM (
-           SELECT affiliate_id, sumIf(score, ts >= fromUnixTimestamp64Milli({from:Int64})) AS s,
-                  countIf(ts >= fromUnixTimestamp64Milli({from:Int64})) AS c,
-                  sumIf(score, ts < fromUnixTimestamp64Milli({from:Int64})) AS p,
-                  groupUniqArrayIf(reason, ts >= fromUnixTimestamp64Milli({from:Int64})) AS reasons
-             FROM fraud_findings WHERE ts >= fromUnixTimestamp64Milli({before:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64}) AND shadow = 0
-            GROUP BY affiliate_id) WHERE c > 0 ORDER BY s DESC LIMIT 20`,
-          p,
-        ),
-        queryRows<{ affiliate_id: string; sub1: string; score_text: string; n: string }>(
-          d.ch,
-          `SELECT affiliate_id, sub1, toString(sum(score)) AS score_text, toString(count()) AS n FROM fraud_findings
-            WHERE ts >= fromUnixTimestamp64Milli({from:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64}) AND shadow = 0 AND sub1 != ''
-            GROUP BY affiliate_id, sub1 ORDER BY sum(score) DESC LIMIT 20`,
-          p,
-        ),
+        queryRows<Worst>(d.ch, worstBy('affiliate_id'), p),
+        queryRows<Worst & { sub1: string }>(d.ch, worstBy('affiliate_id, sub1', "AND sub1 != ''"), p),
         queryRows<{ minute: string; n: string }>(
           d.ch,
           `SELECT toString(toStartOfMinute(ts)) AS minute, toString(count()) AS n FROM fraud_findings
@@ -278,8 +274,10 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
           affiliateId: Number(r.affiliate_id),
           name: name(r.affiliate_id),
           sub1: r.sub1,
-          score: Number(r.score_text),
+          score: Number(r.score),
           findings: Number(r.n),
+          previousScore: Number(r.prev),
+          reasons: r.reasons,
         })),
         perMinute: perMinute.map((r) => ({ minute: iso(r.minute), findings: Number(r.n) })),
         /** affiliates, and sub-ids, whose conversion rate of the last 7 days is far above their own baseline (flag) */
