@@ -214,7 +214,10 @@ describe('fraud, live and on the money', () => {
     )
     expect(got.filter((x) => x.affiliateId === alpha.affiliateId).map((x) => x.evidence.clicksThisMinute)).toEqual([13, 12, 11])
     expect(got.filter((x) => x.affiliateId === beta.affiliateId && x.reason === 'click_flood')).toHaveLength(0)
-    expect(got.find((x) => x.affiliateId === beta.affiliateId && x.reason === 'hosting_ip')).toMatchObject({ shadow: true })
+    const trial = got.find((x) => x.affiliateId === beta.affiliateId && x.reason === 'hosting_ip')!
+    expect(trial).toMatchObject({ shadow: true })
+    // a rule in shadow mode is the fraud team's trial: the affiliate does not see it
+    expect((await findings(`?kind=click${since}`, asBeta)).some((x) => x.eventId === trial.eventId)).toBe(false)
 
     // removed: the program's settings again
     expect((await app.call('PUT', path, {})).status).toBe(200)

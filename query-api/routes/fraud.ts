@@ -169,7 +169,8 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
     {
       config: { who: OPERATOR_OR_AFFILIATE },
       schema: {
-        summary: 'What the fraud rules found, newest first: the feed, and the drill-down behind every number of the fraud view',
+        summary:
+          "What the fraud rules found, newest first: the feed, and the drill-down behind every number of the fraud view. An affiliate sees its own, except a rule's in shadow mode (the fraud team's trial of it, acting on nothing)",
         querystring: FindingsQuery,
       },
     },
@@ -180,10 +181,11 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
       const limit = Math.min(q.limit ?? 200, 1000)
       const rows = await queryRows<Record<string, string>>(
         d.ch,
-        `SELECT event_id, kind, toString(ts) AS at_text, affiliate_id, sub1, player_ref, click_id, reason, action, score, toString(shadow) AS shadow, evidence
+        `SELECT event_id, kind, toString(ts) AS at_text, affiliate_id, sub1, player_ref, click_id, reason, action, score, toString(shadow) AS shadow_text, evidence
            FROM fraud_findings
           WHERE ts >= fromUnixTimestamp64Milli({from:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64})
             ${affiliateId !== undefined ? 'AND affiliate_id = {aff:UInt32}' : ''}
+            ${req.principal.kind === 'operator' ? '' : 'AND shadow = 0'}
             ${q.reason ? 'AND reason = {reason:String}' : ''} ${q.action ? 'AND action = {action:String}' : ''}
             ${q.kind ? 'AND kind = {kind:String}' : ''} ${q.sub1 !== undefined ? 'AND sub1 = {sub1:String}' : ''}
           ORDER BY ts DESC, stream_seq DESC, stream_idx DESC LIMIT {limit:UInt32}`,
@@ -201,7 +203,7 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
           reason: r.reason,
           action: r.action,
           score: Number(r.score),
-          shadow: r.shadow === '1',
+          shadow: r.shadow_text === '1',
           evidence: JSON.parse(r.evidence!) as Record<string, unknown>,
         })),
       }
