@@ -55,7 +55,8 @@ export class LiveHub {
     })()
   }
 
-  /** What the fraud rules found in a batch: every finding to the operators, an affiliate's own to it. */
+  /** What the fraud rules found in a batch: every finding to the operators, an affiliate's own
+   *  to it (but a rule's in shadow mode: the fraud team's trial, acting on nothing). */
   publishFindings(f: LiveFindings) {
     if (f.to <= (this.#lastFraudTo.get(f.consumer) ?? 0)) return
     this.#lastFraudTo.set(f.consumer, f.to)
@@ -67,7 +68,7 @@ export class LiveHub {
         c.ws.send(all)
       } else if (this.auth.allowed(c.principal)) {
         const id = c.principal.affiliateId
-        const findings = f.findings.filter((x) => x.affiliateId === id)
+        const findings = f.findings.filter((x) => x.affiliateId === id && !x.shadow)
         if (findings.length > 0) c.ws.send(JSON.stringify(serverMessage({ type: 'fraud', ...f, findings })))
       }
     }

@@ -6,6 +6,7 @@
  * payable; the affiliate sees its own findings, appeals one, and reads the answer; another
  * affiliate sees none of it.
  */
+import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { api, spawnEmbedded, waitFor, type EmbeddedApp } from './helpers/app.js'
 import { awayFromMinuteEdge, BROWSER_UA, postback, setupProgram, type Program } from './helpers/scenario.js'
@@ -197,27 +198,45 @@ describe('fraud, live and on the money', () => {
       expect.objectContaining({ affiliateId: beta.affiliateId, overrides: { clicksPerDevicePerMinute: 20, shadow: { hosting_ip: true } } }),
     ])
 
+    // beta watches live: its own findings come, a rule's in shadow mode do not
+    const ws = new WebSocket(`${app.url.replace('http', 'ws')}/ws`)
+    const frames: { type: string; findings?: { reason: string; affiliateId: number }[] }[] = []
+    ws.on('message', (m) => frames.push(JSON.parse(String(m))))
+    await new Promise((r) => ws.on('open', r))
+    ws.send(JSON.stringify({ type: 'auth', token: (await app.call('POST', `/api/affiliates/${beta.affiliateId}/tokens`, {})).body.token }))
+    await waitFor('hello', async () => frames.map((f) => f.type), (t) => t.includes('hello'), 10_000)
+
     // 13 clicks from one device each: alpha's last 3 are a flood, beta's none; beta's datacenter click is found in shadow and counts
     await awayFromMinuteEdge()
     const since = `&from=${encodeURIComponent(new Date(Date.now() - 1000).toISOString())}`
     for (let i = 0; i < 13; i++) await click(alpha.code, '203.0.113.31')
     for (let i = 0; i < 13; i++) await click(beta.code, '203.0.113.32')
     await click(beta.code, '34.120.1.1') // Google Cloud
+    await click(beta.code, '203.0.113.33', 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)')
     const got = await waitFor(
-      "beta's datacenter finding",
+      "alpha's flood and beta's datacenter finding",
       async () => [
         ...(await findings(`?affiliateId=${alpha.affiliateId}&reason=click_flood${since}`)),
         ...(await findings(`?affiliateId=${beta.affiliateId}&kind=click${since}`)),
       ],
-      (f) => f.some((x) => x.reason === 'hosting_ip' && x.affiliateId === beta.affiliateId),
+      (f) => f.some((x) => x.reason === 'hosting_ip' && x.affiliateId === beta.affiliateId) && f.filter((x) => x.affiliateId === alpha.affiliateId).length >= 3,
       20_000,
     )
     expect(got.filter((x) => x.affiliateId === alpha.affiliateId).map((x) => x.evidence.clicksThisMinute)).toEqual([13, 12, 11])
     expect(got.filter((x) => x.affiliateId === beta.affiliateId && x.reason === 'click_flood')).toHaveLength(0)
     const trial = got.find((x) => x.affiliateId === beta.affiliateId && x.reason === 'hosting_ip')!
     expect(trial).toMatchObject({ shadow: true })
-    // a rule in shadow mode is the fraud team's trial: the affiliate does not see it
+    // a rule in shadow mode is the fraud team's trial: the affiliate does not see it, on the page or live
     expect((await findings(`?kind=click${since}`, asBeta)).some((x) => x.eventId === trial.eventId)).toBe(false)
+    const live = await waitFor(
+      "beta's bot click, live",
+      async () => frames.flatMap((f) => (f.type === 'fraud' ? (f.findings ?? []) : [])),
+      (fs) => fs.some((x) => x.reason === 'bot'),
+      20_000,
+    )
+    expect(live.every((x) => x.affiliateId === beta.affiliateId)).toBe(true)
+    expect(live.map((x) => x.reason)).not.toContain('hosting_ip')
+    ws.close()
 
     // removed: the program's settings again
     expect((await app.call('PUT', path, {})).status).toBe(200)
