@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { api, killMidStream, spawnApp, waitFor, type RunningApp } from './helpers/app.js'
 import { tempDir, TEST_SECRETS } from './helpers/config.js'
 import { startTestNats } from './helpers/nats.js'
-import { BROWSER_UA } from './helpers/scenario.js'
+import { awayFromMinuteEdge, BROWSER_UA } from './helpers/scenario.js'
 
 const KILLS = Number(process.env.FAULT_KILLS ?? 6)
 const DEVICES = 6
@@ -83,7 +83,7 @@ describe('the processor killed with SIGKILL mid-window', () => {
     })
 
     // all clicks inside one calendar minute (they take a few seconds): past its 40th second, start at the next
-    if (Date.now() % 60_000 > 40_000) await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 200))
+    await awayFromMinuteEdge(20_000)
     const minute = Math.floor(Date.now() / 60_000)
     const ua = (d: number) => `${BROWSER_UA} device/${d}`
     const clicksOf = new Map<number, string[]>()

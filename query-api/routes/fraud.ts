@@ -12,7 +12,7 @@ import { z } from 'zod'
 import type { KV } from 'nats'
 import { queryRows } from '../../clickhouse/client.js'
 import { REVIEW_SUBJECT, ReviewCommandSchema } from '../../common/close.js'
-import { FraudSettingsPatchSchema } from '../../common/entities/fraud.js'
+import { FraudSettingsPatchSchema, fraudSettingsFor } from '../../common/entities/fraud.js'
 import { HttpError } from '../../common/errors.js'
 import { canonicalAmount } from '../../common/money.js'
 import { FRAUD_ACTIONS, FRAUD_REASONS } from '../../common/vocabulary.js'
@@ -233,6 +233,8 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
       const from = req.query.from?.getTime() ?? to - minutes * 60_000
       const before = from - (to - from)
       const p = { from, to, before }
+      // the settings read once for every affiliate the rate anomalies judge
+      const rules = d.store.fraud.rules(d.fraudBase)
       const [byReason, worst, subs, perMinute, clicks, anomalies] = await Promise.all([
         queryRows<{ reason: string; action: string; n: string }>(
           d.ch,
@@ -256,7 +258,7 @@ export const fraudRoutes: ApiPlugin = (app, d) => {
             WHERE kind = 'click' AND ts >= fromUnixTimestamp64Milli({from:Int64}) AND ts < fromUnixTimestamp64Milli({to:Int64})`,
           p,
         ),
-        rateAnomalies(d.ch, to, (id) => d.store.fraud.forAffiliate(id, to, d.fraudBase)),
+        rateAnomalies(d.ch, to, (id) => fraudSettingsFor(rules, id, to)),
       ])
       const name = (id: string) => d.store.affiliates.get(Number(id))?.name ?? `#${id}`
       return {
